@@ -1,0 +1,7 @@
+"""aelab: every autoencoder of the survey behind one contract, with a trainer,
+run folders, evaluation and a Streamlit app on top."""
+__version__ = "0.1.0"
+
+from .data import Dataset, list_datasets, load_dataset  # noqa: E402,F401
+from .errors import AelabError, ConfigError, DatasetError, RunError  # noqa: E402,F401
+from .registry import build_model, get_variant, list_variants, make_config, register  # noqa: E402,F401

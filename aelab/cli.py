@@ -1,0 +1,185 @@
+"""``python -m aelab``: variants, datasets, train and evaluate.
+
+Bad arguments exit with status 2 and one line on stderr saying what is wrong,
+before anything is trained or written.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import AelabError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, status 2 (argparse prints usage too)
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, indent=1, default=str))
+
+
+# --- commands ---
+def cmd_variants(args) -> int:
+    from .registry import get_variant, list_variants
+
+    rows = []
+    for name in list_variants():
+        cls = get_variant(name)
+        rows.append({"name": name, "description": cls.summary(),
+                     "parameters": cls.Config.own_parameters()})
+    if args.json:
+        _print_json(rows)
+        return 0
+    for row in rows:
+        print(f"{row['name']:<12} {row['description']}")
+        for p in row["parameters"]:
+            print(f"{'':<14}{p['name']}={p['default']}  ({p['help']})")
+    common = get_variant("ae").Config.parameters()
+    print("\ncommon to all: " + ", ".join(f"{p['name']}={p['default'] or 'auto'}" for p in common))
+    return 0
+
+
+def cmd_datasets(args) -> int:
+    from .data import list_datasets
+
+    rows = list_datasets()
+    rows.append({"name": "npz:PATH", "offline": True, "shipped": False,
+                 "note": "your file: x_train, x_test (+ y_train, y_test), or x (+ y)"})
+    if args.json:
+        _print_json(rows)
+        return 0
+    for row in rows:
+        where = "offline" if row["offline"] else "needs a download (not cached)"
+        size = (f"{row['train']} train / {row['test']} test, {'x'.join(map(str, row['shape']))}, "
+                f"{row['classes']} classes") if "train" in row else row.get("note", "")
+        print(f"{row['name']:<14} {where:<30} {size}")
+    return 0
+
+
+def _train_params(args) -> tuple[dict, dict]:
+    model, train = {}, {}
+    for item in args.param or []:
+        if "=" not in item:
+            raise AelabError(f"--param expects NAME=VALUE, got {item!r}")
+        name, value = item.split("=", 1)
+        model[name.strip()] = value.strip()
+    for flag, key in (("latent_dim", "latent_dim"), ("arch", "arch"), ("hidden", "hidden")):
+        if getattr(args, flag) is not None:
+            model[key] = getattr(args, flag)
+    for key in ("epochs", "batch_size", "lr", "seed", "device"):
+        if getattr(args, key) is not None:
+            train[key] = getattr(args, key)
+    return model, train
+
+
+def cmd_train(args) -> int:
+    from .train import prepare_run, train_run
+
+    model_params, train_params = _train_params(args)
+    run_dir = prepare_run(args.variant, args.dataset, model_params, train_params,
+                          runs_dir=args.runs_dir, out=args.out)
+    bar = _progress_bar()
+    try:
+        status = train_run(run_dir, progress=bar.update if bar else None)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; the last checkpoint is in {run_dir}", file=sys.stderr)
+        return 130
+    finally:
+        if bar:
+            bar.close()
+    if status["state"] != "done":
+        print(f"run {status['state']}: {status.get('error') or ''}".rstrip(": "), file=sys.stderr)
+        print(run_dir)
+        return 1
+    print(run_dir)
+    return 0
+
+
+class _progress_bar:
+    """tqdm on an interactive terminal, nothing otherwise."""
+
+    def __new__(cls):
+        if not sys.stderr.isatty():
+            return None
+        return super().__new__(cls)
+
+    def __init__(self):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=1.0, unit="run", bar_format="{l_bar}{bar}| {postfix}")
+
+    def update(self, status):
+        self.bar.n = status.get("progress", 0.0)
+        sps = status.get("samples_per_second") or 0
+        self.bar.set_postfix_str(f"epoch {status.get('epoch', 0):.2f}  {sps:,.0f} samples/s")
+
+    def close(self):
+        self.bar.close()
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluate import evaluate_run
+
+    scores = evaluate_run(args.run, dataset=args.dataset, runs_dir=args.runs_dir)
+    if args.json:
+        print(json.dumps(scores))
+        return 0
+    for key, value in scores.items():
+        if isinstance(value, float):
+            value = f"{value:.4f}"
+        elif isinstance(value, list):
+            value = " ".join(f"{v:.3f}" for v in value)
+        print(f"{key:<16} {value}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m aelab", description="aelab: autoencoders of the survey.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("variants", help="list the model variants and their parameters")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_variants)
+
+    p = sub.add_parser("datasets", help="list datasets and whether they are available offline")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_datasets)
+
+    p = sub.add_parser("train", help="train a variant and write a run folder")
+    p.add_argument("--variant", required=True)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--latent-dim", type=int)
+    p.add_argument("--arch")
+    p.add_argument("--hidden", help="comma-separated sizes, e.g. 400,200")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--param", action="append", metavar="NAME=VALUE",
+                   help="a variant parameter, e.g. --param beta=4 (repeatable)")
+    p.add_argument("--runs-dir", help="runs folder (default $AELAB_RUNS or ./checkpoints)")
+    p.add_argument("--out", help="exact run folder to create instead of a new id")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="metrics of a trained run on held-out data")
+    p.add_argument("run", help="run folder or run id")
+    p.add_argument("--dataset", help="evaluate on this dataset instead of the run's own")
+    p.add_argument("--runs-dir")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m aelab``; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except AelabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

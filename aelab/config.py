@@ -1,0 +1,116 @@
+"""Typed settings dataclasses with validation in one place.
+
+Fields are declared with ``param(default, help, **rules)``; ``from_dict`` turns
+CLI strings or JSON values into the field types, and ``validate`` checks the
+rules (``choices``, ``ge``, ``gt``, ``le``, ``lt``) and then the cross-field
+``check``. The same metadata drives the CLI listing and the app's widgets.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from dataclasses import field
+from typing import Any, ClassVar
+
+from .errors import ConfigError
+
+
+def param(default, help: str, **rules):
+    """A settings field with a help text and validation rules."""
+    return field(default=default, metadata={"help": help, **rules})
+
+
+class Settings:
+    """Mixin for dataclasses of settings: parsing, validation and description."""
+
+    variant: ClassVar[str] = ""
+    hidden_from_parameters: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def from_dict(cls, params: dict[str, Any]):
+        """A validated instance from a dict whose values may be strings (CLI ``--param``)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(params) - names)
+        if unknown:
+            owner = f"variant {cls.variant!r}" if cls.variant else "training"
+            raise ConfigError(f"unknown parameter {unknown[0]!r} for {owner}; valid parameters: "
+                              f"{', '.join(sorted(names - set(cls.hidden_from_parameters)))}")
+        hints = typing.get_type_hints(cls)
+        settings = cls(**{k: _coerce(k, v, hints[k]) for k, v in params.items()})
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Check every field against its rules, then the cross-field rules in ``check``."""
+        for f in dataclasses.fields(self):
+            _check_rules(f.name, getattr(self, f.name), f.metadata)
+        self.check()
+
+    def check(self) -> None:
+        """Cross-field rules; raise ConfigError. Override as needed."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def parameters(cls) -> list[dict[str, Any]]:
+        """Each user-settable field: name, type, default, help and rules (for CLI and app)."""
+        hints = typing.get_type_hints(cls)
+        return [{"name": f.name, "type": _type_name(hints[f.name]), "default": f.default,
+                 **dict(f.metadata)}
+                for f in dataclasses.fields(cls) if f.name not in cls.hidden_from_parameters]
+
+
+def _type_name(tp) -> str:
+    return {int: "int", float: "float", str: "str", bool: "bool"}.get(tp, "ints")
+
+
+def _coerce(name: str, value: Any, tp) -> Any:
+    """Turn a CLI string (or JSON value) into the field's type, with a clear error."""
+    try:
+        if tp is bool:
+            if isinstance(value, str):
+                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError
+                return value.lower() in ("true", "1", "yes")
+            return bool(value)
+        if tp is int:
+            if isinstance(value, bool) or float(value) != int(float(value)):
+                raise ValueError
+            return int(float(value))
+        if tp is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if tp is str:
+            return str(value)
+        if isinstance(value, str):  # tuple[int, ...]: "512,256" or ""
+            return tuple(int(v) for v in value.replace(" ", "").split(",") if v)
+        return tuple(int(v) for v in value)
+    except (TypeError, ValueError, OverflowError):
+        kind = {int: "an integer", float: "a number", bool: "true or false",
+                str: "text"}.get(tp, "comma-separated integers such as 512,256")
+        raise ConfigError(f"{name} must be {kind}, got {value!r}") from None
+
+
+def _check_rules(name: str, value: Any, rules) -> None:
+    choices = rules.get("choices")
+    if choices is not None and value not in choices:
+        raise ConfigError(f"{name} must be one of: {', '.join(map(str, choices))}; got {value!r}")
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {value}")
+    low = ("(", rules["gt"]) if "gt" in rules else ("[", rules["ge"]) if "ge" in rules else None
+    high = (")", rules["lt"]) if "lt" in rules else ("]", rules["le"]) if "le" in rules else None
+    too_low = low is not None and (value <= low[1] if low[0] == "(" else value < low[1])
+    too_high = high is not None and (value >= high[1] if high[0] == ")" else value > high[1])
+    if not (too_low or too_high):
+        return
+    if low and high:
+        raise ConfigError(f"{name} must be in {low[0]}{low[1]}, {high[1]}{high[0]}, got {value}")
+    if low:
+        raise ConfigError(f"{name} must be {'>' if low[0] == '(' else '>='} {low[1]}, got {value}")
+    raise ConfigError(f"{name} must be {'<' if high[0] == ')' else '<='} {high[1]}, got {value}")

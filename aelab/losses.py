@@ -1,0 +1,64 @@
+"""Loss terms shared by the variants, each returned per example, shape ``(B,)``
+or ``(B, K)``, so callers choose the reduction. Equations cite the survey
+(``../shared/seed/autoencoders-survey.txt``)."""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+
+
+def reconstruction(logits: torch.Tensor, x: torch.Tensor, likelihood: str) -> torch.Tensor:
+    """Negative log-likelihood of ``x`` in [0, 1] under the decoder, summed over pixels: (B,).
+
+    bernoulli: binary cross-entropy with the decoder's logits (survey 2, "cross
+    entropy when the activation function is sigmoid"; the VAE's -log p(x|z), 4.1.1).
+    gaussian: squared error of the mean ``sigmoid(logits)``, i.e. -log N(x; mean, 1/2)
+    up to a constant (survey 2's MSE loss, summed rather than averaged over pixels).
+    """
+    if likelihood == "bernoulli":
+        nll = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+    elif likelihood == "gaussian":
+        nll = (torch.sigmoid(logits) - x).pow(2)
+    else:
+        raise ValueError(f"unknown likelihood {likelihood!r}")
+    return nll.flatten(1).sum(1)  # (B,)
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL( N(mu, diag(exp(logvar))) || N(0, I) ) per latent dimension: (B, K).
+
+    Closed form of the survey's D_KL(q(z|x) || p(z)) term (4.1.1), as derived in
+    Kingma & Welling 2014, appendix B: -1/2 (1 + log s^2 - mu^2 - s^2).
+    """
+    return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
+
+
+def bernoulli_kl(rho: float, rho_hat: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """KL(rho || rho_hat) between Bernoulli means, elementwise (survey 3.2, L_SAE).
+
+    rho log(rho / rho_hat) + (1 - rho) log((1 - rho) / (1 - rho_hat)).
+    """
+    rho_hat = rho_hat.clamp(eps, 1 - eps)
+    return rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
+
+
+def jacobian_frobenius_sq(encode: Callable[[torch.Tensor], torch.Tensor],
+                          x: torch.Tensor) -> torch.Tensor:
+    """Exact ||J_f(x)||_F^2 = sum_ij (dh_j / dx_i)^2 for each example: (B,) (survey 3.4).
+
+    One batched backward pass per code unit (vectorised with
+    ``is_grads_batched``), so it is exact for an encoder of any depth. The graph
+    is kept so the penalty itself can be differentiated. Examples must be
+    independent in ``encode`` (no batch norm), which holds for ``aelab.nn``.
+    """
+    x = x.detach().requires_grad_(True)
+    h = encode(x)  # (B, K)
+    batch, k = h.shape
+    basis = torch.eye(k, device=h.device, dtype=h.dtype).unsqueeze(1).expand(k, batch, k)
+    (grads,) = torch.autograd.grad(h, x, grad_outputs=basis, create_graph=True,
+                                   is_grads_batched=True)  # (K, B, C, H, W): row j of each J
+    return grads.pow(2).flatten(2).sum(2).sum(0)  # (B,)

@@ -1,0 +1,163 @@
+"""The model contract every variant follows: a config dataclass, an output
+record, and a base class whose hooks the variants override.
+
+A variant overrides only the hook it changes:
+- ``corrupt(x)``       the input seen in training (denoising)
+- ``encode(x, y)``     the code (sparse: sigmoid units; k-sparse: top-k)
+- ``code(x, y)``       the code fed to the decoder in ``forward`` (VAE: a sample)
+- ``penalties(x, out)`` extra loss terms (sparsity, contractive, KL)
+- ``condition(y)``     the vector both networks are conditioned on (CVAE)
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ..config import Settings, param
+from ..errors import ConfigError
+from ..losses import LIKELIHOODS, reconstruction
+from ..nn import Decoder, Encoder
+
+ARCHS = ("mlp", "conv")
+DEFAULT_HIDDEN = {"mlp": (512, 256), "conv": (32, 64)}
+
+
+@dataclass
+class AEConfig(Settings):
+    """Settings common to every variant. Subclasses add their own fields."""
+
+    hidden_from_parameters: ClassVar[tuple[str, ...]] = ("input_shape", "num_classes")
+    latent_dim: int = param(16, "size of the code", ge=1, le=4096)
+    arch: str = param("mlp", "encoder/decoder architecture", choices=ARCHS)
+    hidden: tuple[int, ...] = param((), "MLP layer sizes or conv channels; empty = "
+                                         "512,256 for mlp, 32,64 for conv")
+    likelihood: str = param("bernoulli", "reconstruction likelihood: bernoulli = BCE, "
+                                         "gaussian = squared error", choices=LIKELIHOODS)
+    input_shape: tuple[int, ...] = param((1, 28, 28), "image shape (C, H, W), set from the dataset")
+    num_classes: int = param(0, "number of labels in the dataset (0 = unlabelled)", ge=0)
+
+    def validate(self) -> None:
+        """Resolve defaults, check every field's rules, then the cross-field rules."""
+        if not self.hidden:
+            self.hidden = DEFAULT_HIDDEN.get(self.arch, ())
+        self.hidden = tuple(int(h) for h in self.hidden)
+        self.input_shape = tuple(int(s) for s in self.input_shape)
+        super().validate()
+        if any(h < 1 for h in self.hidden):
+            raise ConfigError(f"hidden sizes must be positive integers, got {self.hidden}")
+        if len(self.input_shape) != 3 or min(self.input_shape) < 1:
+            raise ConfigError(f"input_shape must be (C, H, W), got {self.input_shape}")
+        if self.arch == "conv":
+            channels, height, width = self.input_shape
+            shrink = 2 ** len(self.hidden)
+            if height % shrink or width % shrink:
+                raise ConfigError(
+                    f"conv arch with {len(self.hidden)} layers needs height and width divisible "
+                    f"by {shrink}, but the images are {height}x{width}; use fewer conv layers "
+                    f"(hidden) or arch mlp")
+
+    # --- description ---
+    @property
+    def input_dim(self) -> int:
+        return math.prod(self.input_shape)
+
+    @property
+    def overcomplete(self) -> bool:
+        """A code larger than the input (survey 2): allowed, and reported."""
+        return self.latent_dim > self.input_dim
+
+    @classmethod
+    def own_parameters(cls) -> list[dict[str, Any]]:
+        """The parameters this variant adds to the common ones."""
+        common = {f.name for f in dataclasses.fields(AEConfig)}
+        return [p for p in cls.parameters() if p["name"] not in common]
+
+
+@dataclass
+class AEOutput:
+    """What ``forward`` returns: decoder logits, the code and variant extras."""
+
+    recon: torch.Tensor                    # (B, C, H, W) logits; sigmoid gives the image
+    code: torch.Tensor                     # (B, latent_dim) the code fed to the decoder
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)  # mu, logvar, y, ...
+
+
+class Autoencoder(nn.Module):
+    """Vanilla autoencoder x -> z = g(x) -> f(z) (survey 2); the base of every variant."""
+
+    Config = AEConfig
+    variant = ""
+
+    def __init__(self, config: AEConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = Encoder(config.arch, config.input_shape, config.hidden,
+                               self.encoder_out_dim(), self.cond_dim)
+        self.decoder = Decoder(config.arch, config.input_shape, config.hidden,
+                               config.latent_dim, self.cond_dim)
+        self.step, self.total_steps = 0, 1
+
+    # --- hooks the variants override ---
+    cond_dim = 0
+
+    def encoder_out_dim(self) -> int:
+        return self.config.latent_dim
+
+    def condition(self, y: torch.Tensor | None) -> torch.Tensor | None:
+        return None
+
+    def corrupt(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def penalties(self, x: torch.Tensor, out: AEOutput) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Extra loss terms: name -> (value to log, contribution to the total)."""
+        return {}
+
+    # --- the contract ---
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The deterministic code of ``x``: (B, latent_dim)."""
+        return self.encoder(x, self.condition(y))
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Decoder logits for codes ``z``: (B, C, H, W); ``torch.sigmoid`` gives images."""
+        return self.decoder(z, self.condition(y))
+
+    def code(self, x: torch.Tensor, y: torch.Tensor | None = None):
+        """The code the decoder sees in ``forward`` and any extras: (z, extras)."""
+        return self.encode(x, y), {}
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> AEOutput:
+        x_in = self.corrupt(x) if self.training else x
+        z, extras = self.code(x_in, y)
+        if y is not None:
+            extras["y"] = y
+        return AEOutput(recon=self.decode(z, y), code=z, extras=extras)
+
+    def loss(self, x: torch.Tensor, out: AEOutput) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Total loss (mean over the batch) and each term's value, for logging."""
+        terms = {"recon": reconstruction(out.recon, x, self.config.likelihood).mean()}
+        total = terms["recon"]
+        for name, (value, contribution) in self.penalties(x, out).items():
+            terms[name] = value
+            total = total + contribution
+        return total, terms
+
+    # --- helpers shared by trainer, evaluation and app ---
+    def start_step(self, step: int, total_steps: int) -> None:
+        """Told by the trainer before each step (drives schedules such as k or capacity)."""
+        self.step, self.total_steps = step, max(total_steps, 1)
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Images in [0, 1] decoded from the deterministic code of ``x``."""
+        return torch.sigmoid(self.decode(self.encode(x, y), y))
+
+    @classmethod
+    def summary(cls) -> str:
+        """The first line of the variant's docstring."""
+        return (cls.__doc__ or "").strip().splitlines()[0]

@@ -1,0 +1,38 @@
+"""beta-VAE (survey 4.3; Higgins et al. 2017) and its controlled-capacity form
+(Burgess et al. 2017, survey reference 14).
+
+loss = -E_q[log p(x|z)] + beta * KL            (capacity_max = 0)
+loss = -E_q[log p(x|z)] + gamma * |KL - C|     (capacity_max > 0), with C raised
+linearly from 0 to capacity_max nats over capacity_steps training steps.
+"""
+from dataclasses import dataclass
+
+from ..registry import register
+from .base import param
+from .vae import VAE, Config as VAEConfig
+
+
+@dataclass
+class Config(VAEConfig):
+    beta: float = param(4.0, "weight of the KL term (beta = 1 is the VAE)", ge=0.0)
+    capacity_max: float = param(0.0, "target KL C in nats at the end of the schedule "
+                                     "(0 = plain beta-VAE)", ge=0.0)
+    capacity_steps: int = param(10000, "steps over which C rises to capacity_max", ge=1)
+    gamma: float = param(1000.0, "weight of |KL - C| when capacity_max > 0", ge=0.0)
+
+
+@register("betavae")
+class BetaVAE(VAE):
+    """beta-VAE: a weighted KL term, optionally a controlled capacity C (survey 4.3)."""
+
+    Config = Config
+
+    def capacity(self) -> float:
+        c = self.config
+        return c.capacity_max * min(1.0, self.step / c.capacity_steps)
+
+    def kl_term(self, kl):
+        c = self.config
+        if c.capacity_max > 0:
+            return kl, c.gamma * (kl - self.capacity()).abs()
+        return kl, c.beta * kl

@@ -1,0 +1,24 @@
+"""Contractive autoencoder (survey 3.4; Rifai et al. 2011): penalise the squared
+Frobenius norm of the encoder's Jacobian, computed exactly for any depth."""
+from dataclasses import dataclass
+
+from ..losses import jacobian_frobenius_sq
+from ..registry import register
+from .base import AEConfig, Autoencoder, param
+
+
+@dataclass
+class Config(AEConfig):
+    contractive_weight: float = param(0.1, "weight of ||J_f(x)||_F^2 in the loss", ge=0.0)
+
+
+@register("contractive")
+class ContractiveAE(Autoencoder):
+    """Contractive autoencoder: penalises ||J_f(x)||_F^2 of the encoder (survey 3.4)."""
+
+    Config = Config
+
+    def penalties(self, x, out):
+        # ||J_f(x)||_F^2 = sum_ij (dh_j(x) / dx_i)^2, averaged over the batch
+        jac = jacobian_frobenius_sq(self.encode, x).mean()
+        return {"contractive": (jac, self.config.contractive_weight * jac)}

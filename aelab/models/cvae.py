@@ -1,0 +1,34 @@
+"""Conditional VAE (survey 4.2; Sohn et al. 2015): q(z|x, c) and p(x|z, c), the
+class label c entering both networks as a one-hot vector."""
+from dataclasses import dataclass
+
+import torch.nn.functional as F
+
+from ..errors import ConfigError
+from ..registry import register
+from .vae import VAE, Config as VAEConfig
+
+
+@dataclass
+class Config(VAEConfig):
+    """The classes come from the dataset (``num_classes``)."""
+
+    def check(self):
+        if self.num_classes < 2:
+            raise ConfigError("cvae needs a dataset with class labels (at least 2 classes)")
+
+
+@register("cvae")
+class CVAE(VAE):
+    """Conditional VAE: encoder and decoder both see the class label (survey 4.2)."""
+
+    Config = Config
+
+    @property
+    def cond_dim(self):
+        return self.config.num_classes
+
+    def condition(self, y):
+        if y is None:
+            raise ConfigError("cvae needs class labels y for encode and decode")
+        return F.one_hot(y.long(), self.config.num_classes).float()  # (B, num_classes)

@@ -1,0 +1,240 @@
+"""Run folders: the only interface between the trainer, the CLI and the app.
+
+``<runs_dir>/<run_id>/`` holds ``config.json``, ``model.safetensors``,
+``train_state.safetensors`` (optimizer and RNG state for resuming),
+``metrics.jsonl`` and ``status.json``. Every file is written to a temporary
+name in the same folder and renamed into place, so a run killed at any
+instant leaves either the old file or the new one, never half of one.
+Nothing here unpickles: weights are safetensors, everything else JSON.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import secrets
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import AelabError, RunError
+
+STATES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
+FINISHED = ("done", "failed", "cancelled", "interrupted")
+WEIGHTS = "model.safetensors"
+TRAIN_STATE = "train_state.safetensors"
+
+
+# --- locations ---
+def runs_root(runs_dir: str | os.PathLike | None = None) -> Path:
+    """The runs folder: the argument, else ``$AELAB_RUNS``, else ``./checkpoints``."""
+    return Path(runs_dir or os.environ.get("AELAB_RUNS") or "checkpoints")
+
+
+def new_run_id(variant: str, dataset: str) -> str:
+    """A sortable, unique, filesystem-safe id such as ``20261124-101500-vae-digits-3f2a``."""
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in dataset.split("/")[-1])[:24]
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{variant}-{safe}-{secrets.token_hex(2)}"
+
+
+def resolve_run(run: str | os.PathLike, runs_dir: str | os.PathLike | None = None) -> Path:
+    """A run folder from a path or a run id inside the runs folder; clear error if absent."""
+    path = Path(run)
+    if path.is_dir():
+        return path
+    candidate = runs_root(runs_dir) / str(run)
+    if candidate.is_dir():
+        return candidate
+    raise RunError(f"no run {str(run)!r}: neither a folder nor a run id in {runs_root(runs_dir)}")
+
+
+# --- atomic writes ---
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, fsync it, then rename it into place."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=1, default=_jsonable) + "\n").encode())
+
+
+def atomic_write_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor],
+                         metadata: dict[str, str] | None = None) -> None:
+    """Save tensors as safetensors, atomically."""
+    from safetensors.torch import save
+
+    flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    atomic_write_bytes(path, save(flat, metadata=metadata))
+
+
+def _jsonable(value):
+    if isinstance(value, (tuple, set)):
+        return list(value)
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+# --- reading ---
+def read_json(path: str | os.PathLike, what: str) -> dict:
+    """A JSON object from ``path``; a RunError naming ``what`` if missing or damaged."""
+    path = Path(path)
+    try:
+        obj = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RunError(f"{what} is missing ({path})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunError(f"{what} is damaged ({path.name}: {exc})") from None
+    if not isinstance(obj, dict):
+        raise RunError(f"{what} is damaged ({path.name} does not hold a JSON object)")
+    return obj
+
+
+def read_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of a safetensors file; refuses pickles and damaged files."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise RunError(f"no checkpoint yet: {path.name} does not exist in {path.parent}")
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head[:1] == b"\x80" or head[:2] == b"PK":
+        raise RunError(f"{path.name} holds a pickle or torch.save archive; it was refused "
+                       f"(aelab loads only safetensors files, and never unpickles)")
+    try:
+        tensors = {}
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            metadata = dict(f.metadata() or {})
+            for key in f.keys():
+                tensors[key] = f.get_tensor(key)
+    except Exception as exc:  # safetensors raises its own error types for damaged files
+        raise RunError(f"{path.name} is damaged and cannot be read as safetensors ({exc})") from None
+    return tensors, metadata
+
+
+def read_config(run_dir: str | os.PathLike) -> dict:
+    """The run's ``config.json`` with the model and training settings validated."""
+    from .registry import get_variant
+    from .train import TrainConfig
+
+    run_dir = Path(run_dir)
+    raw = read_json(run_dir / "config.json", f"config of run {run_dir.name}")
+    try:
+        variant = raw["variant"]
+        raw["model_config"] = get_variant(variant).Config.from_dict(raw["model"])
+        raw["train_config"] = TrainConfig.from_dict(raw["train"])
+        str(raw["dataset"])
+    except KeyError as exc:
+        raise RunError(f"config of run {run_dir.name} is damaged (missing {exc})") from None
+    except AelabError as exc:
+        raise RunError(f"config of run {run_dir.name} is damaged ({exc})") from None
+    return raw
+
+
+def read_status(run_dir: str | os.PathLike) -> dict:
+    """The run's ``status.json``; a RunError if missing or damaged."""
+    run_dir = Path(run_dir)
+    status = read_json(run_dir / "status.json", f"status of run {run_dir.name}")
+    if status.get("state") not in STATES:
+        raise RunError(f"status of run {run_dir.name} is damaged (state {status.get('state')!r} "
+                       f"is not one of {', '.join(STATES)})")
+    return status
+
+
+def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
+    """Every logged step of a run (an empty list before the first)."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # cannot happen with atomic writes; tolerate hand edits
+    return rows
+
+
+def load_model(run_dir: str | os.PathLike, device: str | torch.device = "cpu"):
+    """The trained model of a run folder, in eval mode, after checking weights against config."""
+    from .registry import build_model
+
+    run_dir = Path(run_dir)
+    config = read_config(run_dir)
+    model = build_model(config["model_config"])
+    tensors, _ = read_tensors(run_dir / WEIGHTS)
+    load_state_checked(model, tensors, f"{WEIGHTS} of run {run_dir.name}")
+    return model.to(device).eval()
+
+
+def load_state_checked(model: torch.nn.Module, tensors: dict[str, torch.Tensor], what: str) -> None:
+    """Load ``tensors`` into ``model`` only if names and shapes match its config exactly."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    if missing or extra:
+        detail = f"missing {missing[0]}" if missing else f"unexpected {extra[0]}"
+        raise RunError(f"{what} does not match the run's config ({detail})")
+    for name, value in expected.items():
+        if tuple(tensors[name].shape) != tuple(value.shape):
+            raise RunError(f"{what} does not match the run's config ({name} has shape "
+                           f"{tuple(tensors[name].shape)}, the config needs {tuple(value.shape)})")
+    model.load_state_dict(tensors)
+
+
+# --- writing a run ---
+def library_versions() -> dict[str, str]:
+    import numpy
+
+    from . import __version__
+
+    return {"aelab": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
+            "python": platform.python_version()}
+
+
+def create_run(model_config, train_config, dataset: str, runs_dir=None, out=None) -> Path:
+    """A new run folder holding ``config.json`` and a ``queued`` status; returns its path."""
+    run_dir = Path(out) if out else runs_root(runs_dir) / new_run_id(model_config.variant, dataset)
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise RunError(f"run folder {run_dir} already exists and is not empty")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config = {
+        "run_id": run_dir.name,
+        "variant": model_config.variant,
+        "dataset": dataset,
+        "input_shape": list(model_config.input_shape),
+        "num_classes": model_config.num_classes,
+        "overcomplete": model_config.overcomplete,
+        "model": model_config.to_dict(),
+        "train": train_config.to_dict(),
+        "versions": library_versions(),
+        "created": time.time(),
+    }
+    atomic_write_json(run_dir / "config.json", config)
+    write_status(run_dir, state="queued", epoch=0, step=0, progress=0.0)
+    return run_dir
+
+
+def write_status(run_dir: str | os.PathLike, **fields: Any) -> dict:
+    """Replace ``status.json`` with ``fields`` plus the common keys and a heartbeat time."""
+    status = {"state": "queued", "epoch": 0, "step": 0, "progress": 0.0, "train_seconds": 0.0,
+              "samples_per_second": None, "device": None, "error": None, **fields,
+              "heartbeat": time.time()}
+    atomic_write_json(Path(run_dir) / "status.json", status)
+    return status

@@ -1,0 +1,285 @@
+"""The trainer: one loop for every variant and every device.
+
+The training split lives on the device as one tensor; each epoch draws one
+permutation and batches are slices of it (no per-item DataLoader work). Loss
+terms are summed on the device and read back every ``log_every`` steps, so a
+GPU never waits for the host inside the loop. The trainer only calls the model
+contract (``forward``, ``loss``, ``start_step``) and never asks which variant
+it holds.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .config import Settings, param
+from .data import load_dataset
+from .errors import ConfigError, RunError
+from .registry import build_model, get_variant
+from .runs import (TRAIN_STATE, WEIGHTS, atomic_write_bytes, atomic_write_tensors,
+                   create_run, load_state_checked, read_config, read_metrics, read_tensors,
+                   write_status)
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass
+class TrainConfig(Settings):
+    """How a run is trained (stored in ``config.json`` beside the model settings)."""
+
+    epochs: int = param(10, "passes over the training split", ge=1, le=100000)
+    batch_size: int = param(128, "examples per step", ge=1, le=1 << 20)
+    lr: float = param(1e-3, "Adam learning rate", gt=0.0, le=10.0)
+    seed: int = param(0, "seed of weights, batches and noise", ge=0, le=2**63 - 1)
+    device: str = param("auto", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
+    log_every: int = param(50, "steps between reads of the loss (one host-device sync)", ge=1)
+    checkpoint_seconds: float = param(60.0, "longest time between checkpoints within an epoch",
+                                      gt=0.0)
+
+    def check(self):
+        base = self.device.split(":")[0]
+        if base not in DEVICES or (":" in self.device and base != "cuda"):
+            raise ConfigError(f"device must be one of: auto, cpu, cuda, cuda:N, mps; got {self.device!r}")
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA, then Apple MPS, then CPU; an unavailable explicit choice is an error."""
+    mps = getattr(torch.backends, "mps", None)
+    mps_ok = bool(mps and mps.is_available())
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if mps_ok else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {name} was requested but no CUDA GPU is available; "
+                              f"use --device auto or cpu")
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            raise ConfigError(f"device {name} does not exist; this machine has "
+                              f"{torch.cuda.device_count()} CUDA device(s)")
+    if name == "mps" and not mps_ok:
+        raise ConfigError("device mps was requested but Apple MPS is not available; "
+                          "use --device auto or cpu")
+    return torch.device(name)
+
+
+def device_label(device: torch.device) -> str:
+    """A person-readable device name: the GPU's name, or CPU."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return "Apple MPS" if device.type == "mps" else "CPU"
+
+
+def prepare_run(variant: str, dataset: str, model_params: dict | None = None,
+                train_params: dict | None = None, runs_dir=None, out=None) -> Path:
+    """Validate every setting against the dataset, then create the run folder (``queued``)."""
+    get_variant(variant)
+    train_config = TrainConfig.from_dict(train_params or {})
+    ds = load_dataset(dataset)
+    params = {**(model_params or {}), "input_shape": ds.input_shape, "num_classes": ds.num_classes}
+    model_config = get_variant(variant).Config.from_dict(params)
+    resolve_device(train_config.device)
+    return create_run(model_config, train_config, dataset, runs_dir=runs_dir, out=out)
+
+
+def stop_file(run_dir: Path) -> Path:
+    """The marker whose presence asks a running run to stop at the next step."""
+    return Path(run_dir) / "cancel"
+
+
+class Trainer:
+    """Trains the run in ``run_dir`` to its configured epochs, writing the folder as it goes."""
+
+    def __init__(self, run_dir, progress: Callable[[dict], None] | None = None,
+                 should_stop: Callable[[], bool] | None = None):
+        self.run_dir = Path(run_dir)
+        self.progress = progress or (lambda status: None)
+        self.should_stop = should_stop or (lambda: stop_file(self.run_dir).exists())
+        config = read_config(self.run_dir)
+        self.model_config, self.config = config["model_config"], config["train_config"]
+        self.dataset_name = config["dataset"]
+
+    # --- checkpoints ---
+    def _save_checkpoint(self) -> None:
+        """Training state first (self-contained, for resume), then the weights."""
+        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        opt_state = self.optimizer.state_dict()
+        for index, slots in opt_state["state"].items():
+            for key, value in slots.items():
+                tensors[f"opt.{index}.{key}"] = torch.as_tensor(value)
+        tensors["rng.cpu"] = torch.get_rng_state()
+        tensors["rng.epoch"] = self.epoch_rng
+        if self.device.type == "cuda":
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+        meta = {"step": self.step, "train_seconds": self.train_seconds,
+                "param_groups": opt_state["param_groups"]}
+        atomic_write_tensors(self.run_dir / TRAIN_STATE, tensors, {"state": json.dumps(meta)})
+        atomic_write_tensors(self.run_dir / WEIGHTS, self.model.state_dict(),
+                             {"step": str(self.step)})
+        self.last_checkpoint = time.monotonic()
+
+    def _load_checkpoint(self) -> None:
+        tensors, meta = read_tensors(self.run_dir / TRAIN_STATE)
+        try:
+            state = json.loads(meta["state"])
+        except (KeyError, json.JSONDecodeError):
+            raise RunError(f"{TRAIN_STATE} of run {self.run_dir.name} is damaged (no state)") from None
+        weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+        load_state_checked(self.model, weights, f"{TRAIN_STATE} of run {self.run_dir.name}")
+        slots: dict[int, dict] = {}
+        for key, value in tensors.items():
+            if key.startswith("opt."):
+                _, index, name = key.split(".", 2)
+                slots.setdefault(int(index), {})[name] = value.to(self.device)
+        self.optimizer.load_state_dict({"state": slots, "param_groups": state["param_groups"]})
+        torch.set_rng_state(tensors["rng.cpu"])
+        if "rng.cuda" in tensors and self.device.type == "cuda":
+            torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
+        self.epoch_rng = tensors["rng.epoch"]
+        self.step, self.train_seconds = int(state["step"]), float(state["train_seconds"])
+
+    # --- the loop ---
+    def run(self, resume: bool = False) -> dict:
+        """Train; return the final status. Exceptions are recorded as ``failed`` and re-raised."""
+        self.step, self.train_seconds, self.metrics = 0, 0.0, []
+        self.status = {}
+        try:
+            return self._run(resume)
+        except BaseException as exc:
+            tail = traceback.format_exc().strip().splitlines()[-6:]
+            message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            self._write_status("failed", error=message, traceback="\n".join(tail))
+            raise
+
+    def _write_status(self, state: str, **extra) -> dict:
+        self.status = write_status(self.run_dir, **{**self.status, "state": state, **extra})
+        return self.status
+
+    def _run(self, resume: bool) -> dict:
+        cfg = self.config
+        self.device = resolve_device(cfg.device)
+        ds = load_dataset(self.dataset_name)
+        if ds.input_shape != tuple(self.model_config.input_shape):
+            raise RunError(f"dataset {self.dataset_name} has images of shape {ds.input_shape} but "
+                           f"the run was configured for {tuple(self.model_config.input_shape)}")
+        torch.manual_seed(cfg.seed)  # weights, then noise and reparameterisation samples
+        self.model = build_model(self.model_config).to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        batches = torch.Generator().manual_seed(cfg.seed)  # the epoch permutations
+        self.epoch_rng = batches.get_state()
+        if resume:
+            self._load_checkpoint()
+            batches.set_state(self.epoch_rng)
+            self.metrics = [m for m in read_metrics(self.run_dir) if m.get("step", 0) <= self.step]
+
+        x = torch.from_numpy(ds.x_train).to(self.device)  # (N, C, H, W), the whole split
+        y = None if ds.y_train is None else torch.from_numpy(ds.y_train).to(self.device)
+        n = len(x)
+        per_epoch = math.ceil(n / cfg.batch_size)
+        total_steps = cfg.epochs * per_epoch
+        self.status = {"epoch": self.step / per_epoch, "step": self.step,
+                       "total_steps": total_steps, "progress": self.step / total_steps,
+                       "train_seconds": self.train_seconds, "device": device_label(self.device),
+                       "pid": os.getpid(), "error": None}
+        self._write_status("running")
+        if self.step >= total_steps:
+            return self._finish("done")
+
+        names: list[str] = []
+        sums = bad_step = None
+        count, window_start = 0, time.monotonic()
+        self.last_checkpoint = last_stop_check = time.monotonic()
+        good = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        good_step = self.step
+        self.model.train()
+        for epoch in range(self.step // per_epoch, cfg.epochs):
+            self.epoch_rng = batches.get_state()
+            order = torch.randperm(n, generator=batches).to(self.device)
+            for batch in range(self.step - epoch * per_epoch, per_epoch):
+                index = order[batch * cfg.batch_size:(batch + 1) * cfg.batch_size]
+                xb = x[index]  # (B, C, H, W)
+                yb = None if y is None else y[index]
+                self.model.start_step(self.step, total_steps)
+                out = self.model(xb, yb)
+                loss, terms = self.model.loss(xb, out)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
+
+                values = torch.stack([loss.detach(), *(t.detach() for t in terms.values())])
+                if sums is None:
+                    names = ["loss", *terms]
+                    sums = torch.zeros_like(values)
+                    bad_step = torch.full(values.shape, -1, dtype=torch.long, device=self.device)
+                sums += values * len(index)
+                bad_step = torch.where((bad_step < 0) & ~torch.isfinite(values), self.step, bad_step)
+                count += len(index)
+                self.step += 1
+
+                now = time.monotonic()
+                end_of_epoch = batch == per_epoch - 1
+                if self.step % cfg.log_every == 0 or end_of_epoch:
+                    # the one host-device sync of the window
+                    means, first_bad = (sums / count).tolist(), bad_step.tolist()
+                    elapsed = now - window_start
+                    self.train_seconds += elapsed
+                    if max(first_bad) >= 0:
+                        return self._diverged(names, first_bad, good, good_step)
+                    self._log(names, means, count / elapsed, per_epoch, total_steps)
+                    sums.zero_()
+                    count, window_start = 0, time.monotonic()
+                    good = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+                    good_step = self.step
+                    if end_of_epoch or now - self.last_checkpoint > cfg.checkpoint_seconds:
+                        self._save_checkpoint()
+                if now - last_stop_check > 0.2:
+                    last_stop_check = now
+                    if self.should_stop():
+                        self.train_seconds += time.monotonic() - window_start
+                        self._save_checkpoint()
+                        return self._finish("cancelled")
+        return self._finish("done")
+
+    def _log(self, names, means, samples_per_second, per_epoch, total_steps) -> None:
+        row = {"step": self.step, "epoch": round(self.step / per_epoch, 4),
+               **dict(zip(names, means)), "samples_per_second": samples_per_second,
+               "time": time.time()}
+        self.metrics.append(row)
+        atomic_write_bytes(self.run_dir / "metrics.jsonl",
+                           "".join(json.dumps(m) + "\n" for m in self.metrics).encode())
+        remaining = (total_steps - self.step) * self.config.batch_size / samples_per_second
+        self._write_status("running", epoch=row["epoch"], step=self.step,
+                           progress=self.step / total_steps, train_seconds=self.train_seconds,
+                           samples_per_second=samples_per_second, eta_seconds=remaining)
+        self.progress(self.status)
+
+    def _diverged(self, names, first_bad, good, good_step) -> dict:
+        """Stop on a non-finite loss: keep the last good weights and say what went wrong."""
+        step, name = min((s, n) for s, n in zip(first_bad, names) if s >= 0)
+        term = next((n for s, n in zip(first_bad, names) if s == step and n != "loss"), name)
+        self.model.load_state_dict(good)
+        atomic_write_tensors(self.run_dir / WEIGHTS, good, {"step": str(good_step)})
+        message = (f"training diverged: loss term '{term}' became non-finite at step {step}; "
+                   f"the weights of step {good_step} were kept")
+        return self._finish("failed", error=message)
+
+    def _finish(self, state: str, **extra) -> dict:
+        if state == "done":
+            self._save_checkpoint()
+            extra.setdefault("progress", 1.0)
+        stop_file(self.run_dir).unlink(missing_ok=True)
+        status = self._write_status(state, step=self.step, train_seconds=self.train_seconds, **extra)
+        self.progress(status)
+        return status
+
+
+def train_run(run_dir, progress=None, should_stop=None, resume: bool = False) -> dict:
+    """Train the run folder ``run_dir`` (see ``Trainer``); return its final status."""
+    return Trainer(run_dir, progress=progress, should_stop=should_stop).run(resume=resume)
