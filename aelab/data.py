@@ -161,6 +161,13 @@ def load_npz(path: str | os.PathLike, name: str | None = None) -> Dataset:
     name = name or f"npz:{path}"
     if not path.is_file():
         raise DatasetError(f"npz file {str(path)!r} does not exist")
+    with open(path, "rb") as f:
+        head = f.read(2)
+    if head[:1] == b"\x80":
+        raise DatasetError(f"{path.name} is a Python pickle, not an .npz file; it was refused unread")
+    if not zipfile.is_zipfile(path):
+        raise DatasetError(f"{path.name} is not a readable .npz file (not a zip archive); "
+                           f"save it with numpy.savez")
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}

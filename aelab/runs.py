@@ -113,10 +113,15 @@ def read_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
     if not path.is_file():
         raise RunError(f"no checkpoint yet: {path.name} does not exist in {path.parent}")
     with open(path, "rb") as f:
-        head = f.read(8)
-    if head[:1] == b"\x80" or head[:2] == b"PK":
+        head = f.read(9)
+    size = path.stat().st_size
+    # safetensors: an 8-byte little-endian header length, then a JSON header
+    is_safetensors = len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < size
+    if not is_safetensors and (head[:2] == b"PK" or (head[:1] == b"\x80" and head[1:2] in b"\x02\x03\x04\x05")):
         raise RunError(f"{path.name} holds a pickle or torch.save archive; it was refused "
                        f"(aelab loads only safetensors files, and never unpickles)")
+    if not is_safetensors:
+        raise RunError(f"{path.name} is damaged and cannot be read as safetensors")
     try:
         tensors = {}
         with safe_open(str(path), framework="pt", device="cpu") as f:

@@ -1,0 +1,223 @@
+"""Training speed of aelab's trainer against the classic PyTorch VAE example loop.
+
+Trains the 784-400-20 MLP VAE of pytorch/examples ``vae/main.py`` (Adam lr 1e-3,
+batch 128, summed BCE + KL) on the ``mnist5k`` training split two ways:
+
+* plain: the example's own loop, unchanged in kind: a map-style Dataset that turns
+  each uint8 image into a PIL image and runs ``ToTensor()`` per item (as
+  torchvision's MNIST does), ``DataLoader(batch_size=128, shuffle=True)``,
+  ``.to(device)`` per batch and ``loss.item()`` every step;
+* aelab: ``prepare_run("vae", "mnist5k", hidden=400, latent_dim=20, ...)`` then
+  ``train_run``, the same architecture with a batch-mean loss.
+
+It reports training samples/second (wall time of the training epochs only, after
+a discarded 1-epoch warm-up of each; for aelab also the rate aelab logs itself),
+the ratio aelab/plain, and the held-out loss of both models computed by one
+function: mean over the 750 test images of summed BCE + KL, with z = mu and with
+z = mu + sigma * eps for a fixed eps. Targets: >= 1.3x on CPU with held-out loss
+within 2%; >= 5x on CUDA.
+
+    python bench/train_speed.py                      # 10 epochs, device auto
+    python bench/train_speed.py --epochs 5 --repeats 3 --device cpu --json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn, optim
+from torch.nn import functional as F
+from torchvision import transforms
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo's aelab, not installed
+from aelab.data import load_dataset
+from aelab.runs import load_model, read_metrics
+from aelab.train import prepare_run, resolve_device, train_run
+
+BATCH, LR, LATENT = 128, 1e-3, 20
+
+
+# --- the plain loop: model, loss and train() copied from pytorch/examples vae/main.py
+# (https://github.com/pytorch/examples/blob/main/vae/main.py, BSD-3-Clause) ---
+class VAE(nn.Module):
+    def __init__(self):
+        super(VAE, self).__init__()
+        self.fc1 = nn.Linear(784, 400)
+        self.fc21 = nn.Linear(400, 20)
+        self.fc22 = nn.Linear(400, 20)
+        self.fc3 = nn.Linear(20, 400)
+        self.fc4 = nn.Linear(400, 784)
+
+    def encode(self, x):
+        h1 = F.relu(self.fc1(x))
+        return self.fc21(h1), self.fc22(h1)
+
+    def reparameterize(self, mu, logvar):
+        std = torch.exp(0.5 * logvar)
+        eps = torch.randn_like(std)
+        return mu + eps * std
+
+    def decode(self, z):
+        h3 = F.relu(self.fc3(z))
+        return torch.sigmoid(self.fc4(h3))
+
+    def forward(self, x):
+        mu, logvar = self.encode(x.view(-1, 784))
+        z = self.reparameterize(mu, logvar)
+        return self.decode(z), mu, logvar
+
+
+# Reconstruction + KL divergence losses summed over all elements and batch
+def loss_function(recon_x, x, mu, logvar):
+    BCE = F.binary_cross_entropy(recon_x, x.view(-1, 784), reduction='sum')
+    KLD = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+    return BCE + KLD
+
+
+class MNISTLike(torch.utils.data.Dataset):
+    """uint8 (N, 28, 28) images served one at a time the way torchvision's MNIST does."""
+
+    def __init__(self, images, labels):
+        self.images, self.labels, self.transform = images, labels, transforms.ToTensor()
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, index):
+        img = Image.fromarray(self.images[index], mode="L")
+        return self.transform(img), int(self.labels[index])
+
+
+def train_plain(ds, device, epochs, seed=0):
+    """The example's main(): returns (trained model, seconds spent in the epochs)."""
+    torch.manual_seed(seed)
+    images = np.round(ds.x_train[:, 0] * 255).astype(np.uint8)  # what the original file holds
+    kwargs = {"num_workers": 1, "pin_memory": True} if device.type == "cuda" else {}
+    train_loader = torch.utils.data.DataLoader(MNISTLike(images, ds.y_train), batch_size=BATCH,
+                                               shuffle=True, **kwargs)
+    model = VAE().to(device)
+    optimizer = optim.Adam(model.parameters(), lr=LR)
+    start = time.perf_counter()
+    for epoch in range(1, epochs + 1):  # the example's train(epoch)
+        model.train()
+        train_loss = 0
+        for batch_idx, (data, _) in enumerate(train_loader):
+            data = data.to(device)
+            optimizer.zero_grad()
+            recon_batch, mu, logvar = model(data)
+            loss = loss_function(recon_batch, data, mu, logvar)
+            loss.backward()
+            train_loss += loss.item()
+            optimizer.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return model, time.perf_counter() - start
+
+
+def train_aelab(device, epochs, seed=0):
+    """aelab's trainer: returns (model, seconds of train_run, aelab's logged samples/s)."""
+    with tempfile.TemporaryDirectory() as runs_dir:
+        run_dir = prepare_run("vae", "mnist5k", {"latent_dim": LATENT, "hidden": "400",
+                                                 "arch": "mlp", "likelihood": "bernoulli"},
+                              {"epochs": epochs, "batch_size": BATCH, "lr": LR, "seed": seed,
+                               "device": str(device)}, runs_dir=runs_dir)
+        start = time.perf_counter()
+        status = train_run(run_dir)
+        seconds = time.perf_counter() - start
+        if status["state"] != "done":
+            raise SystemExit(f"aelab run ended {status['state']}: {status.get('error')}")
+        logged = [row["samples_per_second"] for row in read_metrics(run_dir)]
+        return load_model(run_dir, device), seconds, statistics.median(logged)
+
+
+@torch.no_grad()
+def held_out(posterior, logits, x, eps):
+    """Mean over images of summed BCE + KL, with z = mu and with z = mu + sigma * eps."""
+    mu, logvar = posterior(x)
+    kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)
+    out = {}
+    for name, z in (("mu", mu), ("sampled", mu + torch.exp(0.5 * logvar) * eps)):
+        bce = F.binary_cross_entropy_with_logits(logits(z), x.view(len(x), -1), reduction="none")
+        out[name] = (bce.sum(1) + kl).mean().item()
+    return out
+
+
+def evaluate_both(plain, aelab, ds, device):
+    x = torch.from_numpy(ds.x_test).to(device)
+    eps = torch.randn(len(x), LATENT, generator=torch.Generator().manual_seed(1234)).to(device)
+    plain.eval()
+    p = held_out(lambda xb: plain.encode(xb.view(-1, 784)),
+                 lambda z: plain.fc4(F.relu(plain.fc3(z))), x, eps)
+    a = held_out(aelab.posterior, lambda z: aelab.decode(z).flatten(1), x, eps)
+    return p, a
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    ap.add_argument("--repeats", type=int, default=1, help="timed repeats; the median is reported")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    args = ap.parse_args(argv)
+    device = resolve_device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    threads = torch.get_num_threads()
+    ds = load_dataset("mnist5k")  # loaded (and cached) before any timing
+    n = len(ds.x_train)
+
+    train_plain(ds, device, 1)  # warm-up, discarded
+    train_aelab(device, 1)
+    plain_sps, aelab_sps, aelab_logged, losses = [], [], [], []
+    for _ in range(args.repeats):
+        plain, t_plain = train_plain(ds, device, args.epochs)
+        aelab, t_aelab, logged = train_aelab(device, args.epochs)
+        assert torch.get_num_threads() == threads, "thread count changed between the timed parts"
+        plain_sps.append(n * args.epochs / t_plain)
+        aelab_sps.append(n * args.epochs / t_aelab)
+        aelab_logged.append(logged)
+        losses.append(evaluate_both(plain, aelab, ds, device))
+
+    med = statistics.median
+    ratio = med(aelab_sps) / med(plain_sps)
+    held = {f"{who}_{z}": med(l[i][z] for l in losses)
+            for i, who in enumerate(("plain", "aelab")) for z in ("mu", "sampled")}
+    rel = {z: (held[f"aelab_{z}"] - held[f"plain_{z}"]) / held[f"plain_{z}"]
+           for z in ("mu", "sampled")}
+    target = 5.0 if device.type == "cuda" else 1.3
+    meets = ratio >= target and (device.type == "cuda" or max(map(abs, rel.values())) <= 0.02)
+    result = {"device": device.type, "threads": threads, "epochs": args.epochs,
+              "repeats": args.repeats, "train_images": n,
+              "plain_samples_per_s": med(plain_sps), "aelab_samples_per_s": med(aelab_sps),
+              "aelab_logged_samples_per_s": med(aelab_logged), "ratio": ratio,
+              "held_out": held, "held_out_rel_diff": rel, "target_ratio": target,
+              "target_held_out_rel_diff": None if device.type == "cuda" else 0.02,
+              "meets_target": meets}
+    if args.json:
+        print(json.dumps(result))
+        return result
+    print(f"device {device.type}, {threads} threads, {args.epochs} epochs x {n} images, "
+          f"median of {args.repeats}")
+    print(f"{'':8}{'samples/s':>12}{'held-out z=mu':>16}{'z sampled':>12}")
+    for who, sps in (("plain", med(plain_sps)), ("aelab", med(aelab_sps))):
+        print(f"{who:8}{sps:12.0f}{held[who + '_mu']:16.2f}{held[who + '_sampled']:12.2f}")
+    print(f"aelab's own logged rate (median of log rows): {med(aelab_logged):.0f} samples/s")
+    print(f"ratio aelab/plain: {ratio:.2f}x; held-out relative difference: "
+          f"z=mu {rel['mu']:+.2%}, sampled {rel['sampled']:+.2%}")
+    print("target: " + ("at least 5x on CUDA" if device.type == "cuda" else
+                        "at least 1.3x on CPU with held-out loss within 2%")
+          + f" -> {'met' if meets else 'NOT met'}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""Shared fixtures: small configs of every variant and tiny runs on ``digits``."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from aelab.registry import list_variants, make_config
+
+VARIANTS = list_variants()
+DIGITS_SHAPE = (1, 8, 8)
+
+
+def small_config(variant: str, **overrides):
+    """A small config of ``variant`` for 8x8 digits with 10 classes."""
+    params = {"latent_dim": 6, "hidden": "32", "input_shape": DIGITS_SHAPE, "num_classes": 10}
+    if variant == "ksparse":
+        params["k"] = 3
+    params.update(overrides)
+    return make_config(variant, **params)
+
+
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch):
+    """An empty runs folder, also set as ``$AELAB_RUNS``."""
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    monkeypatch.setenv("AELAB_RUNS", str(folder))
+    return folder
+
+
+@pytest.fixture
+def batch():
+    """64 digits images and labels."""
+    from aelab.data import load_dataset
+
+    ds = load_dataset("digits")
+    return torch.from_numpy(ds.x_train[:64]), torch.from_numpy(ds.y_train[:64])

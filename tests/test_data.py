@@ -1,0 +1,121 @@
+"""Named datasets and the checks on a user's npz file."""
+import numpy as np
+import pytest
+
+from aelab.data import dataset_from_arrays, list_datasets, load_dataset, load_npz
+from aelab.errors import DatasetError
+
+
+@pytest.mark.parametrize("name,n,shape", [("digits", 1797, (1, 8, 8)), ("mnist5k", 5000, (1, 28, 28))])
+def test_offline_datasets(name, n, shape):
+    ds = load_dataset(name)
+    assert len(ds.x_train) + len(ds.x_test) == n
+    assert len(ds.x_test) == pytest.approx(0.15 * n, abs=1)
+    assert ds.input_shape == shape and ds.num_classes == 10
+    for x in (ds.x_train, ds.x_test):
+        assert x.dtype == np.float32 and x.min() >= 0 and x.max() <= 1 and x.max() > 0.99
+    assert ds.y_train.dtype == np.int64 and len(ds.y_train) == len(ds.x_train)
+    again = load_dataset.__wrapped__(name) if hasattr(load_dataset, "__wrapped__") else load_dataset(name)
+    assert np.array_equal(again.y_test, ds.y_test)  # the split is fixed
+
+
+def test_mnist_offline_without_cache_names_the_offline_datasets(tmp_path, monkeypatch):
+    monkeypatch.setenv("AELAB_DATA", str(tmp_path))
+    monkeypatch.setenv("AELAB_OFFLINE", "1")
+    from aelab import data
+
+    data._torchvision.cache_clear()
+    with pytest.raises(DatasetError, match=r"mnist is not cached .* offline datasets: digits, mnist5k"):
+        load_dataset("mnist")
+    rows = {r["name"]: r for r in list_datasets()}
+    assert rows["digits"]["offline"] and rows["mnist5k"]["offline"]
+    assert not rows["fashion-mnist"]["offline"]
+
+
+def test_unknown_dataset_lists_the_valid_names():
+    with pytest.raises(DatasetError, match="unknown dataset 'cifar'; choose one of: digits, mnist5k"):
+        load_dataset("cifar")
+
+
+def save(tmp_path, **arrays):
+    path = tmp_path / "data.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+def test_npz_with_splits_uint8_and_channels(tmp_path):
+    rng = np.random.default_rng(0)
+    path = save(tmp_path, x_train=rng.integers(0, 256, (20, 3, 16, 16), dtype=np.uint8),
+                x_test=rng.integers(0, 256, (5, 3, 16, 16), dtype=np.uint8),
+                y_train=rng.integers(0, 4, 20), y_test=rng.integers(0, 4, 5))
+    ds = load_dataset(f"npz:{path}")
+    assert ds.input_shape == (3, 16, 16) and len(ds.x_test) == 5
+    assert ds.x_train.max() <= 1.0 and ds.x_train.dtype == np.float32
+    assert ds.evaluation_split()[0] is ds.x_test
+
+
+def test_npz_with_only_x_is_split_and_evaluated_whole(tmp_path):
+    x = np.random.default_rng(0).random((40, 10, 10)).astype(np.float32)
+    ds = load_npz(save(tmp_path, x=x))
+    assert ds.input_shape == (1, 10, 10) and len(ds.x_test) == 6 and ds.y_train is None
+    whole, labels = ds.evaluation_split()
+    assert len(whole) == 40 and labels is None
+
+
+BAD = [
+    (dict(a=np.zeros((3, 4, 4))), "must hold x_train and x_test (or a single x); it has: a"),
+    (dict(x=np.zeros((3, 4))), "x must have shape (N, H, W) or (N, C, H, W), got (3, 4)"),
+    (dict(x=np.zeros((0, 4, 4))), "x is empty"),
+    (dict(x=np.full((3, 4, 4), np.nan)), "x contains NaN or infinite values"),
+    (dict(x=np.full((3, 4, 4), 2.0)), "x values must lie in [0, 1]"),
+    (dict(x=np.full((3, 4, 4), -0.5)), "x values must lie in [0, 1]"),
+    (dict(x=np.zeros((3, 4, 4)), y=np.zeros(4)), "y has 4 labels but there are 3 images"),
+    (dict(x=np.zeros((3, 4, 4)), y=np.array([0.5, 1, 2])), "y must hold integer class labels"),
+    (dict(x=np.zeros((3, 4, 4)), y=np.array([-1, 1, 2])), "class labels must be 0 or greater"),
+    (dict(x_train=np.zeros((3, 4, 4)), x_test=np.zeros((2, 5, 5))),
+     "x_train images are 1x4x4 but x_test images are 1x5x5"),
+    (dict(x_train=np.zeros((3, 4, 4)), x_test=np.zeros((2, 4, 4)), y_train=np.zeros(3)),
+     "has y_train but no y_test"),
+    (dict(x_train=np.zeros((3, 4, 4)), x_test=np.zeros((2, 4, 4)), y_train=np.zeros(3),
+          y_test=np.zeros(3)), "y_test has 3 labels but there are 2 images"),
+    (dict(x=np.array([["a"]] * 3)), "x must have shape"),
+    (dict(x=np.full((3, 4, 4), "a")), "x must be uint8 (0-255) or float (0-1) numbers"),
+]
+
+
+@pytest.mark.parametrize("arrays,message", BAD)
+def test_bad_npz_files_get_one_clear_sentence(tmp_path, arrays, message):
+    with pytest.raises(DatasetError) as info:
+        load_npz(save(tmp_path, **arrays))
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_npz_holding_a_pickle_is_refused_unread(tmp_path):
+    path = tmp_path / "evil.npz"
+    np.savez(path, x=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(DatasetError, match="holds Python objects"):
+        load_npz(path)
+
+
+def test_not_an_npz_and_missing_file(tmp_path):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(DatasetError, match="not a readable .npz file"):
+        load_npz(bad)
+    with pytest.raises(DatasetError, match="does not exist"):
+        load_dataset(f"npz:{tmp_path / 'missing.npz'}")
+
+
+def test_dataset_from_arrays_is_the_shared_validator():
+    ds = dataset_from_arrays("mine", {"x": np.ones((10, 2, 2), dtype=np.uint8) * 255})
+    assert ds.x_train.max() == 1.0
+
+
+def test_a_pickle_named_npz_is_refused_unread(tmp_path):
+    import pickle
+
+    path = tmp_path / "evil.npz"
+    path.write_bytes(pickle.dumps({"x": 1}))
+    with pytest.raises(DatasetError, match="is a Python pickle"):
+        load_npz(path)

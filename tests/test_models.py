@@ -1,0 +1,93 @@
+"""The model contract, checked for every registered variant."""
+import pytest
+import torch
+
+from aelab.registry import build_model
+from aelab.runs import atomic_write_tensors, load_state_checked, read_tensors
+
+from conftest import VARIANTS, small_config
+
+
+def make(variant, seed=0, **overrides):
+    torch.manual_seed(seed)
+    return build_model(small_config(variant, **overrides))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_shapes_and_finite_loss(variant, batch):
+    x, y = batch
+    model = make(variant).train()
+    out = model(x, y)
+    assert out.recon.shape == x.shape
+    assert out.code.shape == (len(x), 6)
+    assert model.encode(x, y).shape == (len(x), 6)
+    assert model.decode(out.code, y).shape == x.shape
+    total, terms = model.loss(x, out)
+    assert total.ndim == 0 and torch.isfinite(total)
+    assert "recon" in terms and all(torch.isfinite(v) for v in terms.values())
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_gradients_reach_every_parameter(variant, batch):
+    x, y = batch
+    model = make(variant).train()
+    total, _ = model.loss(x, model(x, y))
+    total.backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None, f"{name} got no gradient"
+        assert p.grad.abs().sum() > 0, f"{name} got a zero gradient"
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_save_load_round_trip(variant, batch, tmp_path):
+    x, y = batch
+    model = make(variant, seed=1).eval()
+    atomic_write_tensors(tmp_path / "w.safetensors", model.state_dict())
+    loaded = make(variant, seed=2).eval()
+    assert not torch.equal(loaded.encode(x, y), model.encode(x, y))
+    tensors, _ = read_tensors(tmp_path / "w.safetensors")
+    load_state_checked(loaded, tensors, "weights")
+    assert torch.equal(loaded.encode(x, y), model.encode(x, y))
+    assert torch.equal(loaded.reconstruct(x, y), model.reconstruct(x, y))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_overfitting_64_samples_lowers_the_loss(variant, batch):
+    x, y = batch
+    model = make(variant).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    torch.manual_seed(0)
+    losses = []
+    for step in range(150):
+        model.start_step(step, 150)
+        total, _ = model.loss(x, model(x, y))
+        optimizer.zero_grad()
+        total.backward()
+        optimizer.step()
+        losses.append(total.item())
+    assert sum(losses[-10:]) / 10 < 0.8 * sum(losses[:10]) / 10
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("shape,hidden", [((1, 28, 28), "8,16"), ((3, 28, 28), "8,16"),
+                                          ((1, 64, 64), "8,8,16,16"), ((3, 64, 64), "8,16")])
+def test_conv_arch_for_28_and_64_pixel_images(variant, shape, hidden):
+    model = build_model(small_config(variant, arch="conv", hidden=hidden, input_shape=shape))
+    x = torch.rand(3, *shape)
+    y = torch.tensor([0, 1, 2])
+    out = model(x, y)
+    assert out.recon.shape == x.shape
+    assert torch.isfinite(model.loss(x, out)[0])
+
+
+def test_mlp_default_and_conv_default_hidden_sizes():
+    assert small_config("ae", hidden="").hidden == (512, 256)
+    assert small_config("ae", hidden="", arch="conv").hidden == (32, 64)
+
+
+def test_overcomplete_code_is_allowed_and_reported():
+    config = small_config("ae", latent_dim=100)  # 100 > 8*8 = 64 inputs
+    assert config.overcomplete
+    assert not small_config("ae").overcomplete
+    model = build_model(config)
+    assert model.encode(torch.rand(2, 1, 8, 8)).shape == (2, 100)
