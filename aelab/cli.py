@@ -80,6 +80,16 @@ def cmd_train(args) -> int:
     from .train import prepare_run, train_run
 
     model_params, train_params = _train_params(args)
+    if args.background:
+        from .manager import RunManager
+
+        if args.out:
+            raise AelabError("--out cannot be used with --background; background runs live in "
+                             "the runs folder (choose it with --runs-dir)")
+        manager = RunManager(args.runs_dir)
+        run_id = manager.submit(args.variant, args.dataset, model_params, train_params)
+        print(f"{run_id} {manager.runs_dir / run_id}")
+        return 0
     run_dir = prepare_run(args.variant, args.dataset, model_params, train_params,
                           runs_dir=args.runs_dir, out=args.out)
     bar = _progress_bar()
@@ -137,6 +147,62 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def _fmt_row(row: dict) -> str:
+    if row["state"] == "damaged":
+        return f"{row['id']:<40} damaged: {row['damaged']}"
+    progress = f"{100 * (row.get('progress') or 0):5.1f}%"
+    return (f"{row['id']:<40} {row['variant']:<11} {row['dataset'][:16]:<16} {row['state']:<11} "
+            f"{progress} {row.get('device') or '-'}")
+
+
+def cmd_runs(args) -> int:
+    from .manager import RunManager
+
+    manager = RunManager(args.runs_dir)
+    if args.action == "list":
+        rows = manager.list()
+        if args.json:
+            _print_json(rows)
+        else:
+            print(f"{'id':<40} {'variant':<11} {'dataset':<16} {'state':<11} {'done':>6} device")
+            for row in rows:
+                print(_fmt_row(row))
+        return 0
+    if not args.run:
+        raise AelabError(f"runs {args.action} needs a run id")
+    if args.action == "show":
+        info = manager.show(args.run)
+        if args.json:
+            _print_json(info)
+        else:
+            for key, value in info.items():
+                print(f"{key:<20} {value}")
+        return 0
+    if args.action == "cancel":
+        status = manager.cancel(args.run)
+        print(f"{args.run} {status['state'] if status['state'] != 'running' else 'cancel requested'}")
+    elif args.action == "resume":
+        manager.resume(args.run)
+        print(f"{args.run} queued to resume")
+    elif args.action == "delete":
+        manager.delete(args.run)
+        print(f"{args.run} deleted")
+    return 0
+
+
+def cmd_worker(args) -> int:
+    from .manager import worker_main
+
+    return worker_main(args.run_dir, resume=args.resume)
+
+
+def cmd_supervise(args) -> int:
+    from .manager import supervise
+
+    supervise(args.runs_dir, max_parallel=args.max_parallel, lock_fd=args.lock_fd)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m aelab", description="aelab: autoencoders of the survey.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -164,7 +230,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a variant parameter, e.g. --param beta=4 (repeatable)")
     p.add_argument("--runs-dir", help="runs folder (default $AELAB_RUNS or ./checkpoints)")
     p.add_argument("--out", help="exact run folder to create instead of a new id")
+    p.add_argument("--background", action="store_true",
+                   help="queue the run in a background process and return at once")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("runs", help="list, show, cancel, resume or delete background runs")
+    p.add_argument("action", choices=["list", "show", "cancel", "resume", "delete"])
+    p.add_argument("run", nargs="?", help="run id (for show, cancel, resume, delete)")
+    p.add_argument("--runs-dir")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("worker", help=argparse.SUPPRESS)  # started by the supervisor
+    p.add_argument("run_dir")
+    p.add_argument("--resume", action="store_true")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("supervise", help=argparse.SUPPRESS)  # started on demand by submit
+    p.add_argument("--runs-dir", required=True)
+    p.add_argument("--max-parallel", type=int, default=1)
+    p.add_argument("--lock-fd", type=int)
+    p.set_defaults(func=cmd_supervise)
 
     p = sub.add_parser("evaluate", help="metrics of a trained run on held-out data")
     p.add_argument("run", help="run folder or run id")

@@ -16,14 +16,15 @@ import secrets
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from .errors import AelabError, RunError
 
 STATES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 FINISHED = ("done", "failed", "cancelled", "interrupted")
+if TYPE_CHECKING:  # torch is imported lazily so the supervisor process stays small
+    import torch
+
 WEIGHTS = "model.safetensors"
 TRAIN_STATE = "train_state.safetensors"
 
@@ -176,7 +177,7 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
     return rows
 
 
-def load_model(run_dir: str | os.PathLike, device: str | torch.device = "cpu"):
+def load_model(run_dir: str | os.PathLike, device: "str | torch.device" = "cpu"):
     """The trained model of a run folder, in eval mode, after checking weights against config."""
     from .registry import build_model
 
@@ -188,7 +189,7 @@ def load_model(run_dir: str | os.PathLike, device: str | torch.device = "cpu"):
     return model.to(device).eval()
 
 
-def load_state_checked(model: torch.nn.Module, tensors: dict[str, torch.Tensor], what: str) -> None:
+def load_state_checked(model: "torch.nn.Module", tensors: dict[str, "torch.Tensor"], what: str) -> None:
     """Load ``tensors`` into ``model`` only if names and shapes match its config exactly."""
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
@@ -206,6 +207,7 @@ def load_state_checked(model: torch.nn.Module, tensors: dict[str, torch.Tensor],
 # --- writing a run ---
 def library_versions() -> dict[str, str]:
     import numpy
+    import torch
 
     from . import __version__
 
@@ -234,6 +236,11 @@ def create_run(model_config, train_config, dataset: str, runs_dir=None, out=None
     atomic_write_json(run_dir / "config.json", config)
     write_status(run_dir, state="queued", epoch=0, step=0, progress=0.0)
     return run_dir
+
+
+def stop_file(run_dir: str | os.PathLike) -> Path:
+    """The marker whose presence asks a running run to stop at its next step."""
+    return Path(run_dir) / "cancel"
 
 
 def write_status(run_dir: str | os.PathLike, **fields: Any) -> dict:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from .errors import ConfigError, RunError
 from .registry import build_model, get_variant
 from .runs import (TRAIN_STATE, WEIGHTS, atomic_write_bytes, atomic_write_tensors,
                    create_run, load_state_checked, read_config, read_metrics, read_tensors,
-                   write_status)
+                   stop_file, write_status)
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -43,6 +44,8 @@ class TrainConfig(Settings):
     log_every: int = param(50, "steps between reads of the loss (one host-device sync)", ge=1)
     checkpoint_seconds: float = param(60.0, "longest time between checkpoints within an epoch",
                                       gt=0.0)
+    caches: bool = param(True, "after training, precompute codes, projections and metrics "
+                               "for the explore pages (background runs)")
 
     def check(self):
         base = self.device.split(":")[0]
@@ -89,11 +92,6 @@ def prepare_run(variant: str, dataset: str, model_params: dict | None = None,
     return create_run(model_config, train_config, dataset, runs_dir=runs_dir, out=out)
 
 
-def stop_file(run_dir: Path) -> Path:
-    """The marker whose presence asks a running run to stop at the next step."""
-    return Path(run_dir) / "cancel"
-
-
 class Trainer:
     """Trains the run in ``run_dir`` to its configured epochs, writing the folder as it goes."""
 
@@ -105,6 +103,7 @@ class Trainer:
         config = read_config(self.run_dir)
         self.model_config, self.config = config["model_config"], config["train_config"]
         self.dataset_name = config["dataset"]
+        self.status, self.status_lock = {}, threading.RLock()
 
     # --- checkpoints ---
     def _save_checkpoint(self) -> None:
@@ -115,7 +114,9 @@ class Trainer:
             for key, value in slots.items():
                 tensors[f"opt.{index}.{key}"] = torch.as_tensor(value)
         tensors["rng.cpu"] = torch.get_rng_state()
-        tensors["rng.epoch"] = self.epoch_rng
+        # the permutation generator as it was before drawing the epoch of the next step
+        at_boundary = self.step % self.per_epoch == 0
+        tensors["rng.epoch"] = self.batches.get_state() if at_boundary else self.epoch_rng
         if self.device.type == "cuda":
             tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
         meta = {"step": self.step, "train_seconds": self.train_seconds,
@@ -149,7 +150,6 @@ class Trainer:
     def run(self, resume: bool = False) -> dict:
         """Train; return the final status. Exceptions are recorded as ``failed`` and re-raised."""
         self.step, self.train_seconds, self.metrics = 0, 0.0, []
-        self.status = {}
         try:
             return self._run(resume)
         except BaseException as exc:
@@ -159,12 +159,32 @@ class Trainer:
             raise
 
     def _write_status(self, state: str, **extra) -> dict:
-        self.status = write_status(self.run_dir, **{**self.status, "state": state, **extra})
-        return self.status
+        with self.status_lock:
+            self.status = write_status(self.run_dir, **{**self.status, "state": state, **extra})
+            return self.status
+
+    def heartbeat(self) -> None:
+        """Rewrite ``status.json`` unchanged but for its heartbeat time (safe from any thread)."""
+        with self.status_lock:
+            if self.status.get("state") == "running":
+                self.status = write_status(self.run_dir, **self.status)
+
+    def start_heartbeat(self, every: float = 2.0) -> threading.Event:
+        """A daemon thread that calls ``heartbeat`` every ``every`` seconds until the event is set."""
+        done = threading.Event()
+
+        def beat():
+            while not done.wait(every):
+                self.heartbeat()
+
+        threading.Thread(target=beat, name="aelab-heartbeat", daemon=True).start()
+        return done
 
     def _run(self, resume: bool) -> dict:
         cfg = self.config
         self.device = resolve_device(cfg.device)
+        if os.environ.get("AELAB_THREADS"):  # e.g. 1 when several processes share few cores
+            torch.set_num_threads(max(1, int(os.environ["AELAB_THREADS"])))
         ds = load_dataset(self.dataset_name)
         if ds.input_shape != tuple(self.model_config.input_shape):
             raise RunError(f"dataset {self.dataset_name} has images of shape {ds.input_shape} but "
@@ -172,17 +192,19 @@ class Trainer:
         torch.manual_seed(cfg.seed)  # weights, then noise and reparameterisation samples
         self.model = build_model(self.model_config).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
-        batches = torch.Generator().manual_seed(cfg.seed)  # the epoch permutations
+        self.batches = batches = torch.Generator().manual_seed(cfg.seed)  # epoch permutations
         self.epoch_rng = batches.get_state()
-        if resume:
+        # resuming a run stopped before its first checkpoint replays it from step 0 (same seed)
+        if resume and (self.run_dir / TRAIN_STATE).exists():
             self._load_checkpoint()
             batches.set_state(self.epoch_rng)
+        if resume:
             self.metrics = [m for m in read_metrics(self.run_dir) if m.get("step", 0) <= self.step]
 
         x = torch.from_numpy(ds.x_train).to(self.device)  # (N, C, H, W), the whole split
         y = None if ds.y_train is None else torch.from_numpy(ds.y_train).to(self.device)
         n = len(x)
-        per_epoch = math.ceil(n / cfg.batch_size)
+        self.per_epoch = per_epoch = math.ceil(n / cfg.batch_size)
         total_steps = cfg.epochs * per_epoch
         self.status = {"epoch": self.step / per_epoch, "step": self.step,
                        "total_steps": total_steps, "progress": self.step / total_steps,
@@ -191,6 +213,8 @@ class Trainer:
         self._write_status("running")
         if self.step >= total_steps:
             return self._finish("done")
+        if self.should_stop():
+            return self._finish("cancelled")
 
         names: list[str] = []
         sums = bad_step = None

@@ -1,8 +1,15 @@
 """Shared fixtures: small configs of every variant and tiny runs on ``digits``."""
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
+
+# Tests run training in this process and in worker processes at once on a 2-core
+# machine; one thread each avoids OpenMP oversubscription (behaviour is unchanged).
+os.environ.setdefault("AELAB_THREADS", "1")
+torch.set_num_threads(int(os.environ["AELAB_THREADS"]))
 
 from aelab.registry import list_variants, make_config
 

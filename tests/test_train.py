@@ -96,7 +96,13 @@ def test_an_exception_marks_the_run_failed_with_its_message(runs_dir, monkeypatc
 
 def test_should_stop_ends_the_run_cancelled_with_a_checkpoint(runs_dir):
     run = tiny_run(runs_dir, epochs=1000)
-    status = train_run(run, should_stop=lambda: True)
+    calls = []
+
+    def stop_after_the_first_check():  # the first check comes before step 0
+        calls.append(1)
+        return len(calls) > 1
+
+    status = train_run(run, should_stop=stop_after_the_first_check)
     assert status["state"] == "cancelled"
     assert 0 < status["step"] < 12000
     assert read_tensors(run / "model.safetensors")[1]["step"] == str(status["step"])

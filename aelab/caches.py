@@ -1,0 +1,129 @@
+"""What the explore pages read, computed once after training and kept in the run folder.
+
+``cache.safetensors`` holds, for at most ``MAX_POINTS`` test images (a seeded
+subset): their indices and labels, the codes (posterior means for VAEs), 2-D
+PCA and 2-D UMAP of the codes, the same two projections of the raw pixels and,
+for VAE-family runs, the mean KL per latent dimension. ``eval.json`` holds the
+``evaluate`` metrics. Both record the SHA-256 of the weights they were made
+from; a cache whose hash differs from the current weights is rebuilt, never trusted.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .data import load_dataset
+from .errors import RunError
+from .evaluate import encode_array, evaluate_model
+from .runs import (WEIGHTS, atomic_write_json, atomic_write_tensors, load_model, read_config,
+                   read_json, read_tensors)
+
+CACHE = "cache.safetensors"
+EVAL = "eval.json"
+MAX_POINTS = 10_000
+
+
+def weights_hash(run_dir) -> str:
+    """SHA-256 of the run's weights file (the key every cache is checked against)."""
+    path = Path(run_dir) / WEIGHTS
+    if not path.is_file():
+        raise RunError(f"no checkpoint yet: {WEIGHTS} does not exist in {Path(run_dir)}")
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def project_2d(x: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
+    """2-D PCA or UMAP of the rows of ``x`` (flattened), seeded: (N, 2) float32."""
+    flat = x.reshape(len(x), -1).astype(np.float32)
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        out = PCA(n_components=min(2, *flat.shape), random_state=seed).fit_transform(flat)
+        if out.shape[1] < 2:  # a 1-D code: plot it against zero
+            out = np.concatenate([out, np.zeros((len(out), 2 - out.shape[1]))], axis=1)
+        return out.astype(np.float32)
+    if method == "umap":
+        import umap
+
+        neighbours = max(2, min(15, len(flat) - 1))
+        reducer = umap.UMAP(n_components=2, n_neighbors=neighbours, random_state=seed, n_jobs=1)
+        return reducer.fit_transform(flat).astype(np.float32)
+    raise ValueError(f"unknown projection {method!r}")
+
+
+def subset_indices(n: int, seed: int = 0, limit: int = MAX_POINTS) -> np.ndarray:
+    """At most ``limit`` indices of ``n`` points, seeded and sorted."""
+    if n <= limit:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
+
+
+def build_caches(run_dir, progress: Callable[[str], None] | None = None) -> None:
+    """Compute and write ``cache.safetensors`` and ``eval.json`` for the run's current weights."""
+    say = progress or (lambda message: None)
+    run_dir = Path(run_dir)
+    config = read_config(run_dir)
+    seed = config["train_config"].seed
+    digest = weights_hash(run_dir)
+    model = load_model(run_dir)
+    ds = load_dataset(config["dataset"])
+    index = subset_indices(len(ds.x_test), seed)
+    x = ds.x_test[index]
+    y = None if ds.y_test is None else ds.y_test[index]
+    say("encoding the test split")
+    codes = encode_array(model, x, y)
+    tensors = {"index": torch.from_numpy(index), "codes": torch.from_numpy(codes)}
+    if y is not None:
+        tensors["labels"] = torch.from_numpy(y)
+    for source, data in (("codes", codes), ("pixels", x)):
+        for method in ("pca", "umap"):
+            say(f"{method.upper()} of the {source}")
+            tensors[f"{method}_{source}"] = torch.from_numpy(project_2d(data, method, seed))
+    say("evaluating")
+    scores = evaluate_model(model, ds, seed=seed)
+    if "kl_per_dim" in scores:
+        tensors["kl_per_dim"] = torch.tensor(scores["kl_per_dim"])
+    meta = {"weights_sha256": digest, "dataset": config["dataset"], "seed": str(seed)}
+    atomic_write_tensors(run_dir / CACHE, tensors, meta)
+    atomic_write_json(run_dir / EVAL, {**scores, "weights_sha256": digest})
+
+
+def _fresh(run_dir: Path, digest: str) -> bool:
+    try:
+        _, meta = read_tensors(run_dir / CACHE)
+        scores = read_json(run_dir / EVAL, "eval")
+    except RunError:
+        return False
+    return meta.get("weights_sha256") == digest and scores.get("weights_sha256") == digest
+
+
+def ensure_caches(run_dir, progress: Callable[[str], None] | None = None) -> bool:
+    """Build the caches if missing or made from other weights; True if they were rebuilt."""
+    run_dir = Path(run_dir)
+    if _fresh(run_dir, weights_hash(run_dir)):
+        return False
+    build_caches(run_dir, progress)
+    return True
+
+
+def load_caches(run_dir, progress: Callable[[str], None] | None = None) -> dict[str, np.ndarray]:
+    """The run's cached arrays (rebuilt first when missing or stale)."""
+    ensure_caches(run_dir, progress)
+    tensors, _ = read_tensors(Path(run_dir) / CACHE)
+    return {k: v.numpy() for k, v in tensors.items()}
+
+
+def load_eval(run_dir, progress: Callable[[str], None] | None = None) -> dict:
+    """The run's ``evaluate`` metrics (rebuilt first when missing or stale)."""
+    ensure_caches(run_dir, progress)
+    scores = json.loads((Path(run_dir) / EVAL).read_text())
+    scores.pop("weights_sha256", None)
+    return scores

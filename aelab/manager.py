@@ -1,0 +1,376 @@
+"""Background runs: a queue of run folders, one worker process per run, and a
+small supervisor process that starts queued runs as slots free.
+
+Nothing here runs in the caller's process or threads: ``submit`` writes a
+``queued`` run folder and makes sure a supervisor is alive; the supervisor
+(``python -m aelab supervise``, one per runs folder, guarded by an exclusive
+``flock``) starts each run as ``python -m aelab worker RUN_DIR`` - a fresh
+interpreter, the spawn start method, so CUDA initialises cleanly - and reaps it.
+A worker writes ``status.json`` with its pid and a heartbeat every
+``HEARTBEAT_SECONDS``; a run whose worker is gone without a final state is
+marked ``interrupted`` by whoever looks first.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .errors import AelabError, RunError
+from .runs import (FINISHED, read_config, read_metrics, read_status, resolve_run, runs_root,
+                   stop_file, write_status)
+
+HEARTBEAT_SECONDS = 2.0
+HEARTBEAT_STALE = 30.0  # a live pid whose heartbeat is this old and that is not our worker: gone
+LOCK = ".supervisor.lock"
+IDLE_EXIT_SECONDS = 5.0
+
+
+def default_max_parallel() -> int:
+    """Runs at a time: ``$AELAB_MAX_RUNS``, else one per CUDA GPU, else one."""
+    if os.environ.get("AELAB_MAX_RUNS"):
+        return max(1, int(os.environ["AELAB_MAX_RUNS"]))
+    import torch
+
+    return max(1, torch.cuda.device_count())
+
+
+# --- processes ---
+def pid_alive(pid) -> bool:
+    """True if process ``pid`` exists and is not a zombie."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): kill(0) is all we can know
+
+
+def _is_worker_of(pid: int, run_dir: Path) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return True
+    return "aelab" in cmdline and run_dir.name in cmdline
+
+
+def refresh_status(run_dir: Path, status: dict | None = None) -> dict:
+    """The run's status, after marking it ``interrupted`` if its worker is gone."""
+    run_dir = Path(run_dir)
+    status = status or read_status(run_dir)
+    if status["state"] != "running":
+        return status
+    pid = status.get("pid")
+    stale = time.time() - float(status.get("heartbeat") or 0) > HEARTBEAT_STALE
+    gone = not pid_alive(pid) or (stale and not _is_worker_of(pid, run_dir))
+    if not gone:
+        return status
+    status = read_status(run_dir)  # the worker may have written its final state as it exited
+    if status["state"] != "running":
+        return status
+    return write_status(run_dir, **{**status, "state": "interrupted",
+                                    "error": f"the worker process (pid {pid}) ended without a "
+                                             f"final state; resume continues from the last checkpoint"})
+
+
+# --- the supervisor ---
+class _Lock:
+    """The exclusive lock that makes a supervisor the only one of its runs folder."""
+
+    def __init__(self, runs_dir: Path):
+        self.path = Path(runs_dir) / LOCK
+        self.handle = None
+
+    def acquire(self) -> bool:
+        handle = open(self.path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        self.handle = handle
+        return True
+
+    def release(self) -> None:
+        if self.handle:
+            fcntl.flock(self.handle, fcntl.LOCK_UN)
+            self.handle.close()
+            self.handle = None
+
+
+def supervisor_running(runs_dir) -> bool:
+    """True if a supervisor holds the runs folder's lock."""
+    lock = _Lock(runs_dir)
+    if lock.acquire():
+        lock.release()
+        return False
+    return True
+
+
+def ensure_supervisor(runs_dir, max_parallel: int | None = None) -> None:
+    """Start a detached supervisor for ``runs_dir`` unless one is alive (safe to call twice).
+
+    The caller takes the lock itself and hands the locked descriptor to the new
+    supervisor, so a second call made while the first supervisor is still
+    starting sees the lock held and starts no duplicate.
+    """
+    runs_dir = Path(runs_dir).resolve()
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    lock = _Lock(runs_dir)
+    if not lock.acquire():
+        return
+    fd = lock.handle.fileno()
+    command = [sys.executable, "-m", "aelab", "supervise", "--runs-dir", str(runs_dir),
+               "--max-parallel", str(max_parallel or default_max_parallel()), "--lock-fd", str(fd)]
+    try:
+        # sh backgrounds the supervisor and exits at once, so it is re-parented to init and
+        # never lingers as a zombie of the caller (a Streamlit server, a CLI, a test).
+        subprocess.run(["/bin/sh", "-c", '"$@" >>"$0" 2>&1 </dev/null &',
+                        str(runs_dir / ".supervisor.log"), *command], check=True, pass_fds=(fd,))
+    finally:
+        lock.handle.close()  # closing our copy keeps the lock: the supervisor holds the same file
+
+
+def _queued_runs(runs_dir: Path) -> list[tuple[Path, dict]]:
+    """Queued runs in submission order; damaged folders are skipped."""
+    rows = []
+    for run_dir in _run_dirs(runs_dir):
+        try:
+            status = read_status(run_dir)
+            if status["state"] == "queued":
+                rows.append((float(status.get("submitted") or 0), run_dir.name, run_dir, status))
+        except RunError:
+            continue
+    return [(run_dir, status) for _, _, run_dir, status in sorted(rows)]
+
+
+def _live_runs(runs_dir: Path) -> set[str]:
+    live = set()
+    for run_dir in _run_dirs(runs_dir):
+        try:
+            if refresh_status(run_dir)["state"] == "running":
+                live.add(run_dir.name)
+        except RunError:
+            continue
+    return live
+
+
+def _start_worker(run_dir: Path, status: dict) -> subprocess.Popen:
+    command = [sys.executable, "-m", "aelab", "worker", str(run_dir)]
+    if status.get("resume"):
+        command.append("--resume")
+    with open(run_dir / "worker.log", "ab") as log:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    write_status(run_dir, **{**status, "state": "running", "pid": process.pid, "error": None})
+    return process
+
+
+def _worker_exited(run_dir: Path, process: subprocess.Popen) -> None:
+    """Record a worker that exited without writing a final state."""
+    try:
+        status = read_status(run_dir)
+    except RunError:
+        return
+    if status["state"] != "running" or status.get("pid") != process.pid:
+        return  # it wrote its final state, or the run was resumed by a newer worker
+    code = process.returncode
+    if code < 0:
+        state, error = "interrupted", f"the worker was killed by signal {-code}; resume continues " \
+                                      f"from the last checkpoint"
+    else:
+        state, error = "failed", f"the worker exited with status {code}: {log_tail(run_dir)}"
+    write_status(run_dir, **{**status, "state": state, "error": error})
+
+
+def log_tail(run_dir: Path, lines: int = 5) -> str:
+    """The last lines of the run's worker log."""
+    try:
+        text = (Path(run_dir) / "worker.log").read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return " | ".join(text.strip().splitlines()[-lines:]) or "(empty log)"
+
+
+def supervise(runs_dir, max_parallel: int = 1, poll: float = 0.25,
+              idle_exit: float = IDLE_EXIT_SECONDS, lock_fd: int | None = None) -> None:
+    """Start queued runs, at most ``max_parallel`` at a time, until idle; one per runs folder.
+
+    ``lock_fd``: a descriptor of the lock file, already locked by whoever started us.
+    """
+    runs_dir = Path(runs_dir).resolve()
+    lock = _Lock(runs_dir)
+    if lock_fd is not None:
+        lock.handle = os.fdopen(lock_fd, "a+")
+    elif not lock.acquire():
+        return  # another supervisor owns this folder
+    workers: dict[str, tuple[Path, subprocess.Popen]] = {}
+    idle_since = time.monotonic()
+    try:
+        while True:
+            for name, (run_dir, process) in list(workers.items()):
+                if process.poll() is not None:  # reaps finished workers: no zombies
+                    _worker_exited(run_dir, process)
+                    del workers[name]
+            queued = _queued_runs(runs_dir)
+            busy = set(workers) | _live_runs(runs_dir)
+            for run_dir, status in queued:
+                if len(busy) >= max_parallel:
+                    break
+                workers[run_dir.name] = (run_dir, _start_worker(run_dir, status))
+                busy.add(run_dir.name)
+            if workers or busy or queued:
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since > idle_exit:
+                lock.release()  # then look once more: a run submitted meanwhile is not stranded
+                if not _queued_runs(runs_dir) or not lock.acquire():
+                    return
+                idle_since = time.monotonic()
+            time.sleep(poll)
+    finally:
+        lock.release()
+
+
+# --- the worker ---
+def worker_main(run_dir, resume: bool = False) -> int:
+    """Train one run in this process, then build its explore caches; the exit status."""
+    from .caches import build_caches
+    from .train import Trainer
+
+    run_dir = Path(run_dir)
+    terminated = []
+    signal.signal(signal.SIGTERM, lambda *_: terminated.append(True))
+    trainer = Trainer(run_dir, should_stop=lambda: bool(terminated) or stop_file(run_dir).exists())
+    beating = trainer.start_heartbeat(HEARTBEAT_SECONDS)
+    try:
+        status = trainer.run(resume=resume)
+    except Exception:
+        return 1  # the trainer recorded the failure in status.json
+    finally:
+        beating.set()
+    if status["state"] == "done" and trainer.config.caches:
+        write_status(run_dir, **{**status, "caches": "building"})
+        try:
+            build_caches(run_dir)
+            status = write_status(run_dir, **{**status, "caches": "ready"})
+        except Exception as exc:  # the run itself is done; pages rebuild caches on demand
+            write_status(run_dir, **{**status, "caches": f"failed: {type(exc).__name__}: {exc}"})
+    return 0
+
+
+# --- the operations ---
+def _run_dirs(runs_dir: Path) -> list[Path]:
+    if not runs_dir.is_dir():
+        return []
+    return sorted(p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+class RunManager:
+    """Submit, list, watch, cancel, resume and delete background runs in one runs folder."""
+
+    def __init__(self, runs_dir=None, max_parallel: int | None = None, start_supervisor: bool = True):
+        self.runs_dir = runs_root(runs_dir).resolve()
+        self.max_parallel = max_parallel
+        self.start_supervisor = start_supervisor
+
+    def _kick(self) -> None:
+        if self.start_supervisor:
+            ensure_supervisor(self.runs_dir, self.max_parallel)
+
+    def _dir(self, run_id: str) -> Path:
+        return resolve_run(run_id, self.runs_dir)
+
+    def submit(self, variant: str, dataset: str, model: dict | None = None,
+               train: dict | None = None) -> str:
+        """Validate, write a ``queued`` run folder and make sure it will be started; its id."""
+        from .train import prepare_run
+
+        run_dir = prepare_run(variant, dataset, model, train, runs_dir=self.runs_dir)
+        write_status(run_dir, state="queued", submitted=time.time())
+        self._kick()
+        return run_dir.name
+
+    def list(self) -> list[dict]:
+        """One row per run folder: id, variant, dataset, state, progress, device; damaged ones flagged."""
+        rows = []
+        for run_dir in _run_dirs(self.runs_dir):
+            try:
+                rows.append(self.describe(run_dir))
+            except RunError as exc:
+                rows.append({"id": run_dir.name, "state": "damaged", "damaged": str(exc)})
+        return rows
+
+    def describe(self, run_dir: Path) -> dict:
+        config = read_config(run_dir)
+        status = refresh_status(run_dir)
+        return {"id": run_dir.name, "variant": config["variant"], "dataset": config["dataset"],
+                "latent_dim": config["model_config"].latent_dim, **status}
+
+    def status(self, run_id: str) -> dict:
+        """The run's current status (``interrupted`` if its worker vanished)."""
+        return refresh_status(self._dir(run_id))
+
+    def show(self, run_id: str) -> dict:
+        """Status, config and the latest logged metrics of a run."""
+        run_dir = self._dir(run_id)
+        metrics = read_metrics(run_dir)
+        return {**self.describe(run_dir), "config": read_config(run_dir)["model"],
+                "latest_metrics": metrics[-1] if metrics else None}
+
+    def cancel(self, run_id: str, wait: float = 3.0) -> dict:
+        """Stop a queued or running run (state ``cancelled``, last checkpoint kept)."""
+        run_dir = self._dir(run_id)
+        status = refresh_status(run_dir)
+        if status["state"] in FINISHED:
+            raise AelabError(f"run {run_dir.name} is already {status['state']}; nothing to cancel")
+        stop_file(run_dir).touch()
+        if status["state"] == "queued":
+            status = read_status(run_dir)
+            if status["state"] == "queued":  # not started meanwhile: no process to stop
+                stop_file(run_dir).unlink(missing_ok=True)
+                return write_status(run_dir, **{**status, "state": "cancelled"})
+        return self.wait(run_id, timeout=wait)
+
+    def resume(self, run_id: str) -> dict:
+        """Queue an ``interrupted`` or ``cancelled`` run to continue from its last checkpoint."""
+        run_dir = self._dir(run_id)
+        status = refresh_status(run_dir)
+        if status["state"] not in ("interrupted", "cancelled"):
+            raise AelabError(f"run {run_dir.name} is {status['state']}; only interrupted or "
+                             f"cancelled runs can be resumed")
+        stop_file(run_dir).unlink(missing_ok=True)
+        status = write_status(run_dir, **{**status, "state": "queued", "resume": True,
+                                          "error": None, "submitted": time.time()})
+        self._kick()
+        return status
+
+    def delete(self, run_id: str) -> None:
+        """Remove a run folder; a running run is cancelled first."""
+        run_dir = self._dir(run_id)
+        try:
+            if refresh_status(run_dir)["state"] in ("running", "queued"):
+                self.cancel(run_id, wait=10.0)
+        except RunError:
+            pass  # a damaged folder can still be deleted
+        shutil.rmtree(run_dir)
+
+    def wait(self, run_id: str, states=FINISHED, timeout: float = 600.0, poll: float = 0.1) -> dict:
+        """Poll until the run reaches one of ``states`` or ``timeout`` passes; the last status."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.status(run_id)
+            if status["state"] in states or time.monotonic() > deadline:
+                return status
+            time.sleep(poll)
