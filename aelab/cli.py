@@ -203,6 +203,17 @@ def cmd_supervise(args) -> int:
     return 0
 
 
+def cmd_demo_runs(args) -> int:
+    from .demo import DEMOS, make_demo_runs
+
+    unknown = [n for n in args.names if n not in DEMOS]
+    if unknown:
+        raise AelabError(f"unknown demo run {unknown[0]!r}; choose from: {', '.join(DEMOS)}")
+    for run_dir in make_demo_runs(args.runs_dir, args.names or None):
+        print(run_dir)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m aelab", description="aelab: autoencoders of the survey.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -240,6 +251,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-dir")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("demo-runs", help="(re)make the small demo runs shipped in checkpoints/")
+    p.add_argument("names", nargs="*", help="only these demo runs (default: all)")
+    p.add_argument("--runs-dir", help="where to write them (default ./checkpoints)")
+    p.set_defaults(func=cmd_demo_runs)
 
     p = sub.add_parser("worker", help=argparse.SUPPRESS)  # started by the supervisor
     p.add_argument("run_dir")

@@ -53,23 +53,30 @@ def resolve_run(run: str | os.PathLike, runs_dir: str | os.PathLike | None = Non
 
 
 # --- atomic writes ---
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, fsync it, then rename it into place."""
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, durable: bool = True) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it into place.
+
+    The rename is atomic, so a killed process leaves the old file or the new one.
+    ``durable`` also fsyncs the data first, so it survives an operating-system
+    crash; the frequently rewritten status and metrics files skip that cost.
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=1, default=_jsonable) + "\n").encode())
+def atomic_write_json(path: str | os.PathLike, obj: Any, durable: bool = True) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=1, default=_jsonable) + "\n").encode(),
+                       durable)
 
 
 def atomic_write_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor],
@@ -248,5 +255,5 @@ def write_status(run_dir: str | os.PathLike, **fields: Any) -> dict:
     status = {"state": "queued", "epoch": 0, "step": 0, "progress": 0.0, "train_seconds": 0.0,
               "samples_per_second": None, "device": None, "error": None, **fields,
               "heartbeat": time.time()}
-    atomic_write_json(Path(run_dir) / "status.json", status)
+    atomic_write_json(Path(run_dir) / "status.json", status, durable=False)
     return status

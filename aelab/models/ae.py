@@ -15,3 +15,9 @@ class VanillaAE(Autoencoder):
     """Vanilla autoencoder: code z = g(x), reconstruction f(z) (survey 2)."""
 
     Config = Config
+    about = ("An encoder squeezes each image into a short code and a decoder rebuilds the image "
+             "from it; both are trained together to make the reconstruction match the input. "
+             "With a code smaller than the input it is undercomplete and must keep only the most "
+             "salient structure; a larger code (overcomplete) can learn the identity and needs "
+             "regularisation.")
+    loss_latex = r"L_{AE}(\theta,\phi) = \frac{1}{n}\sum_{i=1}^{n} \ell\big(x^{(i)}, f_\theta(g_\phi(x^{(i)}))\big)"

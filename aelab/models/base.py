@@ -92,6 +92,8 @@ class Autoencoder(nn.Module):
 
     Config = AEConfig
     variant = ""
+    about = ""       # two or three sentences for the Train page
+    loss_latex = ""  # the loss as in the survey, for st.latex
 
     def __init__(self, config: AEConfig):
         super().__init__()

@@ -26,6 +26,11 @@ class BetaVAE(VAE):
     """beta-VAE: a weighted KL term, optionally a controlled capacity C (survey 4.3)."""
 
     Config = Config
+    about = ("A VAE whose KL term is weighted by beta > 1, a stronger bottleneck that "
+             "encourages each latent dimension to capture one factor of variation (disentangling) "
+             "at some cost in reconstruction. With capacity_max > 0 the KL is instead steered "
+             "towards a target C that grows during training (Burgess et al.).")
+    loss_latex = r"L_{BETA} = -\mathbb{E}_{z \sim q_\phi(z|x)} \log p_\theta(x|z) + \beta\, D_{KL}\big(q_\phi(z|x) \,\|\, p_\theta(z)\big)\quad\text{or}\quad \ldots + \gamma \big| D_{KL} - C \big|"
 
     def capacity(self) -> float:
         c = self.config

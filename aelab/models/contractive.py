@@ -17,6 +17,10 @@ class ContractiveAE(Autoencoder):
     """Contractive autoencoder: penalises ||J_f(x)||_F^2 of the encoder (survey 3.4)."""
 
     Config = Config
+    about = ("Adds the squared Frobenius norm of the encoder's Jacobian to the loss, so the code "
+             "changes little when the input moves slightly off the data manifold; it stays "
+             "sensitive only along directions the data actually varies in.")
+    loss_latex = r"L_{CAE} = L(\theta,\phi) + \lambda \lVert J_f(x) \rVert_F^2,\quad \lVert J_f(x) \rVert_F^2 = \sum_{ij} \Big(\frac{\partial h_j(x)}{\partial x_i}\Big)^2"
 
     def penalties(self, x, out):
         # ||J_f(x)||_F^2 = sum_ij (dh_j(x) / dx_i)^2, averaged over the batch

@@ -23,6 +23,10 @@ class CVAE(VAE):
     """Conditional VAE: encoder and decoder both see the class label (survey 4.2)."""
 
     Config = Config
+    about = ("A VAE whose encoder and decoder both see the class label c, so the code only has "
+             "to carry what the label does not (style), and one can ask the decoder for a "
+             "chosen class.")
+    loss_latex = r"L_{CVAE} = -\mathbb{E}_{z \sim q_\phi(z|x,c)} \log p_\theta(x|z,c) + D_{KL}\big(q_\phi(z|x,c) \,\|\, p_\theta(z|c)\big)"
 
     @property
     def cond_dim(self):

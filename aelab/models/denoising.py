@@ -45,6 +45,10 @@ class DenoisingAE(Autoencoder):
     """Denoising autoencoder: reconstructs clean inputs from corrupted ones (survey 3.1)."""
 
     Config = Config
+    about = ("The input is corrupted (Gaussian noise, masking or salt-and-pepper) during training "
+             "only, and the network must reconstruct the clean image. To undo the noise it has "
+             "to learn the structure of the data rather than copy pixels.")
+    loss_latex = r"\tilde{x}^{(i)} \sim M_D(\tilde{x}^{(i)} \mid x^{(i)}),\quad L_{DAE} = \frac{1}{n}\sum_{i=1}^{n} \ell\big(x^{(i)}, f_\theta(g_\phi(\tilde{x}^{(i)}))\big)"
 
     def corrupt(self, x):
         return add_noise(x, self.config.noise, self.config.noise_level)

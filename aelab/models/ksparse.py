@@ -44,6 +44,10 @@ class KSparseAE(Autoencoder):
     """k-sparse autoencoder: keeps the k largest linear code units (survey 3.3)."""
 
     Config = Config
+    about = ("Only the k largest code activations are kept and the rest set to zero, so "
+             "back-propagation reaches only those k units. k can start larger and fall to its "
+             "final value during training; after training alpha*k units may be kept.")
+    loss_latex = r"z = \mathrm{top}_k\big(g_\phi(x)\big),\quad L = \lVert x - f_\theta(z) \rVert^2"
 
     def current_k(self) -> int:
         """k for this step: the schedule in training, alpha*k at encode time afterwards."""

@@ -20,6 +20,10 @@ class SparseAE(Autoencoder):
     """Sparse autoencoder: sigmoid code with a KL(rho || rho_hat) penalty (survey 3.2)."""
 
     Config = Config
+    about = ("Code units are sigmoids whose average activation over the data is pulled towards a "
+             "small target rho by a KL penalty, so each unit is active for few inputs and units "
+             "specialise.")
+    loss_latex = r"L_{SAE} = L(\theta) + \beta \sum_{j=1}^{s} \rho \log\frac{\rho}{\hat\rho_j} + (1-\rho)\log\frac{1-\rho}{1-\hat\rho_j},\quad \hat\rho_j = \frac{1}{n}\sum_i a_j(x^{(i)})"
 
     def encode(self, x, y=None):
         return torch.sigmoid(super().encode(x, y))  # (B, K) activations in (0, 1)

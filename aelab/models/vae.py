@@ -23,6 +23,10 @@ class VAE(Autoencoder):
     """Variational autoencoder: Gaussian posterior, reparameterisation, closed-form KL (survey 4.1)."""
 
     Config = Config
+    about = ("The encoder outputs a Gaussian distribution over codes instead of a point; a code "
+             "is sampled with the reparameterisation trick and decoded. The KL term keeps the "
+             "posteriors close to the N(0, I) prior, so one can sample new images from the prior.")
+    loss_latex = r"L_{VAE} = -\mathbb{E}_{z \sim q_\phi(z|x)} \log p_\theta(x|z) + D_{KL}\big(q_\phi(z|x) \,\|\, p_\theta(z)\big),\quad z = \mu + \sigma \odot \epsilon"
 
     def encoder_out_dim(self):
         return 2 * self.config.latent_dim  # mu and logvar side by side

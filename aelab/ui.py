@@ -1,0 +1,171 @@
+"""Streamlit helpers shared by the pages: the only library module that imports streamlit.
+
+Cached loaders (models keyed by run id and weight hash, datasets, PCA fits), the
+settings widgets generated from a config dataclass, uploads, and error display.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from .caches import weights_hash
+from .data import OFFLINE, TORCHVISION, _torchvision_cached, load_dataset, load_npz
+from .errors import AelabError, DatasetError
+from .manager import RunManager
+from .runs import atomic_write_bytes, load_model, runs_root
+
+UPLOADS = ".datasets"
+
+
+def runs_dir() -> Path:
+    """The runs folder the app works on (``$AELAB_RUNS`` or ./checkpoints)."""
+    return runs_root().resolve()
+
+
+def manager() -> RunManager:
+    """The run manager of the app's runs folder."""
+    return RunManager(runs_dir())
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _model(run_dir: str, sha256: str):
+    return load_model(run_dir)
+
+
+def model_for(run_dir) -> object:
+    """The run's model in eval mode, cached by run folder and weights hash."""
+    return _model(str(run_dir), weights_hash(run_dir))
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the dataset...")
+def dataset(name: str, stamp: float = 0.0):
+    """A dataset, loaded once per server (``stamp``: the file's mtime for npz data)."""
+    return load_dataset(name)
+
+
+def dataset_for(name: str):
+    """``dataset(name)``, refreshed when an npz file changes on disk."""
+    stamp = os.path.getmtime(name[4:]) if name.startswith("npz:") and os.path.exists(name[4:]) else 0.0
+    return dataset(name, stamp)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def pca(name: str, k: int):
+    """PCA with ``k`` components fitted on the train split of dataset ``name``."""
+    from .evaluate import fit_pca
+
+    return fit_pca(dataset_for(name).x_train, k)
+
+
+def device_text() -> str:
+    """The device training would use here: the GPU's name, or CPU."""
+    from .train import device_label, resolve_device
+
+    return device_label(resolve_device("auto"))
+
+
+def device_choices() -> list[str]:
+    """``auto``, ``cpu`` and whichever accelerators this machine has."""
+    import torch
+
+    choices = ["auto", "cpu"]
+    choices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps and mps.is_available():
+        choices.append("mps")
+    return choices
+
+
+def uploads_dir() -> Path:
+    return runs_dir() / UPLOADS
+
+
+def dataset_choices() -> list[str]:
+    """Datasets usable right now: shipped, cached downloads and uploaded npz files."""
+    names = list(OFFLINE) + [n for n in TORCHVISION if _torchvision_cached(n)]
+    if uploads_dir().is_dir():
+        names += [f"npz:{p}" for p in sorted(uploads_dir().glob("*.npz"))]
+    return names
+
+
+def dataset_label(name: str) -> str:
+    return f"{Path(name[4:]).stem} (uploaded)" if name.startswith("npz:") else name
+
+
+def store_upload(filename: str, data: bytes) -> str:
+    """Validate an uploaded npz and keep it beside the runs; its dataset name.
+
+    The bytes are checked in a temporary file first; a bad file is removed and
+    the one-sentence DatasetError is raised, so nothing invalid is stored.
+    """
+    stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in Path(filename).stem)[:40] or "data"
+    folder = uploads_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = folder / f".{stem}.upload"
+    atomic_write_bytes(staging, data)
+    try:
+        load_npz(staging, name=filename)
+        final = folder / f"{stem}.npz"
+        os.replace(staging, final)
+    finally:
+        staging.unlink(missing_ok=True)
+    return f"npz:{final}"
+
+
+def settings_widgets(config_cls, key: str, only: list[str] | None = None,
+                     skip: tuple[str, ...] = ()) -> dict:
+    """One widget per field of ``config_cls`` (type, default and range from its metadata)."""
+    values = {}
+    for p in config_cls.parameters():
+        name = p["name"]
+        if name in skip or (only is not None and name not in only):
+            continue
+        wkey, help_text = f"{key}.{name}", p.get("help")
+        if p.get("choices"):
+            options = list(p["choices"])
+            values[name] = st.selectbox(name, options, index=options.index(p["default"]),
+                                        key=wkey, help=help_text)
+        elif p["type"] == "bool":
+            values[name] = st.checkbox(name, value=p["default"], key=wkey, help=help_text)
+        elif p["type"] in ("int", "float"):
+            cast = int if p["type"] == "int" else float
+            low = p.get("ge", p.get("gt"))
+            high = p.get("le", p.get("lt"))
+            values[name] = st.number_input(
+                name, value=cast(p["default"]), key=wkey, help=help_text,
+                min_value=None if low is None or "gt" in p else cast(low),
+                max_value=None if high is None or "lt" in p else cast(high),
+                step=1 if cast is int else None, format=None if cast is int else "%g")
+        elif p["type"] == "ints":
+            values[name] = st.text_input(name, value=",".join(map(str, p["default"])), key=wkey,
+                                         help=help_text)
+        else:
+            values[name] = st.text_input(name, value=str(p["default"]), key=wkey, help=help_text)
+    return values
+
+
+def show_error(exc: Exception) -> None:
+    """A failure as one sentence on the page (never a traceback)."""
+    st.error(str(exc) if isinstance(exc, AelabError) else f"{type(exc).__name__}: {exc}")
+
+
+def finished_runs(rows: list[dict]) -> list[dict]:
+    return [r for r in rows if r.get("state") == "done"]
+
+
+def run_label(row: dict) -> str:
+    """A short human label: variant, latent size and dataset, then the id's tail."""
+    if row.get("state") == "damaged":
+        return f"{row['id']} (damaged)"
+    return f"{row['variant']} z={row.get('latent_dim')} · {dataset_label(row['dataset'])} · {row['id'][-4:]}"
+
+
+def image(picture: np.ndarray, caption: str | None = None, width: int | None = None) -> None:
+    """Show a uint8 picture crisp (no smoothing of small images)."""
+    st.image(picture, caption=caption, width=width or "content", clamp=True)
+
+
+__all__ = ["DatasetError"]

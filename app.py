@@ -1,0 +1,13 @@
+"""aelab: `streamlit run app.py` - navigation over the pages in pages/."""
+import streamlit as st
+
+st.set_page_config(page_title="aelab", page_icon="🧭", layout="wide")
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+    st.Page("pages/train.py", title="Train", icon="🏋️"),
+    st.Page("pages/runs.py", title="Runs", icon="📈"),
+    st.Page("pages/reconstructions.py", title="Reconstructions", icon="🖼️"),
+]
+
+st.navigation(PAGES).run()

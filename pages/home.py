@@ -1,0 +1,42 @@
+"""Home: what the app is for, the device, the datasets and the runs present."""
+import pandas as pd
+import streamlit as st
+
+from aelab import ui
+from aelab.data import list_datasets
+
+st.title("aelab - an autoencoder lab")
+st.markdown(
+    "Train every autoencoder of the survey - vanilla, denoising, sparse, k-sparse, contractive, "
+    "VAE, conditional VAE and beta-VAE - in the background, then compare what they learned "
+    "with PCA at the same code size. Demo runs ship with the app, so every page works before "
+    "you train anything.")
+
+cols = st.columns(4)
+for col, (page, label) in zip(cols, [("pages/train.py", "Train a model"),
+                                     ("pages/runs.py", "Watch runs"),
+                                     ("pages/reconstructions.py", "Compare reconstructions"),
+                                     ("pages/home.py", "Home")]):
+    col.page_link(page, label=label)
+
+st.subheader("Device")
+st.write(f"Training uses **{ui.device_text()}**.")
+
+st.subheader("Datasets available now")
+rows = [{"dataset": r["name"], "offline": "yes" if r["offline"] else "needs a download",
+         "train": r.get("train"), "test": r.get("test"),
+         "shape": "x".join(map(str, r["shape"])) if "shape" in r else ""} for r in list_datasets()]
+rows += [{"dataset": ui.dataset_label(n), "offline": "yes (uploaded)"}
+         for n in ui.dataset_choices() if n.startswith("npz:")]
+st.dataframe(pd.DataFrame(rows), hide_index=True)
+
+st.subheader("Runs")
+runs = ui.manager().list()
+if not runs:
+    st.info(f"No runs yet in {ui.runs_dir()}. Start one on the Train page.")
+else:
+    table = [{"run": ui.run_label(r), "state": r["state"],
+              "progress": r.get("progress") or 0.0, "note": r.get("damaged") or r.get("error") or ""}
+             for r in runs]
+    st.dataframe(pd.DataFrame(table), hide_index=True, column_config={
+        "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0)})

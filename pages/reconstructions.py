@@ -1,0 +1,64 @@
+"""Reconstructions: runs against PCA at the same size, and a denoising demo."""
+import pandas as pd
+import streamlit as st
+
+from aelab import ui
+from aelab.compare import SELECTIONS, denoising_rows, image_grid, pick_examples, reconstruction_rows
+from aelab.errors import AelabError
+from aelab.models.denoising import NOISES
+
+st.title("Reconstructions")
+runs = ui.finished_runs(ui.manager().list())
+if not runs:
+    st.info("No finished runs yet. Train one, or use the demo runs in checkpoints/.")
+    st.stop()
+
+datasets = sorted({r["dataset"] for r in runs})
+name = st.selectbox("Dataset", datasets, format_func=ui.dataset_label, key="rec_dataset")
+candidates = [r for r in runs if r["dataset"] == name]
+labels = {r["id"]: ui.run_label(r) for r in candidates}
+chosen = st.multiselect("Runs", list(labels), default=list(labels)[:2], format_func=labels.get,
+                        key="rec_runs")
+if not chosen:
+    st.info("Choose at least one run.")
+    st.stop()
+
+try:
+    ds = ui.dataset_for(name)
+    models = {labels[run]: ui.model_for(ui.runs_dir() / run) for run in chosen}
+except AelabError as exc:
+    ui.show_error(exc)
+    st.stop()
+
+c1, c2, c3, c4 = st.columns(4)
+how = c1.radio("Examples", SELECTIONS, horizontal=True, key="rec_how")
+worst_of = c2.selectbox("Worst for", chosen, format_func=labels.get, key="rec_worst",
+                        disabled=how != "worst")
+n = c3.slider("How many", 4, 16, 10, key="rec_n")
+seed = c4.number_input("Seed", 0, 10_000, 0, key="rec_seed")
+index = pick_examples(ds.x_test, ds.y_test, how, n, seed,
+                      model=models[labels[worst_of]] if how == "worst" else None)
+x = ds.x_test[index]
+y = None if ds.y_test is None else ds.y_test[index]
+pca_for = lambda k: ui.pca(name, k)  # noqa: E731
+
+
+def show_rows(rows, key):
+    scale = max(1, 96 // rows[0].images.shape[-1])
+    for row in rows:
+        left, right = st.columns([1, 5])
+        left.markdown(f"**{row.label}**" + (f"  \nMSE {row.mse:.4f}" if row.mse is not None else ""))
+        with right:
+            ui.image(image_grid([row.images], scale=scale))
+    table = [{"row": r.label, "MSE per pixel": r.mse, "BCE per image (nats)": r.bce}
+             for r in rows if r.mse is not None]
+    st.dataframe(pd.DataFrame(table), hide_index=True, key=f"{key}_table")
+
+
+show_rows(reconstruction_rows(models, x, y, ds.x_train, pca_for), "rec")
+
+st.subheader("Denoising demo")
+d1, d2 = st.columns(2)
+noise = d1.selectbox("Corruption", NOISES, key="noise")
+level = d2.slider("Level", 0.0, 1.0, 0.3, 0.05, key="noise_level")
+show_rows(denoising_rows(models, x, y, ds.x_train, noise, level, seed, pca_for), "den")

@@ -1,0 +1,96 @@
+"""Runs: the table of runs with actions, live loss curves and final metrics."""
+import pandas as pd
+import streamlit as st
+
+from aelab import ui
+from aelab.caches import load_eval
+from aelab.compare import loss_figure
+from aelab.errors import AelabError
+from aelab.runs import read_metrics
+
+st.title("Runs")
+manager = ui.manager()
+
+
+def table(rows):
+    data = [{"run": r["id"], "variant": r.get("variant", "-"),
+             "dataset": ui.dataset_label(r["dataset"]) if "dataset" in r else "-",
+             "state": r["state"], "progress": r.get("progress") or 0.0,
+             "ETA (s)": round(r["eta_seconds"]) if r.get("eta_seconds") and r["state"] == "running" else None,
+             "samples/s": round(r["samples_per_second"]) if r.get("samples_per_second") else None,
+             "device": r.get("device") or "", "note": r.get("damaged") or r.get("error") or ""}
+            for r in rows]
+    st.dataframe(pd.DataFrame(data), hide_index=True, key="runs_table", column_config={
+        "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0)})
+
+
+rows = manager.list()
+running = any(r["state"] in ("running", "queued") for r in rows)
+
+
+@st.fragment(run_every=1.0 if running else None)
+def live_table():
+    table(manager.list())
+
+
+if not rows:
+    st.info("No runs yet. Start one on the Train page.")
+    st.page_link("pages/train.py", label="Train a model", icon="🏋️")
+    st.stop()
+live_table()
+
+st.subheader("Act on a run")
+labels = {r["id"]: ui.run_label(r) for r in rows}
+chosen = st.selectbox("Run", list(labels), format_func=labels.get, key="action_run")
+state = next(r["state"] for r in rows if r["id"] == chosen)
+c1, c2, c3, c4 = st.columns([1, 1, 1, 2])
+try:
+    if c1.button("Cancel", disabled=state not in ("running", "queued"), key="cancel"):
+        manager.cancel(chosen)
+        st.rerun()
+    if c2.button("Resume", disabled=state not in ("interrupted", "cancelled"), key="resume"):
+        manager.resume(chosen)
+        st.rerun()
+    confirm = c4.checkbox("Yes, delete this run and its files", key="confirm_delete")
+    if c3.button("Delete", disabled=not confirm, key="delete"):
+        manager.delete(chosen)
+        st.session_state.pop("confirm_delete", None)
+        st.rerun()
+except AelabError as exc:
+    ui.show_error(exc)
+
+st.subheader("Loss curves")
+usable = [r for r in rows if r["state"] != "damaged"]
+default = [r["id"] for r in usable if r["state"] in ("running", "queued")] or [usable[-1]["id"]] if usable else []
+picked = st.multiselect("Runs to overlay", [r["id"] for r in usable], default=default,
+                        format_func=labels.get, key="curve_runs")
+live = any(r["state"] in ("running", "queued") for r in usable if r["id"] in picked)
+
+
+@st.fragment(run_every=1.0 if live else None)
+def curves():
+    data = {labels[run]: read_metrics(manager.runs_dir / run) for run in picked}
+    if not any(data.values()):
+        st.caption("No steps logged yet.")
+        return
+    st.plotly_chart(loss_figure(data), key="loss_chart")
+
+
+if picked:
+    curves()
+
+st.subheader("Final metrics")
+done = [run for run in picked if next(r for r in usable if r["id"] == run)["state"] == "done"]
+if done:
+    metrics = {}
+    with st.spinner("Reading metrics..."):
+        for run in done:
+            try:
+                scores = load_eval(manager.runs_dir / run)
+                metrics[labels[run]] = {k: v for k, v in scores.items() if not isinstance(v, list)}
+            except AelabError as exc:
+                ui.show_error(exc)
+    if metrics:
+        st.dataframe(pd.DataFrame(metrics), key="metrics_table")
+else:
+    st.caption("Select finished runs to compare their evaluate metrics.")

@@ -1,0 +1,48 @@
+"""Train: pick data, variant and settings; start a background run."""
+import streamlit as st
+
+from aelab import ui
+from aelab.errors import AelabError
+from aelab.models.base import AEConfig
+from aelab.registry import get_variant, list_variants
+from aelab.train import TrainConfig, validate_run
+
+st.title("Train")
+
+with st.expander("Use your own data (.npz)"):
+    st.caption("x_train and x_test (+ y_train, y_test), or a single x (+ y); uint8 0-255 or "
+               "float 0-1; shape (N, H, W) or (N, C, H, W).")
+    upload = st.file_uploader("npz file", type=["npz"], key="upload")
+    if upload is not None:
+        try:
+            stored = ui.store_upload(upload.name, upload.getvalue())
+            st.success(f"Stored {ui.dataset_label(stored)}; it is now in the dataset list.")
+        except AelabError as exc:
+            ui.show_error(exc)
+
+left, right = st.columns(2)
+with left:
+    dataset = st.selectbox("Dataset", ui.dataset_choices(), format_func=ui.dataset_label,
+                           key="dataset")
+    variant = st.selectbox("Variant", list_variants(), key="variant")
+    model_class = get_variant(variant)
+    st.markdown(model_class.about)
+    st.latex(model_class.loss_latex)
+with right:
+    common = ui.settings_widgets(AEConfig, key="common", only=["latent_dim", "arch", "hidden", "likelihood"])
+    own = ui.settings_widgets(model_class.Config, key=f"own.{variant}",
+                              skip=tuple(common) + ("hidden",))
+    train = ui.settings_widgets(TrainConfig, key="train", only=["epochs", "batch_size", "lr", "seed"])
+    train["device"] = st.selectbox("device", ui.device_choices(), key="train.device",
+                                   help="auto picks CUDA, then Apple MPS, then CPU")
+
+model_params = {**common, **own}
+if st.button("Start training", type="primary", key="start"):
+    try:
+        validate_run(variant, dataset, model_params, train)
+        run_id = ui.manager().submit(variant, dataset, model_params, train)
+    except AelabError as exc:
+        ui.show_error(exc)
+    else:
+        st.success(f"Started run {run_id} in the background; this page stays usable.")
+        st.page_link("pages/runs.py", label="Watch it on the Runs page", icon="📈")
