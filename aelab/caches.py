@@ -10,7 +10,6 @@ from; a cache whose hash differs from the current weights is rebuilt, never trus
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Callable
 
@@ -66,15 +65,29 @@ def subset_indices(n: int, seed: int = 0, limit: int = MAX_POINTS) -> np.ndarray
     return np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
 
 
-def build_caches(run_dir, progress: Callable[[str], None] | None = None) -> None:
-    """Compute and write ``cache.safetensors`` and ``eval.json`` for the run's current weights."""
+def _load_run(run_dir: Path):
+    config = read_config(run_dir)
+    return config, load_model(run_dir), load_dataset(config["dataset"])
+
+
+def build_eval(run_dir, progress: Callable[[str], None] | None = None) -> dict:
+    """Compute and write ``eval.json`` (the ``evaluate`` metrics) for the current weights."""
+    run_dir = Path(run_dir)
+    digest = weights_hash(run_dir)
+    (progress or (lambda message: None))("evaluating")
+    config, model, ds = _load_run(run_dir)
+    scores = evaluate_model(model, ds, seed=config["train_config"].seed)
+    atomic_write_json(run_dir / EVAL, {**scores, "weights_sha256": digest})
+    return scores
+
+
+def build_projections(run_dir, progress: Callable[[str], None] | None = None) -> None:
+    """Compute and write ``cache.safetensors`` (codes and 2-D projections) for the current weights."""
     say = progress or (lambda message: None)
     run_dir = Path(run_dir)
-    config = read_config(run_dir)
-    seed = config["train_config"].seed
     digest = weights_hash(run_dir)
-    model = load_model(run_dir)
-    ds = load_dataset(config["dataset"])
+    config, model, ds = _load_run(run_dir)
+    seed = config["train_config"].seed
     index = subset_indices(len(ds.x_test), seed)
     x = ds.x_test[index]
     y = None if ds.y_test is None else ds.y_test[index]
@@ -87,43 +100,61 @@ def build_caches(run_dir, progress: Callable[[str], None] | None = None) -> None
         for method in ("pca", "umap"):
             say(f"{method.upper()} of the {source}")
             tensors[f"{method}_{source}"] = torch.from_numpy(project_2d(data, method, seed))
-    say("evaluating")
-    scores = evaluate_model(model, ds, seed=seed)
+    scores = load_eval(run_dir, progress)
     if "kl_per_dim" in scores:
         tensors["kl_per_dim"] = torch.tensor(scores["kl_per_dim"])
     meta = {"weights_sha256": digest, "dataset": config["dataset"], "seed": str(seed)}
     atomic_write_tensors(run_dir / CACHE, tensors, meta)
-    atomic_write_json(run_dir / EVAL, {**scores, "weights_sha256": digest})
 
 
-def _fresh(run_dir: Path, digest: str) -> bool:
+def build_caches(run_dir, progress: Callable[[str], None] | None = None) -> None:
+    """Write both caches (``eval.json`` and ``cache.safetensors``) for the current weights."""
+    build_eval(run_dir, progress)
+    build_projections(run_dir, progress)
+
+
+def _eval_fresh(run_dir: Path, digest: str) -> bool:
     try:
-        _, meta = read_tensors(run_dir / CACHE)
-        scores = read_json(run_dir / EVAL, "eval")
+        return read_json(run_dir / EVAL, "eval").get("weights_sha256") == digest
     except RunError:
         return False
-    return meta.get("weights_sha256") == digest and scores.get("weights_sha256") == digest
+
+
+def _projections_fresh(run_dir: Path, digest: str) -> bool:
+    try:
+        return read_tensors(run_dir / CACHE)[1].get("weights_sha256") == digest
+    except RunError:
+        return False
 
 
 def ensure_caches(run_dir, progress: Callable[[str], None] | None = None) -> bool:
-    """Build the caches if missing or made from other weights; True if they were rebuilt."""
+    """Rebuild whichever cache is missing or made from other weights; True if any was."""
     run_dir = Path(run_dir)
-    if _fresh(run_dir, weights_hash(run_dir)):
-        return False
-    build_caches(run_dir, progress)
-    return True
+    digest = weights_hash(run_dir)
+    rebuilt = False
+    if not _eval_fresh(run_dir, digest):
+        build_eval(run_dir, progress)
+        rebuilt = True
+    if not _projections_fresh(run_dir, digest):
+        build_projections(run_dir, progress)
+        rebuilt = True
+    return rebuilt
 
 
 def load_caches(run_dir, progress: Callable[[str], None] | None = None) -> dict[str, np.ndarray]:
-    """The run's cached arrays (rebuilt first when missing or stale)."""
-    ensure_caches(run_dir, progress)
-    tensors, _ = read_tensors(Path(run_dir) / CACHE)
+    """The run's cached codes and projections (rebuilt first when missing or stale)."""
+    run_dir = Path(run_dir)
+    if not _projections_fresh(run_dir, weights_hash(run_dir)):
+        build_projections(run_dir, progress)
+    tensors, _ = read_tensors(run_dir / CACHE)
     return {k: v.numpy() for k, v in tensors.items()}
 
 
 def load_eval(run_dir, progress: Callable[[str], None] | None = None) -> dict:
-    """The run's ``evaluate`` metrics (rebuilt first when missing or stale)."""
-    ensure_caches(run_dir, progress)
-    scores = json.loads((Path(run_dir) / EVAL).read_text())
+    """The run's ``evaluate`` metrics (recomputed first when missing or stale; no projections)."""
+    run_dir = Path(run_dir)
+    if not _eval_fresh(run_dir, weights_hash(run_dir)):
+        return build_eval(run_dir, progress)
+    scores = read_json(run_dir / EVAL, "eval")
     scores.pop("weights_sha256", None)
     return scores

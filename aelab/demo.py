@@ -16,7 +16,7 @@ from .train import prepare_run, train_run
 
 DATASET = "mnist5k"
 HIDDEN = "128,64"
-TRAIN = {"epochs": 20, "batch_size": 128, "lr": 1e-3, "seed": 0, "device": "cpu", "caches": True}
+TRAIN = {"epochs": 60, "batch_size": 128, "lr": 2e-3, "seed": 0, "device": "cpu", "caches": True}
 DEMOS: dict[str, tuple[str, dict]] = {
     "demo-ae-z2": ("ae", {"latent_dim": 2}),
     "demo-ae-z16": ("ae", {"latent_dim": 16}),

@@ -1,0 +1,32 @@
+"""The demo runs shipped in checkpoints/: complete, fresh, small, one per variant."""
+from pathlib import Path
+
+import pytest
+
+from aelab.caches import CACHE, EVAL, _eval_fresh, _projections_fresh, weights_hash
+from aelab.demo import DEMOS
+from aelab.registry import list_variants
+from aelab.runs import load_model, read_config, read_status
+
+ROOT = Path(__file__).resolve().parents[1] / "checkpoints"
+
+
+@pytest.mark.parametrize("name", list(DEMOS))
+def test_demo_run_is_done_loadable_fresh_and_small(name):
+    run = ROOT / name
+    assert read_status(run)["state"] == "done"
+    config = read_config(run)
+    assert config["variant"] == DEMOS[name][0] and config["dataset"] == "mnist5k"
+    load_model(run)
+    digest = weights_hash(run)
+    assert _eval_fresh(run, digest) and _projections_fresh(run, digest), \
+        "caches do not match the weights: run `python -m aelab demo-runs`"
+    assert (run / CACHE).exists() and (run / EVAL).exists()
+    size = sum(p.stat().st_size for p in run.iterdir())
+    assert size < 2 * 1024 * 1024, f"{name} is {size / 1e6:.1f} MB"
+
+
+def test_demo_runs_cover_every_variant_and_stay_under_20_mb():
+    assert {variant for variant, _ in DEMOS.values()} == set(list_variants())
+    total = sum(p.stat().st_size for p in ROOT.rglob("*") if p.is_file())
+    assert total < 20 * 1024 * 1024
