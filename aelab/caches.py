@@ -158,3 +158,27 @@ def load_eval(run_dir, progress: Callable[[str], None] | None = None) -> dict:
     scores = read_json(run_dir / EVAL, "eval")
     scores.pop("weights_sha256", None)
     return scores
+
+
+SCORES = "scores.json"
+
+
+def load_latent_scores(run_dir, progress: Callable[[str], None] | None = None) -> list[dict]:
+    """The Latent space page's score table (see ``explore.latent_scores``), cached in
+    ``scores.json`` under the weights' hash and recomputed when missing or stale."""
+    from .explore import latent_scores
+
+    run_dir = Path(run_dir)
+    digest = weights_hash(run_dir)
+    try:
+        cached = read_json(run_dir / SCORES, "scores")
+        if cached.get("weights_sha256") == digest:
+            return cached["rows"]
+    except (RunError, KeyError):
+        pass
+    caches = load_caches(run_dir, progress)
+    (progress or (lambda message: None))("scoring codes, PCA codes and pixels")
+    config, model, ds = _load_run(run_dir)
+    rows = latent_scores(model, ds, caches)
+    atomic_write_json(run_dir / SCORES, {"rows": rows, "weights_sha256": digest})
+    return rows

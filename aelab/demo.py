@@ -2,7 +2,7 @@
 
 Small MLPs on the offline ``mnist5k`` data, one per variant (the vanilla
 autoencoder twice: a 2-D code to look at directly and a 16-D one), each with
-its explore caches and without optimizer state, so each folder stays under 2 MB.
+its explore caches and score table and without optimizer state, so each folder stays under 2 MB.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
-from .caches import build_caches
+from .caches import build_caches, load_latent_scores
 from .runs import TRAIN_STATE, runs_root
 from .train import prepare_run, train_run
 
@@ -47,6 +47,7 @@ def make_demo_runs(runs_dir=None, names: list[str] | None = None,
             raise RuntimeError(f"demo run {name} ended {status['state']}: {status.get('error')}")
         say(f"  caches for {name}")
         build_caches(run_dir)
+        load_latent_scores(run_dir)
         (run_dir / TRAIN_STATE).unlink(missing_ok=True)  # demo runs are finished: no resume state
         made.append(run_dir)
     return made

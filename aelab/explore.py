@@ -1,0 +1,240 @@
+"""What the explore pages compute: latent scores, traversals, generation,
+interpolation and looks inside a model. No streamlit here.
+"""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import torch
+
+from .evaluate import encode_array, probe_scores
+
+KL_INACTIVE = 0.01  # nats: a dimension carrying less KL than this is marked inactive
+TRUST_POINTS = 2000  # trustworthiness is O(n^2): scored on a seeded subset
+
+
+def is_vae(model) -> bool:
+    """True for VAE-family models (they have a Gaussian posterior)."""
+    return hasattr(model, "posterior")
+
+
+# --- latent space scores ---
+def trustworthiness_2d(high: np.ndarray, low: np.ndarray, n_neighbors: int = 5,
+                       seed: int = 0) -> float:
+    """scikit-learn's trustworthiness of a 2-D view ``low`` of points ``high`` (1 = perfect)."""
+    from sklearn.manifold import trustworthiness
+
+    if len(high) > TRUST_POINTS:
+        pick = np.random.default_rng(seed).choice(len(high), TRUST_POINTS, replace=False)
+        high, low = high[pick], low[pick]
+    k = min(n_neighbors, (len(high) - 1) // 2)
+    return float(trustworthiness(high.reshape(len(high), -1), low, n_neighbors=k))
+
+
+def latent_scores(model, dataset, caches: dict) -> list[dict]:
+    """5-NN and linear-probe accuracy (train split -> cached test points) and the
+    trustworthiness of each 2-D view, for the codes, PCA codes of the same size and raw pixels."""
+    from .evaluate import fit_pca
+
+    x_test = dataset.x_test[caches["index"]]
+    y_test = caches.get("labels")
+    flat_train = dataset.x_train.reshape(len(dataset.x_train), -1)
+    flat_test = x_test.reshape(len(x_test), -1)
+    pca = fit_pca(dataset.x_train, model.config.latent_dim)
+    spaces = {
+        "codes": (lambda: encode_array(model, dataset.x_train, dataset.y_train), caches["codes"]),
+        f"PCA codes ({pca.n_components_})": (lambda: pca.transform(flat_train), pca.transform(flat_test)),
+        "raw pixels": (lambda: flat_train, flat_test),
+    }
+    rows = []
+    for name, (train_fn, test) in spaces.items():
+        row = {"space": name, "dims": int(test.shape[1])}
+        if y_test is not None and dataset.y_train is not None:
+            row.update(probe_scores(train_fn(), dataset.y_train, test, y_test))
+        rows.append(row)
+    views = {"codes": ("pca_codes", "umap_codes"), "raw pixels": ("pca_pixels", "umap_pixels")}
+    for row in rows:
+        high = caches["codes"] if row["space"] == "codes" else flat_test
+        for key in views.get(row["space"], ()):
+            row[f"trust {key.split('_')[0].upper()} 2-D"] = trustworthiness_2d(high, caches[key])
+    return rows
+
+
+def nearest_neighbours(codes: np.ndarray, index: int, k: int = 8) -> np.ndarray:
+    """Indices of the ``k`` nearest other points to ``codes[index]`` (Euclidean, code space)."""
+    distance = np.linalg.norm(codes - codes[index], axis=1)
+    distance[index] = np.inf
+    return np.argsort(distance)[:k]
+
+
+# --- traversal ---
+def dimension_order(kl_per_dim: np.ndarray | None, latent_dim: int,
+                    threshold: float = KL_INACTIVE) -> tuple[list[int], list[int]]:
+    """(active, inactive) dimensions: by KL descending for VAE-family runs, else in order."""
+    if kl_per_dim is None:
+        return list(range(latent_dim)), []
+    order = [int(d) for d in np.argsort(-np.asarray(kl_per_dim))]
+    return [d for d in order if kl_per_dim[d] >= threshold], [d for d in order if kl_per_dim[d] < threshold]
+
+
+@torch.no_grad()
+def traversal_range(model, x: np.ndarray, y: np.ndarray | None, codes: np.ndarray,
+                    width: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
+    """Per-dimension (low, high) slider range.
+
+    VAE family: base +- ``width`` standard deviations of the aggregate posterior,
+    sqrt(Var_x[mu_d] + E_x[sigma_d^2]) over the cached test points, centred at 0.
+    Plain autoencoders: the observed code range [min, max] of those points.
+    """
+    if is_vae(model):
+        device = next(model.parameters()).device
+        y_t = None if y is None else torch.as_tensor(y, device=device)
+        mu, logvar = model.posterior(torch.as_tensor(x, device=device), y_t)
+        spread = (mu.var(0) + logvar.exp().mean(0)).sqrt().cpu().numpy()
+        return -width * spread, width * spread
+    return codes.min(0), codes.max(0)
+
+
+@torch.no_grad()
+def decode_codes(model, z: np.ndarray, y=None) -> np.ndarray:
+    """Images in [0, 1] decoded from codes ``z`` (N, latent_dim): (N, C, H, W)."""
+    device = next(model.parameters()).device
+    z_t = torch.as_tensor(np.asarray(z, dtype=np.float32), device=device)
+    y_t = None if y is None else torch.as_tensor(np.broadcast_to(y, (len(z_t),)).copy(), device=device)
+    return torch.sigmoid(model.decode(z_t, y_t)).cpu().numpy()
+
+
+def traversal_grid(model, base: np.ndarray, dims: list[int], low: np.ndarray, high: np.ndarray,
+                   steps: int = 9, y=None) -> np.ndarray:
+    """Decoded images for each dimension in ``dims`` swept over ``steps`` values from
+    low to high, the other dimensions held at ``base``: (len(dims), steps, C, H, W)."""
+    codes = np.repeat(base[None, None, :], len(dims), 0).repeat(steps, 1).astype(np.float32)
+    for row, d in enumerate(dims):
+        codes[row, :, d] = np.linspace(low[d], high[d], steps)
+    images = decode_codes(model, codes.reshape(-1, len(base)), y)
+    return images.reshape(len(dims), steps, *images.shape[1:])
+
+
+def png_bytes(picture: np.ndarray) -> bytes:
+    """A uint8 picture (H, W) or (H, W, 3) as PNG bytes."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(picture).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def gif_bytes(frames: list[np.ndarray], duration_ms: int = 120) -> bytes:
+    """uint8 pictures as an animated GIF that plays forwards then backwards, looping."""
+    from PIL import Image
+
+    sequence = [Image.fromarray(f) for f in frames + frames[-2:0:-1]]
+    buffer = io.BytesIO()
+    sequence[0].save(buffer, format="GIF", save_all=True, append_images=sequence[1:],
+                     duration=duration_ms, loop=0)
+    return buffer.getvalue()
+
+
+# --- generation and interpolation ---
+def prior_samples(model, n: int, seed: int = 0, y=None) -> np.ndarray:
+    """``n`` images decoded from z ~ N(0, I) (seeded): (n, C, H, W)."""
+    z = np.random.default_rng(seed).standard_normal((n, model.config.latent_dim)).astype(np.float32)
+    return decode_codes(model, z, y)
+
+
+def class_swap_grid(model, n: int, seed: int = 0) -> np.ndarray:
+    """For a CVAE: ``n`` prior codes (rows) decoded with every label (columns):
+    (n, num_classes, C, H, W)."""
+    classes = model.config.num_classes
+    z = np.random.default_rng(seed).standard_normal((n, model.config.latent_dim)).astype(np.float32)
+    z_all = np.repeat(z, classes, axis=0)  # (n * classes, latent_dim)
+    labels = np.tile(np.arange(classes), n)
+    images = decode_codes(model, z_all, labels)
+    return images.reshape(n, classes, *images.shape[1:])
+
+
+def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Spherical interpolation between vectors a and b at fractions t: (len(t), D)."""
+    cos = np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12)
+    omega = np.arccos(np.clip(cos, -1.0, 1.0))
+    if omega < 1e-6:
+        return np.outer(1 - t, a) + np.outer(t, b)
+    return (np.outer(np.sin((1 - t) * omega), a) + np.outer(np.sin(t * omega), b)) / np.sin(omega)
+
+
+def interpolation_rows(model, x_a: np.ndarray, x_b: np.ndarray, y_a=None, y_b=None,
+                       steps: int = 8) -> dict[str, np.ndarray]:
+    """Rows from image a to image b: linear (and spherical, VAE family) in code space,
+    and plain pixel blending. Each row is (steps, C, H, W); code rows start and end at
+    the decodings of the two images' own codes."""
+    t = np.linspace(0.0, 1.0, steps)
+    ya = None if y_a is None else np.array([y_a])
+    yb = None if y_b is None else np.array([y_b])
+    za = encode_array(model, x_a[None], ya)[0]
+    zb = encode_array(model, x_b[None], yb)[0]
+    label = None if y_a is None else np.where(t < 0.5, y_a, y_b)
+    rows = {"linear in code space": decode_codes(model, np.outer(1 - t, za) + np.outer(t, zb), label)}
+    if is_vae(model):
+        rows["spherical in code space"] = decode_codes(model, slerp(za, zb, t), label)
+    rows["pixel blending"] = (1 - t)[:, None, None, None] * x_a + t[:, None, None, None] * x_b
+    return rows
+
+
+def code_path(model, x_a, x_b, y_a=None, y_b=None, steps: int = 8) -> np.ndarray:
+    """The linear path of codes used by ``interpolation_rows``: (steps, latent_dim)."""
+    t = np.linspace(0.0, 1.0, steps)
+    za = encode_array(model, x_a[None], None if y_a is None else np.array([y_a]))[0]
+    zb = encode_array(model, x_b[None], None if y_b is None else np.array([y_b]))[0]
+    return np.outer(1 - t, za) + np.outer(t, zb)
+
+
+# --- inside a model ---
+def first_and_last_linear(model):
+    """The encoder's first Linear layer and the decoder's last (MLP runs only), else None."""
+    if model.config.arch != "mlp":
+        return None
+    encoder = [m for m in model.encoder.modules() if isinstance(m, torch.nn.Linear)]
+    decoder = [m for m in model.decoder.modules() if isinstance(m, torch.nn.Linear)]
+    return encoder[0], decoder[-1]
+
+
+def filters_and_atoms(model, n: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """Encoder filters (rows of the first weight matrix) and decoder atoms (columns of the
+    last), each rescaled to [0, 1] per image: two arrays (n, C, H, W)."""
+    layers = first_and_last_linear(model)
+    if layers is None:
+        raise ValueError("filters and atoms are shown for MLP runs only")
+    first, last = layers
+    shape = model.config.input_shape
+    d = int(np.prod(shape))
+    filters = first.weight.detach().cpu().numpy()[:n, :d]       # (n, D): one per hidden unit
+    atoms = last.weight.detach().cpu().numpy().T[:n]             # (n, D): one per last hidden unit
+
+    def rescale(w):
+        low, high = w.min(1, keepdims=True), w.max(1, keepdims=True)
+        return ((w - low) / np.maximum(high - low, 1e-12)).reshape(len(w), *shape)
+
+    return rescale(filters), rescale(atoms)
+
+
+def mean_activations(model, x: np.ndarray, y=None) -> np.ndarray:
+    """Mean activation of each code unit over images ``x`` (sparse AE: rho_hat_j)."""
+    return encode_array(model, x, y).mean(0)
+
+
+def kept_frequency(model, x: np.ndarray, y=None) -> np.ndarray:
+    """How often each code unit is non-zero (kept among the top k) over images ``x``."""
+    return (encode_array(model, x, y) != 0).mean(0)
+
+
+def jacobian_singular_values(model, x: np.ndarray, y=None, n: int = 64) -> np.ndarray:
+    """Singular values of the encoder Jacobian dz/dx at the first ``n`` images:
+    (n, min(latent_dim, D)), each row sorted descending."""
+    device = next(model.parameters()).device
+    values = []
+    for image in x[:n]:
+        xt = torch.as_tensor(image[None], device=device)
+        jac = torch.autograd.functional.jacobian(lambda v: model.encode(v)[0], xt)  # (K, 1, C, H, W)
+        values.append(torch.linalg.svdvals(jac.reshape(jac.shape[0], -1)).cpu().numpy())
+    return np.stack(values)

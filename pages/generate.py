@@ -1,0 +1,58 @@
+"""Generate: samples from the prior, class grids for the CVAE, and interpolation."""
+import numpy as np
+import streamlit as st
+
+from aelab import ui
+from aelab.compare import image_grid
+from aelab.errors import AelabError
+from aelab.explore import class_swap_grid, interpolation_rows, prior_samples
+
+st.title("Generate")
+rows = ui.manager().list()
+
+st.subheader("Samples from the prior")
+run = ui.pick_run(rows, key="gen_run", variants=("vae", "betavae", "cvae"))
+if run is not None:
+    try:
+        model = ui.model_for(ui.runs_dir() / run["id"])
+    except AelabError as exc:
+        ui.show_error(exc)
+        st.stop()
+    c1, c2 = st.columns(2)
+    seed = c1.number_input("Seed", 0, 10_000, 0, key="gen_seed")
+    n = c2.slider("Samples", 8, 64, 32, 8, key="gen_n")
+    scale = max(1, 48 // model.config.input_shape[-1])
+    if run["variant"] == "cvae":
+        label = st.selectbox("Class", list(range(model.config.num_classes)), key="gen_class")
+        images = prior_samples(model, n, seed, y=np.array([label]))
+        ui.image(image_grid([images[i:i + 8] for i in range(0, n, 8)], scale=scale),
+                 caption=f"class {label}")
+        st.markdown("**Class swap**: each row one z, each column one label")
+        swap = class_swap_grid(model, 6, seed)
+        ui.image(image_grid(list(swap), scale=scale))
+    else:
+        images = prior_samples(model, n, seed)
+        ui.image(image_grid([images[i:i + 8] for i in range(0, n, 8)], scale=scale),
+                 caption="z ~ N(0, I)")
+
+st.subheader("Interpolation")
+run = ui.pick_run(rows, key="int_run", label="Run to interpolate with")
+if run is not None:
+    try:
+        model = ui.model_for(ui.runs_dir() / run["id"])
+        ds = ui.dataset_for(run["dataset"])
+    except AelabError as exc:
+        ui.show_error(exc)
+        st.stop()
+    c1, c2, c3 = st.columns(3)
+    a = c1.number_input("First test image", 0, len(ds.x_test) - 1, 0, key="int_a")
+    b = c2.number_input("Second test image", 0, len(ds.x_test) - 1, 1, key="int_b")
+    steps = c3.slider("Steps", 4, 12, 8, key="int_steps")
+    y = ds.y_test
+    paths = interpolation_rows(model, ds.x_test[a], ds.x_test[b],
+                               None if y is None else int(y[a]), None if y is None else int(y[b]),
+                               steps)
+    scale = max(1, 48 // ds.x_test.shape[-1])
+    for name, images in paths.items():
+        st.markdown(f"**{name}**")
+        ui.image(image_grid([images], scale=scale))

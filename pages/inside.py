@@ -1,0 +1,71 @@
+"""Inside: filters and atoms of MLP runs, and what each regulariser does to the code."""
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from aelab import ui
+from aelab.compare import image_grid
+from aelab.errors import AelabError
+from aelab.explore import (filters_and_atoms, jacobian_singular_values, kept_frequency,
+                           mean_activations)
+
+st.title("Inside a model")
+rows = ui.manager().list()
+run = ui.pick_run(rows, key="in_run")
+if run is None:
+    st.stop()
+try:
+    model = ui.model_for(ui.runs_dir() / run["id"])
+    ds = ui.dataset_for(run["dataset"])
+except AelabError as exc:
+    ui.show_error(exc)
+    st.stop()
+x = ds.x_test[:500]
+y = None if ds.y_test is None else ds.y_test[:500]
+config = model.config
+
+if config.arch == "mlp":
+    filters, atoms = filters_and_atoms(model, 32)
+    scale = max(1, 40 // config.input_shape[-1])
+    c1, c2 = st.columns(2)
+    c1.markdown("**Encoder filters** (first layer, one per hidden unit)")
+    with c1:
+        ui.image(image_grid([filters[i:i + 8] for i in range(0, len(filters), 8)], scale=scale))
+    c2.markdown("**Decoder atoms** (last layer, one per hidden unit)")
+    with c2:
+        ui.image(image_grid([atoms[i:i + 8] for i in range(0, len(atoms), 8)], scale=scale))
+else:
+    st.caption("Filters and atoms are shown for MLP runs.")
+
+variant = run["variant"]
+if variant == "sparse":
+    st.subheader("Mean activation of each code unit")
+    rho_hat = mean_activations(model, x, y)
+    figure = go.Figure(go.Histogram(x=rho_hat, nbinsx=30, name="units"))
+    figure.add_vline(x=config.rho, line_dash="dash", annotation_text=f"target rho = {config.rho}")
+    figure.update_layout(xaxis_title="mean activation", yaxis_title="units", height=320)
+    st.plotly_chart(figure, key="in_sparse")
+elif variant == "ksparse":
+    st.subheader("How often each unit is among the kept k")
+    freq = kept_frequency(model, x, y)
+    figure = go.Figure(go.Bar(x=[f"z{i}" for i in range(len(freq))], y=freq))
+    model_k = min(config.latent_dim, round(config.k_test_multiplier * config.k))
+    figure.add_hline(y=model_k / config.latent_dim, line_dash="dash", annotation_text="uniform use")
+    figure.update_layout(yaxis_title="fraction of images", height=320)
+    st.plotly_chart(figure, key="in_ksparse")
+elif variant == "contractive":
+    st.subheader("Singular values of the encoder Jacobian")
+    ours = jacobian_singular_values(model, x, y, n=48).mean(0)
+    figure = go.Figure(go.Scatter(y=ours, mode="lines+markers", name="contractive"))
+    twins = [r for r in ui.finished_runs(rows) if r["variant"] == "ae"
+             and r["dataset"] == run["dataset"] and r.get("latent_dim") == config.latent_dim]
+    if twins:
+        twin = ui.model_for(ui.runs_dir() / twins[0]["id"])
+        figure.add_trace(go.Scatter(y=jacobian_singular_values(twin, x, y, n=48).mean(0),
+                                    mode="lines+markers", name=f"plain ae ({ui.run_label(twins[0])})"))
+    else:
+        st.caption("Train a plain `ae` with the same latent_dim on this dataset to compare.")
+    figure.update_layout(xaxis_title="index", yaxis_title="mean singular value", height=320)
+    st.plotly_chart(figure, key="in_contractive")
+else:
+    st.caption("The sparse, k-sparse and contractive variants show their regulariser's effect here.")
