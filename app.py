@@ -8,6 +8,10 @@ PAGES = [
     st.Page("pages/train.py", title="Train", icon="🏋️"),
     st.Page("pages/runs.py", title="Runs", icon="📈"),
     st.Page("pages/reconstructions.py", title="Reconstructions", icon="🖼️"),
+    st.Page("pages/latent.py", title="Latent space", icon="🌌"),
+    st.Page("pages/traversal.py", title="Traversal", icon="🎚️"),
+    st.Page("pages/generate.py", title="Generate", icon="✨"),
+    st.Page("pages/inside.py", title="Inside", icon="🔬"),
 ]
 
 st.navigation(PAGES).run()

@@ -6,6 +6,8 @@ settings widgets generated from a config dataclass, uploads, and error display.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -98,20 +100,22 @@ def dataset_label(name: str) -> str:
 def store_upload(filename: str, data: bytes) -> str:
     """Validate an uploaded npz and keep it beside the runs; its dataset name.
 
-    The bytes are checked in a temporary file first; a bad file is removed and
-    the one-sentence DatasetError is raised, so nothing invalid is stored.
+    The bytes are checked in a private temporary folder first, under the file's own
+    name so that errors name it; a bad file is removed and the one-sentence
+    DatasetError is raised, so nothing invalid is stored.
     """
     stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in Path(filename).stem)[:40] or "data"
     folder = uploads_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    staging = folder / f".{stem}.upload"
-    atomic_write_bytes(staging, data)
+    staging_dir = Path(tempfile.mkdtemp(prefix=".upload-", dir=folder))
     try:
+        staging = staging_dir / (Path(filename).name or f"{stem}.npz")
+        atomic_write_bytes(staging, data)
         load_npz(staging, name=filename)
         final = folder / f"{stem}.npz"
         os.replace(staging, final)
     finally:
-        staging.unlink(missing_ok=True)
+        shutil.rmtree(staging_dir, ignore_errors=True)
     return f"npz:{final}"
 
 
@@ -164,8 +168,55 @@ def run_label(row: dict) -> str:
 
 
 def image(picture: np.ndarray, caption: str | None = None, width: int | None = None) -> None:
-    """Show a uint8 picture crisp (no smoothing of small images)."""
-    st.image(picture, caption=caption, width=width or "content", clamp=True)
+    """Show a uint8 picture crisp: lossless PNG (st.image sends arrays as JPEG by default,
+    which smears small digits), at its own size."""
+    st.image(picture, caption=caption, width=width or "content", clamp=True, output_format="PNG")
 
 
 __all__ = ["DatasetError"]
+
+
+# --- explore pages ---
+def _with_status(label: str, work):
+    """Run ``work(progress)`` showing a status box whose label follows its progress."""
+    with st.status(label, expanded=False) as box:
+        result = work(lambda message: box.update(label=f"{label}: {message}"))
+        box.update(label=f"{label}: done", state="complete")
+    return result
+
+
+def caches_for(run_dir) -> dict:
+    """The run's codes and projections; computed with a progress box when missing or stale."""
+    from .caches import _projections_fresh, load_caches
+
+    if _projections_fresh(Path(run_dir), weights_hash(run_dir)):
+        return _cached_arrays(str(run_dir), weights_hash(run_dir))
+    return _with_status("Computing codes and projections", lambda say: load_caches(run_dir, say))
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _cached_arrays(run_dir: str, sha256: str) -> dict:
+    from .caches import load_caches
+
+    return load_caches(run_dir)
+
+
+def scores_for(run_dir) -> list[dict]:
+    """The Latent space score table; computed with a progress box when missing or stale."""
+    from .caches import load_latent_scores
+
+    return _with_status("Scoring codes against PCA and pixels",
+                        lambda say: load_latent_scores(run_dir, say))
+
+
+def pick_run(rows: list[dict], key: str, variants: tuple[str, ...] | None = None,
+             label: str = "Run") -> dict | None:
+    """A selectbox over finished runs (optionally of some variants); None with a note if none."""
+    done = [r for r in finished_runs(rows) if variants is None or r["variant"] in variants]
+    if not done:
+        kinds = f" of {', '.join(variants)}" if variants else ""
+        st.info(f"No finished runs{kinds} yet. Train one, or run `python -m aelab demo-runs`.")
+        return None
+    labels = {r["id"]: run_label(r) for r in done}
+    chosen = st.selectbox(label, list(labels), format_func=labels.get, key=key)
+    return next(r for r in done if r["id"] == chosen)
