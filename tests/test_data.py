@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from aelab.data import dataset_from_arrays, list_datasets, load_dataset, load_npz
+from aelab.data import INFO, dataset_from_arrays, list_datasets, load_dataset, load_npz
 from aelab.errors import DatasetError
 
 
@@ -15,8 +15,11 @@ def test_offline_datasets(name, n, shape):
     for x in (ds.x_train, ds.x_test):
         assert x.dtype == np.float32 and x.min() >= 0 and x.max() <= 1 and x.max() > 0.99
     assert ds.y_train.dtype == np.int64 and len(ds.y_train) == len(ds.x_train)
-    again = load_dataset.__wrapped__(name) if hasattr(load_dataset, "__wrapped__") else load_dataset(name)
+    again = load_dataset(name)
     assert np.array_equal(again.y_test, ds.y_test)  # the split is fixed
+    info = INFO[name]
+    assert (info["train"], info["test"], tuple(info["shape"]), info["classes"]) == (
+        len(ds.x_train), len(ds.x_test), ds.input_shape, ds.num_classes)
 
 
 def test_mnist_offline_without_cache_names_the_offline_datasets(tmp_path, monkeypatch):
