@@ -12,6 +12,7 @@ PAGES = [
     st.Page("pages/traversal.py", title="Traversal", icon="🎚️"),
     st.Page("pages/generate.py", title="Generate", icon="✨"),
     st.Page("pages/inside.py", title="Inside", icon="🔬"),
+    st.Page("pages/disentangle.py", title="Disentanglement", icon="🧩"),
 ]
 
 st.navigation(PAGES).run()

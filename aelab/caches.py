@@ -182,3 +182,34 @@ def load_latent_scores(run_dir, progress: Callable[[str], None] | None = None) -
     rows = latent_scores(model, ds, caches)
     atomic_write_json(run_dir / SCORES, {"rows": rows, "weights_sha256": digest})
     return rows
+
+
+DISENTANGLEMENT = "disentangle.json"
+
+
+def load_disentanglement(run_dir, progress: Callable[[str], None] | None = None) -> dict:
+    """The disentanglement scores of a ``shapes`` run (``disentangle.score_run``), cached in
+    ``disentangle.json`` under the weights' hash and recomputed when missing or stale."""
+    from .disentangle import score_run
+
+    run_dir = Path(run_dir)
+    cached = peek_disentanglement(run_dir)
+    if cached is not None:
+        return cached
+    digest = weights_hash(run_dir)
+    (progress or (lambda message: None))("scoring disentanglement (under a minute)")
+    scores = score_run(run_dir)
+    atomic_write_json(run_dir / DISENTANGLEMENT, {"scores": scores, "weights_sha256": digest})
+    return scores
+
+
+def peek_disentanglement(run_dir) -> dict | None:
+    """The cached disentanglement scores if they match the current weights, else None."""
+    run_dir = Path(run_dir)
+    try:
+        cached = read_json(run_dir / DISENTANGLEMENT, "disentanglement scores")
+        if cached.get("weights_sha256") == weights_hash(run_dir):
+            return cached["scores"]
+    except (RunError, KeyError):
+        pass
+    return None

@@ -214,6 +214,18 @@ def cmd_demo_runs(args) -> int:
     return 0
 
 
+def cmd_disentangle(args) -> int:
+    from .disentangle import REFERENCE_ENCODERS, format_scores, score_encoder, score_run
+
+    if (args.run is None) == (args.encoder is None):
+        raise AelabError(f"disentangle needs exactly one of a run (folder or id) or --encoder "
+                         f"{'|'.join(REFERENCE_ENCODERS)}")
+    scores = (score_encoder(args.encoder) if args.encoder
+              else score_run(args.run, runs_dir=args.runs_dir))
+    print(json.dumps(scores) if args.json else format_scores(scores))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m aelab", description="aelab: autoencoders of the survey.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -274,6 +286,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-dir")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("disentangle", help="disentanglement metrics of a run trained on shapes, "
+                                           "or of a reference encoder")
+    p.add_argument("run", nargs="?", help="run folder or run id (trained on shapes)")
+    p.add_argument("--encoder", metavar="ground-truth|mixed|noise",
+                   help="score a reference encoder of the true factors instead of a run")
+    p.add_argument("--runs-dir")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_disentangle)
     return parser
 
 

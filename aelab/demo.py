@@ -1,7 +1,8 @@
 """The demo runs shipped in checkpoints/, made reproducibly by ``python -m aelab demo-runs``.
 
 Small MLPs on the offline ``mnist5k`` data, one per variant (the vanilla
-autoencoder twice: a 2-D code to look at directly and a 16-D one), each with
+autoencoder twice: a 2-D code to look at directly and a 16-D one), and a
+beta-VAE on the ``shapes`` sprites for the Disentanglement page, each with
 its explore caches and score table and without optimizer state, so each folder stays under 2 MB.
 """
 from __future__ import annotations
@@ -10,23 +11,27 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
-from .caches import build_caches, load_latent_scores
+from .caches import build_caches, load_disentanglement, load_latent_scores
 from .runs import TRAIN_STATE, runs_root
 from .train import prepare_run, train_run
 
-DATASET = "mnist5k"
 HIDDEN = "128,64"
 TRAIN = {"epochs": 60, "batch_size": 128, "lr": 2e-3, "seed": 0, "device": "cpu", "caches": True}
-DEMOS: dict[str, tuple[str, dict]] = {
-    "demo-ae-z2": ("ae", {"latent_dim": 2}),
-    "demo-ae-z16": ("ae", {"latent_dim": 16}),
-    "demo-denoising": ("denoising", {"latent_dim": 16, "noise": "masking", "noise_level": 0.3}),
-    "demo-sparse": ("sparse", {"latent_dim": 32, "rho": 0.05, "sparsity_weight": 1.0}),
-    "demo-ksparse": ("ksparse", {"latent_dim": 32, "k": 8, "k_start": 24}),
-    "demo-contractive": ("contractive", {"latent_dim": 16, "contractive_weight": 0.1}),
-    "demo-vae": ("vae", {"latent_dim": 8}),
-    "demo-cvae": ("cvae", {"latent_dim": 8}),
-    "demo-betavae": ("betavae", {"latent_dim": 8, "beta": 4.0}),
+# name: (variant, dataset, model settings, training settings that differ from TRAIN)
+DEMOS: dict[str, tuple[str, str, dict, dict]] = {
+    "demo-ae-z2": ("ae", "mnist5k", {"latent_dim": 2}, {}),
+    "demo-ae-z16": ("ae", "mnist5k", {"latent_dim": 16}, {}),
+    "demo-denoising": ("denoising", "mnist5k", {"latent_dim": 16, "noise": "masking",
+                                                "noise_level": 0.3}, {}),
+    "demo-sparse": ("sparse", "mnist5k", {"latent_dim": 32, "rho": 0.05, "sparsity_weight": 1.0}, {}),
+    "demo-ksparse": ("ksparse", "mnist5k", {"latent_dim": 32, "k": 8, "k_start": 24}, {}),
+    "demo-contractive": ("contractive", "mnist5k", {"latent_dim": 16, "contractive_weight": 0.1}, {}),
+    "demo-vae": ("vae", "mnist5k", {"latent_dim": 8}, {}),
+    "demo-cvae": ("cvae", "mnist5k", {"latent_dim": 8}, {}),
+    "demo-betavae": ("betavae", "mnist5k", {"latent_dim": 8, "beta": 4.0}, {}),
+    # 4096 inputs: a narrow MLP keeps the folder under 2 MB
+    "demo-betavae-shapes": ("betavae", "shapes", {"latent_dim": 6, "beta": 4.0, "hidden": "32"},
+                            {"epochs": 8, "lr": 1e-3, "batch_size": 64}),
 }
 
 
@@ -36,18 +41,21 @@ def make_demo_runs(runs_dir=None, names: list[str] | None = None,
     root = runs_root(runs_dir)
     made = []
     for name in names or list(DEMOS):
-        variant, params = DEMOS[name]
+        variant, dataset, params, train = DEMOS[name]
         out = root / name
         if out.exists():
             shutil.rmtree(out)
-        say(f"training {name} ({variant} on {DATASET})")
-        run_dir = prepare_run(variant, DATASET, {"hidden": HIDDEN, **params}, TRAIN, out=out)
+        say(f"training {name} ({variant} on {dataset})")
+        run_dir = prepare_run(variant, dataset, {"hidden": HIDDEN, **params}, {**TRAIN, **train},
+                              out=out)
         status = train_run(run_dir)
         if status["state"] != "done":
             raise RuntimeError(f"demo run {name} ended {status['state']}: {status.get('error')}")
         say(f"  caches for {name}")
         build_caches(run_dir)
         load_latent_scores(run_dir)
+        if dataset == "shapes":
+            load_disentanglement(run_dir)
         (run_dir / TRAIN_STATE).unlink(missing_ok=True)  # demo runs are finished: no resume state
         made.append(run_dir)
     return made

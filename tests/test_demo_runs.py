@@ -16,7 +16,7 @@ def test_demo_run_is_done_loadable_fresh_and_small(name):
     run = ROOT / name
     assert read_status(run)["state"] == "done"
     config = read_config(run)
-    assert config["variant"] == DEMOS[name][0] and config["dataset"] == "mnist5k"
+    assert config["variant"] == DEMOS[name][0] and config["dataset"] == DEMOS[name][1]
     load_model(run)
     digest = weights_hash(run)
     assert _eval_fresh(run, digest) and _projections_fresh(run, digest), \
@@ -27,6 +27,6 @@ def test_demo_run_is_done_loadable_fresh_and_small(name):
 
 
 def test_demo_runs_cover_every_variant_and_stay_under_20_mb():
-    assert {variant for variant, _ in DEMOS.values()} == set(list_variants())
+    assert {variant for variant, *_ in DEMOS.values()} == set(list_variants())
     total = sum(p.stat().st_size for p in ROOT.rglob("*") if p.is_file())
     assert total < 20 * 1024 * 1024

@@ -1,0 +1,393 @@
+"""Disentanglement metrics of a representation of the shapes sprites (``aelab.shapes``).
+
+Everything is built around a *representation function*
+``represent(factors) -> codes``: factor index rows ``(N, 5)`` int in, codes
+``(N, K)`` float out. For a trained run it renders the sprites and encodes them
+(posterior means for VAEs); the reference encoders are functions of the factor
+indices themselves, so the metrics can be checked against known answers:
+
+    ground-truth  the 5 factor indices, each standardised to zero mean and unit
+                  variance under the uniform distribution over its values
+    mixed         that 5-d code times a fixed random rotation (seed ``ROTATION_SEED``)
+    noise         Gaussian noise independent of the factors (5 dims)
+
+Metrics (each seeded by a ``numpy.random.Generator``):
+
+    beta_vae              Higgins et al. 2017, sec. 3 and fig. 2
+    factor_vae            Kim & Mnih 2018, sec. 4
+    mig                   Chen et al. 2018, eq. 9
+    dci_disentanglement,  Eastwood & Williams 2018 (random-forest importances)
+    dci_completeness,
+    dci_informativeness
+
+Sample sizes are the module constants below, chosen so that a trained model
+is scored from 16,000 rendered sprites (about 10 s on 2 CPU cores); models
+render and encode ``CHUNK`` images at a time, so memory stays small.
+
+Where this differs from the papers, and why:
+- beta-VAE and FactorVAE metrics: far fewer points and smaller batches (L = 10
+  pairs, L = 25 samples) than the papers, to keep the number of rendered images
+  small; the logistic regression sees standardised z_diff, so the score does not
+  depend on the scale of the codes; a dimension counts as collapsed relative to
+  the largest std, which works for codes of any scale (plain autoencoders too).
+- MIG: the plug-in estimate from posterior means binned into 20 equal-width
+  bins on a 5,000-row sample (as in Locatello et al. 2019), not Chen et al.'s
+  estimator over the whole dataset with the stochastic encoder q(z|x).
+- DCI: factor indices are classified (as in Locatello et al. 2019) rather than
+  regressed, with depth-limited random forests; informativeness is held-out
+  accuracy of the better of the forest and a linear classifier (see ``dci``).
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Callable
+
+import numpy as np
+
+from . import shapes
+from .errors import ConfigError, RunError
+
+FACTORS = shapes.FACTORS
+SIZES = np.array(shapes.SIZES)
+Represent = Callable[[np.ndarray], np.ndarray]
+
+# --- sample sizes (rendered images for a trained model in brackets) ---
+N_SAMPLE = 5_000           # one uniform sample for MIG, DCI, the MI matrix and FactorVAE's
+                           # normalisation (5,000)
+DCI_TRAIN_FRACTION = 0.8   # of N_SAMPLE to fit the DCI classifiers; the rest scores them
+MIG_BINS = 20              # equal-width histogram bins per code dimension (Chen et al.)
+BETA_VAE_PAIRS = 10        # L: pairs averaged into one z_diff point (2 L images per point)
+BETA_VAE_TRAIN = 200       # points to fit the linear classifier       (4,000)
+BETA_VAE_EVAL = 100        # points to score it                        (2,000)
+FACTOR_VAE_BATCH = 25      # L: samples sharing the fixed factor in one vote
+FACTOR_VAE_TRAIN = 120     # votes to fit the majority-vote classifier (3,000)
+FACTOR_VAE_EVAL = 80       # votes to score it                         (2,000)
+COLLAPSED_STD = 0.05       # FactorVAE: a dimension whose std is below this fraction of the
+                           # largest dimension's std has collapsed and is left out
+DCI_TREES = 20             # random-forest size per factor
+DCI_DEPTH = 8              # tree depth: up to 256 leaves for at most 40 classes, ~16 training
+                           # points a leaf, so the importances come from splits that generalise
+                           # (fully grown trees spread importance over every code by fitting noise)
+DCI_LINEAR_C = 1e4         # weak regularisation: the true factors are linearly separable
+CHUNK = 500                # images rendered and encoded at once
+
+ROTATION_SEED = 0          # the "mixed" reference encoder's rotation: the first one drawn from
+MIXING_ENTRY = 0.7         # this seed whose entries are all below this in magnitude, so that no
+                           # factor keeps half its variance on one code (many random rotations
+                           # of 5 dims leave one factor almost on one axis)
+NOISE_SEED = 0             # the "noise" reference encoder's noise
+REFERENCE_ENCODERS = ("ground-truth", "mixed", "noise")
+
+
+# --- representation functions ---
+def standardised_factors(factors: np.ndarray) -> np.ndarray:
+    """Factor indices (N, 5) -> (N, 5) codes with zero mean and unit variance per factor under
+    the uniform distribution over each factor's indices (mean (n-1)/2, variance (n^2-1)/12).
+    Indices rather than values: every factor's value is increasing and linear in its index,
+    so standardised values would give the same codes, and the shape id has no other value."""
+    f = np.asarray(factors, dtype=np.float64)
+    return (f - (SIZES - 1) / 2) / np.sqrt((SIZES ** 2 - 1) / 12)
+
+
+def rotation_matrix(dim: int = len(FACTORS), seed: int = ROTATION_SEED,
+                    max_entry: float = MIXING_ENTRY) -> np.ndarray:
+    """A fixed random rotation (orthogonal, determinant +1) of ``dim`` dimensions: the first
+    rotation drawn (uniformly, Haar measure) from ``seed`` whose entries all have magnitude
+    below ``max_entry``, i.e. one that mixes every factor into several codes."""
+    from scipy.stats import special_ortho_group
+
+    rng = np.random.default_rng(seed)
+    while True:
+        rotation = special_ortho_group.rvs(dim, random_state=rng)
+        if np.abs(rotation).max() < max_entry:
+            return rotation
+
+
+def reference_encoder(name: str) -> Represent:
+    """The representation function of a reference encoder (see module docstring)."""
+    if name == "ground-truth":
+        return standardised_factors
+    if name == "mixed":
+        rotation = rotation_matrix()
+        return lambda factors: standardised_factors(factors) @ rotation
+    if name == "noise":
+        def noise(factors: np.ndarray) -> np.ndarray:
+            # a pure function of the batch (reproducible), independent of the factor values:
+            # the batch's bytes only seed the generator, each row gets fresh noise
+            f = np.ascontiguousarray(factors, dtype=np.int64)
+            digest = int.from_bytes(hashlib.sha256(f.tobytes()).digest()[:8], "little")
+            return np.random.default_rng([NOISE_SEED, digest]).standard_normal((len(f), len(FACTORS)))
+        return noise
+    raise ConfigError(f"unknown reference encoder {name!r}; choose one of: "
+                      f"{', '.join(REFERENCE_ENCODERS)}")
+
+
+def model_encoder(model, chunk: int = CHUNK) -> Represent:
+    """The representation function of a trained model: render the sprites, encode them
+    (posterior means for VAEs), ``chunk`` images at a time. A conditional model is given
+    the shape, which is the shapes dataset's label."""
+    from .evaluate import encode_array
+
+    def represent(factors: np.ndarray) -> np.ndarray:
+        out = []
+        for start in range(0, len(factors), chunk):
+            rows = factors[start:start + chunk]
+            labels = rows[:, 0].astype(np.int64) if getattr(model, "cond_dim", 0) else None
+            out.append(encode_array(model, shapes.render(rows, chunk=256), labels))
+        return np.concatenate(out).astype(np.float64) if out else np.zeros((0, 0))
+    return represent
+
+
+# --- the metrics ---
+def beta_vae_metric(represent: Represent, rng: np.random.Generator, n_train: int = BETA_VAE_TRAIN,
+                    n_eval: int = BETA_VAE_EVAL, pairs: int = BETA_VAE_PAIRS) -> float:
+    """The beta-VAE metric (Higgins et al. 2017, sec. 3 "Assessing disentanglement
+    quantitatively" and fig. 2).
+
+    Each point: choose a factor k uniformly; draw L pairs of factor rows (v1_l, v2_l) that
+    share factor k's value (the other factors drawn uniformly and independently); then
+    ``z_diff = 1/L sum_l |z(v1_l) - z(v2_l)|``. A linear classifier (logistic regression on
+    standardised z_diff) predicts k from z_diff; the score is its accuracy on separate
+    evaluation points. Chance is 1 / (number of factors).
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    n = n_train + n_eval
+    ks = rng.integers(0, len(FACTORS), n)
+    rows = []
+    for k in ks:
+        value = int(rng.integers(0, SIZES[k]))
+        rows.append(shapes.sample_factors(2 * pairs, rng, fixed={int(k): value}))
+    codes = represent(np.concatenate(rows)).reshape(n, 2, pairs, -1)  # (point, side, pair, K)
+    z_diff = np.abs(codes[:, 0] - codes[:, 1]).mean(1)  # (n, K)
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    clf.fit(z_diff[:n_train], ks[:n_train])
+    return float(clf.score(z_diff[n_train:], ks[n_train:]))
+
+
+def factor_vae_metric(represent: Represent, rng: np.random.Generator, sample_codes: np.ndarray,
+                      n_train: int = FACTOR_VAE_TRAIN, n_eval: int = FACTOR_VAE_EVAL,
+                      batch: int = FACTOR_VAE_BATCH) -> float:
+    """The FactorVAE metric (Kim & Mnih 2018, sec. 4).
+
+    Each code dimension is divided by its standard deviation over ``sample_codes`` (a
+    uniform sample); dimensions with a std below ``COLLAPSED_STD`` times the largest have
+    collapsed and are left out. Each vote: choose a factor k uniformly, draw L rows sharing
+    factor k's value, take ``d = argmin_j Var_l(z_j / s_j)`` over the kept dimensions, giving
+    the pair (d, k). The classifier maps each dimension to its most frequent factor among
+    the training votes (majority vote); the score is its accuracy on the evaluation votes.
+    Chance is about 1 / (number of factors).
+    """
+    std = sample_codes.std(0)
+    kept = np.flatnonzero(std >= COLLAPSED_STD * std.max()) if std.max() > 0 else np.arange(len(std))
+    scale = np.where(std > 0, std, 1.0)
+    n = n_train + n_eval
+    ks = rng.integers(0, len(FACTORS), n)
+    rows = [shapes.sample_factors(batch, rng, fixed={int(k): int(rng.integers(0, SIZES[k]))})
+            for k in ks]
+    codes = (represent(np.concatenate(rows)) / scale).reshape(n, batch, -1)  # (vote, L, K)
+    dims = kept[np.argmin(codes[:, :, kept].var(1), axis=1)]  # (n,)
+    votes = np.zeros((codes.shape[2], len(FACTORS)), dtype=np.int64)
+    np.add.at(votes, (dims[:n_train], ks[:n_train]), 1)
+    classifier = votes.argmax(1)  # dim -> factor (a dimension never voted for says factor 0)
+    return float((classifier[dims[n_train:]] == ks[n_train:]).mean())
+
+
+def discretise(codes: np.ndarray, bins: int = MIG_BINS) -> np.ndarray:
+    """Each column of ``codes`` (N, K) cut into ``bins`` equal-width bins over its range."""
+    out = np.zeros(codes.shape, dtype=np.int64)
+    for j in range(codes.shape[1]):
+        edges = np.histogram_bin_edges(codes[:, j], bins)
+        out[:, j] = np.digitize(codes[:, j], edges[1:-1])
+    return out
+
+
+def mutual_information(codes: np.ndarray, factors: np.ndarray, bins: int = MIG_BINS) -> np.ndarray:
+    """``I(z_j; v_k)`` in nats (K, F): discretised codes against factor indices."""
+    from sklearn.metrics import mutual_info_score
+
+    binned = discretise(codes, bins)
+    return np.array([[mutual_info_score(factors[:, k], binned[:, j])
+                      for k in range(factors.shape[1])] for j in range(codes.shape[1])])
+
+
+def mig(codes: np.ndarray, factors: np.ndarray, bins: int = MIG_BINS) -> tuple[float, np.ndarray]:
+    """Mutual information gap (Chen et al. 2018, eq. 9) and the MI matrix (K, F) in nats.
+
+    ``MIG = 1/F sum_k (I(z_j(k); v_k) - max_{j != j(k)} I(z_j; v_k)) / H(v_k)`` with
+    ``j(k) = argmax_j I(z_j; v_k)``: codes discretised into ``bins`` equal-width bins, the
+    entropies and mutual informations those of the sample (plug-in estimates). With one
+    code dimension the gap is the largest MI itself.
+    """
+    from sklearn.metrics import mutual_info_score
+
+    factors = np.asarray(factors)
+    mi = mutual_information(codes, factors, bins)  # (K, F)
+    top = -np.sort(-mi, axis=0)  # (K, F) descending per factor
+    second = top[1] if len(top) > 1 else np.zeros(factors.shape[1])
+    entropy = np.array([mutual_info_score(factors[:, k], factors[:, k])
+                        for k in range(factors.shape[1])])
+    gaps = np.where(entropy > 0, (top[0] - second) / np.where(entropy > 0, entropy, 1), 0.0)
+    return float(gaps.mean()), mi
+
+
+def _entropy(p: np.ndarray, base: int, axis: int) -> np.ndarray:
+    """Entropy of the distributions along ``axis`` in log base ``base`` (0 log 0 = 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p > 0, p * np.log(np.where(p > 0, p, 1)), 0.0)
+    return -terms.sum(axis) / np.log(base)
+
+
+def dci_from_importance(importance: np.ndarray) -> tuple[float, float]:
+    """DCI disentanglement and completeness (Eastwood & Williams 2018) of an
+    importance matrix R (K codes x F factors), R_jk >= 0.
+
+    ``D = sum_j rho_j (1 - H_F(P_j.))`` with ``P_jk = R_jk / sum_k R_jk`` and
+    ``rho_j = sum_k R_jk / sum_jk R_jk``; ``C = 1/F sum_k (1 - H_K(P~_.k))`` with
+    ``P~_jk = R_jk / sum_j R_jk`` (entropies in log base F and K). A code with no importance
+    has weight 0; a factor with no importance at all has completeness 0 (uniform).
+    """
+    r = np.asarray(importance, dtype=np.float64)
+    codes, factors = r.shape
+    total = r.sum()
+    if total <= 0:
+        return 0.0, 0.0
+    row, col = r.sum(1), r.sum(0)
+    p = r / np.where(row > 0, row, 1)[:, None]
+    rho = row / total
+    d = float((rho * (1 - _entropy(p, factors, 1))).sum()) if factors > 1 else 1.0
+    q = np.where(col > 0, r / np.where(col > 0, col, 1), 1.0 / codes)
+    c = float((1 - _entropy(q, codes, 0)).mean()) if codes > 1 else 1.0
+    return d, c
+
+
+def dci(codes: np.ndarray, factors: np.ndarray, rng: np.random.Generator,
+        train_fraction: float = DCI_TRAIN_FRACTION) -> dict:
+    """DCI (Eastwood & Williams 2018): one random forest per factor predicts the
+    factor's index from the codes, and R_jk is the forest's impurity-based importance of
+    code j for factor k; disentanglement and completeness come from R
+    (``dci_from_importance``). Informativeness is the mean over factors of the held-out
+    accuracy of the better of that forest and a linear classifier (multinomial logistic
+    regression on standardised codes): axis-aligned trees fit from a few thousand points
+    cannot draw the oblique boundaries a rotated code needs (a rotation of the true factors
+    drops the forests to about half the accuracy), while a linear classifier misses codes
+    that are nonlinear in the factors; E&W measure informativeness with both a Lasso and a
+    random forest. Chance is about the majority-class rate of each factor."""
+    import warnings
+
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    n_train = int(round(train_fraction * len(codes)))
+    order = rng.permutation(len(codes))
+    train, test = order[:n_train], order[n_train:]
+    importance = np.zeros((codes.shape[1], factors.shape[1]))
+    forest_acc, linear_acc = [], []
+    for k in range(factors.shape[1]):
+        forest = RandomForestClassifier(n_estimators=DCI_TREES, max_features=None,
+                                        max_depth=DCI_DEPTH,
+                                        random_state=int(rng.integers(2 ** 31)), n_jobs=1)
+        forest.fit(codes[train], factors[train, k])
+        importance[:, k] = forest.feature_importances_
+        forest_acc.append(float(forest.score(codes[test], factors[test, k])))
+        linear = make_pipeline(StandardScaler(), LogisticRegression(
+            C=DCI_LINEAR_C, solver="newton-cholesky", max_iter=100))
+        with warnings.catch_warnings():  # separable factors: the fit stops at max_iter
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            linear.fit(codes[train], factors[train, k])
+        linear_acc.append(float(linear.score(codes[test], factors[test, k])))
+    d, c = dci_from_importance(importance)
+    best = np.maximum(forest_acc, linear_acc)
+    return {"dci_disentanglement": d, "dci_completeness": c,
+            "dci_informativeness": float(best.mean()), "importance": importance,
+            "forest_accuracy": forest_acc, "linear_accuracy": linear_acc}
+
+
+def majority_rates(factors: np.ndarray) -> np.ndarray:
+    """The share of each factor's most common value in a sample (an informativeness chance)."""
+    return np.array([np.bincount(factors[:, k]).max() / len(factors)
+                     for k in range(factors.shape[1])])
+
+
+def score(represent: Represent, seed: int = 0) -> dict:
+    """Every metric of the representation function ``represent`` (see module docstring).
+
+    One uniform sample of ``N_SAMPLE`` factor rows feeds MIG, the MI matrix, DCI and the
+    FactorVAE normalisation; the beta-VAE and FactorVAE metrics draw their own fixed-factor
+    batches. Each metric has its own generator spawned from ``seed``, so the result is a
+    function of ``represent`` and ``seed`` alone.
+    """
+    rngs = np.random.default_rng(seed).spawn(4)
+    factors = shapes.sample_factors(N_SAMPLE, rngs[0])
+    codes = np.asarray(represent(factors), dtype=np.float64)
+    if codes.ndim != 2 or len(codes) != len(factors):
+        raise ValueError(f"represent must return (N, K) codes for (N, 5) factors, got {codes.shape}")
+    if not np.isfinite(codes).all():
+        raise RunError("the codes contain NaN or infinite values; the model cannot be scored")
+    mig_score, mi = mig(codes, factors)
+    dci_scores = dci(codes, factors, rngs[1])
+    majority = majority_rates(factors)
+    return {
+        "beta_vae": beta_vae_metric(represent, rngs[2]),
+        "factor_vae": factor_vae_metric(represent, rngs[3], codes),
+        "mig": mig_score,
+        "dci_disentanglement": dci_scores["dci_disentanglement"],
+        "dci_completeness": dci_scores["dci_completeness"],
+        "dci_informativeness": dci_scores["dci_informativeness"],
+        "mi_matrix": mi.tolist(),
+        "dci_importance": dci_scores["importance"].tolist(),
+        "dci_accuracy": {"forest": dci_scores["forest_accuracy"],
+                         "linear": dci_scores["linear_accuracy"]},
+        "latent_dim": int(codes.shape[1]),
+        "factors": list(FACTORS),
+        "chance": {"beta_vae": 1 / len(FACTORS), "factor_vae": 1 / len(FACTORS), "mig": 0.0,
+                   "dci_disentanglement": 0.0, "dci_completeness": 0.0,
+                   "dci_informativeness": float(majority.mean())},
+        "samples": {"sample": N_SAMPLE, "beta_vae": (BETA_VAE_TRAIN + BETA_VAE_EVAL) * 2 * BETA_VAE_PAIRS,
+                    "factor_vae": (FACTOR_VAE_TRAIN + FACTOR_VAE_EVAL) * FACTOR_VAE_BATCH},
+    }
+
+
+def score_encoder(name: str, seed: int = 0) -> dict:
+    """``score`` of the reference encoder ``name`` (ground-truth, mixed or noise)."""
+    return {"encoder": name, **score(reference_encoder(name), seed=seed)}
+
+
+def score_run(run, runs_dir=None, seed: int = 0, device: str = "cpu") -> dict:
+    """``score`` of a trained run (folder or id), which must have been trained on shapes."""
+    from .runs import load_model, read_config, resolve_run
+
+    run_dir = resolve_run(run, runs_dir)
+    config = read_config(run_dir)
+    if config["dataset"] != "shapes":
+        raise RunError(f"disentanglement metrics need a run trained on the shapes dataset; run "
+                       f"{run_dir.name} was trained on {config['dataset']}")
+    model = load_model(run_dir, device)
+    return {"run": run_dir.name, "variant": config["variant"], "dataset": config["dataset"],
+            **score(model_encoder(model), seed=seed)}
+
+
+SCORES = ("beta_vae", "factor_vae", "mig", "dci_disentanglement", "dci_completeness",
+          "dci_informativeness")
+
+
+def format_scores(scores: dict) -> str:
+    """The plain-text report of ``score_run`` / ``score_encoder``: scores beside their chance
+    levels, then the MI matrix with the factors as columns."""
+    who = (f"run {scores['run']} ({scores['variant']})" if "run" in scores
+           else f"reference encoder {scores['encoder']}")
+    lines = [f"{who}, {scores['latent_dim']} code dimensions", "",
+             f"{'metric':<22}{'score':>7}{'chance':>8}"]
+    lines += [f"{name:<22}{scores[name]:>7.3f}{scores['chance'][name]:>8.3f}" for name in SCORES]
+    factors = scores["factors"]
+    widths = [max(len(f), 5) + 2 for f in factors]
+    lines += ["", "mutual information I(z_j; v_k), nats",
+              f"{'code':<6}" + "".join(f"{f:>{w}}" for f, w in zip(factors, widths))]
+    lines += [f"{'z' + str(j):<6}" + "".join(f"{v:>{w}.3f}" for v, w in zip(row, widths))
+              for j, row in enumerate(scores["mi_matrix"])]
+    return "\n".join(lines)

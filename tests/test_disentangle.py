@@ -1,0 +1,214 @@
+"""Disentanglement metrics: reference encoders with known answers, the formulas on hand-made
+inputs, a trained run on the shapes sprites, and the ``disentangle`` command."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from aelab import disentangle as D
+from aelab import shapes
+from aelab.cli import main
+from aelab.errors import ConfigError, RunError
+
+OTHER = ("beta_vae", "factor_vae", "dci_disentanglement", "dci_completeness",
+         "dci_informativeness")
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """The scores of the three reference encoders (seed 0), computed once."""
+    return {name: D.score_encoder(name) for name in D.REFERENCE_ENCODERS}
+
+
+@pytest.fixture(scope="module")
+def shapes_run(tmp_path_factory):
+    """A tiny beta-VAE trained for one epoch on shapes (renders the 25,000 sprites once)."""
+    from aelab.train import prepare_run, train_run
+
+    run_dir = prepare_run("betavae", "shapes", {"latent_dim": 6, "hidden": "64"},
+                          {"epochs": 1, "caches": False},
+                          runs_dir=tmp_path_factory.mktemp("runs"))
+    assert train_run(run_dir)["state"] == "done"
+    return run_dir
+
+
+# --- reference encoders ---
+def test_true_factors_score_high(reference):
+    gt = reference["ground-truth"]
+    assert gt["mig"] >= 0.8
+    for metric in OTHER:
+        assert gt[metric] >= 0.9, metric
+    mi = np.array(gt["mi_matrix"])
+    assert mi.shape == (5, 5) and gt["factors"] == list(shapes.FACTORS)
+    assert (mi.argmax(0) == np.arange(5)).all()  # code k carries factor k
+    # shape and scale have fewer values than bins: their code holds all of H(v_k)
+    assert mi[0, 0] == pytest.approx(math.log(3), rel=0.01)
+    assert mi[1, 1] == pytest.approx(math.log(6), rel=0.01)
+
+
+def test_a_rotation_of_the_true_factors_is_entangled_but_informative(reference):
+    gt, mixed = reference["ground-truth"], reference["mixed"]
+    assert mixed["mig"] <= gt["mig"] / 2
+    assert mixed["dci_disentanglement"] <= gt["dci_disentanglement"] / 2
+    assert mixed["dci_completeness"] <= gt["dci_completeness"] / 2
+    # a rotation is invertible and linear, so it keeps every bit of the factors: the codes
+    # should predict the factors as well as the true factors do
+    assert mixed["dci_informativeness"] >= 0.9
+    # the beta-VAE and FactorVAE metrics are more lenient to rotations than MIG and DCI
+    print(f"\nmixed: beta_vae {mixed['beta_vae']:.3f}, factor_vae {mixed['factor_vae']:.3f}")
+    for lenient in ("beta_vae", "factor_vae"):
+        for strict in ("mig", "dci_disentanglement"):
+            assert mixed[lenient] / gt[lenient] > mixed[strict] / gt[strict]
+
+
+def test_noise_scores_at_chance(reference):
+    noise = reference["noise"]
+    assert noise["chance"]["beta_vae"] == noise["chance"]["factor_vae"] == 0.2
+    assert abs(noise["beta_vae"] - 0.2) <= 0.1
+    assert abs(noise["factor_vae"] - 0.2) <= 0.1
+    assert noise["mig"] < 0.05
+    assert noise["dci_disentanglement"] < 0.2 and noise["dci_completeness"] < 0.2
+    # informativeness: the mean majority-class rate (1/3, 1/6, 1/40, 1/32, 1/32 -> 0.12)
+    chance = noise["chance"]["dci_informativeness"]
+    assert chance == pytest.approx(np.mean([1 / s for s in shapes.SIZES]), abs=0.02)
+    assert abs(noise["dci_informativeness"] - chance) < 0.05
+
+
+def test_true_factors_beat_their_rotation_which_beats_noise(reference):
+    for metric in ("mig", "dci_disentanglement"):
+        assert (reference["ground-truth"][metric] > reference["mixed"][metric]
+                > reference["noise"][metric]), metric
+
+
+def test_scores_are_reproducible_and_follow_the_seed(reference):
+    again = D.score(D.reference_encoder("noise"), seed=0)
+    assert again == {k: v for k, v in reference["noise"].items() if k != "encoder"}
+    other = D.score(D.reference_encoder("noise"), seed=1)
+    assert other["beta_vae"] != again["beta_vae"] or other["mi_matrix"] != again["mi_matrix"]
+
+
+def test_reference_encoders():
+    f = shapes.sample_factors(20_000, np.random.default_rng(0))
+    gt = D.reference_encoder("ground-truth")(f)
+    assert np.allclose(gt.mean(0), 0, atol=0.05) and np.allclose(gt.std(0), 1, atol=0.05)
+    rotation = D.rotation_matrix()
+    assert np.allclose(rotation @ rotation.T, np.eye(5)) and np.linalg.det(rotation) > 0
+    assert np.abs(rotation).max() < D.MIXING_ENTRY
+    assert np.allclose(D.reference_encoder("mixed")(f), gt @ rotation)
+    noise = D.reference_encoder("noise")
+    assert np.array_equal(noise(f[:10]), noise(f[:10]))  # a pure function of the batch
+    assert abs(np.corrcoef(noise(f)[:, 0], f[:, 3])[0, 1]) < 0.05
+    with pytest.raises(ConfigError, match="unknown reference encoder 'rotated'; choose one of: "
+                                          "ground-truth, mixed, noise"):
+        D.reference_encoder("rotated")
+
+
+# --- the formulas on hand-made inputs ---
+def test_mig_against_a_hand_computed_example():
+    # v0, v1 are two fair coins; z0 = v0, z1 = v0 AND v1
+    factors = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
+    codes = np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 0.0], [1.0, 1.0]])
+    score, mi = D.mig(codes, factors)
+    # I(z1; v0) = H(z1) - H(z1 | v0) = [3/4 ln(4/3) + 1/4 ln 4] - 1/2 ln 2, the same for v1
+    a = 0.75 * math.log(4 / 3) + 0.25 * math.log(4) - 0.5 * math.log(2)
+    assert mi == pytest.approx(np.array([[math.log(2), 0.0], [a, a]]))
+    # MIG = 1/2 [(ln 2 - a) / ln 2 + (a - 0) / ln 2]
+    assert score == pytest.approx(0.5 * ((math.log(2) - a) + a) / math.log(2))
+    assert D.mig(codes[:, :1], factors)[0] == pytest.approx(0.5)  # one code: the gap is I itself
+
+
+def test_discretise_uses_equal_width_bins():
+    codes = np.array([[0.0], [0.04], [0.06], [0.5], [1.0]])
+    assert D.discretise(codes, 20)[:, 0].tolist() == [0, 0, 1, 10, 19]
+    assert len(set(D.discretise(np.zeros((3, 1)), 20)[:, 0])) == 1  # a collapsed code: one bin
+
+
+def test_dci_of_given_importance_matrices():
+    assert D.dci_from_importance(np.eye(5)) == pytest.approx((1.0, 1.0))
+    assert D.dci_from_importance(np.eye(5)[[1, 0, 4, 2, 3]] * 3) == pytest.approx((1.0, 1.0))
+    assert D.dci_from_importance(np.ones((4, 5))) == pytest.approx((0.0, 0.0))
+    # one code carries both factors: not disentangled (D = 0) but complete (C = 1)
+    assert D.dci_from_importance(np.array([[1.0, 1.0], [0.0, 0.0]])) == pytest.approx((0.0, 1.0))
+    # two codes share one factor and the other factor is unused: D = 1, C = 0
+    assert D.dci_from_importance(np.array([[1.0, 0.0], [1.0, 0.0]])) == pytest.approx((1.0, 0.0))
+    # a 2 x 2 case by hand: row entropies H_2(3/4, 1/4), weights 1/2 each
+    h = -(0.75 * math.log2(0.75) + 0.25 * math.log2(0.25))
+    assert D.dci_from_importance(np.array([[3.0, 1.0], [1.0, 3.0]])) == pytest.approx((1 - h, 1 - h))
+
+
+def test_factor_vae_leaves_collapsed_codes_out():
+    rng = np.random.default_rng(0)
+
+    def represent(f):  # the true factors plus a dead unit (constant code)
+        return np.hstack([D.standardised_factors(f), np.full((len(f), 1), 0.3)])
+
+    sample = represent(shapes.sample_factors(1000, rng))
+    assert D.factor_vae_metric(represent, rng, sample) == 1.0
+
+
+def test_non_finite_codes_are_refused():
+    with pytest.raises(RunError, match="the codes contain NaN or infinite values"):
+        D.score(lambda f: np.full((len(f), 3), np.nan))
+
+
+# --- a trained run and the command line ---
+def test_a_trained_shapes_run_is_scored_from_the_command_line(shapes_run, capsys):
+    assert main(["disentangle", shapes_run.name, "--runs-dir", str(shapes_run.parent),
+                 "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["run"] == shapes_run.name and scores["dataset"] == "shapes"
+    for metric in ("mig", *OTHER):
+        assert math.isfinite(scores[metric]) and 0 <= scores[metric] <= 1, metric
+    mi = np.array(scores["mi_matrix"])
+    assert mi.shape == (6, 5) and np.isfinite(mi).all() and (mi >= 0).all()
+    text = D.format_scores(scores)
+    assert f"run {shapes_run.name} (betavae), 6 code dimensions" in text
+    assert "orientation" in text.splitlines()[-7] and text.splitlines()[-1].startswith("z5")
+
+
+def test_a_model_represents_factors_deterministically(shapes_run):
+    from aelab.runs import load_model
+
+    represent = D.model_encoder(load_model(shapes_run), chunk=16)
+    factors = shapes.sample_factors(40, np.random.default_rng(0))
+    codes = represent(factors)
+    assert codes.shape == (40, 6) and np.array_equal(codes, represent(factors))
+
+
+def test_plain_output_of_a_reference_encoder(reference, monkeypatch, capsys):
+    cached = {k: v for k, v in reference["ground-truth"].items() if k != "encoder"}
+    monkeypatch.setattr(D, "score", lambda represent, seed=0: cached)
+    assert main(["disentangle", "--encoder", "ground-truth"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("reference encoder ground-truth, 5 code dimensions")
+    assert f"{'mig':<22}{cached['mig']:>7.3f}{0:>8.3f}" in out
+    assert "shape  scale  orientation  pos_x  pos_y" in out
+
+
+def test_runs_not_trained_on_shapes_are_refused(tmp_path, capsys):
+    from aelab.train import prepare_run
+
+    run_dir = prepare_run("ae", "digits", {"latent_dim": 2, "hidden": "16"}, {"epochs": 1},
+                          runs_dir=tmp_path)
+    message = (f"disentanglement metrics need a run trained on the shapes dataset; run "
+               f"{run_dir.name} was trained on digits")
+    with pytest.raises(RunError) as info:
+        D.score_run(run_dir)
+    assert str(info.value) == message
+    assert main(["disentangle", str(run_dir)]) == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([], "disentangle needs exactly one of a run (folder or id) or --encoder "
+         "ground-truth|mixed|noise"),
+    (["some-run", "--encoder", "noise"], "disentangle needs exactly one of a run"),
+    (["--encoder", "rotated"], "unknown reference encoder 'rotated'; choose one of: "
+                               "ground-truth, mixed, noise"),
+    (["no-such-run"], "no run 'no-such-run'"),
+])
+def test_command_line_errors(argv, message, tmp_path, capsys):
+    assert main(["disentangle", *argv, "--runs-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {message}") and err.count("\n") == 1
