@@ -62,10 +62,11 @@ def latent_scores(model, dataset, caches: dict) -> list[dict]:
 
 
 def nearest_neighbours(codes: np.ndarray, index: int, k: int = 8) -> np.ndarray:
-    """Indices of the ``k`` nearest other points to ``codes[index]`` (Euclidean, code space)."""
+    """Indices of the ``k`` nearest other points to ``codes[index]`` (Euclidean, code space),
+    nearest first; never ``index`` itself (fewer than ``k`` when there are fewer other points)."""
     distance = np.linalg.norm(codes - codes[index], axis=1)
     distance[index] = np.inf
-    return np.argsort(distance)[:k]
+    return np.argsort(distance, kind="stable")[:min(k, len(codes) - 1)]
 
 
 # --- traversal ---
@@ -74,7 +75,8 @@ def dimension_order(kl_per_dim: np.ndarray | None, latent_dim: int,
     """(active, inactive) dimensions: by KL descending for VAE-family runs, else in order."""
     if kl_per_dim is None:
         return list(range(latent_dim)), []
-    order = [int(d) for d in np.argsort(-np.asarray(kl_per_dim))]
+    kl_per_dim = np.asarray(kl_per_dim)
+    order = [int(d) for d in np.argsort(-kl_per_dim, kind="stable")]  # ties keep index order
     return [d for d in order if kl_per_dim[d] >= threshold], [d for d in order if kl_per_dim[d] < threshold]
 
 
@@ -83,15 +85,17 @@ def traversal_range(model, x: np.ndarray, y: np.ndarray | None, codes: np.ndarra
                     width: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
     """Per-dimension (low, high) slider range.
 
-    VAE family: base +- ``width`` standard deviations of the aggregate posterior,
-    sqrt(Var_x[mu_d] + E_x[sigma_d^2]) over the cached test points, centred at 0.
-    Plain autoencoders: the observed code range [min, max] of those points.
+    VAE family: -+ ``width`` standard deviations of the aggregate posterior
+    q(z) = mean_x q(z|x), centred at 0 (the prior's mean); its variance per dimension is
+    Var_x[mu_d] + E_x[sigma_d^2] over the points ``x`` (the mixture's exact variance, so
+    the population variance of mu, not the n-1 estimate).
+    Plain autoencoders: the observed code range [min, max] of ``codes``.
     """
     if is_vae(model):
         device = next(model.parameters()).device
         y_t = None if y is None else torch.as_tensor(y, device=device)
         mu, logvar = model.posterior(torch.as_tensor(x, device=device), y_t)
-        spread = (mu.var(0) + logvar.exp().mean(0)).sqrt().cpu().numpy()
+        spread = (mu.var(0, correction=0) + logvar.exp().mean(0)).sqrt().cpu().numpy()
         return -width * spread, width * spread
     return codes.min(0), codes.max(0)
 
@@ -163,30 +167,36 @@ def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     return (np.outer(np.sin((1 - t) * omega), a) + np.outer(np.sin(t * omega), b)) / np.sin(omega)
 
 
+def interpolation_codes(model, x_a: np.ndarray, x_b: np.ndarray, y_a=None, y_b=None,
+                        steps: int = 8) -> dict[str, np.ndarray]:
+    """The code paths of ``interpolation_rows`` from image a's code to image b's:
+    linear, and spherical for the VAE family; each (steps, latent_dim)."""
+    t = np.linspace(0.0, 1.0, steps)
+    za = encode_array(model, x_a[None], None if y_a is None else np.array([y_a]))[0]
+    zb = encode_array(model, x_b[None], None if y_b is None else np.array([y_b]))[0]
+    paths = {"linear in code space": np.outer(1 - t, za) + np.outer(t, zb)}
+    if is_vae(model):
+        paths["spherical in code space"] = slerp(za, zb, t)
+    return paths
+
+
 def interpolation_rows(model, x_a: np.ndarray, x_b: np.ndarray, y_a=None, y_b=None,
                        steps: int = 8) -> dict[str, np.ndarray]:
     """Rows from image a to image b: linear (and spherical, VAE family) in code space,
     and plain pixel blending. Each row is (steps, C, H, W); code rows start and end at
-    the decodings of the two images' own codes."""
+    the decodings of the two images' own codes (with their own labels for a CVAE, which
+    switches label half way)."""
     t = np.linspace(0.0, 1.0, steps)
-    ya = None if y_a is None else np.array([y_a])
-    yb = None if y_b is None else np.array([y_b])
-    za = encode_array(model, x_a[None], ya)[0]
-    zb = encode_array(model, x_b[None], yb)[0]
     label = None if y_a is None else np.where(t < 0.5, y_a, y_b)
-    rows = {"linear in code space": decode_codes(model, np.outer(1 - t, za) + np.outer(t, zb), label)}
-    if is_vae(model):
-        rows["spherical in code space"] = decode_codes(model, slerp(za, zb, t), label)
+    rows = {name: decode_codes(model, path, label)
+            for name, path in interpolation_codes(model, x_a, x_b, y_a, y_b, steps).items()}
     rows["pixel blending"] = (1 - t)[:, None, None, None] * x_a + t[:, None, None, None] * x_b
     return rows
 
 
 def code_path(model, x_a, x_b, y_a=None, y_b=None, steps: int = 8) -> np.ndarray:
     """The linear path of codes used by ``interpolation_rows``: (steps, latent_dim)."""
-    t = np.linspace(0.0, 1.0, steps)
-    za = encode_array(model, x_a[None], None if y_a is None else np.array([y_a]))[0]
-    zb = encode_array(model, x_b[None], None if y_b is None else np.array([y_b]))[0]
-    return np.outer(1 - t, za) + np.outer(t, zb)
+    return interpolation_codes(model, x_a, x_b, y_a, y_b, steps)["linear in code space"]
 
 
 # --- inside a model ---
@@ -233,8 +243,9 @@ def jacobian_singular_values(model, x: np.ndarray, y=None, n: int = 64) -> np.nd
     (n, min(latent_dim, D)), each row sorted descending."""
     device = next(model.parameters()).device
     values = []
-    for image in x[:n]:
+    for i, image in enumerate(x[:n]):
         xt = torch.as_tensor(image[None], device=device)
-        jac = torch.autograd.functional.jacobian(lambda v: model.encode(v)[0], xt)  # (K, 1, C, H, W)
+        yt = None if y is None else torch.as_tensor(y[i:i + 1], device=device)
+        jac = torch.autograd.functional.jacobian(lambda v: model.encode(v, yt)[0], xt)  # (K, 1, C, H, W)
         values.append(torch.linalg.svdvals(jac.reshape(jac.shape[0], -1)).cpu().numpy())
     return np.stack(values)

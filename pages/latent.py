@@ -42,16 +42,24 @@ def scatter(points: np.ndarray, title: str) -> go.Figure:
     return figure
 
 
+def remember(key: str) -> None:
+    """The chart selected in last (each chart keeps its own selection until cleared)."""
+    st.session_state["lat_last_view"] = key
+
+
 st.caption(f"{len(caches['index'])} test points. Select points with the box or lasso tool, or click one.")
-selected: list[int] = []
+picks: dict[str, list[int]] = {}
 columns = st.columns(2)
 for i, (title, points) in enumerate(views.items()):
+    key = f"lat_view_{i}"
     with columns[i % 2]:
-        event = st.plotly_chart(scatter(points, title), key=f"lat_view_{i}", on_select="rerun",
-                                selection_mode=("points", "box", "lasso"))
+        event = st.plotly_chart(scatter(points, title), key=key, selection_mode=("points", "box", "lasso"),
+                                on_select=lambda key=key: remember(key))
         picked = list(event.selection.point_indices) if event and event.selection else []
         if picked:
-            selected = picked
+            picks[key] = picked
+# the newest selection wins; an older one in another chart only if that was cleared
+selected = picks.get(st.session_state.get("lat_last_view"), next(iter(picks.values()), []))
 
 if selected:
     shown = np.array(sorted(selected))[:16]

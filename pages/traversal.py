@@ -4,6 +4,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from aelab import ui
+from aelab.caches import weights_hash
 from aelab.compare import image_grid
 from aelab.errors import AelabError
 from aelab.explore import (KL_INACTIVE, decode_codes, dimension_order, gif_bytes, is_vae,
@@ -22,10 +23,32 @@ except AelabError as exc:
     ui.show_error(exc)
     st.stop()
 
+
+@st.cache_data(max_entries=32, show_spinner="Measuring the spread of the codes...")
+def code_range(run_key: str, _model, _ds, _caches) -> tuple[np.ndarray, np.ndarray]:
+    """``traversal_range`` over the cached test points, once per run and weights
+    (``run_key``): for a VAE it encodes every point, too slow to repeat on each slider move."""
+    x = _ds.x_test[_caches["index"]]
+    return traversal_range(_model, x, _caches.get("labels"), _caches["codes"])
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def grid_files(run_key: str, base: np.ndarray, dims: tuple[int, ...], steps: int, label,
+               _model, _low, _high) -> tuple[np.ndarray, bytes, bytes]:
+    """The traversal grid as one picture, its PNG and its GIF (one frame per step); kept,
+    as they do not change when a slider moves."""
+    grid = traversal_grid(_model, base, list(dims), _low, _high, steps, label)
+    scale = max(1, 48 // grid.shape[-1])
+    picture = image_grid(list(grid), scale=scale)
+    frames = [image_grid([grid[:, t]], scale=scale) for t in range(steps)]
+    return picture, png_bytes(picture), gif_bytes(frames)
+
+
 vae = is_vae(model)
-x_points = ds.x_test[caches["index"]]
+n_points, width = len(caches["index"]), ds.x_test.shape[-1]
 labels = caches.get("labels")
-low, high = traversal_range(model, x_points, labels, caches["codes"])
+run_key = f"{run_dir}@{weights_hash(run_dir)}"  # the weights' hash: new weights, new ranges
+low, high = code_range(run_key, model, ds, caches)
 kl = caches.get("kl_per_dim")
 active, inactive = dimension_order(kl, model.config.latent_dim)
 
@@ -34,21 +57,23 @@ with left:
     sources = ["test image", "prior mean"] if vae else ["test image"]
     source = st.radio("Base", sources, horizontal=True, key="trav_source")
     if source == "test image":
-        index = st.number_input("Test image", 0, len(x_points) - 1, 0, key="trav_index")
+        index = st.number_input("Test image", 0, n_points - 1, 0, key="trav_index")
         base = caches["codes"][index].astype(np.float32)
         label = None if labels is None else labels[index]
     else:
         index, base = "prior", np.zeros(model.config.latent_dim, dtype=np.float32)
         label = 0 if model.config.num_classes and run["variant"] == "cvae" else None
+    prefix = f"trav.{run['id']}.{index}"  # a new base starts new widgets at its own values
     if run["variant"] == "cvae":
         label = st.selectbox("Class", list(range(model.config.num_classes)),
-                             index=int(label or 0), key="trav_class")
+                             index=int(label or 0), key=f"{prefix}.class")
 
     z = base.copy()
-    prefix = f"trav.{run['id']}.{index}"
 
     def slider(d: int):
         lo, hi = float(min(low[d], base[d])), float(max(high[d], base[d]))
+        if hi - lo < 1e-6:  # a unit that never varies (say, never among k-sparse's kept k)
+            lo, hi = lo - 1.0, hi + 1.0
         note = f" (KL {kl[d]:.2f})" if kl is not None else ""
         z[d] = st.slider(f"z{d}{note}", lo, hi, float(base[d]), step=(hi - lo) / 100 or 0.01,
                          key=f"{prefix}.z{d}")
@@ -61,26 +86,23 @@ with left:
             for d in inactive:
                 slider(d)
 with right:
-    scale = max(1, 256 // x_points.shape[-1])
+    scale = max(1, 256 // width)
     decoded = decode_codes(model, z[None], None if label is None else np.array([label]))
     ui.image(image_grid([decoded], scale=scale), caption="decoded from the sliders")
 
 st.subheader("Traversal grid")
 g1, g2 = st.columns(2)
 steps = g1.slider("Steps", 5, 15, 9, key="trav_steps")
-rows_max = g2.slider("Dimensions shown", 1, max(1, len(active) + len(inactive)),
-                     min(10, max(1, len(active))), key="trav_rows")
+n_dims = len(active) + len(inactive)
+rows_max = (g2.slider("Dimensions shown", 1, n_dims, min(10, max(1, len(active))), key="trav_rows")
+            if n_dims > 1 else 1)  # a slider needs min < max
 dims = (active + inactive)[:rows_max]
-grid = traversal_grid(model, base, dims, low, high, steps, label)
-picture = image_grid(list(grid), scale=max(1, 48 // x_points.shape[-1]))
+picture, png, gif = grid_files(run_key, base, tuple(dims), steps, label, model, low, high)
 ui.image(picture, caption=f"rows: z{', z'.join(map(str, dims))}; columns: "
          + ("-3 to +3 aggregate posterior std" if vae else "observed code range"))
-frames = [image_grid([grid[:, t]], scale=max(1, 48 // x_points.shape[-1])) for t in range(steps)]
 d1, d2 = st.columns(2)
-d1.download_button("Download PNG", png_bytes(picture), f"{run['id']}-traversal.png", "image/png",
-                   key="trav_png")
-d2.download_button("Download GIF", gif_bytes(frames), f"{run['id']}-traversal.gif", "image/gif",
-                   key="trav_gif")
+d1.download_button("Download PNG", png, f"{run['id']}-traversal.png", "image/png", key="trav_png")
+d2.download_button("Download GIF", gif, f"{run['id']}-traversal.gif", "image/gif", key="trav_gif")
 
 if kl is not None:
     st.subheader("KL per dimension")

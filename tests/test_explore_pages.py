@@ -1,0 +1,510 @@
+"""The explore pages (Latent space, Traversal, Generate, Inside) with ``AppTest``.
+
+A module fixture trains seven tiny ``digits`` runs in this process (``ae`` z=2, ``vae``
+z=3, ``cvae`` z=3, ``sparse``, ``ksparse``, ``contractive`` and a plain ``ae`` of the
+contractive's latent_dim), builds their caches up front and points ``$AELAB_RUNS`` at
+that folder. Tests that need another folder (a run without caches, edited caches, a
+contractive run without its twin) make a private one.
+
+UMAP is replaced by PCA for every projection made here: numba compiles UMAP for ~25 s
+per process, and what these tests check does not depend on which 2-D view it is
+(tests/test_caches.py covers the real UMAP).
+
+How pictures are read: AppTest exposes an ``st.image`` only as a media URL. The media
+store's ``load_and_get_id`` is wrapped to record the bytes it is handed by file id (the
+URL's last part), so a test decodes the very PNG the browser would get. Plotly figures
+are read from the element proto's JSON spec (``at.get("plotly_chart")``; Plotly 6+
+writes arrays as base64 ``bdata``). A box/lasso/click selection is sent the way the
+browser sends it: a widget state whose ``string_value`` is the selection JSON, run with
+``AppTest._run`` (AppTest has no public setter for chart selections).
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from streamlit.testing.v1 import AppTest
+
+import aelab.caches
+import aelab.manager
+from aelab.caches import CACHE, build_caches, load_caches, weights_hash
+from aelab.compare import image_grid
+from aelab.data import load_dataset
+from aelab.evaluate import reconstruct_array
+from aelab.explore import (KL_INACTIVE, class_swap_grid, dimension_order, filters_and_atoms,
+                           interpolation_rows, kept_frequency, mean_activations,
+                           nearest_neighbours, prior_samples)
+from aelab.runs import atomic_write_tensors, load_model, read_tensors
+from aelab.train import prepare_run, train_run
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+TIMEOUT = 60
+# name -> (variant, model settings); made in this order, so "ae2" is every page's first run
+RUNS = {
+    "ae2": ("ae", {"latent_dim": 2}),
+    "vae": ("vae", {"latent_dim": 3}),
+    "cvae": ("cvae", {"latent_dim": 3}),
+    "sparse": ("sparse", {"latent_dim": 8, "rho": 0.1}),
+    "ksparse": ("ksparse", {"latent_dim": 8, "k": 1}),
+    "contractive": ("contractive", {"latent_dim": 4}),
+    "twin": ("ae", {"latent_dim": 4}),
+}
+
+
+# --- fixtures ---
+def make_run(root: Path, variant: str, settings: dict) -> Path:
+    run_dir = prepare_run(variant, "digits", {"hidden": "32", **settings},
+                          {"epochs": 2, "caches": False}, runs_dir=root)
+    assert train_run(run_dir)["state"] == "done"
+    return run_dir
+
+
+@pytest.fixture(scope="module", autouse=True)
+def pca_for_umap():
+    project = aelab.caches.project_2d
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(aelab.caches, "project_2d", lambda x, method, seed=0: project(x, "pca", seed))
+        yield
+
+
+@dataclass
+class Runs:
+    root: Path
+    dirs: dict  # name -> run folder
+
+    def id(self, name: str) -> str:
+        return self.dirs[name].name
+
+    def model(self, name: str):
+        return load_model(self.dirs[name])
+
+    def caches(self, name: str) -> dict:
+        return load_caches(self.dirs[name])
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory, pca_for_umap):
+    root = tmp_path_factory.mktemp("explore-runs")
+    dirs = {name: make_run(root, variant, settings) for name, (variant, settings) in RUNS.items()}
+    for run_dir in dirs.values():
+        build_caches(run_dir)
+    return Runs(root, dirs)
+
+
+@pytest.fixture
+def runs(template, monkeypatch):
+    monkeypatch.setenv("AELAB_RUNS", str(template.root))
+    return template
+
+
+@pytest.fixture(autouse=True)
+def no_supervisor(monkeypatch):
+    """No page test starts a background process."""
+    monkeypatch.setattr(aelab.manager, "ensure_supervisor", lambda runs_dir, max_parallel=None: None)
+
+
+@pytest.fixture
+def media(monkeypatch):
+    """The bytes of every picture and download the app hands Streamlit's media store, by file id."""
+    stored = {}
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def record(self, path_or_data, mimetype, kind, filename=None):
+        file_id = original(self, path_or_data, mimetype, kind, filename)
+        stored[file_id] = (path_or_data, mimetype)
+        return file_id
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
+    return stored
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+# --- helpers ---
+def open_page(page: str, run_key: str | None = None, run_id: str | None = None) -> AppTest:
+    """The app switched to ``page`` (and to run ``run_id`` in selectbox ``run_key``)."""
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.switch_page(f"pages/{page}.py")
+    at.run()
+    assert_ok(at)
+    if run_key:
+        at.selectbox(key=run_key).select(run_id).run()
+        assert_ok(at)
+    return at
+
+
+def assert_ok(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def media_bytes(url: str, media: dict) -> tuple[bytes, str]:
+    return media[url.rsplit("/", 1)[1].split(".")[0]]
+
+
+def picture(element, media) -> np.ndarray:
+    """The pixels of a shown st.image (its one picture)."""
+    (url,) = element.value
+    data, mimetype = media_bytes(url, media)
+    assert mimetype == "image/png", mimetype
+    return np.asarray(Image.open(io.BytesIO(data)))
+
+
+def download(at: AppTest, key: str, media) -> bytes:
+    button = next(b for b in at.download_button if b.key == key)
+    return media_bytes(button.proto.url, media)[0]
+
+
+def same_picture(shown: np.ndarray, expected: np.ndarray) -> bool:
+    """Equal up to one grey level (float rounding on either side of the uint8 cast)."""
+    return shown.shape == expected.shape and int(np.abs(shown.astype(int) - expected).max()) <= 1
+
+
+def charts(at: AppTest) -> dict[str, dict]:
+    """Each Plotly chart's figure (JSON spec) by its key."""
+    return {c.key: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
+
+
+def array(value) -> np.ndarray:
+    """A Plotly data array, plain or base64-typed (Plotly 6+)."""
+    if isinstance(value, dict) and "bdata" in value:
+        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        shape = value.get("shape")
+        return flat.reshape([int(s) for s in str(shape).split(",")]) if shape else flat
+    return np.asarray(value)
+
+
+def select_points(at: AppTest, key: str, indices: list[int]) -> AppTest:
+    """Select ``indices`` in chart ``key`` as the browser reports a box/lasso/click selection."""
+    states = at._tree.get_widget_states()
+    chart = next(c for c in at.get("plotly_chart") if c.key == key)
+    state = next((w for w in states.widgets if w.id == chart.proto.id), None) or states.widgets.add()
+    state.id = chart.proto.id
+    state.string_value = json.dumps({"selection": {
+        "points": [{"point_index": i, "point_number": i, "curve_number": 0} for i in indices],
+        "point_indices": indices, "box": [], "lasso": []}})
+    at._run(states)
+    assert_ok(at)
+    return at
+
+
+def decode(model, z, y=None) -> np.ndarray:
+    with torch.no_grad():
+        y_t = None if y is None else torch.tensor(np.asarray(y, dtype=np.int64))
+        return torch.sigmoid(model.decode(torch.tensor(np.asarray(z, dtype=np.float32)), y_t)).numpy()
+
+
+def private_copy(runs: Runs, names: list[str], root: Path, monkeypatch) -> Path:
+    """A runs folder holding copies of some fixture runs, set as ``$AELAB_RUNS``."""
+    root.mkdir()
+    for name in names:
+        shutil.copytree(runs.dirs[name], root / runs.id(name))
+    monkeypatch.setenv("AELAB_RUNS", str(root))
+    return root
+
+
+# --- Latent space ---
+@pytest.mark.parametrize("name, views", [
+    ("ae2", ["The 2-D codes as they are", "PCA of the codes", "UMAP of the codes",
+             "PCA of the raw pixels (baseline)", "UMAP of the raw pixels (baseline)"]),
+    ("vae", ["PCA of the codes", "UMAP of the codes", "PCA of the raw pixels (baseline)",
+             "UMAP of the raw pixels (baseline)"]),
+])
+def test_latent_page_shows_webgl_views_coloured_by_label_and_the_score_table(runs, name, views):
+    at = open_page("latent", "lat_run", runs.id(name))
+    caches = runs.caches(name)
+    figures = charts(at)
+    assert [figures[f"lat_view_{i}"]["layout"]["title"]["text"] for i in range(len(figures))] == views
+    sources = (["codes"] if name == "ae2" else []) + ["pca_codes", "umap_codes", "pca_pixels", "umap_pixels"]
+    for i, source in enumerate(sources):
+        (trace,) = figures[f"lat_view_{i}"]["data"]
+        assert trace["type"] == "scattergl"
+        np.testing.assert_allclose(array(trace["x"]), caches[source][:, 0], rtol=1e-6)
+        np.testing.assert_allclose(array(trace["y"]), caches[source][:, 1], rtol=1e-6)
+        assert np.array_equal(array(trace["marker"]["color"]), caches["labels"])
+    table = at.dataframe[0].value
+    assert table["space"].tolist() == ["codes", f"PCA codes ({RUNS[name][1]['latent_dim']})", "raw pixels"]
+    assert {"knn_acc", "linear_acc", "trust PCA 2-D", "trust UMAP 2-D"} <= set(table.columns)
+    assert table["dims"].tolist() == [caches["codes"].shape[1]] * 2 + [64]
+    assert table["knn_acc"].between(0, 1).all() and table["trust PCA 2-D"].notna().sum() == 2
+    assert (runs.dirs[name] / "scores.json").is_file()
+    at.toggle(key="lat_scores").set_value(False).run()
+    assert_ok(at)
+    assert len(at.dataframe) == 0
+
+
+def test_selected_points_show_their_images_reconstructions_and_neighbours(runs, media, digits):
+    at = open_page("latent", "lat_run", runs.id("ae2"))
+    assert len(at.image) == 0
+    caches, model = runs.caches("ae2"), runs.model("ae2")
+    select_points(at, "lat_view_1", [40, 3])  # a box or lasso in the PCA view
+    assert "2 selected point(s)" in [s.value for s in at.subheader]
+    shown = digits.x_test[caches["index"][[3, 40]]]
+    images, recons, near = (picture(e, media) for e in at.image)
+    assert same_picture(images, image_grid([shown], scale=8))
+    assert same_picture(recons, image_grid([reconstruct_array(model, shown)], scale=8))
+    neighbours = nearest_neighbours(caches["codes"], 3, k=8)
+    assert same_picture(near, image_grid([digits.x_test[caches["index"][neighbours]]], scale=8))
+
+    select_points(at, "lat_view_3", [10, 11, 12])  # then a selection in another view
+    assert "3 selected point(s)" in [s.value for s in at.subheader]
+    select_points(at, "lat_view_1", [7])  # a click back in the first view: the newest wins
+    assert "1 selected point(s)" in [s.value for s in at.subheader]
+    clicked = digits.x_test[caches["index"][[7]]]
+    assert same_picture(picture(at.image[0], media), image_grid([clicked], scale=8))
+    select_points(at, "lat_view_1", [])  # cleared there: the other view's selection shows
+    assert "3 selected point(s)" in [s.value for s in at.subheader]
+
+
+def test_a_run_without_caches_gets_them_computed_and_stored(tmp_path, monkeypatch):
+    """Also a 1-D code: its views are padded to 2-D and Traversal has one slider."""
+    root = tmp_path / "runs"
+    run_dir = make_run(root, "ae", {"latent_dim": 1})
+    monkeypatch.setenv("AELAB_RUNS", str(root))
+    assert not (run_dir / CACHE).exists()
+    at = open_page("latent")
+    assert (run_dir / CACHE).is_file()
+    assert read_tensors(run_dir / CACHE)[1]["weights_sha256"] == weights_hash(run_dir)
+    labels = [s.label for s in at.status]
+    assert "Computing codes and projections: done" in labels, labels
+    assert len(charts(at)) == 4
+    again = open_page("latent")  # now it opens from the stored cache
+    assert "Computing codes and projections: done" not in [s.label for s in again.status]
+    at = open_page("traversal")
+    assert [s.label for s in at.slider] == ["z0", "Steps"]  # no "Dimensions shown" for one dim
+
+
+# --- Traversal ---
+def test_moving_a_slider_decodes_at_once(runs, media):
+    at = open_page("traversal", "trav_run", runs.id("ae2"))
+    model, codes = runs.model("ae2"), runs.caches("ae2")["codes"]
+    prefix = f"trav.{runs.id('ae2')}.0"
+    z = codes[0].copy()
+    assert [at.slider(key=f"{prefix}.z{d}").value for d in range(2)] == pytest.approx(z.tolist(), abs=1e-6)
+    before = picture(at.image[0], media)
+    assert same_picture(before, image_grid([decode(model, z[None])], scale=32))
+    grid_before = picture(at.image[1], media)
+    z[1] = float((codes[:, 1].min() + codes[:, 1].max()) / 2 + 0.3 * codes[:, 1].std())
+    at.slider(key=f"{prefix}.z1").set_value(float(z[1])).run()
+    assert_ok(at)
+    after = picture(at.image[0], media)
+    assert not np.array_equal(before, after)
+    assert same_picture(after, image_grid([decode(model, z[None])], scale=32))
+    assert np.array_equal(picture(at.image[1], media), grid_before)  # the grid is around the base
+
+
+def test_changing_the_base_image_resets_the_sliders_to_its_code(runs):
+    at = open_page("traversal", "trav_run", runs.id("ae2"))
+    codes = runs.caches("ae2")["codes"]
+    at.slider(key=f"trav.{runs.id('ae2')}.0.z0").set_value(float(codes[:, 0].max())).run()
+    at.number_input(key="trav_index").set_value(5).run()
+    assert_ok(at)
+    values = [s.value for s in at.slider if s.label.startswith("z")]
+    assert values == pytest.approx(codes[5].tolist(), abs=1e-6)
+    assert values != pytest.approx(codes[0].tolist(), abs=1e-3)
+
+
+def test_vae_sliders_follow_kl_prior_mean_base_and_kl_bar_chart(runs):
+    at = open_page("traversal", "trav_run", runs.id("vae"))
+    kl = runs.caches("vae")["kl_per_dim"]
+    active, inactive = dimension_order(kl, 3)
+    assert [s.label for s in at.slider][:3] == [f"z{d} (KL {kl[d]:.2f})" for d in active + inactive]
+    (bar,) = charts(at)["trav_kl"]["data"]
+    assert bar["type"] == "bar" and array(bar["y"]) == pytest.approx(kl)
+    at.radio(key="trav_source").set_value("prior mean").run()
+    assert_ok(at)
+    assert [s.value for s in at.slider if s.label.startswith("z")] == [0.0, 0.0, 0.0]
+    assert at.caption.values.count("Dimensions ordered by KL") == 1
+
+    plain = open_page("traversal", "trav_run", runs.id("ae2"))
+    assert charts(plain) == {}  # no KL for a plain autoencoder
+    assert plain.radio(key="trav_source").options == ["test image"]  # no prior to take a mean of
+
+
+def test_inactive_dimensions_are_folded_away(runs, tmp_path, monkeypatch):
+    root = private_copy(runs, ["vae"], tmp_path / "runs", monkeypatch)
+    cache = root / runs.id("vae") / CACHE
+    tensors, meta = read_tensors(cache)
+    tensors["kl_per_dim"] = torch.tensor([0.5, KL_INACTIVE / 10, 0.2])
+    atomic_write_tensors(cache, tensors, meta)  # same weights hash: trusted as is
+    at = open_page("traversal")
+    (folded,) = at.expander
+    assert folded.label == f"1 inactive dimension(s) (KL < {KL_INACTIVE} nats)"
+    assert [s.label for s in folded.slider] == ["z1 (KL 0.00)"]
+    assert [s.label for s in at.slider if s.label.startswith("z")] == ["z0 (KL 0.50)", "z2 (KL 0.20)",
+                                                                       "z1 (KL 0.00)"]
+
+
+def test_grid_steps_rows_and_downloads(runs, media):
+    def size(steps, rows):  # image_grid: 8x8 tiles, 2 px padding, then 6x scale: (H, W)
+        return ((rows * 10 + 2) * 6, (steps * 10 + 2) * 6)
+
+    at = open_page("traversal", "trav_run", runs.id("vae"))
+    grid = picture(at.image[1], media)
+    assert grid.shape == size(9, 3)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(download(at, "trav_png", media)))), grid)
+    gif = Image.open(io.BytesIO(download(at, "trav_gif", media)))
+    # a frame is one step of every shown dimension side by side; 9 steps forth, 7 back
+    assert gif.format == "GIF" and gif.n_frames == 16 and gif.size == size(3, 1)[::-1]
+    at.slider(key="trav_steps").set_value(5).run()
+    at.slider(key="trav_rows").set_value(2).run()
+    assert_ok(at)
+    assert picture(at.image[1], media).shape == size(5, 2)
+
+
+def test_cvae_class_follows_the_base_image_and_changes_the_decoding(runs, media, digits):
+    at = open_page("traversal", "trav_run", runs.id("cvae"))
+    caches, model = runs.caches("cvae"), runs.model("cvae")
+    prefix = f"trav.{runs.id('cvae')}"
+    labels = caches["labels"]
+    other = int(np.flatnonzero(labels != labels[0])[0])
+    assert at.selectbox(key=f"{prefix}.0.class").value == labels[0]
+    before = picture(at.image[0], media)
+    new_class = (int(labels[0]) + 1) % 10
+    at.selectbox(key=f"{prefix}.0.class").select(new_class).run()
+    assert_ok(at)
+    after = picture(at.image[0], media)
+    assert not np.array_equal(before, after)
+    assert same_picture(after, image_grid([decode(model, caches["codes"][:1], [new_class])], scale=32))
+    at.number_input(key="trav_index").set_value(other).run()  # a new base: its own label again
+    assert at.selectbox(key=f"{prefix}.{other}.class").value == labels[other]
+
+
+def test_a_unit_that_never_varies_still_gets_a_slider(runs):
+    codes = runs.caches("ksparse")["codes"]
+    constant = np.flatnonzero(codes.min(0) == codes.max(0))
+    assert len(constant), "the fixture's k=1 run should have a unit never among the kept k"
+    at = open_page("traversal", "trav_run", runs.id("ksparse"))
+    d = int(constant[0])
+    unit = at.slider(key=f"trav.{runs.id('ksparse')}.0.z{d}")
+    assert unit.min < unit.value < unit.max
+
+
+# --- Generate ---
+def test_prior_samples_follow_the_seed_and_the_count(runs, media):
+    at = open_page("generate", "gen_run", runs.id("vae"))
+    assert len(at.selectbox(key="gen_run").options) == 2  # vae and cvae only
+    model = runs.model("vae")
+    expected = prior_samples(model, 32, 0)
+    first = picture(at.image[0], media)
+    assert same_picture(first, image_grid([expected[i:i + 8] for i in range(0, 32, 8)], scale=6))
+    at.number_input(key="gen_seed").set_value(3).run()
+    assert_ok(at)
+    reseeded = picture(at.image[0], media)
+    assert not np.array_equal(first, reseeded)
+    expected = prior_samples(model, 32, 3)
+    assert same_picture(reseeded, image_grid([expected[i:i + 8] for i in range(0, 32, 8)], scale=6))
+    at.slider(key="gen_n").set_value(8).run()
+    assert picture(at.image[0], media).shape == ((10 + 2) * 6, (80 + 2) * 6)  # one row of 8
+
+
+def test_cvae_class_grid_and_class_swap_grid(runs, media):
+    at = open_page("generate", "gen_run", runs.id("cvae"))
+    model = runs.model("cvae")
+
+    def class_grid(label, seed=0):
+        images = prior_samples(model, 32, seed, y=np.array([label]))
+        return image_grid([images[i:i + 8] for i in range(0, 32, 8)], scale=6)
+
+    assert same_picture(picture(at.image[0], media), class_grid(0))
+    swap = picture(at.image[1], media)
+    assert same_picture(swap, image_grid(list(class_swap_grid(model, 6, 0)), scale=6))
+    at.selectbox(key="gen_class").select(7).run()
+    assert_ok(at)
+    assert at.image[0].captions == ["class 7"]
+    assert same_picture(picture(at.image[0], media), class_grid(7))
+    assert not same_picture(picture(at.image[0], media), class_grid(0))
+    assert np.array_equal(picture(at.image[1], media), swap)  # the swap grid shows every class
+    at.number_input(key="gen_seed").set_value(1).run()
+    assert not np.array_equal(picture(at.image[1], media), swap)
+
+
+def test_interpolation_rows_follow_the_run_images_and_steps(runs, media, digits):
+    at = open_page("generate")
+    at.selectbox(key="int_run").select(runs.id("vae")).run()
+    assert_ok(at)
+    names = ["**linear in code space**", "**spherical in code space**", "**pixel blending**"]
+    assert [m.value for m in at.markdown if m.value in names] == names
+    model = runs.model("vae")
+    images = at.image[-3:]
+    before = [picture(e, media) for e in images]
+    expected = interpolation_rows(model, digits.x_test[0], digits.x_test[1], int(digits.y_test[0]),
+                                  int(digits.y_test[1]), 8)
+    for shown, row in zip(before, expected.values()):
+        assert same_picture(shown, image_grid([row], scale=6))
+    at.number_input(key="int_b").set_value(9).run()
+    assert_ok(at)
+    after = [picture(e, media) for e in at.image[-3:]]
+    assert all(not np.array_equal(a, b) for a, b in zip(before, after))
+    blend = interpolation_rows(model, digits.x_test[0], digits.x_test[9], steps=8)["pixel blending"]
+    assert same_picture(after[2], image_grid([blend], scale=6))
+    at.number_input(key="int_a").set_value(4).run()
+    blend = interpolation_rows(model, digits.x_test[4], digits.x_test[9], steps=8)["pixel blending"]
+    assert same_picture(picture(at.image[-1], media), image_grid([blend], scale=6))
+    at.slider(key="int_steps").set_value(4).run()
+    assert picture(at.image[-1], media).shape[1] == (4 * 10 + 2) * 6
+
+    at.selectbox(key="int_run").select(runs.id("ae2")).run()  # a plain AE: no spherical row
+    assert "**spherical in code space**" not in [m.value for m in at.markdown]
+    assert "**linear in code space**" in [m.value for m in at.markdown]
+
+
+# --- Inside ---
+def test_sparse_run_shows_the_histogram_of_mean_activations(runs, digits):
+    at = open_page("inside", "in_run", runs.id("sparse"))
+    figure = charts(at)["in_sparse"]
+    (histogram,) = figure["data"]
+    assert histogram["type"] == "histogram"
+    expected = mean_activations(runs.model("sparse"), digits.x_test[:500])
+    np.testing.assert_allclose(array(histogram["x"]), expected, rtol=1e-6)
+    (line,) = figure["layout"]["shapes"]
+    assert line["x0"] == line["x1"] == pytest.approx(0.1)  # the target rho
+
+
+def test_ksparse_run_shows_how_often_each_unit_is_kept(runs, digits):
+    at = open_page("inside", "in_run", runs.id("ksparse"))
+    figure = charts(at)["in_ksparse"]
+    (bar,) = figure["data"]
+    assert bar["type"] == "bar"
+    expected = kept_frequency(runs.model("ksparse"), digits.x_test[:500])
+    np.testing.assert_allclose(array(bar["y"]), expected)
+    assert array(bar["y"]).sum() == pytest.approx(1.0)  # k = 1 unit per image
+    (line,) = figure["layout"]["shapes"]
+    assert line["y0"] == pytest.approx(1 / 8)
+
+
+def test_contractive_run_is_compared_with_its_plain_twin(runs, tmp_path, monkeypatch):
+    at = open_page("inside", "in_run", runs.id("contractive"))
+    traces = charts(at)["in_contractive"]["data"]
+    assert [t["type"] for t in traces] == ["scatter", "scatter"]
+    assert traces[0]["name"] == "contractive" and traces[1]["name"].startswith("plain ae")
+    assert len(array(traces[0]["y"])) == len(array(traces[1]["y"])) == 4  # one per code unit
+
+    private_copy(runs, ["contractive"], tmp_path / "alone", monkeypatch)
+    alone = open_page("inside")
+    assert [t["name"] for t in charts(alone)["in_contractive"]["data"]] == ["contractive"]
+    assert any("Train a plain `ae`" in c for c in alone.caption.values)
+
+
+def test_filters_and_atoms_of_an_mlp_run_and_no_chart_without_a_regulariser(runs, media):
+    at = open_page("inside", "in_run", runs.id("vae"))
+    filters, atoms = filters_and_atoms(runs.model("vae"), 32)
+    shown = [picture(e, media) for e in at.image]
+    assert len(shown) == 2
+    for got, tiles in zip(shown, (filters, atoms)):
+        assert same_picture(got, image_grid([tiles[i:i + 8] for i in range(0, 32, 8)], scale=5))
+    assert charts(at) == {}
+    at.selectbox(key="in_run").select(runs.id("ae2")).run()
+    assert not np.array_equal(picture(at.image[0], media), shown[0])  # another run, other filters
