@@ -9,6 +9,7 @@ from; a cache whose hash differs from the current weights is rebuilt, never trus
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 from typing import Callable
@@ -32,6 +33,12 @@ def weights_hash(run_dir) -> str:
     path = Path(run_dir) / WEIGHTS
     if not path.is_file():
         raise RunError(f"no checkpoint yet: {WEIGHTS} does not exist in {Path(run_dir)}")
+    stat = path.stat()  # weights are replaced atomically, so a new file has a new inode/mtime
+    return _file_sha256(str(path.resolve()), stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _file_sha256(path: str, inode: int, mtime_ns: int, size: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -169,13 +176,10 @@ def load_latent_scores(run_dir, progress: Callable[[str], None] | None = None) -
     from .explore import latent_scores
 
     run_dir = Path(run_dir)
+    cached = peek_latent_scores(run_dir)
+    if cached is not None:
+        return cached
     digest = weights_hash(run_dir)
-    try:
-        cached = read_json(run_dir / SCORES, "scores")
-        if cached.get("weights_sha256") == digest:
-            return cached["rows"]
-    except (RunError, KeyError):
-        pass
     caches = load_caches(run_dir, progress)
     (progress or (lambda message: None))("scoring codes, PCA codes and pixels")
     config, model, ds = _load_run(run_dir)
@@ -210,6 +214,18 @@ def peek_disentanglement(run_dir) -> dict | None:
         cached = read_json(run_dir / DISENTANGLEMENT, "disentanglement scores")
         if cached.get("weights_sha256") == weights_hash(run_dir):
             return cached["scores"]
+    except (RunError, KeyError):
+        pass
+    return None
+
+
+def peek_latent_scores(run_dir) -> list[dict] | None:
+    """The cached score table if it matches the current weights, else None."""
+    run_dir = Path(run_dir)
+    try:
+        cached = read_json(run_dir / SCORES, "scores")
+        if cached.get("weights_sha256") == weights_hash(run_dir):
+            return cached["rows"]
     except (RunError, KeyError):
         pass
     return None

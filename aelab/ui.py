@@ -203,8 +203,11 @@ def _cached_arrays(run_dir: str, sha256: str) -> dict:
 
 def scores_for(run_dir) -> list[dict]:
     """The Latent space score table; computed with a progress box when missing or stale."""
-    from .caches import load_latent_scores
+    from .caches import load_latent_scores, peek_latent_scores
 
+    cached = peek_latent_scores(run_dir)
+    if cached is not None:
+        return cached
     return _with_status("Scoring codes against PCA and pixels",
                         lambda say: load_latent_scores(run_dir, say))
 

@@ -17,7 +17,8 @@ if run is not None:
         model = ui.model_for(ui.runs_dir() / run["id"])
     except AelabError as exc:
         ui.show_error(exc)
-        st.stop()
+        model = None
+if run is not None and model is not None:
     c1, c2 = st.columns(2)
     seed = c1.number_input("Seed", 0, 10_000, 0, key="gen_seed")
     n = c2.slider("Samples", 8, 64, 32, 8, key="gen_n")
