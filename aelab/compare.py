@@ -135,7 +135,8 @@ def loss_figure(curves: dict[str, list[dict]], terms: list[str] | None = None):
                 continue
             xs, ys = zip(*points)
             label = name if len(curves) == 1 else f"{run}: {name}"
-            figure.add_trace(go.Scattergl(x=xs, y=ys, mode="lines", name=label))
+            figure.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=label,
+                                        marker=dict(size=4)))
     figure.update_layout(xaxis_title="epoch", yaxis_title="loss (per image)", height=360,
                          margin=dict(l=40, r=10, t=30, b=40), legend_title_text="term")
     return figure

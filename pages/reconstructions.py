@@ -50,7 +50,8 @@ def show_rows(rows, key):
         left.markdown(f"**{row.label}**" + (f"  \nMSE {row.mse:.4f}" if row.mse is not None else ""))
         with right:
             ui.image(image_grid([row.images], scale=scale))
-    table = [{"row": r.label, "MSE per pixel": r.mse, "BCE per image (nats)": r.bce}
+    table = [{"row": r.label, "MSE per pixel": r.mse,
+              "BCE per image (nats)": float("nan") if r.bce is None else r.bce}
              for r in rows if r.mse is not None]
     st.dataframe(pd.DataFrame(table), hide_index=True, key=f"{key}_table")
 

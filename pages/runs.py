@@ -30,7 +30,10 @@ running = any(r["state"] in ("running", "queued") for r in rows)
 
 @st.fragment(run_every=1.0 if running else None)
 def live_table():
-    table(manager.list())
+    current = manager.list()
+    table(current)
+    if running and not any(r["state"] in ("running", "queued") for r in current):
+        st.rerun(scope="app")  # the last run finished: refresh buttons, metrics, stop polling
 
 
 if not rows:

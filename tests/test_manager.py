@@ -121,14 +121,12 @@ def test_kills_at_random_instants_never_leave_an_unreadable_checkpoint(runs_dir)
                               runs_dir=runs_dir)
         worker = subprocess.Popen([sys.executable, "-m", "aelab", "worker", str(run_dir)],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if i == 0:  # killed before its first checkpoint
-            wait_for(lambda: read_status(run_dir)["state"] == "running")
-        else:
+        if i > 0:  # the first is killed at once, before its first checkpoint
             wait_for(lambda: (run_dir / "model.safetensors").exists())
             time.sleep(rng.uniform(0.0, 0.5))
         worker.send_signal(signal.SIGKILL)
         worker.wait()
-        assert read_status(run_dir)["state"] == "running"  # what a vanished worker leaves
+        assert read_status(run_dir)["state"] in ("queued", "running")  # no final state written
         read_metrics(run_dir)
         if i == 0:
             with pytest.raises(RunError, match="no checkpoint yet"):
