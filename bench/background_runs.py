@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -26,7 +27,8 @@ from aelab.manager import RunManager, supervisor_running  # noqa: E402
 from aelab.runs import read_metrics  # noqa: E402
 from aelab.train import prepare_run, train_run  # noqa: E402
 
-RUN = ("ae", "mnist5k", {"latent_dim": 16}, {"epochs": 1, "caches": False, "seed": 0})
+# log_every=1 so that the first step is visible in metrics.jsonl as soon as it is taken
+RUN = ("ae", "mnist5k", {"latent_dim": 16}, {"epochs": 1, "caches": False, "seed": 0, "log_every": 1})
 
 
 def latency_and_overhead(root: Path) -> dict:
@@ -77,10 +79,12 @@ def stress(root: Path, n: int, parallel: int) -> dict:
                 if len({m["step"] for m in read_metrics(runs / run)}) != len(read_metrics(runs / run))]
     workers = [run for run in ids if (runs / run / "worker.log").exists()]
     deadline = time.monotonic() + 30
-    while supervisor_running(runs) and time.monotonic() < deadline:
+    pattern = f"aelab (supervise|worker).*{runs}"
+    while time.monotonic() < deadline:  # the idle supervisor exits a few seconds after the last run
+        leftovers = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
+        if not leftovers and not supervisor_running(runs):
+            break
         time.sleep(0.2)
-    leftovers = subprocess.run(["pgrep", "-f", f"aelab (supervise|worker).*{runs}"],
-                               capture_output=True, text=True).stdout.split()
     return {"submitted": n // 2 * 2, "found": len(ids), "done": sum(s == "done" for s in states.values()),
             "not_done": {k: v for k, v in states.items() if v != "done"}, "repeated_steps": repeated,
             "with_worker_log": len(workers), "parallel": parallel, "seconds": elapsed,
@@ -91,8 +95,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stress", type=int, default=20, help="runs in the stress test")
     parser.add_argument("--parallel", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads in both paths (AELAB_THREADS); 1 is steadiest on a "
+                             "shared 2-core machine")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    os.environ["AELAB_THREADS"] = str(args.threads)  # read by the trainer in-process and in workers
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         result = {"latency": latency_and_overhead(root), "stress": stress(root, args.stress, args.parallel)}
