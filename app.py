@@ -1,18 +1,18 @@
 """aelab: `streamlit run app.py` - navigation over the pages in pages/."""
 import streamlit as st
 
-st.set_page_config(page_title="aelab", page_icon="🧭", layout="wide")
+st.set_page_config(page_title="aelab", page_icon=":material/explore:", layout="wide")
 
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-    st.Page("pages/train.py", title="Train", icon="🏋️"),
-    st.Page("pages/runs.py", title="Runs", icon="📈"),
-    st.Page("pages/reconstructions.py", title="Reconstructions", icon="🖼️"),
-    st.Page("pages/latent.py", title="Latent space", icon="🌌"),
-    st.Page("pages/traversal.py", title="Traversal", icon="🎚️"),
-    st.Page("pages/generate.py", title="Generate", icon="✨"),
-    st.Page("pages/inside.py", title="Inside", icon="🔬"),
-    st.Page("pages/disentangle.py", title="Disentanglement", icon="🧩"),
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:"),
+    st.Page("pages/reconstructions.py", title="Reconstructions", icon=":material/compare:"),
+    st.Page("pages/latent.py", title="Latent space", icon=":material/scatter_plot:"),
+    st.Page("pages/traversal.py", title="Traversal", icon=":material/tune:"),
+    st.Page("pages/generate.py", title="Generate", icon=":material/auto_awesome:"),
+    st.Page("pages/inside.py", title="Inside", icon=":material/biotech:"),
+    st.Page("pages/disentangle.py", title="Disentanglement", icon=":material/extension:"),
 ]
 
 st.navigation(PAGES).run()

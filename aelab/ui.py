@@ -164,7 +164,8 @@ def run_label(row: dict) -> str:
     """A short human label: variant, latent size and dataset, then the id's tail."""
     if row.get("state") == "damaged":
         return f"{row['id']} (damaged)"
-    return f"{row['variant']} z={row.get('latent_dim')} · {dataset_label(row['dataset'])} · {row['id'][-4:]}"
+    tail = row["id"] if row["id"].startswith("demo-") else row["id"][-4:]
+    return f"{row['variant']} z={row.get('latent_dim')} · {dataset_label(row['dataset'])} · {tail}"
 
 
 def image(picture: np.ndarray, caption: str | None = None, width: int | None = None) -> None:
