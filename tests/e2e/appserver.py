@@ -6,6 +6,7 @@ browser: Playwright drives Debian's ``/usr/bin/chromium`` (``CHROMIUM``).
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +21,21 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("AELAB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+DEMO_RUNS = ROOT / "checkpoints"  # the shipped demo runs (finished, with their caches)
+
+
+def copy_demo_runs(runs_dir, names) -> None:
+    """Copy the shipped demo runs ``names`` into ``runs_dir``: the explore pages open on
+    them without training or computing caches, and nothing in checkpoints/ is touched."""
+    runs_dir = Path(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        source = DEMO_RUNS / name
+        if not (source / "status.json").is_file():
+            raise FileNotFoundError(f"no demo run {source}: run `python -m aelab demo-runs`")
+        shutil.copytree(source, runs_dir / name)
 
 
 def missing_browser() -> str | None:
@@ -169,6 +185,24 @@ class AppServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def serve_app(browser, tmp_path_factory, demo_runs=()):
+    """Body of an ``app_server`` fixture (see conftest.py): ``streamlit run app.py`` on a free
+    port with a fresh runs folder holding copies of the shipped ``demo_runs`` (none: empty);
+    stopped at the end together with any run supervisor and worker it started."""
+    if isinstance(browser, Missing):
+        yield None
+        return
+    folder = tmp_path_factory.mktemp("e2e")
+    copy_demo_runs(folder / "runs", demo_runs)
+    server = AppServer(folder / "runs", log_path=folder / "streamlit.log", threads="1")
+    server.start()
+    try:
+        server.wait_healthy(timeout=90)
+        yield server
+    finally:
+        server.stop()
 
 
 # --- in the browser ---

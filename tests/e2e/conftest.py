@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .appserver import ROOT, AppServer, Missing, full_page_screenshot, launch_chromium, missing_browser
+from .appserver import ROOT, Missing, full_page_screenshot, launch_chromium, missing_browser, serve_app
 
 TIMEOUT_MS = 30_000  # default wait of locators and expect: Streamlit renders asynchronously
 IN_CI = os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
@@ -36,19 +36,9 @@ def browser():
 
 @pytest.fixture(scope="module")
 def app_server(browser, tmp_path_factory):
-    """``streamlit run app.py`` on a free port with an empty runs folder; stopped at the end
-    together with any run supervisor and worker it started."""
-    if isinstance(browser, Missing):
-        yield None
-        return
-    folder = tmp_path_factory.mktemp("e2e")
-    server = AppServer(folder / "runs", log_path=folder / "streamlit.log", threads="1")
-    server.start()
-    try:
-        server.wait_healthy(timeout=90)
-        yield server
-    finally:
-        server.stop()
+    """``streamlit run app.py`` on a free port with an empty runs folder (a test module may
+    override this fixture, as test_explore_browser.py does, to start with demo runs)."""
+    yield from serve_app(browser, tmp_path_factory)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -1,0 +1,158 @@
+"""The explore pages in a real browser, as a user: drag a traversal slider, lasso codes.
+
+The app serves a throwaway runs folder holding copies of two shipped demo runs (finished,
+with their caches), so the pages open without training or long computations. Every step
+waits on a condition (a locator, the decoded image's URL, the app being idle), never on a
+fixed sleep. Full-page screenshots go beside the other browser tests' (traversal.png,
+latent.png).
+
+Each test opens Home first and goes on through the sidebar, as a person does: the first
+visit of a freshly started server must be the root URL, see ``test_traversal_slider_drag``.
+"""
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+
+from .appserver import full_page_screenshot, require, serve_app, wait_idle
+from .test_browser import _expect, choose, no_failures, open_page
+
+EXPLORE_RUNS = ("demo-vae", "demo-ae-z2")
+DECODED = "decoded from the sliders"
+SELECTED = re.compile(r"^(\d+) selected point\(s\)$")
+
+
+@pytest.fixture(scope="module")
+def app_server(browser, tmp_path_factory):
+    """Overrides conftest's: the app over copies of the demo runs demo-vae (latent 8) and
+    demo-ae-z2 (latent 2)."""
+    yield from serve_app(browser, tmp_path_factory, demo_runs=EXPLORE_RUNS)
+
+
+def run_option(runs_dir, run_id: str) -> str:
+    """The label the Run selectbox shows for ``run_id``."""
+    from aelab.manager import RunManager
+    from aelab.ui import run_label
+
+    return run_label(next(r for r in RunManager(runs_dir).list() if r["id"] == run_id))
+
+
+def open_home_then(page, app_server, name: str) -> None:
+    """Home at the root URL, then ``name`` through the sidebar navigation."""
+    page.goto(app_server.url)
+    _expect()(page.get_by_role("heading", name="aelab - an autoencoder lab")).to_be_visible(timeout=90_000)
+    open_page(page, name)
+    wait_idle(page, 90_000)
+
+
+def pixel_difference(png_a: bytes, png_b: bytes) -> float:
+    """Mean absolute difference of two screenshots, per pixel and channel (0-255)."""
+    from PIL import Image, ImageChops, ImageStat
+
+    a, b = (Image.open(io.BytesIO(png)).convert("RGB") for png in (png_a, png_b))
+    assert a.size == b.size, (a.size, b.size)
+    return sum(ImageStat.Stat(ImageChops.difference(a, b)).mean) / 3
+
+
+def test_traversal_slider_drag(browser, app_server, page, screenshots):
+    """Dragging the first traversal slider with the mouse decodes a different picture.
+
+    Opened through Home on purpose: while nobody has loaded the root URL of a freshly
+    started server, a deep link such as /traversal runs pages/traversal.py by itself in
+    Streamlit's old pages/-folder mode (sidebar of file names, no set_page_config), because
+    a folder named pages/ sits beside app.py.
+    """
+    require(browser)
+    expect = _expect()
+    open_home_then(page, app_server, "Traversal")
+    choose(page, "Run", run_option(app_server.runs_dir, "demo-vae"))
+    expect(page.get_by_text("Dimensions ordered by KL")).to_be_visible()  # the VAE is shown
+    decoded = page.get_by_test_id("stImage").filter(has_text=DECODED).locator("img")
+    expect(decoded).to_be_visible(timeout=60_000)
+    wait_idle(page)  # includes: the image loaded
+    before_src, before = decoded.get_attribute("src"), decoded.screenshot(animations="disabled")
+
+    # The first slider (the dimension with the most KL): drag its thumb across the track.
+    slider = page.get_by_test_id("stSlider").first
+    expect(slider.locator("label")).to_contain_text("KL")
+    value = slider.get_by_role("slider")  # react-aria's hidden input type=range
+    before_raw = value.input_value()
+    thumb = slider.get_by_test_id("stSliderThumbValue").locator("xpath=..")  # the round handle
+    thumb.scroll_into_view_if_needed()
+    handle, track = thumb.bounding_box(), thumb.locator("xpath=..").bounding_box()
+    x, y = handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2
+    target = track["x"] + track["width"] * (0.1 if x > track["x"] + track["width"] / 2 else 0.9)
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(target, y, steps=12)
+    page.mouse.up()
+    expect(value).not_to_have_value(before_raw)
+    before_value, after_value = float(before_raw), float(value.input_value())
+    assert abs(after_value - before_value) > 0.2 * (float(value.get_attribute("max"))
+                                                    - float(value.get_attribute("min"))), \
+        (before_value, after_value)
+
+    # The rerun decodes a new picture: a new media URL, then the app idle and the image loaded.
+    page.wait_for_function(
+        """([caption, src]) => {
+             const box = [...document.querySelectorAll('[data-testid="stImage"]')]
+               .find(e => e.innerText.includes(caption));
+             const img = box && box.querySelector('img');
+             return img && img.src !== src;
+           }""", arg=[DECODED, before_src], timeout=60_000)
+    wait_idle(page)
+    after = decoded.screenshot(animations="disabled")
+    difference = pixel_difference(before, after)
+    assert difference > 2.0, f"the decoded image barely changed: mean |diff| {difference:.2f}"
+    no_failures(page)
+    full_page_screenshot(page, screenshots / "traversal.png")
+
+
+def test_latent_lasso_selection(browser, app_server, page, screenshots):
+    """A lasso drawn over the 2-D codes selects points; their images are shown below."""
+    require(browser)
+    expect = _expect()
+    open_home_then(page, app_server, "Latent space")
+    choose(page, "Run", run_option(app_server.runs_dir, "demo-ae-z2"))
+    chart = page.get_by_test_id("stPlotlyChart").first
+    expect(chart.locator(".gtitle")).to_have_text("The 2-D codes as they are")  # latent dim 2
+    expect(page.get_by_role("heading", name=SELECTED)).to_have_count(0)
+    wait_idle(page)  # every chart drawn
+    assert chart.evaluate("e => e.querySelector('.js-plotly-plot').layout.dragmode") == "lasso"
+
+    # Draw a closed lasso over the middle of the plot area (the page sets dragmode=lasso).
+    area = chart.locator(".nsewdrag").first
+    area.scroll_into_view_if_needed()
+    box = area.bounding_box()
+    loop = [(0.3, 0.5), (0.5, 0.4), (0.7, 0.5), (0.7, 0.8), (0.5, 0.9), (0.3, 0.8), (0.3, 0.5)]
+    points = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in loop]
+    page.mouse.move(*points[0])
+    page.mouse.down()
+    for point in points[1:]:
+        page.mouse.move(*point, steps=6)
+    page.mouse.up()
+
+    heading = page.get_by_role("heading", name=SELECTED)
+    expect(heading).to_be_visible(timeout=60_000)
+    wait_idle(page)
+    count = int(SELECTED.match(heading.inner_text().strip()).group(1))
+    lassoed = chart.evaluate(
+        "e => (e.querySelector('.js-plotly-plot').data[0].selectedpoints || []).length")
+    assert count >= 1 and count == lassoed, (count, lassoed)
+    # images, reconstructions and code-space neighbours: one picture each after the heading
+    shown = page.evaluate(
+        """(pattern) => {
+             const h = [...document.querySelectorAll('h1, h2, h3')]
+               .find(e => new RegExp(pattern).test(e.innerText.trim()));
+             return [...document.querySelectorAll('[data-testid="stImage"] img')]
+               .filter(i => h.compareDocumentPosition(i) & Node.DOCUMENT_POSITION_FOLLOWING)
+               .filter(i => i.complete && i.naturalWidth > 0).length;
+           }""", SELECTED.pattern)
+    assert shown >= 3, shown
+    for caption in ("Images", "Reconstructions", "Nearest neighbours in code space of the first selected point"):
+        expect(page.get_by_test_id("stMain").get_by_text(caption, exact=True)).to_be_visible()
+    no_failures(page)
+    page.mouse.move(1, 1)  # off the chart: no hover label or modebar over the title in the shot
+    full_page_screenshot(page, screenshots / "latent.png")
