@@ -59,10 +59,9 @@ def pixel_difference(png_a: bytes, png_b: bytes) -> float:
 def test_traversal_slider_drag(browser, app_server, page, screenshots):
     """Dragging the first traversal slider with the mouse decodes a different picture.
 
-    Opened through Home on purpose: while nobody has loaded the root URL of a freshly
-    started server, a deep link such as /traversal runs pages/traversal.py by itself in
-    Streamlit's old pages/-folder mode (sidebar of file names, no set_page_config), because
-    a folder named pages/ sits beside app.py.
+    Opened through Home and the sidebar, as a user does. (The pages live in views/, not
+    pages/: with a pages/ folder beside app.py, Streamlit served deep links such as
+    /traversal in its legacy multi-page mode without running app.py.)
     """
     require(browser)
     expect = _expect()

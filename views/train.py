@@ -45,4 +45,4 @@ if st.button("Start training", type="primary", key="start"):
         ui.show_error(exc)
     else:
         st.success(f"Started run {run_id} in the background; this page stays usable.")
-        st.page_link("pages/runs.py", label="Watch it on the Runs page", icon=":material/monitoring:")
+        st.page_link("views/runs.py", label="Watch it on the Runs page", icon=":material/monitoring:")

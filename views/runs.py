@@ -38,7 +38,7 @@ def live_table():
 
 if not rows:
     st.info("No runs yet. Start one on the Train page.")
-    st.page_link("pages/train.py", label="Train a model", icon=":material/model_training:")
+    st.page_link("views/train.py", label="Train a model", icon=":material/model_training:")
     st.stop()
 live_table()
 

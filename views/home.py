@@ -13,10 +13,10 @@ st.markdown(
     "you train anything.")
 
 cols = st.columns(4)
-for col, (page, label) in zip(cols, [("pages/train.py", "Train a model"),
-                                     ("pages/runs.py", "Watch runs"),
-                                     ("pages/reconstructions.py", "Compare reconstructions"),
-                                     ("pages/home.py", "Home")]):
+for col, (page, label) in zip(cols, [("views/train.py", "Train a model"),
+                                     ("views/runs.py", "Watch runs"),
+                                     ("views/reconstructions.py", "Compare reconstructions"),
+                                     ("views/home.py", "Home")]):
     col.page_link(page, label=label)
 
 st.subheader("Device")
