@@ -81,6 +81,19 @@ def list_datasets() -> list[dict]:
              "shipped": name in OFFLINE, **INFO[name]} for name in [*OFFLINE, *TORCHVISION]]
 
 
+def describe_dataset(name: str) -> tuple[tuple[int, int, int], int]:
+    """(image shape, number of classes) of a dataset, without loading a named one.
+
+    Named datasets answer from ``INFO`` (the tests check it against the data); an
+    unavailable download and a user's npz file are loaded, so their errors surface here.
+    """
+    if name in OFFLINE or (name in TORCHVISION and _torchvision_cached(name)):
+        info = INFO[name]
+        return tuple(info["shape"]), info["classes"]
+    ds = load_dataset(name)
+    return ds.input_shape, ds.num_classes
+
+
 def load_dataset(name: str) -> Dataset:
     """The dataset called ``name`` (see module docstring); a clear error otherwise."""
     if name.startswith("npz:"):

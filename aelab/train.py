@@ -22,7 +22,7 @@ from typing import Callable
 import torch
 
 from .config import Settings, param
-from .data import load_dataset
+from .data import describe_dataset, load_dataset
 from .errors import ConfigError, RunError
 from .registry import build_model, get_variant
 from .runs import (TRAIN_STATE, WEIGHTS, atomic_write_bytes, atomic_write_tensors,
@@ -88,8 +88,8 @@ def validate_run(variant: str, dataset: str, model_params: dict | None = None,
     """
     get_variant(variant)
     train_config = TrainConfig.from_dict(train_params or {})
-    ds = load_dataset(dataset)
-    params = {**(model_params or {}), "input_shape": ds.input_shape, "num_classes": ds.num_classes}
+    input_shape, num_classes = describe_dataset(dataset)
+    params = {**(model_params or {}), "input_shape": input_shape, "num_classes": num_classes}
     model_config = get_variant(variant).Config.from_dict(params)
     resolve_device(train_config.device)
     return model_config, train_config
