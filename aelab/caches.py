@@ -168,6 +168,30 @@ def load_eval(run_dir, progress: Callable[[str], None] | None = None) -> dict:
 
 
 SCORES = "scores.json"
+DISENTANGLEMENT = "disentangle.json"
+
+
+def _peek_json(run_dir: Path, name: str) -> object | None:
+    """The value cached in JSON file ``name`` if it was made from the current weights."""
+    try:
+        cached = read_json(run_dir / name, name)
+        if cached.get("weights_sha256") == weights_hash(run_dir):
+            return cached["value"]
+    except (RunError, KeyError):
+        pass
+    return None
+
+
+def _cached_json(run_dir, name: str, compute: Callable[[], object]):
+    """``compute()``, cached in JSON file ``name`` under the weights' hash."""
+    run_dir = Path(run_dir)
+    cached = _peek_json(run_dir, name)
+    if cached is not None:
+        return cached
+    digest = weights_hash(run_dir)  # the weights the value is computed from
+    value = compute()
+    atomic_write_json(run_dir / name, {"value": value, "weights_sha256": digest})
+    return value
 
 
 def load_latent_scores(run_dir, progress: Callable[[str], None] | None = None) -> list[dict]:
@@ -175,20 +199,18 @@ def load_latent_scores(run_dir, progress: Callable[[str], None] | None = None) -
     ``scores.json`` under the weights' hash and recomputed when missing or stale."""
     from .explore import latent_scores
 
-    run_dir = Path(run_dir)
-    cached = peek_latent_scores(run_dir)
-    if cached is not None:
-        return cached
-    digest = weights_hash(run_dir)
-    caches = load_caches(run_dir, progress)
-    (progress or (lambda message: None))("scoring codes, PCA codes and pixels")
-    config, model, ds = _load_run(run_dir)
-    rows = latent_scores(model, ds, caches)
-    atomic_write_json(run_dir / SCORES, {"rows": rows, "weights_sha256": digest})
-    return rows
+    def compute():
+        caches = load_caches(run_dir, progress)
+        (progress or (lambda message: None))("scoring codes, PCA codes and pixels")
+        _, model, ds = _load_run(Path(run_dir))
+        return latent_scores(model, ds, caches)
+
+    return _cached_json(run_dir, SCORES, compute)
 
 
-DISENTANGLEMENT = "disentangle.json"
+def peek_latent_scores(run_dir) -> list[dict] | None:
+    """The cached score table if it matches the current weights, else None."""
+    return _peek_json(Path(run_dir), SCORES)
 
 
 def load_disentanglement(run_dir, progress: Callable[[str], None] | None = None) -> dict:
@@ -196,36 +218,13 @@ def load_disentanglement(run_dir, progress: Callable[[str], None] | None = None)
     ``disentangle.json`` under the weights' hash and recomputed when missing or stale."""
     from .disentangle import score_run
 
-    run_dir = Path(run_dir)
-    cached = peek_disentanglement(run_dir)
-    if cached is not None:
-        return cached
-    digest = weights_hash(run_dir)
-    (progress or (lambda message: None))("scoring disentanglement (under a minute)")
-    scores = score_run(run_dir)
-    atomic_write_json(run_dir / DISENTANGLEMENT, {"scores": scores, "weights_sha256": digest})
-    return scores
+    def compute():
+        (progress or (lambda message: None))("scoring disentanglement (under a minute)")
+        return score_run(run_dir)
+
+    return _cached_json(run_dir, DISENTANGLEMENT, compute)
 
 
 def peek_disentanglement(run_dir) -> dict | None:
     """The cached disentanglement scores if they match the current weights, else None."""
-    run_dir = Path(run_dir)
-    try:
-        cached = read_json(run_dir / DISENTANGLEMENT, "disentanglement scores")
-        if cached.get("weights_sha256") == weights_hash(run_dir):
-            return cached["scores"]
-    except (RunError, KeyError):
-        pass
-    return None
-
-
-def peek_latent_scores(run_dir) -> list[dict] | None:
-    """The cached score table if it matches the current weights, else None."""
-    run_dir = Path(run_dir)
-    try:
-        cached = read_json(run_dir / SCORES, "scores")
-        if cached.get("weights_sha256") == weights_hash(run_dir):
-            return cached["rows"]
-    except (RunError, KeyError):
-        pass
-    return None
+    return _peek_json(Path(run_dir), DISENTANGLEMENT)

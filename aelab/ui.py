@@ -224,3 +224,15 @@ def pick_run(rows: list[dict], key: str, variants: tuple[str, ...] | None = None
     labels = {r["id"]: run_label(r) for r in done}
     chosen = st.selectbox(label, list(labels), format_func=labels.get, key=key)
     return next(r for r in done if r["id"] == chosen)
+
+
+def open_run(run: dict, with_caches: bool = True):
+    """(run folder, model, dataset, caches or None) of a picked run; a failure is shown as
+    one sentence and stops the page."""
+    run_dir = runs_dir() / run["id"]
+    try:
+        return (run_dir, model_for(run_dir), dataset_for(run["dataset"]),
+                caches_for(run_dir) if with_caches else None)
+    except AelabError as exc:
+        show_error(exc)
+        st.stop()

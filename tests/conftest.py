@@ -42,3 +42,20 @@ def batch():
 
     ds = load_dataset("digits")
     return torch.from_numpy(ds.x_train[:64]), torch.from_numpy(ds.y_train[:64])
+
+
+@pytest.fixture
+def media(monkeypatch):
+    """The bytes of every picture and download a page hands Streamlit's media store, by file id."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    stored = {}
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def record(self, path_or_data, mimetype, kind, filename=None):
+        file_id = original(self, path_or_data, mimetype, kind, filename)
+        stored[file_id] = (path_or_data, mimetype)
+        return file_id
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
+    return stored

@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 import aelab.caches
@@ -107,21 +106,6 @@ def supervisor_calls(monkeypatch):
     monkeypatch.setattr(aelab.manager, "ensure_supervisor",
                         lambda runs_dir, max_parallel=None: calls.append(Path(runs_dir)))
     return calls
-
-
-@pytest.fixture
-def media(monkeypatch):
-    """The bytes of every picture the app hands Streamlit's media store, by file id."""
-    stored = {}
-    original = MemoryMediaFileStorage.load_and_get_id
-
-    def record(self, path_or_data, mimetype, kind, filename=None):
-        file_id = original(self, path_or_data, mimetype, kind, filename)
-        stored[file_id] = (path_or_data, mimetype)
-        return file_id
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
-    return stored
 
 
 # --- helpers ---

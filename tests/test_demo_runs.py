@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from aelab.caches import CACHE, EVAL, _eval_fresh, _projections_fresh, weights_hash
+from aelab.caches import (CACHE, EVAL, _eval_fresh, _projections_fresh, peek_disentanglement,
+                          peek_latent_scores, weights_hash)
 from aelab.demo import DEMOS
 from aelab.registry import list_variants
 from aelab.runs import load_model, read_config, read_status
@@ -22,6 +23,9 @@ def test_demo_run_is_done_loadable_fresh_and_small(name):
     assert _eval_fresh(run, digest) and _projections_fresh(run, digest), \
         "caches do not match the weights: run `python -m aelab demo-runs`"
     assert (run / CACHE).exists() and (run / EVAL).exists()
+    assert peek_latent_scores(run) is not None, "the Latent space score table is not cached"
+    if config["dataset"] == "shapes":
+        assert peek_disentanglement(run) is not None
     size = sum(p.stat().st_size for p in run.iterdir())
     assert size < 2 * 1024 * 1024, f"{name} is {size / 1e6:.1f} MB"
 

@@ -31,7 +31,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 import aelab.caches
@@ -110,21 +109,6 @@ def runs(template, monkeypatch):
 def no_supervisor(monkeypatch):
     """No page test starts a background process."""
     monkeypatch.setattr(aelab.manager, "ensure_supervisor", lambda runs_dir, max_parallel=None: None)
-
-
-@pytest.fixture
-def media(monkeypatch):
-    """The bytes of every picture and download the app hands Streamlit's media store, by file id."""
-    stored = {}
-    original = MemoryMediaFileStorage.load_and_get_id
-
-    def record(self, path_or_data, mimetype, kind, filename=None):
-        file_id = original(self, path_or_data, mimetype, kind, filename)
-        stored[file_id] = (path_or_data, mimetype)
-        return file_id
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
-    return stored
 
 
 @pytest.fixture(scope="module")

@@ -39,12 +39,7 @@ if run is not None and model is not None:
 st.subheader("Interpolation")
 run = ui.pick_run(rows, key="int_run", label="Run to interpolate with")
 if run is not None:
-    try:
-        model = ui.model_for(ui.runs_dir() / run["id"])
-        ds = ui.dataset_for(run["dataset"])
-    except AelabError as exc:
-        ui.show_error(exc)
-        st.stop()
+    _, model, ds, _ = ui.open_run(run, with_caches=False)
     c1, c2, c3 = st.columns(3)
     a = c1.number_input("First test image", 0, len(ds.x_test) - 1, 0, key="int_a")
     b = c2.number_input("Second test image", 0, len(ds.x_test) - 1, 1, key="int_b")

@@ -1,11 +1,9 @@
 """Inside: filters and atoms of MLP runs, and what each regulariser does to the code."""
-import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
 from aelab import ui
 from aelab.compare import image_grid
-from aelab.errors import AelabError
 from aelab.explore import (filters_and_atoms, jacobian_singular_values, kept_frequency,
                            mean_activations)
 
@@ -14,12 +12,7 @@ rows = ui.manager().list()
 run = ui.pick_run(rows, key="in_run")
 if run is None:
     st.stop()
-try:
-    model = ui.model_for(ui.runs_dir() / run["id"])
-    ds = ui.dataset_for(run["dataset"])
-except AelabError as exc:
-    ui.show_error(exc)
-    st.stop()
+_, model, ds, _ = ui.open_run(run, with_caches=False)
 x = ds.x_test[:500]
 y = None if ds.y_test is None else ds.y_test[:500]
 config = model.config

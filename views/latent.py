@@ -14,14 +14,7 @@ st.title("Latent space")
 run = ui.pick_run(ui.manager().list(), key="lat_run")
 if run is None:
     st.stop()
-run_dir = ui.runs_dir() / run["id"]
-try:
-    model = ui.model_for(run_dir)
-    ds = ui.dataset_for(run["dataset"])
-    caches = ui.caches_for(run_dir)
-except AelabError as exc:
-    ui.show_error(exc)
-    st.stop()
+run_dir, model, ds, caches = ui.open_run(run)
 
 labels = caches.get("labels")
 views = {"PCA of the codes": caches["pca_codes"], "UMAP of the codes": caches["umap_codes"],

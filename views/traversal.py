@@ -6,7 +6,6 @@ import streamlit as st
 from aelab import ui
 from aelab.caches import weights_hash
 from aelab.compare import image_grid
-from aelab.errors import AelabError
 from aelab.explore import (KL_INACTIVE, decode_codes, dimension_order, gif_bytes, is_vae,
                            png_bytes, traversal_grid, traversal_range)
 
@@ -14,14 +13,7 @@ st.title("Traversal")
 run = ui.pick_run(ui.manager().list(), key="trav_run")
 if run is None:
     st.stop()
-run_dir = ui.runs_dir() / run["id"]
-try:
-    model = ui.model_for(run_dir)
-    ds = ui.dataset_for(run["dataset"])
-    caches = ui.caches_for(run_dir)
-except AelabError as exc:
-    ui.show_error(exc)
-    st.stop()
+run_dir, model, ds, caches = ui.open_run(run)
 
 
 @st.cache_data(max_entries=32, show_spinner="Measuring the spread of the codes...")
