@@ -194,11 +194,6 @@ def interpolation_rows(model, x_a: np.ndarray, x_b: np.ndarray, y_a=None, y_b=No
     return rows
 
 
-def code_path(model, x_a, x_b, y_a=None, y_b=None, steps: int = 8) -> np.ndarray:
-    """The linear path of codes used by ``interpolation_rows``: (steps, latent_dim)."""
-    return interpolation_codes(model, x_a, x_b, y_a, y_b, steps)["linear in code space"]
-
-
 # --- inside a model ---
 def first_and_last_linear(model):
     """The encoder's first Linear layer and the decoder's last (MLP runs only), else None."""

@@ -15,7 +15,7 @@ import streamlit as st
 
 from .caches import weights_hash
 from .data import OFFLINE, TORCHVISION, _torchvision_cached, load_dataset, load_npz
-from .errors import AelabError, DatasetError
+from .errors import AelabError
 from .manager import RunManager
 from .runs import atomic_write_bytes, load_model, runs_root
 
@@ -173,8 +173,6 @@ def image(picture: np.ndarray, caption: str | None = None, width: int | None = N
     which smears small digits), at its own size."""
     st.image(picture, caption=caption, width=width or "content", clamp=True, output_format="PNG")
 
-
-__all__ = ["DatasetError"]
 
 
 # --- explore pages ---
