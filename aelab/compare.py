@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .evaluate import fit_pca, pca_reconstruct, reconstruct_array
+from .evaluate import fit_pca, pca_reconstruct, reconstruct_array, reconstruction_errors
 from .models.denoising import add_noise
 
 SELECTIONS = ("random", "per class", "worst")
@@ -30,13 +30,6 @@ class Row:
     mse: float | None = None
     bce: float | None = None
     per_image_mse: np.ndarray | None = field(default=None, repr=False)
-
-
-def _errors(recon: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, float]:
-    per_image = ((recon - target) ** 2).reshape(len(target), -1).mean(1)
-    clipped = np.clip(recon, 1e-7, 1 - 1e-7)
-    bce = -(target * np.log(clipped) + (1 - target) * np.log(1 - clipped))
-    return per_image, float(bce.reshape(len(target), -1).sum(1).mean())
 
 
 def pick_examples(x: np.ndarray, y: np.ndarray | None, how: str = "random", n: int = 10,
@@ -56,7 +49,7 @@ def pick_examples(x: np.ndarray, y: np.ndarray | None, how: str = "random", n: i
         return np.array(order[:n])
     if model is None:
         raise ValueError("the worst-reconstructed selection needs a run")
-    errors, _ = _errors(reconstruct_array(model, x, y), x)
+    errors, _ = reconstruction_errors(reconstruct_array(model, x, y), x)
     return np.argsort(-errors)[:n]
 
 
@@ -67,14 +60,14 @@ def _output_rows(models: dict, inputs: np.ndarray, y: np.ndarray | None, clean: 
     rows, sizes = [], []
     for label, model in models.items():
         out = reconstruct_array(model, inputs, y)
-        per_image, bce = _errors(out, clean)
+        per_image, bce = reconstruction_errors(out, clean)
         rows.append(Row(label, out, float(per_image.mean()), bce, per_image))
         if model.config.latent_dim not in sizes:
             sizes.append(model.config.latent_dim)
     for k in sizes:
         pca = pca_for(k)
         out = np.clip(pca_reconstruct(pca, inputs), 0, 1)
-        per_image, bce = _errors(out, clean)
+        per_image, bce = reconstruction_errors(out, clean)
         rows.append(Row(f"PCA ({pca.n_components_} components)", out, float(per_image.mean()),
                         bce, per_image))
     return rows
@@ -99,7 +92,7 @@ def denoising_rows(models: dict, x: np.ndarray, y: np.ndarray | None, x_train: n
     pca_for = pca_for or (lambda k: fit_pca(x_train, k))
     generator = torch.Generator().manual_seed(seed)
     noisy = add_noise(torch.from_numpy(x), noise, level, generator=generator).numpy()
-    per_image, _ = _errors(noisy, x)
+    per_image, _ = reconstruction_errors(noisy, x)
     rows = [Row("clean", x), Row(f"{noise} {level:.2f}", noisy, float(per_image.mean()))]
     return rows + _output_rows(models, noisy, y, x, pca_for)
 

@@ -48,6 +48,14 @@ def reconstruct_array(model, x: np.ndarray, y: np.ndarray | None = None,
     return torch.cat(out).numpy()
 
 
+def reconstruction_errors(recon: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, float]:
+    """Per-image MSE per pixel (N,) and the mean BCE in nats per image of images in [0, 1]."""
+    per_image = ((recon - target) ** 2).reshape(len(target), -1).mean(1)
+    clipped = np.clip(recon, 1e-7, 1 - 1e-7)  # PCA outputs and saturated sigmoids
+    bce = -(target * np.log(clipped) + (1 - target) * np.log(1 - clipped))
+    return per_image, float(bce.reshape(len(target), -1).sum(1).mean())
+
+
 def fit_pca(x_train: np.ndarray, n_components: int, seed: int = 0):
     """scikit-learn PCA on flattened images, with at most as many components as the data allows."""
     from sklearn.decomposition import PCA
@@ -108,13 +116,12 @@ def evaluate_model(model, dataset, seed: int = 0) -> dict:
                        f"run was trained on {tuple(model.config.input_shape)}")
     model.eval()
     recon = reconstruct_array(model, x, y)
-    clipped = np.clip(recon, 1e-7, 1 - 1e-7)
-    bce = -(x * np.log(clipped) + (1 - x) * np.log(1 - clipped)).reshape(len(x), -1).sum(1)
+    per_image_mse, recon_bce = reconstruction_errors(recon, x)
     latent_dim = model.config.latent_dim
     pca = fit_pca(dataset.x_train, latent_dim, seed)
     scores = {"n_images": int(len(x)), "latent_dim": latent_dim,
-              "recon_mse": float(((recon - x) ** 2).mean()),
-              "recon_bce": float(bce.mean()),
+              "recon_mse": float(per_image_mse.mean()),
+              "recon_bce": recon_bce,
               "pca_components": int(pca.n_components_),
               "pca_recon_mse": float(((pca_reconstruct(pca, x) - x) ** 2).mean())}
     if hasattr(model, "posterior"):
