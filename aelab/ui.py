@@ -6,8 +6,10 @@ settings widgets generated from a config dataclass, uploads, and error display.
 from __future__ import annotations
 
 import os
+import runpy
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,39 @@ from .manager import RunManager
 from .runs import atomic_write_bytes, load_model, runs_root
 
 UPLOADS = ".datasets"
+
+
+# --- navigation: app.py runs every page; a page run without it hands over to it ---
+_navigation = threading.local()  # per script thread, i.e. per session: never a process global
+
+
+def run_app(pages: list, **kwargs) -> None:
+    """``st.navigation(pages).run()`` with a flag set while the chosen page runs (app.py)."""
+    page = st.navigation(pages, **kwargs)
+    _navigation.inside = True
+    try:
+        page.run()
+    finally:
+        _navigation.inside = False
+
+
+def within_app() -> None:
+    """The first call of every page file: make sure the page runs inside app.py's navigation.
+
+    On a fresh server, Streamlit serves a deep link such as /traversal as the first request
+    by running pages/traversal.py alone (its legacy multi-page mode for a pages/ folder: no
+    app.py, a short sidebar). Then the flag of ``run_app`` is unset in this thread: run
+    app.py here (its navigation picks this same page by its URL) and stop this run.
+    """
+    if getattr(_navigation, "inside", False):
+        return
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is None or Path(ctx.main_script_path).parent.name == "pages":
+        return  # a page run as the main script itself (bare mode, a test): nothing to hand to
+    runpy.run_path(ctx.main_script_path, run_name="__main__")
+    st.stop()
 
 
 def runs_dir() -> Path:

@@ -5,7 +5,7 @@
     browser is already open, as a user's is). Each repeat starts a fresh server on a new
     port; the server's health time (``/_stcore/health`` answers) is shown beside it.
 (b) Reconstructions rerun: ``streamlit.testing.v1.AppTest`` runs app.py switched to
-    views/reconstructions.py on a runs folder holding >= 3 finished runs of one dataset
+    pages/reconstructions.py on a runs folder holding >= 3 finished runs of one dataset
     (the shipped demo runs in checkpoints/, else 3 tiny ``digits`` runs made in a temp
     folder), selects 3 runs in ``rec_runs``, runs once to warm the caches, then times
     reruns triggered by moving the denoising slider ``noise_level``: the server's script
@@ -136,7 +136,7 @@ def reconstructions_rerun(runs_dir: Path, dataset: str, runs: list[str], reruns:
             raise SystemExit(f"the page raised: {[e.value for e in at.exception]}")
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
-    at.switch_page("views/reconstructions.py")
+    at.switch_page("pages/reconstructions.py")
     start = time.perf_counter()
     at.run()
     check(at)

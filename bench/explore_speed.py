@@ -10,10 +10,10 @@ Setup (not timed): an offline npz dataset in a temporary folder whose test split
 trained on it for one epoch, then its caches (codes, PCA and UMAP of codes and pixels,
 eval metrics) and the Latent page's score table, so every page opens from caches.
 
-1. traversal: ``AppTest`` on ``views/traversal.py`` with that run; after warm-up, N moves
+1. traversal: ``AppTest`` on ``pages/traversal.py`` with that run; after warm-up, N moves
    of one latent slider (``at.slider(key=...).set_value(v).run()``), each checked to change
    the decoded image. Target: median under 100 ms.
-2. latent: renders of ``views/latent.py`` with caches in place and loaded (warm): a new
+2. latent: renders of ``pages/latent.py`` with caches in place and loaded (warm): a new
    session opening the page (``AppTest`` + ``switch_page`` + ``run``, construction not
    timed) and a rerun of an open session (``at.run()``). Target: median under 1.5 s.
 
@@ -84,7 +84,7 @@ def open_page(page: str):
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(APP), default_timeout=600)
-    at.switch_page(f"views/{page}.py")
+    at.switch_page(f"pages/{page}.py")
     return at
 
 

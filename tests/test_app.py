@@ -191,7 +191,7 @@ PAGES = re.findall(r'st\.Page\("([^"]+)"', APP.read_text())
 
 
 def test_app_registers_the_pages():
-    assert PAGES[:4] == ["views/home.py", "views/train.py", "views/runs.py", "views/reconstructions.py"]
+    assert PAGES[:4] == ["pages/home.py", "pages/train.py", "pages/runs.py", "pages/reconstructions.py"]
     assert all((APP.parent / page).is_file() for page in PAGES)
 
 
@@ -200,18 +200,18 @@ def test_every_page_renders_with_no_runs(tmp_path, monkeypatch, page):
     monkeypatch.setenv("AELAB_RUNS", str(tmp_path))
     at = open_page(page)
     assert len(at.title) == 1
-    expected = {"views/home.py": "No runs yet", "views/runs.py": "No runs yet",
-                "views/reconstructions.py": "No finished runs yet"}
+    expected = {"pages/home.py": "No runs yet", "pages/runs.py": "No runs yet",
+                "pages/reconstructions.py": "No finished runs yet"}
     if page in expected:
         assert any(expected[page] in info for info in texts(at.info)), texts(at.info)
-    if page == "views/train.py":
+    if page == "pages/train.py":
         assert texts(at.info) == [] and not at.button(key="start").disabled
 
 
 # --- Train ---
 @pytest.mark.parametrize("variant", list_variants())
 def test_train_shows_each_variants_own_settings_and_loss(runs, variant):
-    at = open_page("views/train.py")
+    at = open_page("pages/train.py")
     at.selectbox(key="variant").select(variant).run()
     assert_ok(at)
     model_class = get_variant(variant)
@@ -235,7 +235,7 @@ def test_train_shows_each_variants_own_settings_and_loss(runs, variant):
 def test_train_invalid_settings_show_the_error_and_submit_nothing(runs, supervisor_calls, variant,
                                                                   settings, message):
     before = folders(runs.root)
-    at = open_page("views/train.py")
+    at = open_page("pages/train.py")
     at.selectbox(key="variant").select(variant).run()
     for key, value in settings.items():
         at.get_by_key(key).set_value(value)
@@ -250,7 +250,7 @@ def test_train_invalid_settings_show_the_error_and_submit_nothing(runs, supervis
 
 def test_train_start_queues_exactly_one_run(runs_copy, supervisor_calls):
     before = folders(runs_copy.root)
-    at = open_page("views/train.py")
+    at = open_page("pages/train.py")
     at.selectbox(key="variant").select("denoising").run()
     at.number_input(key="common.latent_dim").set_value(3)
     at.selectbox(key="own.denoising.noise").select("masking")
@@ -290,20 +290,20 @@ def test_store_upload_keeps_a_good_npz_and_refuses_bad_files(runs_copy):
 
 
 def test_a_stored_upload_is_offered_on_train_and_home(runs_copy):
-    at = open_page("views/train.py")
+    at = open_page("pages/train.py")
     shipped = at.selectbox(key="dataset").options
     assert shipped[:2] == ["digits", "mnist5k"] and "mine (uploaded)" not in shipped
     name = ui.store_upload("mine.npz", npz_bytes(**GOOD_NPZ))
-    at = open_page("views/train.py")
+    at = open_page("pages/train.py")
     assert at.selectbox(key="dataset").options == shipped + ["mine (uploaded)"]
     at.selectbox(key="dataset").select(name).run()
     assert at.selectbox(key="dataset").value == name
-    at.switch_page("views/home.py").run()
+    at.switch_page("pages/home.py").run()
     assert "mine (uploaded)" in list(at.dataframe[0].value["dataset"])
 
 
 def test_train_upload_widget_stores_good_and_reports_bad_files(runs_copy):
-    at = open_page("views/train.py")
+    at = open_page("pages/train.py")
     at.file_uploader(key="upload").set_value(("bad.npz", b"PK junk", "application/octet-stream")).run()
     assert_ok(at)
     assert len(at.error) == 1 and "bad.npz is not a readable .npz file" in at.error[0].value
@@ -326,7 +326,7 @@ def chart_traces(at: AppTest) -> list[dict]:
 
 
 def test_runs_table_lists_every_run_and_why_one_is_damaged(runs):
-    at = open_page("views/runs.py")
+    at = open_page("pages/runs.py")
     table = at.dataframe[0].value.set_index("run")
     assert set(table.index) == set(runs.ids.values()) | {DAMAGED}
     assert [table.loc[runs.ids[k], "state"] for k in ("ae", "vae", "denoising", "queued")] == \
@@ -339,7 +339,7 @@ def test_runs_table_lists_every_run_and_why_one_is_damaged(runs):
 
 
 def test_runs_curves_follow_the_selection(runs):
-    at = open_page("views/runs.py")
+    at = open_page("pages/runs.py")
     # the queued run is preselected; it has logged nothing yet
     assert at.multiselect(key="curve_runs").value == [runs.ids["queued"]]
     assert "No steps logged yet." in texts(at.caption) and not at.get("plotly_chart")
@@ -359,7 +359,7 @@ def test_runs_curves_follow_the_selection(runs):
 
 
 def test_runs_final_metrics_for_finished_runs(runs):
-    at = open_page("views/runs.py")
+    at = open_page("pages/runs.py")
     assert "Select finished runs to compare their evaluate metrics." in texts(at.caption)
     assert len(at.dataframe) == 1
 
@@ -376,7 +376,7 @@ def test_runs_final_metrics_for_finished_runs(runs):
 
 
 def test_runs_cancel_a_queued_run_then_resume_it(runs_copy, supervisor_calls):
-    at = open_page("views/runs.py")
+    at = open_page("pages/runs.py")
     at.selectbox(key="action_run").select(runs_copy.ids["ae"]).run()
     assert at.button(key="cancel").disabled and at.button(key="resume").disabled
     at.selectbox(key="action_run").select(runs_copy.ids["queued"]).run()
@@ -398,7 +398,7 @@ def test_runs_cancel_a_queued_run_then_resume_it(runs_copy, supervisor_calls):
 
 def test_runs_delete_needs_the_confirmation(runs_copy):
     run_id = runs_copy.ids["vae"]
-    at = open_page("views/runs.py")
+    at = open_page("pages/runs.py")
     at.multiselect(key="curve_runs").set_value([runs_copy.ids["ae"], run_id])
     at.selectbox(key="action_run").select(run_id).run()
     assert at.button(key="delete").disabled
@@ -417,7 +417,7 @@ def test_runs_delete_needs_the_confirmation(runs_copy):
 
 
 def test_runs_delete_a_damaged_folder(runs_copy):
-    at = open_page("views/runs.py")
+    at = open_page("pages/runs.py")
     at.selectbox(key="action_run").select(DAMAGED).run()
     at.checkbox(key="confirm_delete").check().run()
     at.button(key="delete").click().run()
@@ -428,7 +428,7 @@ def test_runs_delete_a_damaged_folder(runs_copy):
 
 # --- Reconstructions ---
 def test_reconstructions_show_runs_and_pca(runs, media):
-    at = open_page("views/reconstructions.py")
+    at = open_page("pages/reconstructions.py")
     ae, den, vae = runs.label("ae"), runs.label("denoising"), runs.label("vae")
     assert at.multiselect(key="rec_runs").value == [runs.ids["ae"], runs.ids["denoising"]]
     labels = [label for label, _, _ in image_rows(at)]
@@ -456,7 +456,7 @@ def test_reconstructions_show_runs_and_pca(runs, media):
 
 
 def test_reconstructions_noise_level_changes_the_noisy_images(runs, media):
-    at = open_page("views/reconstructions.py")
+    at = open_page("pages/reconstructions.py")
 
     def noisy():
         rows = image_rows(at)
@@ -481,7 +481,7 @@ def test_reconstructions_noise_level_changes_the_noisy_images(runs, media):
 
 
 def test_reconstructions_example_selection_changes_the_examples(runs, media):
-    at = open_page("views/reconstructions.py")
+    at = open_page("pages/reconstructions.py")
     ds = load_dataset("digits")
     assert at.selectbox(key="rec_worst").disabled
     shown = {}

@@ -234,7 +234,7 @@ def test_disentanglement_page_against_a_shapes_run(shapes_run, tmp_path, monkeyp
     monkeypatch.setattr(aelab.caches, "project_2d", lambda x, method, seed=0: project(x, "pca", seed))
     at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=300)
     at.run()
-    at.switch_page("views/disentangle.py").run()
+    at.switch_page("pages/disentangle.py").run()
     assert not at.exception, [e.value for e in at.exception]
     scores = json.loads((runs / shapes_run.name / "disentangle.json").read_text())["value"]
     frames = [d.value for d in at.dataframe]  # the metric table first, the trade-off table last

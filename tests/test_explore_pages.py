@@ -120,7 +120,7 @@ def digits():
 def open_page(page: str, run_key: str | None = None, run_id: str | None = None) -> AppTest:
     """The app switched to ``page`` (and to run ``run_id`` in selectbox ``run_key``)."""
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    at.switch_page(f"views/{page}.py")
+    at.switch_page(f"pages/{page}.py")
     at.run()
     assert_ok(at)
     if run_key:

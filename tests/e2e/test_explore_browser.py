@@ -6,8 +6,7 @@ waits on a condition (a locator, the decoded image's URL, the app being idle), n
 fixed sleep. Full-page screenshots go beside the other browser tests' (traversal.png,
 latent.png).
 
-Each test opens Home first and goes on through the sidebar, as a person does: the first
-visit of a freshly started server must be the root URL, see ``test_traversal_slider_drag``.
+Each test opens Home first and goes on through the sidebar, as a person does.
 """
 from __future__ import annotations
 
@@ -59,9 +58,7 @@ def pixel_difference(png_a: bytes, png_b: bytes) -> float:
 def test_traversal_slider_drag(browser, app_server, page, screenshots):
     """Dragging the first traversal slider with the mouse decodes a different picture.
 
-    Opened through Home and the sidebar, as a user does. (The pages live in views/, not
-    pages/: with a pages/ folder beside app.py, Streamlit served deep links such as
-    /traversal in its legacy multi-page mode without running app.py.)
+    Opened through Home and the sidebar, as a user does (deep links: test_deep_links.py).
     """
     require(browser)
     expect = _expect()

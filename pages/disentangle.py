@@ -1,11 +1,14 @@
 """Disentanglement: metrics, the mutual-information heatmap, labelled traversals and the
 beta trade-off across runs, for runs trained on the ``shapes`` sprites."""
+from aelab import ui
+
+ui.within_app()  # first: a deep link on a fresh server hands over to app.py
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from aelab import ui
 from aelab.caches import load_disentanglement, load_eval, peek_disentanglement
 from aelab.compare import image_grid
 from aelab.errors import AelabError

@@ -1,10 +1,13 @@
 """Latent space: 2-D PCA and UMAP of the codes beside the same views of the raw pixels."""
+from aelab import ui
+
+ui.within_app()  # first: a deep link on a fresh server hands over to app.py
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from aelab import ui
 from aelab.compare import image_grid
 from aelab.errors import AelabError
 from aelab.evaluate import reconstruct_array

@@ -1,7 +1,10 @@
 """Train: pick data, variant and settings; start a background run."""
+from aelab import ui
+
+ui.within_app()  # first: a deep link on a fresh server hands over to app.py
+
 import streamlit as st
 
-from aelab import ui
 from aelab.errors import AelabError
 from aelab.models.base import AEConfig
 from aelab.registry import get_variant, list_variants
@@ -45,4 +48,4 @@ if st.button("Start training", type="primary", key="start"):
         ui.show_error(exc)
     else:
         st.success(f"Started run {run_id} in the background; this page stays usable.")
-        st.page_link("views/runs.py", label="Watch it on the Runs page", icon=":material/monitoring:")
+        st.page_link("pages/runs.py", label="Watch it on the Runs page", icon=":material/monitoring:")

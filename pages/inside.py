@@ -1,8 +1,11 @@
 """Inside: filters and atoms of MLP runs, and what each regulariser does to the code."""
+from aelab import ui
+
+ui.within_app()  # first: a deep link on a fresh server hands over to app.py
+
 import plotly.graph_objects as go
 import streamlit as st
 
-from aelab import ui
 from aelab.compare import image_grid
 from aelab.explore import (filters_and_atoms, jacobian_singular_values, kept_frequency,
                            mean_activations)

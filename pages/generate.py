@@ -1,8 +1,11 @@
 """Generate: samples from the prior, class grids for the CVAE, and interpolation."""
+from aelab import ui
+
+ui.within_app()  # first: a deep link on a fresh server hands over to app.py
+
 import numpy as np
 import streamlit as st
 
-from aelab import ui
 from aelab.compare import image_grid
 from aelab.errors import AelabError
 from aelab.explore import class_swap_grid, interpolation_rows, prior_samples

@@ -1,8 +1,11 @@
 """Home: what the app is for, the device, the datasets and the runs present."""
+from aelab import ui
+
+ui.within_app()  # first: a deep link on a fresh server hands over to app.py
+
 import pandas as pd
 import streamlit as st
 
-from aelab import ui
 from aelab.data import list_datasets
 
 st.title("aelab - an autoencoder lab")
@@ -13,10 +16,10 @@ st.markdown(
     "you train anything.")
 
 cols = st.columns(4)
-for col, (page, label) in zip(cols, [("views/train.py", "Train a model"),
-                                     ("views/runs.py", "Watch runs"),
-                                     ("views/reconstructions.py", "Compare reconstructions"),
-                                     ("views/home.py", "Home")]):
+for col, (page, label) in zip(cols, [("pages/train.py", "Train a model"),
+                                     ("pages/runs.py", "Watch runs"),
+                                     ("pages/reconstructions.py", "Compare reconstructions"),
+                                     ("pages/home.py", "Home")]):
     col.page_link(page, label=label)
 
 st.subheader("Device")

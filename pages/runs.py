@@ -1,8 +1,11 @@
 """Runs: the table of runs with actions, live loss curves and final metrics."""
+from aelab import ui
+
+ui.within_app()  # first: a deep link on a fresh server hands over to app.py
+
 import pandas as pd
 import streamlit as st
 
-from aelab import ui
 from aelab.caches import load_eval
 from aelab.compare import loss_figure
 from aelab.errors import AelabError
@@ -38,7 +41,7 @@ def live_table():
 
 if not rows:
     st.info("No runs yet. Start one on the Train page.")
-    st.page_link("views/train.py", label="Train a model", icon=":material/model_training:")
+    st.page_link("pages/train.py", label="Train a model", icon=":material/model_training:")
     st.stop()
 live_table()
 

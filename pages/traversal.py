@@ -1,9 +1,12 @@
 """Traversal: one slider per latent dimension; a traversal grid as PNG and GIF."""
+from aelab import ui
+
+ui.within_app()  # first: a deep link on a fresh server hands over to app.py
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from aelab import ui
 from aelab.caches import weights_hash
 from aelab.compare import image_grid
 from aelab.explore import (KL_INACTIVE, decode_codes, dimension_order, gif_bytes, is_vae,

@@ -1,0 +1,47 @@
+"""Deep links as the very first request of a freshly started server.
+
+With a top-level pages/ folder, Streamlit serves the first request for /traversal by running
+pages/traversal.py alone (its legacy multi-page mode: no app.py, a sidebar of file names).
+``ui.within_app()`` at the top of every page hands that run over to app.py. This module starts
+its own server and opens /traversal before anything else has run on it.
+"""
+from __future__ import annotations
+
+import pytest
+
+from .appserver import require, serve_app, wait_idle
+from .test_browser import _expect, no_failures
+
+# The titles app.py gives its pages; the legacy sidebar would show "app", "traversal", ...
+NAVIGATION = ["Home", "Train", "Runs", "Reconstructions", "Latent space", "Traversal",
+              "Generate", "Inside", "Disentanglement"]
+
+
+@pytest.fixture(scope="module")
+def app_server(browser, tmp_path_factory):
+    """A fresh server of its own (module scope) over a copy of demo-vae."""
+    yield from serve_app(browser, tmp_path_factory, demo_runs=("demo-vae",))
+
+
+def sidebar_links(page) -> list[str]:
+    nav = page.get_by_test_id("stSidebarNav")
+    _expect()(nav).to_be_visible()
+    # each link reads "<icon ligature>\n\n<title>": the title is its last line
+    return [t.strip().splitlines()[-1] for t in nav.get_by_role("link").all_inner_texts()]
+
+
+def test_deep_link_first_request_renders_inside_the_navigation(browser, app_server, page):
+    require(browser)
+    expect = _expect()
+    page.goto(f"{app_server.url}/traversal")  # the first script run this server does
+    expect(page.get_by_role("heading", name="Traversal", exact=True)).to_be_visible(timeout=90_000)
+    wait_idle(page, 90_000)
+    expect(page.get_by_test_id("stImage").first).to_be_visible()  # the page itself ran
+    assert sidebar_links(page) == NAVIGATION
+    assert page.url.rstrip("/").endswith("/traversal")
+    expect(page.get_by_role("heading", name="Traversal", exact=True)).to_have_count(1)  # once
+    no_failures(page)
+    # and the navigation works on from there
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Runs", exact=True).click()
+    expect(page.get_by_role("heading", name="Runs", exact=True)).to_be_visible()
+    no_failures(page)
