@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from .errors import ConfigError
@@ -114,3 +114,27 @@ def _check_rules(name: str, value: Any, rules) -> None:
     if low:
         raise ConfigError(f"{name} must be {'>' if low[0] == '(' else '>='} {low[1]}, got {value}")
     raise ConfigError(f"{name} must be {'<' if high[0] == ')' else '<='} {high[1]}, got {value}")
+
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass
+class TrainConfig(Settings):
+    """How a run is trained (stored in ``config.json`` beside the model settings)."""
+
+    epochs: int = param(10, "passes over the training split", ge=1, le=100000)
+    batch_size: int = param(128, "examples per step", ge=1, le=1 << 20)
+    lr: float = param(1e-3, "Adam learning rate", gt=0.0, le=10.0)
+    seed: int = param(0, "seed of weights, batches and noise", ge=0, le=2**31 - 1)
+    device: str = param("auto", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
+    log_every: int = param(50, "steps between reads of the loss (one host-device sync)", ge=1)
+    checkpoint_seconds: float = param(60.0, "longest time between checkpoints within an epoch",
+                                      gt=0.0)
+    caches: bool = param(True, "after training, precompute codes, projections and metrics "
+                               "for the explore pages (background runs)")
+
+    def check(self):
+        base = self.device.split(":")[0]
+        if base not in DEVICES or (":" in self.device and base != "cuda"):
+            raise ConfigError(f"device must be one of: auto, cpu, cuda, cuda:N, mps; got {self.device!r}")

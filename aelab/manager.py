@@ -270,6 +270,51 @@ def worker_main(run_dir, resume: bool = False) -> int:
     return 0
 
 
+# --- the local backend ---
+class LocalBackend:
+    """The execution backend of this machine: queued run folders, started by the supervisor.
+
+    Follows ``aelab.execution.Backend``: ``submit`` queues a prepared run folder and
+    makes sure a supervisor is alive, ``state`` reads its status (``interrupted`` if
+    its worker vanished), ``cancel`` asks it to stop.
+    """
+
+    name = "local"
+
+    def __init__(self, runs_dir, max_parallel: int | None = None, start_supervisor: bool = True):
+        self.runs_dir = Path(runs_dir).resolve()
+        self.max_parallel = max_parallel
+        self.start_supervisor = start_supervisor
+
+    def kick(self) -> None:
+        """Make sure a supervisor serves this runs folder (no-op when disabled, as in tests)."""
+        if self.start_supervisor:
+            ensure_supervisor(self.runs_dir, self.max_parallel)
+
+    def submit(self, run_dir: Path, resume: bool = False) -> None:
+        """Queue the prepared run folder ``run_dir``; ``resume`` continues from its checkpoint."""
+        run_dir = Path(run_dir)
+        stop_file(run_dir).unlink(missing_ok=True)
+        status = read_status(run_dir)
+        extra = {"resume": True, "error": None} if resume else {}
+        write_status(run_dir, **{**status, "state": "queued", **extra, "submitted": time.time()})
+        self.kick()
+
+    def state(self, run_dir: Path) -> dict:
+        """The run's status."""
+        return refresh_status(Path(run_dir))
+
+    def cancel(self, run_dir: Path) -> dict:
+        """Ask the run to stop: a queued run is cancelled at once, a running one at its next step."""
+        run_dir = Path(run_dir)
+        stop_file(run_dir).touch()
+        status = read_status(run_dir)
+        if status["state"] == "queued":  # not started meanwhile: no process to stop
+            stop_file(run_dir).unlink(missing_ok=True)
+            return write_status(run_dir, **{**status, "state": "cancelled"})
+        return status
+
+
 # --- the operations ---
 def _run_dirs(runs_dir: Path) -> list[Path]:
     if not runs_dir.is_dir():
@@ -282,12 +327,10 @@ class RunManager:
 
     def __init__(self, runs_dir=None, max_parallel: int | None = None, start_supervisor: bool = True):
         self.runs_dir = runs_root(runs_dir).resolve()
-        self.max_parallel = max_parallel
-        self.start_supervisor = start_supervisor
+        self.backend = LocalBackend(self.runs_dir, max_parallel, start_supervisor)
 
     def _kick(self) -> None:
-        if self.start_supervisor:
-            ensure_supervisor(self.runs_dir, self.max_parallel)
+        self.backend.kick()
 
     def _dir(self, run_id: str) -> Path:
         return resolve_run(run_id, self.runs_dir)
@@ -298,8 +341,7 @@ class RunManager:
         from .train import prepare_run
 
         run_dir = prepare_run(variant, dataset, model, train, runs_dir=self.runs_dir)
-        write_status(run_dir, state="queued", submitted=time.time())
-        self._kick()
+        self.backend.submit(run_dir)
         return run_dir.name
 
     def list(self) -> list[dict]:
@@ -320,7 +362,7 @@ class RunManager:
 
     def status(self, run_id: str) -> dict:
         """The run's current status (``interrupted`` if its worker vanished)."""
-        return refresh_status(self._dir(run_id))
+        return self.backend.state(self._dir(run_id))
 
     def show(self, run_id: str) -> dict:
         """Status, config and the latest logged metrics of a run."""
@@ -335,12 +377,8 @@ class RunManager:
         status = refresh_status(run_dir)
         if status["state"] in FINISHED:
             raise AelabError(f"run {run_dir.name} is already {status['state']}; nothing to cancel")
-        stop_file(run_dir).touch()
-        if status["state"] == "queued":
-            status = read_status(run_dir)
-            if status["state"] == "queued":  # not started meanwhile: no process to stop
-                stop_file(run_dir).unlink(missing_ok=True)
-                return write_status(run_dir, **{**status, "state": "cancelled"})
+        if self.backend.cancel(run_dir)["state"] == "cancelled":
+            return read_status(run_dir)
         return self.wait(run_id, timeout=wait)
 
     def resume(self, run_id: str) -> dict:
@@ -350,11 +388,8 @@ class RunManager:
         if status["state"] not in ("interrupted", "cancelled"):
             raise AelabError(f"run {run_dir.name} is {status['state']}; only interrupted or "
                              f"cancelled runs can be resumed")
-        stop_file(run_dir).unlink(missing_ok=True)
-        status = write_status(run_dir, **{**status, "state": "queued", "resume": True,
-                                          "error": None, "submitted": time.time()})
-        self._kick()
-        return status
+        self.backend.submit(run_dir, resume=True)
+        return read_status(run_dir)
 
     def delete(self, run_id: str) -> None:
         """Remove a run folder; a running run is cancelled first."""

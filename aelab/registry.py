@@ -2,31 +2,16 @@
 
 Adding a variant is one file in ``aelab/models/`` plus one import line in
 ``aelab/models/__init__.py``; the trainer, CLI, evaluation and tests iterate
-over this registry and never name a variant themselves.
+over this registry and never name a variant themselves. The table and the
+decorator live in ``variants.py``, which the model files import, so the
+import graph runs one way: registry -> models -> variants.
 """
 from __future__ import annotations
 
 from typing import Any
 
 from .errors import ConfigError
-
-_VARIANTS: dict[str, type] = {}
-
-
-def register(name: str):
-    """Class decorator that records a model class under ``name``."""
-
-    def wrap(cls):
-        if name in _VARIANTS and _VARIANTS[name] is not cls:
-            raise RuntimeError(f"variant {name!r} is registered twice")
-        if "Config" not in cls.__dict__:
-            raise RuntimeError(f"variant {name!r} must define its own Config dataclass")
-        cls.variant = name
-        cls.Config.variant = name
-        _VARIANTS[name] = cls
-        return cls
-
-    return wrap
+from .variants import VARIANTS as _VARIANTS, register  # noqa: F401  (register: public name)
 
 
 def list_variants() -> list[str]:

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .config import TrainConfig
 from .errors import AelabError, RunError
 
 STATES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
@@ -144,7 +145,6 @@ def read_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
 def read_config(run_dir: str | os.PathLike) -> dict:
     """The run's ``config.json`` with the model and training settings validated."""
     from .registry import get_variant
-    from .train import TrainConfig
 
     run_dir = Path(run_dir)
     raw = read_json(run_dir / "config.json", f"config of run {run_dir.name}")

@@ -15,43 +15,18 @@ import os
 import threading
 import time
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import torch
 
-from .config import Settings, param
+from .config import TrainConfig
 from .data import describe_dataset, load_dataset
 from .errors import ConfigError, RunError
 from .registry import build_model, get_variant
 from .runs import (TRAIN_STATE, WEIGHTS, atomic_write_bytes, atomic_write_tensors,
                    create_run, load_state_checked, read_config, read_metrics, read_tensors,
                    stop_file, write_status)
-
-DEVICES = ("auto", "cpu", "cuda", "mps")
-
-
-@dataclass
-class TrainConfig(Settings):
-    """How a run is trained (stored in ``config.json`` beside the model settings)."""
-
-    epochs: int = param(10, "passes over the training split", ge=1, le=100000)
-    batch_size: int = param(128, "examples per step", ge=1, le=1 << 20)
-    lr: float = param(1e-3, "Adam learning rate", gt=0.0, le=10.0)
-    seed: int = param(0, "seed of weights, batches and noise", ge=0, le=2**31 - 1)
-    device: str = param("auto", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
-    log_every: int = param(50, "steps between reads of the loss (one host-device sync)", ge=1)
-    checkpoint_seconds: float = param(60.0, "longest time between checkpoints within an epoch",
-                                      gt=0.0)
-    caches: bool = param(True, "after training, precompute codes, projections and metrics "
-                               "for the explore pages (background runs)")
-
-    def check(self):
-        base = self.device.split(":")[0]
-        if base not in DEVICES or (":" in self.device and base != "cuda"):
-            raise ConfigError(f"device must be one of: auto, cpu, cuda, cuda:N, mps; got {self.device!r}")
-
 
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` picks CUDA, then Apple MPS, then CPU; an unavailable explicit choice is an error."""
@@ -191,6 +166,16 @@ class Trainer:
         return done
 
     def _run(self, resume: bool) -> dict:
+        x, y = self._prepare(resume)
+        self._begin(len(x))
+        if self.step >= self.total_steps:
+            return self._finish("done")
+        if self.should_stop():
+            return self._finish("cancelled")
+        return self._loop(x, y)
+
+    def _prepare(self, resume: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Device, model, optimizer and generators (from the checkpoint when resuming); the data."""
         cfg = self.config
         self.device = resolve_device(cfg.device)
         if os.environ.get("AELAB_THREADS"):  # e.g. 1 when several processes share few cores
@@ -204,107 +189,111 @@ class Trainer:
         # the fused kernel updates all parameters at once (15-25% faster steps on CPU)
         fused = self.device.type in ("cpu", "cuda")
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, fused=fused)
-        self.batches = batches = torch.Generator().manual_seed(cfg.seed)  # epoch permutations
-        self.epoch_rng = batches.get_state()
+        self.batches = torch.Generator().manual_seed(cfg.seed)  # epoch permutations
+        self.epoch_rng = self.batches.get_state()
         # resuming a run stopped before its first checkpoint replays it from step 0 (same seed)
         if resume and (self.run_dir / TRAIN_STATE).exists():
             self._load_checkpoint()
-            batches.set_state(self.epoch_rng)
+            self.batches.set_state(self.epoch_rng)
         if resume:
             self.metrics = [m for m in read_metrics(self.run_dir) if m.get("step", 0) <= self.step]
-
         x = torch.from_numpy(ds.x_train).to(self.device)  # (N, C, H, W), the whole split
         y = None if ds.y_train is None else torch.from_numpy(ds.y_train).to(self.device)
-        n = len(x)
-        self.per_epoch = per_epoch = math.ceil(n / cfg.batch_size)
-        total_steps = cfg.epochs * per_epoch
-        self.status = {"epoch": self.step / per_epoch, "step": self.step,
-                       "total_steps": total_steps, "progress": self.step / total_steps,
+        return x, y
+
+    def _begin(self, n: int) -> None:
+        """Step counts for ``n`` training examples, and the first ``running`` status."""
+        self.per_epoch = math.ceil(n / self.config.batch_size)
+        self.total_steps = self.config.epochs * self.per_epoch
+        self.status = {"epoch": self.step / self.per_epoch, "step": self.step,
+                       "total_steps": self.total_steps, "progress": self.step / self.total_steps,
                        "train_seconds": self.train_seconds, "device": device_label(self.device),
                        "pid": os.getpid(), "error": None}
         self._write_status("running")
-        if self.step >= total_steps:
-            return self._finish("done")
-        if self.should_stop():
-            return self._finish("cancelled")
 
-        names: list[str] = []
-        sums = bad_step = None
-        count, window_start = 0, time.monotonic()
+    def _loop(self, x: torch.Tensor, y: torch.Tensor | None) -> dict:
+        """Epochs of shuffled batches, logging, checkpointing and checking for a stop request."""
+        cfg, n = self.config, len(x)
+        window = _LossWindow()
         self.last_checkpoint = last_stop_check = time.monotonic()
-        good = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        good_step = self.step
+        self._keep_good()
         self.model.train()
-        for epoch in range(self.step // per_epoch, cfg.epochs):
-            self.epoch_rng = batches.get_state()
-            order = torch.randperm(n, generator=batches).to(self.device)
-            for batch in range(self.step - epoch * per_epoch, per_epoch):
+        for epoch in range(self.step // self.per_epoch, cfg.epochs):
+            self.epoch_rng = self.batches.get_state()
+            order = torch.randperm(n, generator=self.batches).to(self.device)
+            for batch in range(self.step - epoch * self.per_epoch, self.per_epoch):
                 index = order[batch * cfg.batch_size:(batch + 1) * cfg.batch_size]
-                xb = x[index]  # (B, C, H, W)
-                yb = None if y is None else y[index]
-                self.model.start_step(self.step, total_steps)
-                out = self.model(xb, yb)
-                loss, terms = self.model.loss(xb, out)
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                self.optimizer.step()
-
-                values = torch.stack([loss.detach(), *(t.detach() for t in terms.values())])
-                if sums is None:
-                    names = ["loss", *terms]
-                    sums = torch.zeros_like(values)
-                    bad_step = torch.full(values.shape, -1, dtype=torch.long, device=self.device)
-                sums += values * len(index)
-                bad_step = torch.where((bad_step < 0) & ~torch.isfinite(values), self.step, bad_step)
-                count += len(index)
+                window.add(*self._step(x, y, index), len(index), self.step)
                 self.step += 1
-
                 now = time.monotonic()
-                end_of_epoch = batch == per_epoch - 1
+                end_of_epoch = batch == self.per_epoch - 1
                 if self.step % cfg.log_every == 0 or end_of_epoch:
-                    # the one host-device sync of the window
-                    means, first_bad = (sums / count).tolist(), bad_step.tolist()
-                    elapsed = now - window_start
-                    self.train_seconds += elapsed
-                    if max(first_bad) >= 0:
-                        return self._diverged(names, first_bad, good, good_step)
-                    self._log(names, means, count / elapsed, per_epoch, total_steps)
-                    sums.zero_()
-                    count, window_start = 0, time.monotonic()
-                    good = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-                    good_step = self.step
-                    if end_of_epoch or now - self.last_checkpoint > cfg.checkpoint_seconds:
-                        self._save_checkpoint()
+                    if (stopped := self._close_window(window, now, end_of_epoch)) is not None:
+                        return stopped
                 if now - last_stop_check > 0.2:
                     last_stop_check = now
                     if self.should_stop():
-                        self.train_seconds += time.monotonic() - window_start
+                        self.train_seconds += time.monotonic() - window.start
                         self._save_checkpoint()
                         return self._finish("cancelled")
         return self._finish("done")
 
-    def _log(self, names, means, samples_per_second, per_epoch, total_steps) -> None:
-        row = {"step": self.step, "epoch": round(self.step / per_epoch, 4),
+    def _step(self, x, y, index) -> tuple[list[str], torch.Tensor]:
+        """One optimizer step on the examples ``index``: term names and values, on the device."""
+        xb = x[index]  # (B, C, H, W)
+        yb = None if y is None else y[index]
+        self.model.start_step(self.step, self.total_steps)
+        out = self.model(xb, yb)
+        loss, terms = self.model.loss(xb, out)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return ["loss", *terms], torch.stack([loss.detach(), *(t.detach() for t in terms.values())])
+
+    def _close_window(self, window: "_LossWindow", now: float, end_of_epoch: bool) -> dict | None:
+        """Read the window's means (the one host-device sync), log and maybe checkpoint.
+
+        Returns the final status if a term became non-finite, else None.
+        """
+        means, first_bad = window.read()
+        elapsed = now - window.start
+        self.train_seconds += elapsed
+        if max(first_bad) >= 0:
+            return self._diverged(window.names, first_bad)
+        self._log(window.names, means, window.count / elapsed)
+        window.reset()
+        self._keep_good()
+        if end_of_epoch or now - self.last_checkpoint > self.config.checkpoint_seconds:
+            self._save_checkpoint()
+        return None
+
+    def _keep_good(self) -> None:
+        """Remember the current weights as the last ones with a finite loss."""
+        self.good = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.good_step = self.step
+
+    def _log(self, names, means, samples_per_second) -> None:
+        row = {"step": self.step, "epoch": round(self.step / self.per_epoch, 4),
                **dict(zip(names, means)), "samples_per_second": samples_per_second,
                "time": time.time()}
         self.metrics.append(row)
         atomic_write_bytes(self.run_dir / "metrics.jsonl",
                            "".join(json.dumps(m) + "\n" for m in self.metrics).encode(),
                            durable=False)
-        remaining = (total_steps - self.step) * self.config.batch_size / samples_per_second
+        remaining = (self.total_steps - self.step) * self.config.batch_size / samples_per_second
         self._write_status("running", epoch=row["epoch"], step=self.step,
-                           progress=self.step / total_steps, train_seconds=self.train_seconds,
+                           progress=self.step / self.total_steps, train_seconds=self.train_seconds,
                            samples_per_second=samples_per_second, eta_seconds=remaining)
         self.progress(self.status)
 
-    def _diverged(self, names, first_bad, good, good_step) -> dict:
+    def _diverged(self, names, first_bad) -> dict:
         """Stop on a non-finite loss: keep the last good weights and say what went wrong."""
         step, name = min((s, n) for s, n in zip(first_bad, names) if s >= 0)
         term = next((n for s, n in zip(first_bad, names) if s == step and n != "loss"), name)
-        self.model.load_state_dict(good)
-        atomic_write_tensors(self.run_dir / WEIGHTS, good, {"step": str(good_step)})
+        self.model.load_state_dict(self.good)
+        atomic_write_tensors(self.run_dir / WEIGHTS, self.good, {"step": str(self.good_step)})
         message = (f"training diverged: loss term '{term}' became non-finite at step {step}; "
-                   f"the weights of step {good_step} were kept")
+                   f"the weights of step {self.good_step} were kept")
         return self._finish("failed", error=message)
 
     def _finish(self, state: str, **extra) -> dict:
@@ -315,6 +304,33 @@ class Trainer:
         status = self._write_status(state, step=self.step, train_seconds=self.train_seconds, **extra)
         self.progress(status)
         return status
+
+
+class _LossWindow:
+    """Loss sums over the steps between two reads, kept on the device (no sync per step)."""
+
+    def __init__(self):
+        self.names: list[str] = []
+        self.sums = self.bad_step = None
+        self.count, self.start = 0, time.monotonic()
+
+    def add(self, names: list[str], values: torch.Tensor, size: int, step: int) -> None:
+        """Add one batch's term values (weighted by its ``size``); remember a first non-finite step."""
+        if self.sums is None:
+            self.names = names
+            self.sums = torch.zeros_like(values)
+            self.bad_step = torch.full(values.shape, -1, dtype=torch.long, device=values.device)
+        self.sums += values * size
+        self.bad_step = torch.where((self.bad_step < 0) & ~torch.isfinite(values), step, self.bad_step)
+        self.count += size
+
+    def read(self) -> tuple[list[float], list[int]]:
+        """Each term's mean and first non-finite step (-1: none); reads the device."""
+        return (self.sums / self.count).tolist(), self.bad_step.tolist()
+
+    def reset(self) -> None:
+        self.sums.zero_()
+        self.count, self.start = 0, time.monotonic()
 
 
 def train_run(run_dir, progress=None, should_stop=None, resume: bool = False) -> dict:

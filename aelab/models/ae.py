@@ -1,7 +1,7 @@
 """Vanilla autoencoder (survey 2): under- or overcomplete, trained to reconstruct."""
 from dataclasses import dataclass
 
-from ..registry import register
+from ..variants import register
 from .base import AEConfig, Autoencoder
 
 

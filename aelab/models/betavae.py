@@ -7,7 +7,7 @@ linearly from 0 to capacity_max nats over capacity_steps training steps.
 """
 from dataclasses import dataclass
 
-from ..registry import register
+from ..variants import register
 from .base import param
 from .vae import VAE, Config as VAEConfig
 

@@ -3,7 +3,7 @@ Frobenius norm of the encoder's Jacobian, computed exactly for any depth."""
 from dataclasses import dataclass
 
 from ..losses import jacobian_frobenius_sq
-from ..registry import register
+from ..variants import register
 from .base import AEConfig, Autoencoder, param
 
 

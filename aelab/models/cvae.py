@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 
 from ..errors import ConfigError
-from ..registry import register
+from ..variants import register
 from .vae import VAE, Config as VAEConfig
 
 

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..registry import register
+from ..variants import register
 from .base import AEConfig, Autoencoder, param
 
 NOISES = ("gaussian", "masking", "salt_pepper")

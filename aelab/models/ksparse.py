@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import ConfigError
-from ..registry import register
+from ..variants import register
 from .base import AEConfig, Autoencoder, param
 
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import torch
 
 from ..losses import bernoulli_kl
-from ..registry import register
+from ..variants import register
 from .base import AEConfig, Autoencoder, param
 
 

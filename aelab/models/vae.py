@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 
 from ..losses import gaussian_kl
-from ..registry import register
+from ..variants import register
 from .base import AEConfig, Autoencoder
 
 

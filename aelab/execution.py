@@ -1,0 +1,44 @@
+"""Where runs execute: one small interface with a backend per place.
+
+A backend takes a prepared run folder (``config.json`` and a ``queued``
+status, written by ``train.prepare_run``) and makes it run somewhere:
+
+- ``local`` (``manager.LocalBackend``): the supervisor process of the runs
+  folder starts one worker process per run, ``$AELAB_MAX_RUNS`` at a time;
+- ``ray`` (``raybackend.RayBackend``): each run is a Ray task on a cluster;
+  its folder travels back to this machine's runs folder as the task's result.
+
+The trainer and the run folders know nothing of either: a worker of any
+backend calls ``Trainer(run_dir).run()`` on a folder with the same contract.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+
+class Backend(Protocol):
+    """Submit, watch and cancel prepared run folders."""
+
+    name: str
+
+    def submit(self, run_dir: Path, resume: bool = False) -> None:
+        """Start (or queue) the run in ``run_dir``; ``resume`` continues from its checkpoint."""
+
+    def state(self, run_dir: Path) -> dict:
+        """The run's current status (``status.json`` as the backend knows it)."""
+
+    def cancel(self, run_dir: Path) -> dict:
+        """Ask the run to stop; its status afterwards."""
+
+
+def get_backend(runs_dir, ray: bool = False, ray_address: str | None = None,
+                max_parallel: int | None = None) -> Backend:
+    """The local backend, or Ray when ``ray`` (start a local cluster) or ``ray_address`` is given."""
+    if ray or ray_address:
+        from .raybackend import RayBackend
+
+        return RayBackend(runs_dir, address=ray_address)
+    from .manager import LocalBackend
+
+    return LocalBackend(runs_dir, max_parallel)
