@@ -358,7 +358,8 @@ class RunManager:
         config = read_config(run_dir)
         status = refresh_status(run_dir)
         return {"id": run_dir.name, "variant": config["variant"], "dataset": config["dataset"],
-                "latent_dim": config["model_config"].latent_dim, **status}
+                "latent_dim": config["model_config"].latent_dim, "created": config.get("created"),
+                **status}
 
     def status(self, run_id: str) -> dict:
         """The run's current status (``interrupted`` if its worker vanished)."""

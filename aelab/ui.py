@@ -16,6 +16,7 @@ import numpy as np
 import streamlit as st
 
 from .caches import weights_hash
+from .catalog import dataset_label, order_runs, run_label, run_labels  # noqa: F401 (pages use them)
 from .data import OFFLINE, TORCHVISION, _torchvision_cached, load_dataset, load_npz
 from .errors import AelabError
 from .manager import RunManager
@@ -65,6 +66,73 @@ def runs_dir() -> Path:
 def manager() -> RunManager:
     """The run manager of the app's runs folder."""
     return RunManager(runs_dir())
+
+
+def list_runs() -> list[dict]:
+    """Every run of the runs folder, demo runs first, then newest first (``order_runs``)."""
+    return order_runs(manager().list())
+
+
+# --- state in the URL: a link reopens the same view ---
+def _adopt_url(param: str, key: str, parse, valid) -> None:
+    """Put the URL's ``param`` into widget ``key`` when the URL brought a value this
+    session has not seen yet (a shared link, a link on the Lesson page); a value the
+    widget itself wrote is not adopted again, so the widget keeps what the user picks."""
+    raw = st.query_params.get(param)
+    seen = f"_url.{key}"
+    if raw is None or st.session_state.get(seen) == raw:
+        return
+    st.session_state[seen] = raw
+    try:
+        value = parse(raw)
+    except ValueError:
+        return
+    if valid(value):
+        st.session_state[key] = value
+
+
+def _write_url(param: str, key: str, raw: str | None) -> None:
+    """Show the widget's value in the URL (``None``: drop the parameter)."""
+    st.session_state[f"_url.{key}"] = raw
+    if raw is None:
+        st.query_params.pop(param, None)
+    elif st.query_params.get(param) != raw:
+        st.query_params[param] = raw
+
+
+def url_selectbox(label: str, options: list, key: str, param: str, *, index: int = 0,
+                  format_func=str, always: bool = False, **kwargs):
+    """``st.selectbox`` whose value lives in the URL query parameter ``param`` (by its
+    ``str``); shown in the URL when it is not the default, or always with ``always``."""
+    by_text = {str(o): o for o in options}
+    _adopt_url(param, key, lambda raw: by_text[raw] if raw in by_text else _bad(raw),
+               lambda v: True)
+    value = st.selectbox(label, options, index=index, format_func=format_func, key=key, **kwargs)
+    default = options[index] if options else None
+    _write_url(param, key, None if value is None or (value == default and not always) else str(value))
+    return value
+
+
+def url_multiselect(label: str, options: list[str], key: str, param: str, default: list[str],
+                    **kwargs) -> list[str]:
+    """``st.multiselect`` of strings whose value is ``param=a,b`` in the URL."""
+    _adopt_url(param, key, lambda raw: [o for o in raw.split(",") if o in options],
+               lambda v: bool(v))
+    value = st.multiselect(label, options, default=default, key=key, **kwargs)
+    _write_url(param, key, ",".join(value) if value != default else None)
+    return value
+
+
+def url_number(label: str, low: int, high: int, value: int, key: str, param: str, **kwargs) -> int:
+    """``st.number_input`` of an integer kept in the URL when not ``value``."""
+    _adopt_url(param, key, int, lambda v: low <= v <= high)
+    number = st.number_input(label, low, high, value, key=key, **kwargs)
+    _write_url(param, key, None if number == value else str(number))
+    return number
+
+
+def _bad(raw: str):
+    raise ValueError(raw)
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
@@ -126,10 +194,6 @@ def dataset_choices() -> list[str]:
     if uploads_dir().is_dir():
         names += [f"npz:{p}" for p in sorted(uploads_dir().glob("*.npz"))]
     return names
-
-
-def dataset_label(name: str) -> str:
-    return f"{Path(name[4:]).stem} (uploaded)" if name.startswith("npz:") else name
 
 
 def store_upload(filename: str, data: bytes) -> str:
@@ -195,14 +259,6 @@ def finished_runs(rows: list[dict]) -> list[dict]:
     return [r for r in rows if r.get("state") == "done"]
 
 
-def run_label(row: dict) -> str:
-    """A short human label: variant, latent size and dataset, then the id's tail."""
-    if row.get("state") == "damaged":
-        return f"{row['id']} (damaged)"
-    tail = row["id"] if row["id"].startswith("demo-") else row["id"][-4:]
-    return f"{row['variant']} z={row.get('latent_dim')} · {dataset_label(row['dataset'])} · {tail}"
-
-
 def image(picture: np.ndarray, caption: str | None = None, width: int | None = None) -> None:
     """Show a uint8 picture crisp: lossless PNG (st.image sends arrays as JPEG by default,
     which smears small digits), at its own size."""
@@ -247,15 +303,17 @@ def scores_for(run_dir) -> list[dict]:
 
 
 def pick_run(rows: list[dict], key: str, variants: tuple[str, ...] | None = None,
-             label: str = "Run") -> dict | None:
-    """A selectbox over finished runs (optionally of some variants); None with a note if none."""
-    done = [r for r in finished_runs(rows) if variants is None or r["variant"] in variants]
+             label: str = "Run", param: str = "run") -> dict | None:
+    """A selectbox over finished runs (optionally of some variants), demo runs first, kept in
+    the URL as ``?run=<id>``; None with a note if there is none."""
+    done = order_runs([r for r in finished_runs(rows) if variants is None or r["variant"] in variants])
     if not done:
         kinds = f" of {', '.join(variants)}" if variants else ""
         st.info(f"No finished runs{kinds} yet. Train one, or run `python -m aelab demo-runs`.")
         return None
-    labels = {r["id"]: run_label(r) for r in done}
-    chosen = st.selectbox(label, list(labels), format_func=labels.get, key=key)
+    labels = run_labels(done)
+    chosen = url_selectbox(label, list(labels), key=key, param=param, format_func=labels.get,
+                           always=True)
     return next(r for r in done if r["id"] == chosen)
 
 

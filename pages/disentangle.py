@@ -22,7 +22,7 @@ st.title("Disentanglement")
 st.caption("Runs trained on the shapes sprites, whose five generative factors are known. "
            "Survey 4.3: a larger beta should give a more disentangled code at some cost in "
            "reconstruction.")
-rows = [r for r in ui.finished_runs(ui.manager().list()) if r["dataset"] == "shapes"]
+rows = [r for r in ui.finished_runs(ui.list_runs()) if r["dataset"] == "shapes"]
 if not rows:
     st.info("No finished runs on the shapes dataset yet. Train a betavae on shapes, or run "
             "`python -m aelab demo-runs`.")
@@ -63,17 +63,17 @@ for d, row in zip(dims, grid):
         ui.image(image_grid([row]))
 
 st.subheader("The trade-off across runs")
-table, unscored = [], []
+table, unscored, labels = [], [], ui.run_labels(rows)
 for other in rows:
     try:
         s = peek_disentanglement(ui.runs_dir() / other["id"])
         if s is None:
-            unscored.append(ui.run_label(other))
+            unscored.append(labels[other["id"]])
             continue
         e = load_eval(ui.runs_dir() / other["id"])
     except AelabError:
         continue
-    table.append({"run": ui.run_label(other), "recon_bce": e["recon_bce"], **{m: s[m] for m in METRICS}})
+    table.append({"run": labels[other["id"]], "recon_bce": e["recon_bce"], **{m: s[m] for m in METRICS}})
 if unscored:
     st.caption("Not scored yet (select them above to score): " + ", ".join(unscored))
 metric = st.selectbox("Metric", METRICS, index=2, key="dis_metric")

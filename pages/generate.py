@@ -11,7 +11,7 @@ from aelab.errors import AelabError
 from aelab.explore import class_swap_grid, interpolation_rows, prior_samples
 
 st.title("Generate")
-rows = ui.manager().list()
+rows = ui.list_runs()
 
 st.subheader("Samples from the prior")
 run = ui.pick_run(rows, key="gen_run", variants=("vae", "betavae", "cvae"))

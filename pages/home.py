@@ -34,11 +34,12 @@ rows += [{"dataset": ui.dataset_label(n), "offline": "yes (uploaded)"}
 st.dataframe(pd.DataFrame(rows), hide_index=True)
 
 st.subheader("Runs")
-runs = ui.manager().list()
+runs = ui.list_runs()
 if not runs:
     st.info(f"No runs yet in {ui.runs_dir()}. Start one on the Train page.")
 else:
-    table = [{"run": ui.run_label(r), "state": r["state"],
+    labels = ui.run_labels(runs)
+    table = [{"run": labels[r["id"]], "state": r["state"],
               "progress": r.get("progress") or 0.0, "note": r.get("damaged") or r.get("error") or ""}
              for r in runs]
     st.dataframe(pd.DataFrame(table), hide_index=True, column_config={

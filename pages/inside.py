@@ -11,7 +11,7 @@ from aelab.explore import (filters_and_atoms, jacobian_singular_values, kept_fre
                            mean_activations)
 
 st.title("Inside a model")
-rows = ui.manager().list()
+rows = ui.list_runs()
 run = ui.pick_run(rows, key="in_run")
 if run is None:
     st.stop()

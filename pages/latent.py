@@ -14,7 +14,7 @@ from aelab.evaluate import reconstruct_array
 from aelab.explore import nearest_neighbours
 
 st.title("Latent space")
-run = ui.pick_run(ui.manager().list(), key="lat_run")
+run = ui.pick_run(ui.list_runs(), key="lat_run")
 if run is None:
     st.stop()
 run_dir, model, ds, caches = ui.open_run(run)

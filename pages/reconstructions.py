@@ -11,17 +11,19 @@ from aelab.errors import AelabError
 from aelab.models.denoising import NOISES
 
 st.title("Reconstructions")
-runs = ui.finished_runs(ui.manager().list())
+runs = ui.finished_runs(ui.list_runs())
 if not runs:
     st.info("No finished runs yet. Train one, or use the demo runs in checkpoints/.")
     st.stop()
 
-datasets = sorted({r["dataset"] for r in runs})
-name = st.selectbox("Dataset", datasets, format_func=ui.dataset_label, key="rec_dataset")
+datasets = sorted({r["dataset"] for r in runs}, key=lambda d: (d != runs[0]["dataset"], d))
+name = ui.url_selectbox("Dataset", datasets, key="rec_dataset", param="dataset",
+                        format_func=ui.dataset_label)
 candidates = [r for r in runs if r["dataset"] == name]
-labels = {r["id"]: ui.run_label(r) for r in candidates}
-chosen = st.multiselect("Runs", list(labels), default=list(labels)[:2], format_func=labels.get,
-                        key="rec_runs")
+labels = ui.run_labels(candidates)
+# one selection per dataset, kept for the session: switching dataset and back keeps it
+chosen = ui.url_multiselect("Runs", list(labels), key=f"rec_runs.{name}", param="runs",
+                            default=list(labels)[:2], format_func=labels.get, persist_state="session")
 if not chosen:
     st.info("Choose at least one run.")
     st.stop()
@@ -63,6 +65,10 @@ show_rows(reconstruction_rows(models, x, y, ds.x_train, pca_for), "rec")
 
 st.subheader("Denoising demo")
 d1, d2 = st.columns(2)
-noise = d1.selectbox("Corruption", NOISES, key="noise")
-level = d2.slider("Level", 0.0, 1.0, 0.3, 0.05, key="noise_level")
+# start on the corruption the first chosen denoising run was trained with
+trained = next((m.config for m in models.values() if hasattr(m.config, "noise")), None)
+noise = d1.selectbox("Corruption", NOISES, key="noise",
+                     index=NOISES.index(trained.noise) if trained else 0)
+level = d2.slider("Level", 0.0, 1.0, float(trained.noise_level) if trained else 0.3, 0.05,
+                  key="noise_level")
 show_rows(denoising_rows(models, x, y, ds.x_train, noise, level, seed, pca_for), "den")

@@ -27,13 +27,13 @@ def table(rows):
         "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0)})
 
 
-rows = manager.list()
+rows = ui.order_runs(manager.list())
 running = any(r["state"] in ("running", "queued") for r in rows)
 
 
 @st.fragment(run_every=1.0 if running else None)
 def live_table():
-    current = manager.list()
+    current = ui.order_runs(manager.list())
     table(current)
     if running and not any(r["state"] in ("running", "queued") for r in current):
         st.rerun(scope="app")  # the last run finished: refresh buttons, metrics, stop polling
@@ -46,7 +46,7 @@ if not rows:
 live_table()
 
 st.subheader("Act on a run")
-labels = {r["id"]: ui.run_label(r) for r in rows}
+labels = ui.run_labels(rows)
 chosen = st.selectbox("Run", list(labels), format_func=labels.get, key="action_run")
 state = next(r["state"] for r in rows if r["id"] == chosen)
 c1, c2, c3, c4 = st.columns([1, 1, 1, 2])

@@ -13,7 +13,7 @@ from aelab.explore import (KL_INACTIVE, decode_codes, dimension_order, gif_bytes
                            png_bytes, traversal_grid, traversal_range)
 
 st.title("Traversal")
-run = ui.pick_run(ui.manager().list(), key="trav_run")
+run = ui.pick_run(ui.list_runs(), key="trav_run")
 if run is None:
     st.stop()
 run_dir, model, ds, caches = ui.open_run(run)

@@ -109,11 +109,13 @@ def supervisor_calls(monkeypatch):
 
 
 # --- helpers ---
-def open_page(page: str | None = None) -> AppTest:
-    """The app run once (Home), then switched to ``page``; fails on any exception."""
+def open_page(page: str | None = None, **query) -> AppTest:
+    """The app run once (Home), then switched to ``page`` with URL ``query`` parameters;
+    fails on any exception."""
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
     if page:
         at.switch_page(page)
+    at.query_params.update(query)
     at.run()
     assert_ok(at)
     return at
@@ -427,10 +429,17 @@ def test_runs_delete_a_damaged_folder(runs_copy):
 
 
 # --- Reconstructions ---
+RUNS_KEY = "rec_runs.digits"  # one selection per dataset
+
+
 def test_reconstructions_show_runs_and_pca(runs, media):
     at = open_page("pages/reconstructions.py")
     ae, den, vae = runs.label("ae"), runs.label("denoising"), runs.label("vae")
-    assert at.multiselect(key="rec_runs").value == [runs.ids["ae"], runs.ids["denoising"]]
+    # default: the two newest runs (no demo runs here); the choice goes into the URL
+    assert at.multiselect(key=RUNS_KEY).value == [runs.ids["vae"], runs.ids["denoising"]]
+    assert "runs" not in at.query_params  # the default needs no parameter
+    at.multiselect(key=RUNS_KEY).set_value([runs.ids["ae"], runs.ids["denoising"]]).run()
+    assert at.query_params["runs"] == f'{runs.ids["ae"]},{runs.ids["denoising"]}'
     labels = [label for label, _, _ in image_rows(at)]
     assert labels == ["original", ae, den, "PCA (2 components)", "PCA (4 components)",
                       "clean", "gaussian 0.30", ae, den, "PCA (2 components)", "PCA (4 components)"]
@@ -445,18 +454,25 @@ def test_reconstructions_show_runs_and_pca(runs, media):
     table = at.dataframe[0].value.set_index("row")
     assert [mse for _, mse, _ in rows[1:5]] == pytest.approx(list(table["MSE per pixel"]), abs=5e-5)
 
-    at.multiselect(key="rec_runs").set_value([runs.ids["vae"]]).run()
+    at.multiselect(key=RUNS_KEY).set_value([runs.ids["vae"]]).run()
     assert [label for label, _, _ in image_rows(at)][:3] == ["original", vae, "PCA (4 components)"]
-    at.multiselect(key="rec_runs").set_value([runs.ids["ae"], runs.ids["vae"], runs.ids["denoising"]]).run()
+    at.multiselect(key=RUNS_KEY).set_value([runs.ids["ae"], runs.ids["vae"], runs.ids["denoising"]]).run()
     assert [label for label, _, _ in image_rows(at)][:6] == \
         ["original", ae, vae, den, "PCA (2 components)", "PCA (4 components)"]
 
-    at.multiselect(key="rec_runs").set_value([]).run()
+    at.multiselect(key=RUNS_KEY).set_value([]).run()
     assert "Choose at least one run." in texts(at.info) and not at.image
 
 
+def open_reconstructions(runs) -> AppTest:
+    """Reconstructions opened from a link that selects ae and denoising (``?runs=``)."""
+    at = open_page("pages/reconstructions.py", runs=f'{runs.ids["ae"]},{runs.ids["denoising"]}')
+    assert at.multiselect(key=RUNS_KEY).value == [runs.ids["ae"], runs.ids["denoising"]]
+    return at
+
+
 def test_reconstructions_noise_level_changes_the_noisy_images(runs, media):
-    at = open_page("pages/reconstructions.py")
+    at = open_reconstructions(runs)
 
     def noisy():
         rows = image_rows(at)
@@ -481,7 +497,7 @@ def test_reconstructions_noise_level_changes_the_noisy_images(runs, media):
 
 
 def test_reconstructions_example_selection_changes_the_examples(runs, media):
-    at = open_page("pages/reconstructions.py")
+    at = open_reconstructions(runs)
     ds = load_dataset("digits")
     assert at.selectbox(key="rec_worst").disabled
     shown = {}

@@ -492,3 +492,28 @@ def test_filters_and_atoms_of_an_mlp_run_and_no_chart_without_a_regulariser(runs
     assert charts(at) == {}
     at.selectbox(key="in_run").select(runs.id("ae2")).run()
     assert not np.array_equal(picture(at.image[0], media), shown[0])  # another run, other filters
+
+
+
+# --- the selected run lives in the URL ---
+def test_run_in_the_url_opens_that_run_and_a_choice_goes_into_the_url(runs):
+    def traversal(run_param: str) -> AppTest:
+        at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+        at.switch_page("pages/traversal.py")
+        at.query_params["run"] = run_param  # a link such as /traversal?run=<id>
+        at.run()
+        assert_ok(at)
+        return at
+
+    default = open_page("traversal").selectbox(key="trav_run").value
+    wanted = next(run_dir.name for run_dir in runs.dirs.values() if run_dir.name != default)
+    at = traversal(wanted)
+    assert at.selectbox(key="trav_run").value == wanted
+    assert at.query_params["run"] == wanted
+    assert wanted not in at.selectbox(key="trav_run").options  # readable labels, not ids
+    at.selectbox(key="trav_run").select(default).run()  # the user's choice wins over the link
+    assert_ok(at)
+    assert at.selectbox(key="trav_run").value == default and at.query_params["run"] == default
+
+    at = traversal("no-such-run")  # a stale link: the default run, no error
+    assert at.selectbox(key="trav_run").value == default

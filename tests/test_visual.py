@@ -70,11 +70,17 @@ def fixture_runs(tmp_path_factory):
     return root, {r["variant"]: r for r in rows}
 
 
+def legend_label(row: dict) -> str:
+    """A fixed label per fixture run (the references hold it): the pages' own labels carry
+    the run's creation time (aelab.catalog.run_label), which changes on every test run."""
+    return f"{row['variant']} z={row['latent_dim']} · {row['dataset']} · {row['id'][-4:]}"
+
+
 @pytest.fixture(scope="module")
 def page_models(fixture_runs):
     """label -> model, in the Reconstructions page's order, and the digits data set."""
     root, rows = fixture_runs
-    models = {ui.run_label(rows[v]): load_model(root / rows[v]["id"]) for v, _ in RUNS}
+    models = {legend_label(rows[v]): load_model(root / rows[v]["id"]) for v, _ in RUNS}
     return models, load_dataset("digits")
 
 
@@ -197,7 +203,7 @@ def rows_spec(rows) -> list[dict]:
 def test_loss_figure(fixture_runs, name, variants):
     root, rows = fixture_runs
     # as the Runs page: {run label: logged metrics} for the runs picked
-    figure = loss_figure({ui.run_label(rows[v]): read_metrics(root / rows[v]["id"]) for v in variants})
+    figure = loss_figure({legend_label(rows[v]): read_metrics(root / rows[v]["id"]) for v in variants})
     spec = figure_spec(figure)
     check_spec(name, spec)
     assert len(spec["traces"]) == {1: 2, 3: 7}[len(variants)]
