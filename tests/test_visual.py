@@ -34,7 +34,6 @@ import pytest
 import torch
 from PIL import Image
 
-from aelab import ui
 from aelab.compare import (denoising_rows, image_grid, loss_figure, pick_examples,
                            reconstruction_rows)
 from aelab.data import load_dataset
