@@ -143,12 +143,27 @@ def test_dci_of_given_importance_matrices():
 
 def test_factor_vae_leaves_collapsed_codes_out():
     rng = np.random.default_rng(0)
+    pool = shapes.sample_factors(D.POOL, rng)
+    # the true factors plus a dead unit (constant code) and one that barely moves
+    codes = np.hstack([D.standardised_factors(pool), np.full((len(pool), 1), 0.3),
+                       1e-3 * rng.standard_normal((len(pool), 1))])
+    assert D.factor_vae_metric(pool, codes, rng, n_train=500, n_eval=500) == 1.0
 
-    def represent(f):  # the true factors plus a dead unit (constant code)
-        return np.hstack([D.standardised_factors(f), np.full((len(f), 1), 0.3)])
 
-    sample = represent(shapes.sample_factors(1000, rng))
-    assert D.factor_vae_metric(represent, rng, sample) == 1.0
+def test_pairs_and_votes_hold_the_factor_at_its_value():
+    rng = np.random.default_rng(0)
+    pool = shapes.sample_factors(D.POOL, rng)
+    group = D._group(pool, 2)  # orientation
+    values = rng.integers(0, 40, (30, 64))
+    a, b = D._pairs(group, values, rng)
+    assert a.shape == b.shape == (30, 64) and (a != b).all()
+    assert (pool[a, 2] == values).all() and (pool[b, 2] == values).all()
+    assert len(np.unique(a)) > 1000  # the other factors vary: many different rows
+    rows = D._batches(group, values[:, 0], 64, rng)
+    assert rows.shape == (30, 64) and (pool[rows, 2] == values[:, :1]).all()
+    assert all(len(set(r)) == 64 for r in rows)  # without replacement
+    with pytest.raises(ValueError, match="the pool is too small: orientation index"):
+        D._group(pool[:1000], 2)
 
 
 def test_non_finite_codes_are_refused():
