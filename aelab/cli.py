@@ -1,4 +1,4 @@
-"""``python -m aelab``: variants, datasets, train and evaluate.
+"""``python -m aelab``: variants, datasets, train, sweep and evaluate.
 
 Bad arguments exit with status 2 and one line on stderr saying what is wrong,
 before anything is trained or written.
@@ -190,6 +190,54 @@ def cmd_runs(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    import time
+
+    from .execution import get_backend
+    from .study import Study, StudySpec, check_backend_args, parse_grid, summarise
+
+    check_backend_args(args.ray, args.ray_address)
+    params = {}
+    for item in args.param or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise AelabError(f"--param expects NAME=VALUE, got {item!r}")
+        params[name.strip()] = value.strip()
+    if args.epochs is not None:
+        params["epochs"] = str(args.epochs)
+    spec = StudySpec(args.variant, args.dataset, parse_grid(args.grid or []), args.seeds,
+                     params, args.study)
+    spec.validate()  # before any folder is written or a cluster is started
+    backend = get_backend(args.runs_dir, ray=args.ray, ray_address=args.ray_address,
+                          gpus_per_trial=args.gpus_per_trial)
+    out = sys.stderr if args.json else sys.stdout
+    started = time.monotonic()
+
+    def show(rows):
+        print(f"[{time.monotonic() - started:6.1f}s] study {spec.id}: {summarise(rows)}",
+              file=out, flush=True)
+
+    study = Study(spec, args.runs_dir, backend)
+    try:
+        study.start()
+        rows = study.wait(on_change=show)
+    except KeyboardInterrupt:
+        print(f"\nstopped watching study {spec.id}; run the same command again to pick it up",
+              file=sys.stderr)
+        return 130
+    finally:
+        getattr(backend, "close", lambda: None)()
+    trials = [{"id": r["id"], "point": r["point"], "seed": r["seed"], "state": r["state"],
+               **({"error": r["error"]} if r.get("error") else {})} for r in rows]
+    if args.json:
+        _print_json({"study": spec.id, "runs_dir": str(study.runs_dir), "trials": trials})
+    else:
+        for t in trials:
+            point = " ".join(f"{k}={v}" for k, v in t["point"].items())
+            print(f"{t['id']:<44} {point} seed={t['seed']} {t['state']}")
+    return 0 if all(t["state"] == "done" for t in trials) else 1
+
+
 def cmd_worker(args) -> int:
     from .manager import worker_main
 
@@ -263,6 +311,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-dir")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("sweep", help="a study: train a grid of settings times seeds, each trial "
+                                     "a run folder, locally or on a Ray cluster")
+    p.add_argument("--variant", required=True)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--grid", action="append", metavar="NAME=v1,v2",
+                   help="a model or training parameter and its values (repeatable; values "
+                        "split on ';' instead when a value holds commas, e.g. hidden=64,32;128)")
+    p.add_argument("--seeds", type=int, default=1, help="seeds 0..K-1 for every grid point")
+    p.add_argument("--param", action="append", metavar="NAME=VALUE",
+                   help="a fixed model or training parameter for every trial (repeatable)")
+    p.add_argument("--study", help="study id (default: derived from the settings, so the same "
+                                   "command picks up the same study)")
+    p.add_argument("--runs-dir", help="runs folder (default $AELAB_RUNS or ./checkpoints)")
+    p.add_argument("--json", action="store_true",
+                   help="print the study id and every trial's run id and state at the end")
+    p.add_argument("--ray", action="store_true", help="run the trials on a local Ray cluster")
+    p.add_argument("--ray-address", metavar="HOST:PORT", help="run the trials on this Ray cluster")
+    p.add_argument("--gpus-per-trial", type=float, default=0.0,
+                   help="with Ray: GPUs each trial asks for (default 0: one CPU)")
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("demo-runs", help="(re)make the small demo runs shipped in checkpoints/")
     p.add_argument("names", nargs="*", help="only these demo runs (default: all)")

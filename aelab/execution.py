@@ -32,13 +32,16 @@ class Backend(Protocol):
         """Ask the run to stop; its status afterwards."""
 
 
-def get_backend(runs_dir, ray: bool = False, ray_address: str | None = None,
-                max_parallel: int | None = None) -> Backend:
+def get_backend(runs_dir=None, ray: bool = False, ray_address: str | None = None,
+                max_parallel: int | None = None, gpus_per_trial: float = 0.0) -> Backend:
     """The local backend, or Ray when ``ray`` (start a local cluster) or ``ray_address`` is given."""
+    from .runs import runs_root
+
+    runs_dir = runs_root(runs_dir)
     if ray or ray_address:
         from .raybackend import RayBackend
 
-        return RayBackend(runs_dir, address=ray_address)
+        return RayBackend(runs_dir, address=ray_address, gpus_per_trial=gpus_per_trial)
     from .manager import LocalBackend
 
     return LocalBackend(runs_dir, max_parallel)

@@ -222,8 +222,12 @@ def library_versions() -> dict[str, str]:
             "python": platform.python_version()}
 
 
-def create_run(model_config, train_config, dataset: str, runs_dir=None, out=None) -> Path:
-    """A new run folder holding ``config.json`` and a ``queued`` status; returns its path."""
+def create_run(model_config, train_config, dataset: str, runs_dir=None, out=None,
+               study: dict | None = None) -> Path:
+    """A new run folder holding ``config.json`` and a ``queued`` status; returns its path.
+
+    ``study``: for a trial of a study, its id, grid point and seed (``config["study"]``).
+    """
     run_dir = Path(out) if out else runs_root(runs_dir) / new_run_id(model_config.variant, dataset)
     if run_dir.exists() and any(run_dir.iterdir()):
         raise RunError(f"run folder {run_dir} already exists and is not empty")
@@ -239,6 +243,7 @@ def create_run(model_config, train_config, dataset: str, runs_dir=None, out=None
         "train": train_config.to_dict(),
         "versions": library_versions(),
         "created": time.time(),
+        **({"study": study} if study else {}),
     }
     atomic_write_json(run_dir / "config.json", config)
     write_status(run_dir, state="queued", epoch=0, step=0, progress=0.0)

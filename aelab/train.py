@@ -71,10 +71,11 @@ def validate_run(variant: str, dataset: str, model_params: dict | None = None,
 
 
 def prepare_run(variant: str, dataset: str, model_params: dict | None = None,
-                train_params: dict | None = None, runs_dir=None, out=None) -> Path:
+                train_params: dict | None = None, runs_dir=None, out=None,
+                study: dict | None = None) -> Path:
     """Validate every setting against the dataset, then create the run folder (``queued``)."""
     model_config, train_config = validate_run(variant, dataset, model_params, train_params)
-    return create_run(model_config, train_config, dataset, runs_dir=runs_dir, out=out)
+    return create_run(model_config, train_config, dataset, runs_dir=runs_dir, out=out, study=study)
 
 
 class Trainer:
