@@ -74,7 +74,10 @@ def refresh_status(run_dir: Path, status: dict | None = None) -> dict:
         return status
     pid = status.get("pid")
     stale = time.time() - float(status.get("heartbeat") or 0) > HEARTBEAT_STALE
-    gone = not pid_alive(pid) or (stale and not _is_worker_of(pid, run_dir))
+    if status.get("backend", "local") != "local":  # its driver (e.g. a Ray sweep) keeps the heartbeat
+        gone, pid = stale, f"{pid} on the {status['backend']} backend"
+    else:
+        gone = not pid_alive(pid) or (stale and not _is_worker_of(pid, run_dir))
     if not gone:
         return status
     status = read_status(run_dir)  # the worker may have written its final state as it exited
@@ -144,12 +147,12 @@ def ensure_supervisor(runs_dir, max_parallel: int | None = None) -> None:
 
 
 def _queued_runs(runs_dir: Path) -> list[tuple[Path, dict]]:
-    """Queued runs in submission order; damaged folders are skipped."""
+    """Queued local runs in submission order; damaged folders and other backends' runs are skipped."""
     rows = []
     for run_dir in _run_dirs(runs_dir):
         try:
             status = read_status(run_dir)
-            if status["state"] == "queued":
+            if status["state"] == "queued" and status.get("backend", "local") == "local":
                 rows.append((float(status.get("submitted") or 0), run_dir.name, run_dir, status))
         except RunError:
             continue
@@ -246,7 +249,6 @@ def supervise(runs_dir, max_parallel: int = 1, poll: float = 0.25,
 # --- the worker ---
 def worker_main(run_dir, resume: bool = False) -> int:
     """Train one run in this process, then build its explore caches; the exit status."""
-    from .caches import build_caches
     from .train import Trainer
 
     run_dir = Path(run_dir)
@@ -260,14 +262,25 @@ def worker_main(run_dir, resume: bool = False) -> int:
         return 1  # the trainer recorded the failure in status.json
     finally:
         beating.set()
-    if status["state"] == "done" and trainer.config.caches:
-        write_status(run_dir, **{**status, "caches": "building"})
-        try:
-            build_caches(run_dir)
-            status = write_status(run_dir, **{**status, "caches": "ready"})
-        except Exception as exc:  # the run itself is done; pages rebuild caches on demand
-            write_status(run_dir, **{**status, "caches": f"failed: {type(exc).__name__}: {exc}"})
+    finish_caches(run_dir, status, trainer.config.caches)
     return 0
+
+
+def finish_caches(run_dir: Path, status: dict, caches: bool = True) -> dict:
+    """After a ``done`` run, build its explore caches if ``caches``; the final status.
+
+    A cache that fails to build leaves the run ``done`` (the pages rebuild caches on demand).
+    """
+    from .caches import build_caches
+
+    if status["state"] != "done" or not caches:
+        return status
+    write_status(run_dir, **{**status, "caches": "building"})
+    try:
+        build_caches(run_dir)
+        return write_status(run_dir, **{**status, "caches": "ready"})
+    except Exception as exc:
+        return write_status(run_dir, **{**status, "caches": f"failed: {type(exc).__name__}: {exc}"})
 
 
 # --- the local backend ---
@@ -297,7 +310,8 @@ class LocalBackend:
         stop_file(run_dir).unlink(missing_ok=True)
         status = read_status(run_dir)
         extra = {"resume": True, "error": None} if resume else {}
-        write_status(run_dir, **{**status, "state": "queued", **extra, "submitted": time.time()})
+        write_status(run_dir, **{**status, "state": "queued", **extra, "backend": "local",
+                                  "submitted": time.time()})
         self.kick()
 
     def state(self, run_dir: Path) -> dict:
