@@ -60,13 +60,19 @@ def cmd_datasets(args) -> int:
     return 0
 
 
-def _train_params(args) -> tuple[dict, dict]:
-    model, train = {}, {}
-    for item in args.param or []:
-        if "=" not in item:
+def _pairs(items: list[str] | None) -> dict[str, str]:
+    """``--param NAME=VALUE`` items as a dict."""
+    pairs = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep:
             raise AelabError(f"--param expects NAME=VALUE, got {item!r}")
-        name, value = item.split("=", 1)
-        model[name.strip()] = value.strip()
+        pairs[name.strip()] = value.strip()
+    return pairs
+
+
+def _train_params(args) -> tuple[dict, dict]:
+    model, train = _pairs(args.param), {}
     for flag, key in (("latent_dim", "latent_dim"), ("arch", "arch"), ("hidden", "hidden")):
         if getattr(args, flag) is not None:
             model[key] = getattr(args, flag)
@@ -191,25 +197,19 @@ def cmd_runs(args) -> int:
 
 
 def cmd_sweep(args) -> int:
+    import contextlib
     import time
 
     from .execution import get_backend
     from .study import Study, StudySpec, check_backend_args, parse_grid, summarise
 
     check_backend_args(args.ray, args.ray_address)
-    params = {}
-    for item in args.param or []:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise AelabError(f"--param expects NAME=VALUE, got {item!r}")
-        params[name.strip()] = value.strip()
+    params = _pairs(args.param)
     if args.epochs is not None:
         params["epochs"] = str(args.epochs)
     spec = StudySpec(args.variant, args.dataset, parse_grid(args.grid or []), args.seeds,
                      params, args.study)
     spec.validate()  # before any folder is written or a cluster is started
-    backend = get_backend(args.runs_dir, ray=args.ray, ray_address=args.ray_address,
-                          gpus_per_trial=args.gpus_per_trial)
     out = sys.stderr if args.json else sys.stdout
     started = time.monotonic()
 
@@ -217,16 +217,19 @@ def cmd_sweep(args) -> int:
         print(f"[{time.monotonic() - started:6.1f}s] study {spec.id}: {summarise(rows)}",
               file=out, flush=True)
 
-    study = Study(spec, args.runs_dir, backend)
-    try:
-        study.start()
-        rows = study.wait(on_change=show)
-    except KeyboardInterrupt:
-        print(f"\nstopped watching study {spec.id}; run the same command again to pick it up",
-              file=sys.stderr)
-        return 130
-    finally:
-        getattr(backend, "close", lambda: None)()
+    with contextlib.redirect_stdout(out):  # Ray's own notices must not break --json
+        backend = get_backend(args.runs_dir, ray=args.ray, ray_address=args.ray_address,
+                              gpus_per_trial=args.gpus_per_trial)
+        study = Study(spec, args.runs_dir, backend)
+        try:
+            study.start()
+            rows = study.wait(on_change=show)
+        except KeyboardInterrupt:
+            print(f"\nstopped watching study {spec.id}; run the same command again to pick it up",
+                  file=sys.stderr)
+            return 130
+        finally:
+            getattr(backend, "close", lambda: None)()
     trials = [{"id": r["id"], "point": r["point"], "seed": r["seed"], "state": r["state"],
                **({"error": r["error"]} if r.get("error") else {})} for r in rows]
     if args.json:

@@ -4,12 +4,13 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
 from aelab.cli import main
 from aelab.manager import pid_alive
-from aelab.runs import read_json, read_status
+from aelab.runs import read_json, read_metrics, read_status
 from aelab.study import StudySpec, parse_grid, study_trials
 
 SWEEP = ["sweep", "--variant", "ae", "--dataset", "digits", "--epochs", "1",
@@ -75,3 +76,87 @@ def test_local_sweep_on_digits_and_the_same_command_picks_it_up(runs_dir, capsys
     assert sorted(p.name for p in runs_dir.iterdir() if not p.name.startswith(".")) == \
         sorted(t["id"] for t in out["trials"])
     assert list(study_trials(runs_dir)) == [out["study"]]
+
+
+# --- a real Ray cluster ---
+def ray_processes(port: int) -> list[str]:
+    """Command lines of live processes that belong to the Ray cluster on ``port``."""
+    rows = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
+    return [r for r in rows.splitlines() if f":{port}" in r or f"port={port}" in r]
+
+
+@pytest.fixture(scope="module")
+def ray_head(tmp_path_factory):
+    """A Ray head with 2 CPUs on a free port, stopped (and checked gone) afterwards.
+
+    Token authentication on, with a token made for this cluster and given to its drivers.
+    """
+    import secrets
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token",
+           "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    start = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--port", str(port),
+             "--num-cpus", "2", "--include-dashboard=false", "--node-ip-address", "127.0.0.1"]
+    try:
+        subprocess.run(start, check=True, capture_output=True, env=env, timeout=120)
+        yield f"127.0.0.1:{port}", env
+    finally:
+        subprocess.run([sys.executable, "-m", "ray.scripts.scripts", "stop", "--force"],
+                       capture_output=True, env=env, timeout=60)
+        left = ray_processes(port)
+        assert not left, f"Ray processes left running: {left}"
+
+
+def start_sweep(runs_dir, ray_head, *extra) -> subprocess.Popen:
+    address, env = ray_head
+    return subprocess.Popen([sys.executable, "-m", "aelab", *SWEEP, "--runs-dir", str(runs_dir),
+                             "--ray-address", address, "--json", *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def test_a_sweep_through_a_ray_cluster_writes_ordinary_run_folders_here(ray_head, runs_dir):
+    sweep = start_sweep(runs_dir, ray_head, "--grid", "latent_dim=2,3")
+    out, err = sweep.communicate(timeout=180)
+    assert sweep.returncode == 0, err
+    result = json.loads(out)
+    assert [t["state"] for t in result["trials"]] == ["done", "done"]
+    for trial in result["trials"]:
+        run_dir = runs_dir / trial["id"]
+        assert {"config.json", "status.json", "metrics.jsonl", "model.safetensors"} <= \
+            {p.name for p in run_dir.iterdir()}
+        assert read_status(run_dir)["pid"] != sweep.pid  # trained by a Ray worker, not the driver
+    assert "done" in err  # progress lines went to stderr
+
+
+def test_a_ray_worker_killed_mid_trial_is_retried_and_every_trial_is_done_once(ray_head, runs_dir):
+    sweep = start_sweep(runs_dir, ray_head, "--grid", "latent_dim=2,3", "--epochs", "150",
+                        "--param", "log_every=2", "--param", "checkpoint_seconds=0.2")
+    killed = None
+    try:
+        deadline = time.monotonic() + 150
+        while killed is None and time.monotonic() < deadline and sweep.poll() is None:
+            for run_dir in runs_dir.iterdir():
+                status = read_json(run_dir / "status.json", "status") if (run_dir / "status.json").exists() else {}
+                if status.get("state") == "running" and status.get("step", 0) > 20 and pid_alive(status.get("pid")):
+                    os.kill(status["pid"], signal.SIGKILL)  # the Ray worker process training it
+                    killed = (run_dir, status["pid"], status["step"])
+                    break
+            time.sleep(0.1)
+        out, err = sweep.communicate(timeout=240)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+    assert killed, "no trial was seen running"
+    assert sweep.returncode == 0, err
+    trials = json.loads(out)["trials"]
+    assert [t["state"] for t in trials] == ["done", "done"]
+    assert len([p for p in runs_dir.iterdir() if p.is_dir()]) == 2  # nothing counted twice
+    run_dir, pid, _ = killed
+    status = read_status(run_dir)
+    assert status["pid"] != pid and status["step"] == status["total_steps"]
+    steps = [row["step"] for row in read_metrics(run_dir)]
+    assert steps == sorted(set(steps)) and steps[-1] == status["total_steps"]
