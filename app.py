@@ -20,6 +20,7 @@ PAGES = [
     st.Page("pages/generate.py", title="Generate", icon=":material/auto_awesome:"),
     st.Page("pages/inside.py", title="Inside", icon=":material/biotech:"),
     st.Page("pages/disentangle.py", title="Disentanglement", icon=":material/extension:"),
+    st.Page("pages/study.py", title="Study", icon=":material/stacked_line_chart:"),
 ]
 
 ui.run_app(PAGES)

@@ -1,0 +1,113 @@
+"""The Study page and its library: trials' progress, a metric against a grid value."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import aelab.manager
+from aelab.caches import load_eval
+from aelab.runs import read_status
+from aelab.study import StudySpec, parse_grid
+from aelab.study_results import list_studies, summarise_metric, trial_rows
+from aelab.train import prepare_run, train_run
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+SPEC = StudySpec("ae", "digits", parse_grid(["latent_dim=2,5"]), seeds=2,
+                 params={"hidden": "32", "epochs": "1", "caches": "false"})
+
+
+@pytest.fixture(scope="module")
+def study_root(tmp_path_factory):
+    """A finished 2x2 study on digits, trained in this process, with eval.json per trial."""
+    root = tmp_path_factory.mktemp("study-runs")
+    for point, seed in SPEC.trials():
+        record = {"id": SPEC.id, "point": point, "seed": seed, "grid": SPEC.grid, "seeds": 2}
+        run_dir = prepare_run("ae", "digits", *SPEC.split(point, seed), runs_dir=root, study=record)
+        assert train_run(run_dir)["state"] == "done"
+        load_eval(run_dir)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def no_supervisor(monkeypatch):
+    calls = []
+    monkeypatch.setattr(aelab.manager, "ensure_supervisor",
+                        lambda runs_dir, max_parallel=None: calls.append(runs_dir))
+    return calls
+
+
+def open_study_page(root, monkeypatch, **query) -> AppTest:
+    monkeypatch.setenv("AELAB_RUNS", str(root))
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.switch_page("pages/study.py")
+    at.query_params.update(query)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_the_summary_is_the_mean_and_spread_over_seeds(study_root):
+    rows = trial_rows(study_root, SPEC.id)
+    assert len(rows) == 4 and all(r["state"] == "done" for r in rows)
+    summary = summarise_metric(rows, "recon_mse", "latent_dim")
+    assert [s["x"] for s in summary] == [2, 5] and [s["n"] for s in summary] == [2, 2]
+    for s in summary:
+        values = [r["metrics"]["recon_mse"] for r in rows if r["point"]["latent_dim"] == s["x"]]
+        mean = sum(values) / 2
+        assert s["mean"] == pytest.approx(mean)
+        assert s["std"] == pytest.approx(math.sqrt(sum((v - mean) ** 2 for v in values)))  # n-1 = 1
+        pca = [r["metrics"]["pca_recon_mse"] for r in rows if r["point"]["latent_dim"] == s["x"]]
+        assert s["baseline"] == pytest.approx(sum(pca) / 2)
+    assert summary[1]["baseline"] < summary[0]["baseline"]  # more PCA components, less error
+    assert summarise_metric(rows, "train_loss", "latent_dim")[0]["baseline"] is None
+    assert list_studies(study_root)[0] | {"created": 0} == {
+        "id": SPEC.id, "variant": "ae", "dataset": "digits", "grid": {"latent_dim": ["2", "5"]},
+        "seeds": 2, "trials": 4, "done": 4, "active": 0, "created": 0}
+
+
+def test_the_page_shows_the_trials_and_plots_a_metric_with_its_baseline(study_root, monkeypatch):
+    at = open_study_page(study_root, monkeypatch, study=SPEC.id)
+    trials, summary = at.dataframe[0].value, at.dataframe[1].value
+    assert len(trials) == 4 and set(trials["state"]) == {"done"}
+    assert at.selectbox(key="st_metric").value == "recon_mse"
+    assert list(summary["latent_dim"]) == ["2", "5"] and list(summary["seeds"]) == [2, 2]
+    assert summary["PCA baseline"].notna().all()
+    traces = json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
+    assert [t["name"] for t in traces] == ["all (mean ± std)", "all (each seed)", "all PCA baseline"]
+    assert traces[0]["x"] == [2, 5] and len(traces[1]["y"]) == 4
+    at.selectbox(key="st_metric").set_value("train_loss").run()
+    assert not at.exception
+    assert at.dataframe[1].value["PCA baseline"].isna().all()
+
+
+def test_the_form_refuses_a_bad_grid_in_one_sentence_and_writes_nothing(tmp_path, monkeypatch):
+    root = tmp_path / "runs"
+    root.mkdir()
+    at = open_study_page(root, monkeypatch)
+    at.text_area(key="st_grid").set_value("beta=1,2")
+    at.button(key="st_start").click().run()
+    assert [e.value for e in at.error] == [
+        "unknown grid parameter 'beta' for variant 'ae'; valid parameters: arch, batch_size, "
+        "caches, checkpoint_seconds, device, epochs, hidden, latent_dim, likelihood, log_every, lr"]
+    assert list(root.iterdir()) == []
+
+
+def test_the_form_starts_a_study_in_the_background(tmp_path, monkeypatch, no_supervisor):
+    root = tmp_path / "runs"
+    root.mkdir()
+    at = open_study_page(root, monkeypatch)
+    at.text_area(key="st_grid").set_value("latent_dim=2,3")
+    at.number_input(key="st_seeds").set_value(2)
+    at.button(key="st_start").click().run()
+    assert not at.exception and not at.error
+    study_id = list_studies(root)[0]["id"]
+    assert at.selectbox(key="st_study").value == study_id
+    assert f"Study {study_id} started: 4 trials." in [e.value for e in at.success]
+    rows = trial_rows(root, study_id)
+    assert len(rows) == 4 and {r["state"] for r in rows} == {"queued"}
+    assert no_supervisor  # the local supervisor was asked to start them
+    assert all(read_status(root / r["id"])["backend"] == "local" for r in rows)
