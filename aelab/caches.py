@@ -115,9 +115,14 @@ def build_projections(run_dir, progress: Callable[[str], None] | None = None) ->
 
 
 def build_caches(run_dir, progress: Callable[[str], None] | None = None) -> None:
-    """Write both caches (``eval.json`` and ``cache.safetensors``) for the current weights."""
+    """Write both caches (``eval.json`` and ``cache.safetensors``) for the current weights,
+    and for a run the disentanglement metrics can score, ``disentangle.json``."""
+    from .disentangle import scorable
+
     build_eval(run_dir, progress)
     build_projections(run_dir, progress)
+    if scorable(read_config(Path(run_dir))):
+        load_disentanglement(run_dir, progress)
 
 
 def _eval_fresh(run_dir: Path, digest: str) -> bool:

@@ -266,13 +266,14 @@ def cmd_demo_runs(args) -> int:
 
 
 def cmd_disentangle(args) -> int:
-    from .disentangle import REFERENCE_ENCODERS, format_scores, score_encoder, score_run
+    from .caches import load_disentanglement
+    from .disentangle import REFERENCE_ENCODERS, format_scores, score_encoder, score_run_dir
 
     if (args.run is None) == (args.encoder is None):
         raise AelabError(f"disentangle needs exactly one of a run (folder or id) or --encoder "
                          f"{'|'.join(REFERENCE_ENCODERS)}")
     scores = (score_encoder(args.encoder) if args.encoder
-              else score_run(args.run, runs_dir=args.runs_dir))
+              else load_disentanglement(score_run_dir(args.run, args.runs_dir)))
     print(json.dumps(scores) if args.json else format_scores(scores))
     return 0
 

@@ -417,15 +417,29 @@ def score_encoder(name: str, seed: int = 0) -> dict:
     return {"encoder": name, **score(reference_encoder(name), seed=seed)}
 
 
-def score_run(run, runs_dir=None, seed: int = 0, device: str = "cpu") -> dict:
-    """``score`` of a trained run (folder or id), which must have been trained on shapes."""
-    from .runs import load_model, read_config, resolve_run
+def scorable(config: dict) -> bool:
+    """True if the run of ``config`` (its ``config.json``) can be scored: trained on shapes."""
+    return config["dataset"] == "shapes"
+
+
+def score_run_dir(run, runs_dir=None):
+    """The folder of the run ``run`` (folder or id), refused unless it can be scored."""
+    from .runs import read_config, resolve_run
 
     run_dir = resolve_run(run, runs_dir)
     config = read_config(run_dir)
-    if config["dataset"] != "shapes":
+    if not scorable(config):
         raise RunError(f"disentanglement metrics need a run trained on the shapes dataset; run "
                        f"{run_dir.name} was trained on {config['dataset']}")
+    return run_dir
+
+
+def score_run(run, runs_dir=None, seed: int = 0, device: str = "cpu") -> dict:
+    """``score`` of a trained run (folder or id), which must have been trained on shapes."""
+    from .runs import load_model, read_config
+
+    run_dir = score_run_dir(run, runs_dir)
+    config = read_config(run_dir)
     model = load_model(run_dir, device)
     return {"run": run_dir.name, "variant": config["variant"], "dataset": config["dataset"],
             **score(model_encoder(model), seed=seed)}

@@ -302,6 +302,33 @@ def scores_for(run_dir) -> list[dict]:
                         lambda say: load_latent_scores(run_dir, say))
 
 
+def disentanglement_for(run_dir) -> dict:
+    """The run's disentanglement scores; if they are not ready, start (or wait for) the
+    background scorer (``aelab.scoring``), say so, poll until it finishes and stop the page."""
+    from .scoring import scoring_state, start_scoring
+
+    state = scoring_state(run_dir)
+    if state["state"] == "ready":
+        return state["scores"]
+    if state["state"] == "failed":
+        st.error(f"Scoring this run failed: {state['error']}")
+        if st.button("Score again", key="score_again"):
+            start_scoring(run_dir)
+            st.rerun()
+        st.stop()
+    start_scoring(run_dir)
+    st.info("Scoring this run's disentanglement in the background (about a minute on 2 CPU "
+            "cores); the page fills in when the scores are ready.")
+
+    @st.fragment(run_every=3)
+    def wait() -> None:
+        if scoring_state(run_dir)["state"] != "running":
+            st.rerun()
+
+    wait()
+    st.stop()
+
+
 def pick_run(rows: list[dict], key: str, variants: tuple[str, ...] | None = None,
              label: str = "Run", param: str = "run") -> dict | None:
     """A selectbox over finished runs (optionally of some variants), demo runs first, kept in

@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from aelab.caches import load_disentanglement, load_eval, peek_disentanglement
+from aelab.caches import load_eval, peek_disentanglement
 from aelab.compare import image_grid
 from aelab.errors import AelabError
 from aelab.explore import dimension_order, traversal_grid, traversal_range
@@ -30,7 +30,7 @@ if not rows:
 run = ui.pick_run(rows, key="dis_run")
 run_dir = ui.runs_dir() / run["id"]
 try:
-    scores = ui._with_status("Disentanglement scores", lambda say: load_disentanglement(run_dir, say))
+    scores = ui.disentanglement_for(run_dir)
     model = ui.model_for(run_dir)
     caches = ui.caches_for(run_dir)
     ds = ui.dataset_for("shapes")

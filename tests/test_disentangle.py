@@ -243,6 +243,7 @@ def test_disentanglement_page_against_a_shapes_run(shapes_run, tmp_path, monkeyp
     import aelab.caches
 
     runs = tmp_path / "runs"
+    aelab.caches.load_disentanglement(shapes_run)  # what the worker does after training
     shutil.copytree(shapes_run, runs / shapes_run.name)
     monkeypatch.setenv("AELAB_RUNS", str(runs))
     project = aelab.caches.project_2d  # UMAP compiles for ~25 s; PCA stands in for it here
@@ -263,3 +264,28 @@ def test_disentanglement_page_against_a_shapes_run(shapes_run, tmp_path, monkeyp
     assert heat["data"][0]["type"] == "heatmap"
     table = frames[-1]
     assert len(table) == 1 and table.iloc[0]["mig"] == pytest.approx(scores["mig"])
+
+
+def test_the_page_never_scores_in_its_script_run(shapes_run, tmp_path, monkeypatch):
+    """An unscored run: the page starts the background scorer and says so, nothing more."""
+    import shutil
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    import aelab.scoring
+
+    runs = tmp_path / "runs"
+    shutil.copytree(shapes_run, runs / shapes_run.name)
+    (runs / shapes_run.name / "disentangle.json").unlink(missing_ok=True)
+    monkeypatch.setenv("AELAB_RUNS", str(runs))
+    started = []
+    monkeypatch.setattr(aelab.scoring, "start_scoring", lambda run_dir: started.append(run_dir))
+    monkeypatch.setattr(D, "score", lambda *a, **k: pytest.fail("scored in the page"))
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/disentangle.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert started == [runs / shapes_run.name]
+    assert "Scoring this run's disentanglement in the background" in at.info[0].value
+    assert not at.dataframe

@@ -1,0 +1,87 @@
+"""Disentanglement scores computed in a background process, never in a page's script run.
+
+A finished shapes run is scored by its worker right after training (``caches.build_caches``).
+A run without fresh scores (trained with ``caches`` off, or before the weights changed) is
+scored by ``start_scoring``: it starts ``python -m aelab disentangle RUN_DIR`` in its own
+session, which writes ``disentangle.json`` into the run folder, and records the process id
+in ``SCORER`` so that a second page or session does not start another. ``scoring_state``
+tells a page what to show.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .caches import peek_disentanglement
+from .manager import pid_alive
+
+SCORER = ".disentangle.pid"  # {"pid": ...} of the running background scorer
+LOG = "disentangle.log"      # its output
+COMMAND = [sys.executable, "-m", "aelab", "disentangle"]  # + the run folder
+
+
+def _scorer_pid(run_dir: Path) -> int | None:
+    try:
+        return int(json.loads((run_dir / SCORER).read_text())["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status of our own finished child (no zombie); others are left alone."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def scoring_state(run_dir) -> dict:
+    """``{"state": ...}``: ``ready`` (with ``scores``), ``running``, ``failed`` (with
+    ``error``, the scorer's last output line) or ``missing`` (never started)."""
+    run_dir = Path(run_dir)
+    scores = peek_disentanglement(run_dir)
+    if scores is not None:
+        return {"state": "ready", "scores": scores}
+    if not (run_dir / SCORER).exists():
+        return {"state": "missing"}
+    pid = _scorer_pid(run_dir)
+    if pid is None:  # being started by another session this moment (or that one crashed)
+        age = time.time() - (run_dir / SCORER).stat().st_mtime
+        return {"state": "running"} if age < 30 else {"state": "failed", "error": "the scorer "
+                                                      "did not start; try again"}
+    _reap(pid)
+    if pid_alive(pid):
+        return {"state": "running"}
+    scores = peek_disentanglement(run_dir)  # it may have finished since the first look
+    if scores is not None:
+        return {"state": "ready", "scores": scores}
+    try:
+        lines = (run_dir / LOG).read_text(errors="replace").strip().splitlines()
+    except OSError:
+        lines = []
+    return {"state": "failed",
+            "error": lines[-1] if lines else "the scoring process ended without a result"}
+
+
+def start_scoring(run_dir) -> bool:
+    """Start scoring ``run_dir`` in the background unless its scores are fresh or a scorer
+    is running; True if a process was started."""
+    run_dir = Path(run_dir)
+    if scoring_state(run_dir)["state"] in ("ready", "running"):
+        return False
+    (run_dir / SCORER).unlink(missing_ok=True)  # a finished or failed scorer's record
+    try:  # O_EXCL: of two sessions starting at once, one wins
+        fd = os.open(run_dir / SCORER, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return False
+    with open(run_dir / LOG, "wb") as log:
+        process = subprocess.Popen([*COMMAND, str(run_dir)],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                   stderr=log, start_new_session=True)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"pid": process.pid}, f)
+    return True
