@@ -322,7 +322,7 @@ def disentanglement_for(run_dir) -> dict:
 
     @st.fragment(run_every=3)
     def wait() -> None:
-        if scoring_state(run_dir)["state"] != "running":
+        if scoring_state(run_dir)["state"] in ("ready", "failed"):
             st.rerun()
 
     wait()
