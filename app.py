@@ -12,6 +12,7 @@ st.set_page_config(page_title="aelab", page_icon=":material/explore:", layout="w
 
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/lesson.py", title="Lesson", icon=":material/school:"),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:"),
     st.Page("pages/reconstructions.py", title="Reconstructions", icon=":material/compare:"),
@@ -23,4 +24,5 @@ PAGES = [
     st.Page("pages/study.py", title="Study", icon=":material/stacked_line_chart:"),
 ]
 
+ui.presenter_mode()  # ?present=1: larger text, no toolbar, sidebar collapsed
 ui.run_app(PAGES)

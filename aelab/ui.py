@@ -58,6 +58,29 @@ def within_app() -> None:
     st.stop()
 
 
+# Presenter mode: larger text for a projector, no toolbar (its menu and buttons), the sidebar
+# collapsed (still openable at its arrow, where the toggle to leave the mode is).
+PRESENTER_CSS = """<style>
+html { font-size: 24px; }
+[data-testid="stToolbarActions"], [data-testid="stMainMenu"], [data-testid="stAppDeployButton"],
+[data-testid="stDecoration"] { display: none; }
+[data-testid="stMainBlockContainer"] { padding-top: 2rem; max-width: 100%; }
+</style>"""
+
+
+def presenter_mode() -> bool:
+    """The sidebar's "Presenter mode" toggle, also set by a link with ``?present=1`` (kept
+    in the URL of every page while on); when on: larger text, no toolbar, sidebar collapsed."""
+    _adopt_url("present", "present", lambda raw: raw == "1", lambda value: True)
+    on = st.sidebar.toggle("Presenter mode", key="present",
+                           help="Larger text, no toolbar, sidebar collapsed; links carry it as ?present=1")
+    _write_url("present", "present", "1" if on else None)
+    if on:
+        st.set_page_config(initial_sidebar_state="collapsed")
+        st.html(PRESENTER_CSS)
+    return on
+
+
 def runs_dir() -> Path:
     """The runs folder the app works on (``$AELAB_RUNS`` or ./checkpoints)."""
     return runs_root().resolve()
@@ -257,6 +280,27 @@ def show_error(exc: Exception) -> None:
 
 def finished_runs(rows: list[dict]) -> list[dict]:
     return [r for r in rows if r.get("state") == "done"]
+
+
+def plot(figure, key: str, name: str | None = None, **kwargs) -> None:
+    """``st.plotly_chart`` whose toolbar's camera saves a PNG (``name``.png, twice the size),
+    with no Plotly logo: every figure of the app can be downloaded for slides."""
+    config = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]
+              if kwargs.get("on_select") in (None, "ignore") else [],
+              "toImageButtonOptions": {"format": "png", "filename": name or key, "scale": 2}}
+    return st.plotly_chart(figure, key=key, config=config, **kwargs)
+
+
+def labelled_images(rows, scale: int, width: tuple[int, int] = (1, 6)) -> None:
+    """One line per ``(label, images)``: the label (markdown) left, the images in a row
+    right, so a grid's rows say what they show."""
+    from .compare import image_grid
+
+    for label, images in rows:
+        left, right = st.columns(list(width), vertical_alignment="center")
+        left.markdown(label)
+        with right:
+            image(image_grid([images], scale=scale))
 
 
 def image(picture: np.ndarray, caption: str | None = None, width: int | None = None) -> None:

@@ -1,0 +1,70 @@
+"""The Lesson: the survey's sections, one screen each, on the shipped demo runs.
+
+Pure data (no streamlit): ``pages/lesson.py`` shows one ``Step`` per screen, its short
+explanation and a live widget of the kind ``step.show`` on ``step.runs``. The section
+numbers are those of ``seed/autoencoders-survey.txt``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str                 # URL value: /lesson?step=<key>
+    title: str
+    section: str             # the survey's section
+    text: str                # what to say, in markdown
+    show: str                # the kind of live widget
+    runs: tuple[str, ...]    # demo runs it uses
+    page: str                # where to explore further
+    ask: str = ""            # a question for the class
+
+
+STEPS = (
+    Step("ae-pca", "Undercomplete autoencoder vs PCA", "2 Vanilla Autoencoder",
+         "An encoder squeezes each 28x28 digit into a **16-number code**, a decoder rebuilds it; "
+         "training minimises the reconstruction error. With a linear encoder and decoder the best "
+         "code spans the same subspace as **PCA** with 16 components; the non-linear network can "
+         "do better. Compare the rows and their error.",
+         "reconstruct", ("demo-ae-z16",), "pages/reconstructions.py",
+         "Which digits does PCA blur most? Why?"),
+    Step("denoising", "Denoising autoencoder", "3.1 Denoising Autoencoder",
+         "Corrupt the input with $M_D(\\hat x|x)$, ask for the **clean** image back. This demo was "
+         "trained with masking noise (30% of pixels set to zero). Raise the level: the denoising "
+         "model keeps the digit, PCA keeps the noise.",
+         "denoise", ("demo-denoising", "demo-ae-z16"), "pages/reconstructions.py",
+         "What happens with a corruption it was not trained on?"),
+    Step("sparse", "Sparse and k-sparse codes", "3.2 Sparse / 3.3 k-Sparse Autoencoder",
+         "A **sparse** AE adds $\\beta\\sum_j KL(\\rho\\|\\hat\\rho_j)$ so each of its 32 units is "
+         "active only a fraction $\\rho = 0.05$ of the time. A **k-sparse** AE keeps just the k = 8 "
+         "largest units of each code. The bars show how each unit is used over test images.",
+         "sparsity", ("demo-sparse", "demo-ksparse"), "pages/inside.py",
+         "How many units does one digit use in each model?"),
+    Step("contractive", "Contractive autoencoder", "3.4 Contractive Autoencoder",
+         "Penalising $\\|J_f(x)\\|_F^2$, the encoder's sensitivity to its input, makes the code "
+         "contract in most directions and keep only a few along the data. The singular values of "
+         "the Jacobian show it: compare with a plain autoencoder of the same size.",
+         "jacobian", ("demo-contractive", "demo-ae-z16"), "pages/inside.py",
+         "Why would insensitivity help a classifier using the code?"),
+    Step("vae", "Variational autoencoder", "4.1 VAE",
+         "The encoder outputs a **distribution** $q(z|x)=N(\\mu,\\sigma^2)$; the loss (ELBO) adds "
+         "$KL(q(z|x)\\|N(0,I))$ to the reconstruction. So the code space is smooth: move a slider "
+         "and the digit morphs, and any $z \\sim N(0, I)$ decodes to a plausible digit.",
+         "vae", ("demo-vae",), "pages/traversal.py",
+         "Which slider changes the digit's identity, which its slant?"),
+    Step("cvae", "Conditional VAE", "4.2 CVAE",
+         "Encoder and decoder also receive the **label** y. The code no longer needs to store the "
+         "digit's class, only its style: fix z, change y, and the same handwriting writes every "
+         "digit (each row one z, each column one class).",
+         "cvae", ("demo-cvae",), "pages/generate.py",
+         "What does z still encode once the class is given?"),
+    Step("betavae", "beta-VAE and disentanglement", "4.3 beta-VAE",
+         "Weighting the KL term by $\\beta > 1$ pushes each latent towards one **generative "
+         "factor**. On sprites with known factors (shape, scale, rotation, x, y) each row sweeps "
+         "one latent, labelled by the factor it shares most information with.",
+         "betavae", ("demo-betavae-shapes",), "pages/disentangle.py",
+         "What do we pay for disentanglement?"),
+)
+
+BY_KEY = {s.key: s for s in STEPS}

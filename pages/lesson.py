@@ -1,0 +1,133 @@
+"""Lesson: the survey's sections, one screen each, on the shipped demo runs (?step=<key>)."""
+from aelab import ui
+
+ui.within_app()  # first: a deep link on a fresh server hands over to app.py
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from aelab.caches import peek_disentanglement
+from aelab.compare import denoising_rows, image_grid, pick_examples, reconstruction_rows
+from aelab.errors import AelabError
+from aelab.explore import (class_swap_grid, decode_codes, dimension_order, jacobian_singular_values,
+                           kept_frequency, mean_activations, prior_samples, traversal_grid,
+                           traversal_range)
+from aelab.lesson import BY_KEY, STEPS
+from aelab.models.denoising import NOISES
+from aelab.runs import read_config
+from aelab.shapes import FACTORS
+
+KEYS = [s.key for s in STEPS]
+
+
+def go_to(offset: int) -> None:
+    st.session_state["lesson_step"] = KEYS[(KEYS.index(st.session_state["lesson_step"]) + offset) % len(KEYS)]
+
+
+st.title("Lesson")
+top = st.columns([1, 6, 1], vertical_alignment="bottom")
+top[0].button("Previous", icon=":material/arrow_back:", on_click=go_to, args=(-1,), key="lesson_prev",
+              width="stretch")
+with top[1]:
+    key = ui.url_selectbox("Screen", KEYS, key="lesson_step", param="step", always=True,
+                           format_func=lambda k: f"{KEYS.index(k) + 1}. {BY_KEY[k].title}")
+top[2].button("Next", icon=":material/arrow_forward:", on_click=go_to, args=(1,), key="lesson_next",
+              width="stretch")
+step = BY_KEY[key]
+try:
+    run_dirs = [ui.runs_dir() / run for run in step.runs]
+    models = [ui.model_for(run_dir) for run_dir in run_dirs]
+    ds = ui.dataset_for(read_config(run_dirs[0])["dataset"])
+except AelabError as exc:
+    ui.show_error(exc)
+    st.info("The Lesson uses the shipped demo runs: `python -m aelab demo-runs` makes them again.")
+    st.stop()
+scale = max(1, 56 // ds.x_test.shape[-1])
+
+text, live = st.columns([2, 3], gap="large")
+with text:
+    st.header(step.title)
+    st.caption(f"Survey, section {step.section}")
+    st.markdown(step.text)
+    if step.ask:
+        st.info(step.ask, icon=":material/help:")
+    st.page_link(step.page, label="Explore it on its page", icon=":material/open_in_new:",
+                 query_params={"run": step.runs[0]})
+
+
+@st.cache_data(max_entries=16, show_spinner="Measuring the units...")
+def unit_use(run_key: str, _model, how: str) -> np.ndarray:
+    return (mean_activations if how == "mean" else kept_frequency)(_model, ds.x_test[:1000])
+
+
+@st.cache_data(max_entries=8, show_spinner="Differentiating the encoders...")
+def jacobian_spectrum(run_key: str, _model) -> np.ndarray:
+    return jacobian_singular_values(_model, ds.x_test, n=48).mean(0)
+
+
+with live:
+    if step.show in ("reconstruct", "denoise"):
+        c1, c2 = st.columns(2)
+        seed = c1.number_input("Examples (seed)", 0, 10_000, 0, key="lesson_seed")
+        index = pick_examples(ds.x_test, ds.y_test, "random", 8, seed)
+        named = {run_dir.name: m for run_dir, m in zip(run_dirs, models)}
+        pca_for = lambda k: ui.pca(ds.name, k)  # noqa: E731
+        if step.show == "reconstruct":
+            rows = reconstruction_rows(named, ds.x_test[index], None, ds.x_train, pca_for)
+        else:
+            trained = models[0].config
+            noise = c2.selectbox("Corruption", NOISES, index=NOISES.index(trained.noise), key="lesson_noise")
+            level = st.slider("Level", 0.0, 0.9, float(trained.noise_level), 0.05, key="lesson_level")
+            rows = denoising_rows(named, ds.x_test[index], None, ds.x_train, noise, level, seed, pca_for)
+        ui.labelled_images([(f"**{r.label}**" + (f"  \nMSE {r.mse:.4f}" if r.mse is not None else ""),
+                             r.images) for r in rows], scale, width=(1, 3))
+    elif step.show == "sparsity":
+        for run_dir, model, how, target in [(run_dirs[0], models[0], "mean", models[0].config.rho),
+                                            (run_dirs[1], models[1], "kept",
+                                             models[1].config.k / models[1].config.latent_dim)]:
+            use = unit_use(run_dir.name, model, how)
+            bar = go.Figure(go.Bar(x=[f"u{j}" for j in range(len(use))], y=np.sort(use)[::-1]))
+            bar.add_hline(y=target, line_dash="dot", annotation_text=f"target {target:.2f}")
+            bar.update_layout(height=260, margin=dict(l=10, r=10, t=40, b=10),
+                              title=f"{run_dir.name}: " + ("mean activation per unit" if how == "mean"
+                                                           else "how often each unit is kept"))
+            ui.plot(bar, key=f"lesson_{how}", name=f"{run_dir.name}-units")
+    elif step.show == "jacobian":
+        line = go.Figure()
+        for run_dir, model in zip(run_dirs, models):
+            line.add_trace(go.Scatter(y=jacobian_spectrum(run_dir.name, model), mode="lines+markers",
+                                      name=run_dir.name))
+        line.update_layout(height=360, xaxis_title="index (sorted)", yaxis_title="mean singular value",
+                           margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=1.1))
+        ui.plot(line, key="lesson_jacobian", name="jacobian-spectrum")
+    elif step.show == "vae":
+        model, caches = models[0], ui.caches_for(run_dirs[0])
+        active, _ = dimension_order(caches.get("kl_per_dim"), model.config.latent_dim)
+        z = np.zeros(model.config.latent_dim, dtype=np.float32)  # the prior's mean
+        sliders, picture = st.columns([1, 1])
+        for d in active[:3]:
+            z[d] = sliders.slider(f"z{d}", -3.0, 3.0, 0.0, 0.1, key=f"lesson_z{d}")
+        with picture:
+            ui.image(image_grid([decode_codes(model, z[None])], scale=2 * scale), caption="decoded z")
+        seed = st.number_input("Samples z ~ N(0, I) (seed)", 0, 10_000, 0, key="lesson_sample_seed")
+        samples = prior_samples(model, 16, seed)
+        ui.image(image_grid([samples[:8], samples[8:]], scale=scale))
+    elif step.show == "cvae":
+        seed = st.number_input("Styles (seed)", 0, 10_000, 0, key="lesson_style_seed")
+        ui.image(image_grid(list(class_swap_grid(models[0], 6, seed)), scale=scale),
+                 caption="rows: one z each; columns: the classes 0-9")
+    elif step.show == "betavae":
+        model, caches = models[0], ui.caches_for(run_dirs[0])
+        scores = peek_disentanglement(run_dirs[0])
+        active, inactive = dimension_order(caches.get("kl_per_dim"), model.config.latent_dim)
+        x = ds.x_test[caches["index"]]
+        low, high = traversal_range(model, x, caches.get("labels"), caches["codes"])
+        base = st.number_input("Base sprite", 0, len(x) - 1, 0, key="lesson_base")
+        dims = (active + inactive)[:6]
+        grid = traversal_grid(model, caches["codes"][base], dims, low, high, 9)
+        mi = None if scores is None else np.asarray(scores["mi_matrix"])
+        ui.labelled_images([(f"**z{d}**" + ("" if mi is None else f" → {FACTORS[int(np.argmax(mi[d]))]}"), row)
+                            for d, row in zip(dims, grid)], scale, width=(1, 4))
+        if scores is not None:
+            st.caption(f"MIG {scores['mig']:.2f} (0 = entangled, 1 = one latent per factor).")
