@@ -54,7 +54,9 @@ def within_app() -> None:
     ctx = get_script_run_ctx()
     if ctx is None or Path(ctx.main_script_path).parent.name == "pages":
         return  # a page run as the main script itself (bare mode, a test): nothing to hand to
-    runpy.run_path(ctx.main_script_path, run_name="__main__")
+    # as the main script, so that app.py's own widgets get the ids of every later run
+    with ctx.run_with_active_hash(ctx.pages_manager.main_script_hash):
+        runpy.run_path(ctx.main_script_path, run_name="__main__")
     st.stop()
 
 

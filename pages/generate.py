@@ -40,7 +40,7 @@ if run is not None and model is not None:
                  caption="z ~ N(0, I)")
 
 st.subheader("Interpolation")
-run = ui.pick_run(rows, key="int_run", label="Run to interpolate with")
+run = ui.pick_run(rows, key="int_run", label="Run to interpolate with", param="interpolate")
 if run is not None:
     _, model, ds, _ = ui.open_run(run, with_caches=False)
     c1, c2, c3 = st.columns(3)

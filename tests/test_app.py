@@ -193,7 +193,8 @@ PAGES = re.findall(r'st\.Page\("([^"]+)"', APP.read_text())
 
 
 def test_app_registers_the_pages():
-    assert PAGES[:4] == ["pages/home.py", "pages/train.py", "pages/runs.py", "pages/reconstructions.py"]
+    assert PAGES[:5] == ["pages/home.py", "pages/lesson.py", "pages/train.py", "pages/runs.py",
+                         "pages/reconstructions.py"]
     assert all((APP.parent / page).is_file() for page in PAGES)
 
 

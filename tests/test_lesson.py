@@ -1,0 +1,86 @@
+"""The Lesson page and presenter mode under AppTest, on copies of the shipped demo runs."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from aelab.lesson import STEPS
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+DEMO_RUNS = APP.parent / "checkpoints"  # the shipped demo runs
+NEEDED = sorted({run for step in STEPS for run in step.runs})
+
+
+@pytest.fixture(scope="module")
+def demo_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lesson-runs")  # copies: nothing in checkpoints/ is touched
+    for run in NEEDED:
+        shutil.copytree(DEMO_RUNS / run, root / run)
+    return root
+
+
+@pytest.fixture
+def runs(demo_runs, monkeypatch):
+    monkeypatch.setenv("AELAB_RUNS", str(demo_runs))
+    return demo_runs
+
+
+def lesson(**query) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=180)
+    at.switch_page("pages/lesson.py")
+    at.query_params.update(query)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def test_every_step_uses_shipped_demo_runs():
+    assert all((DEMO_RUNS / run / "status.json").is_file() for run in NEEDED)
+    assert [s.key for s in STEPS] == ["ae-pca", "denoising", "sparse", "contractive", "vae", "cvae",
+                                      "betavae"]  # the survey's order
+
+
+@pytest.mark.parametrize("step", STEPS, ids=lambda s: s.key)
+def test_each_screen_shows_its_explanation_and_a_live_widget(runs, step):
+    at = lesson(step=step.key)
+    assert at.selectbox(key="lesson_step").value == step.key
+    assert at.header[0].value == step.title
+    assert any(step.section in c.value for c in at.caption)
+    live = len(at.image) + len(at.get("plotly_chart"))
+    assert live > 0, "no picture or chart on the screen"
+
+
+def test_next_and_previous_walk_the_steps_and_the_url_follows(runs):
+    at = lesson()
+    assert at.selectbox(key="lesson_step").value == "ae-pca"
+    assert at.query_params["step"] == "ae-pca"
+    at.button(key="lesson_next").click().run()
+    assert at.selectbox(key="lesson_step").value == "denoising" and at.query_params["step"] == "denoising"
+    # the denoising demo starts on the corruption the run was trained with (masking)
+    assert at.selectbox(key="lesson_noise").value == "masking"
+    at.button(key="lesson_prev").click().run()
+    at.button(key="lesson_prev").click().run()  # wraps around to the last screen
+    assert at.selectbox(key="lesson_step").value == "betavae"
+
+
+def test_vae_slider_changes_the_decoded_image(runs):
+    at = lesson(step="vae")
+    before = at.image[0].value
+    at.slider[0].set_value(2.5).run()
+    assert not at.exception
+    assert at.image[0].value != before
+
+
+def test_presenter_mode_from_the_url_and_the_toggle(runs):
+    at = lesson(present="1")
+    assert at.toggle(key="present").value is True
+    assert any("font-size: 24px" in h.proto.body for h in at.get("html"))
+    at.toggle(key="present").set_value(False).run()
+    assert "present" not in at.query_params
+    assert not any("font-size" in h.proto.body for h in at.get("html"))
+    at.toggle(key="present").set_value(True).run()
+    assert at.query_params["present"] == "1"
