@@ -72,7 +72,16 @@ def _pairs(items: list[str] | None) -> dict[str, str]:
 
 
 def _train_params(args) -> tuple[dict, dict]:
-    model, train = _pairs(args.param), {}
+    """(model settings, training settings) from the flags; ``--param`` names a setting of
+    either kind (training settings such as max_minutes have no flag of their own)."""
+    import dataclasses
+
+    from .config import TrainConfig
+
+    training_names = {f.name for f in dataclasses.fields(TrainConfig)}
+    model, train = {}, {}
+    for name, value in _pairs(args.param).items():
+        (train if name in training_names else model)[name] = value
     for flag, key in (("latent_dim", "latent_dim"), ("arch", "arch"), ("hidden", "hidden")):
         if getattr(args, flag) is not None:
             model[key] = getattr(args, flag)
@@ -82,10 +91,25 @@ def _train_params(args) -> tuple[dict, dict]:
     return model, train
 
 
+def cmd_presets(args) -> int:
+    from .presets import PRESETS
+
+    rows = [{"name": name, "about": p.about, "variant": p.variant, "dataset": p.dataset,
+             "model": p.model, "train": p.train} for name, p in PRESETS.items()]
+    if args.json:
+        _print_json(rows)
+        return 0
+    for row in rows:
+        print(f"{row['name']:<20} {row['about']}")
+    return 0
+
+
 def cmd_train(args) -> int:
+    from .presets import apply_preset
     from .train import prepare_run, train_run
 
-    model_params, train_params = _train_params(args)
+    args.variant, args.dataset, model_params, train_params = apply_preset(
+        args.preset, args.variant, args.dataset, *_train_params(args))
     if args.background:
         from .manager import RunManager
 
@@ -290,9 +314,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_datasets)
 
+    p = sub.add_parser("presets", help="list the presets (ready-made settings for train)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_presets)
+
     p = sub.add_parser("train", help="train a variant and write a run folder")
-    p.add_argument("--variant", required=True)
-    p.add_argument("--dataset", required=True)
+    p.add_argument("--preset", help="start from these settings (see `presets`); the other "
+                                    "flags change them")
+    p.add_argument("--variant", help="required unless --preset gives it")
+    p.add_argument("--dataset", help="required unless --preset gives it")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)

@@ -133,6 +133,11 @@ class TrainConfig(Settings):
                                       gt=0.0)
     caches: bool = param(True, "after training, precompute codes, projections and metrics "
                                "for the explore pages (background runs)")
+    max_minutes: float = param(0.0, "stop after this many minutes of training even if epochs "
+                                    "remain (0 = no time limit)", ge=0.0)
+    live_mig_seconds: float = param(0.0, "shapes datasets: score MIG on a small fixed sample "
+                                         "every this many seconds into metrics.jsonl (0 = off)",
+                                    ge=0.0)
 
     def check(self):
         base = self.device.split(":")[0]

@@ -2,7 +2,8 @@
 
 Every dataset arrives as float32 arrays ``(N, C, H, W)`` in [0, 1] with int64
 labels where they exist. ``digits`` and ``mnist5k`` ship inside installed
-packages; ``mnist`` and ``fashion-mnist`` are downloaded once by torchvision
+packages; ``shapes`` and ``shapes32`` are rendered procedurally (``aelab.shapes``), and
+``shapes32`` also offers the trainer a large pool of fresh sprites (``Dataset.pool``); ``mnist`` and ``fashion-mnist`` are downloaded once by torchvision
 into ``$AELAB_DATA`` (default ``~/.cache/aelab``); ``npz:PATH`` is the user's.
 """
 from __future__ import annotations
@@ -12,13 +13,16 @@ import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from .errors import DatasetError
 
-OFFLINE = ("digits", "mnist5k", "shapes")
+OFFLINE = ("digits", "mnist5k", "shapes", "shapes32")
 SHAPES_TRAIN, SHAPES_TEST = 20_000, 5_000
+SHAPES_POOL = 120_000  # shapes32 training pool: about 16% of the 737,280-sprite grid, 123 MB as bool
+SHAPES_SIDES = {"shapes": 64, "shapes32": 32}
 TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 TEST_FRACTION = 0.15
 SPLIT_SEED = 0
@@ -36,6 +40,9 @@ class Dataset:
     evaluate_whole: bool = False  # True for a user's npz holding only x
     factors_train: np.ndarray | None = None  # (N, F) generative factor indices (shapes)
     factors_test: np.ndarray | None = None
+    # a larger training set the trainer draws its batches from instead of (x_train, y_train):
+    # a function returning (images (N, C, H, W) bool or float32, labels (N,) or None)
+    pool: Callable[[], tuple[np.ndarray, np.ndarray | None]] | None = None
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -69,6 +76,8 @@ INFO = {
     "digits": {"train": 1527, "test": 270, "shape": [1, 8, 8], "classes": 10},
     "mnist5k": {"train": 4250, "test": 750, "shape": [1, 28, 28], "classes": 10},
     "shapes": {"train": SHAPES_TRAIN, "test": SHAPES_TEST, "shape": [1, 64, 64], "classes": 3},
+    "shapes32": {"train": SHAPES_TRAIN, "test": SHAPES_TEST, "shape": [1, 32, 32], "classes": 3,
+                 "pool": SHAPES_POOL},
     "mnist": {"train": 60000, "test": 10000, "shape": [1, 28, 28], "classes": 10},
     "fashion-mnist": {"train": 60000, "test": 10000, "shape": [1, 28, 28], "classes": 10},
 }
@@ -102,8 +111,8 @@ def load_dataset(name: str) -> Dataset:
         return _digits()
     if name == "mnist5k":
         return _mnist5k()
-    if name == "shapes":
-        return _shapes()
+    if name in SHAPES_SIDES:
+        return _shapes(name)
     if name in TORCHVISION:
         return _torchvision(name)
     raise DatasetError(f"unknown dataset {name!r}; choose one of: {', '.join(dataset_names())}")
@@ -143,17 +152,37 @@ def _mnist5k() -> Dataset:
     return _split("mnist5k", x, table[:, -1].astype(np.int64))
 
 
+def is_shapes(name: str) -> bool:
+    """Whether the dataset ``name`` is a rendering of the shapes factor grid (known factors)."""
+    return name in SHAPES_SIDES
+
+
 @functools.lru_cache(maxsize=None)
-def _shapes() -> Dataset:
-    """Procedural dSprites-like sprites (``aelab.shapes``): a seeded sample of the factor
-    grid, labelled by shape, with every image's factors attached."""
+def _shapes(name: str) -> Dataset:
+    """Procedural dSprites-like sprites (``aelab.shapes``) at the side of ``name``: a seeded
+    sample of the factor grid, labelled by shape, with every image's factors attached.
+    ``shapes32`` trains on a pool of ``SHAPES_POOL`` fresh sprites (rendered on first use)."""
     from . import shapes
 
+    side = SHAPES_SIDES[name]
     factors = [shapes.sample_factors(n, np.random.default_rng(seed))
                for n, seed in ((SHAPES_TRAIN, 0), (SHAPES_TEST, 1))]
-    return Dataset("shapes", shapes.render(factors[0]), factors[0][:, 0].copy(),
-                   shapes.render(factors[1]), factors[1][:, 0].copy(),
-                   factors_train=factors[0], factors_test=factors[1])
+    pool = functools.partial(_shapes_pool, side) if name == "shapes32" else None
+    return Dataset(name, shapes.render(factors[0], side=side), factors[0][:, 0].copy(),
+                   shapes.render(factors[1], side=side), factors[1][:, 0].copy(),
+                   factors_train=factors[0], factors_test=factors[1], pool=pool)
+
+
+@functools.lru_cache(maxsize=2)
+def _shapes_pool(side: int) -> tuple[np.ndarray, np.ndarray]:
+    """``SHAPES_POOL`` sprites from their own seed (2), as bool images (1 byte a pixel)."""
+    from . import shapes
+
+    factors = shapes.sample_factors(SHAPES_POOL, np.random.default_rng(2))
+    images = np.empty((SHAPES_POOL, 1, side, side), dtype=bool)
+    for start in range(0, SHAPES_POOL, 10_000):
+        images[start:start + 10_000] = shapes.render(factors[start:start + 10_000], side=side)
+    return images, factors[:, 0].copy()
 
 
 def _torchvision_cached(name: str) -> bool:

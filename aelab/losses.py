@@ -3,6 +3,7 @@ or ``(B, K)``, so callers choose the reduction. Equations cite the survey
 (``../shared/seed/autoencoders-survey.txt``)."""
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -62,3 +63,29 @@ def jacobian_frobenius_sq(encode: Callable[[torch.Tensor], torch.Tensor],
     (grads,) = torch.autograd.grad(h, x, grad_outputs=basis, create_graph=True,
                                    is_grads_batched=True)  # (K, B, C, H, W): row j of each J
     return grads.pow(2).flatten(2).sum(2).sum(0)  # (B,)
+
+
+def gaussian_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mu, diag(exp(logvar))) per dimension, elementwise (broadcasting)."""
+    return -0.5 * (math.log(2 * math.pi) + logvar + (z - mu).pow(2) * torch.exp(-logvar))
+
+
+def tc_decomposition(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
+                     dataset_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The three terms of the averaged KL (Chen et al. 2018, eq. 2), per example: (B,) each.
+
+    E_p(n)[KL(q(z|n) || p(z))] = I_q(z; n) + KL(q(z) || prod_j q(z_j)) + sum_j KL(q(z_j) || p(z_j)),
+    i.e. index-code mutual information, total correlation and dimension-wise KL. The
+    aggregate posterior is estimated by minibatch-weighted sampling (Chen et al. 2018,
+    sec. 3.1): log q(z_i) ~ logsumexp_j log q(z_i | n_j) - log(N M), with M the batch size and
+    N ``dataset_size``; the same per dimension for log q(z_ij). ``z`` are samples of
+    q(z|n_i) for the batch's own posteriors ``mu``, ``logvar`` (all (B, K)).
+    """
+    batch = z.shape[0]
+    log_norm = math.log(max(dataset_size, batch) * batch)
+    pairs = gaussian_log_density(z[:, None], mu[None], logvar[None])  # (B, B, K): q(z_i|n_j)
+    log_qz = torch.logsumexp(pairs.sum(2), dim=1) - log_norm  # (B,)
+    log_prod_qzj = (torch.logsumexp(pairs, dim=1) - log_norm).sum(1)  # (B,)
+    log_qz_x = gaussian_log_density(z, mu, logvar).sum(1)  # (B,)
+    log_pz = gaussian_log_density(z, torch.zeros_like(z), torch.zeros_like(z)).sum(1)  # (B,)
+    return log_qz_x - log_qz, log_qz - log_prod_qzj, log_prod_qzj - log_pz

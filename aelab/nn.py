@@ -1,4 +1,8 @@
-"""Encoder and decoder networks shared by every variant (MLP and conv).
+"""Encoder and decoder networks shared by every variant (MLP, conv and Burgess).
+
+``burgess`` is the conv net of Burgess et al. 2018 ("Understanding disentangling in
+beta-VAE", appendix A.1): stride-2 4x4 convs, then two fully connected layers of 256
+units, mirrored in the decoder.
 
 An encoder maps images ``(B, C, H, W)`` to ``out_dim`` numbers (a code, or
 ``mu`` and ``logvar`` side by side); a decoder maps a code back to image
@@ -11,6 +15,9 @@ import math
 
 import torch
 from torch import nn
+
+
+FC = (256, 256)  # the Burgess net's fully connected layers
 
 
 def _mlp(sizes: list[int]) -> list[nn.Module]:
@@ -37,9 +44,11 @@ class Encoder(nn.Module):
             for ch in hidden:  # each layer halves the height and width
                 layers += [nn.Conv2d(prev, ch, kernel_size=4, stride=2, padding=1), nn.ReLU()]
                 prev = ch
-            self.body = nn.Sequential(*layers, nn.Flatten())
             shrink = 2 ** len(hidden)
             features = prev * (height // shrink) * (width // shrink)
+            fc = _mlp([features, *FC]) if arch == "burgess" else []
+            self.body = nn.Sequential(*layers, nn.Flatten(), *fc)
+            features = FC[-1] if fc else features
         self.head = nn.Linear(features + cond_dim, out_dim)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
@@ -65,8 +74,9 @@ class Decoder(nn.Module):
         else:
             shrink = 2 ** len(hidden)
             start = (hidden[-1], height // shrink, width // shrink)
-            layers: list[nn.Module] = [nn.Linear(latent_dim + cond_dim, math.prod(start)),
-                                       nn.ReLU(), nn.Unflatten(1, start)]
+            fc = [*FC[::-1]] if arch == "burgess" else []
+            layers: list[nn.Module] = [*_mlp([latent_dim + cond_dim, *fc, math.prod(start)]),
+                                       nn.Unflatten(1, start)]
             outs = [*reversed(hidden[:-1]), channels]
             prev = hidden[-1]
             for i, ch in enumerate(outs):  # each layer doubles the height and width

@@ -1,4 +1,5 @@
-"""Procedural 64x64 sprites over the dSprites factor grid (Matthey et al. 2017).
+"""Procedural sprites over the dSprites factor grid (Matthey et al. 2017), 64x64 by
+default and at any other side length (``render(..., side=32)``: the same picture, scaled).
 
 Five generative factors, 737,280 combinations, each image drawn on demand and
 deterministically from its factor indices (nothing downloaded or stored):
@@ -47,15 +48,19 @@ def _inside(shape: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return (p ** 2 + q ** 2 - 1) ** 3 - p ** 2 * q ** 3 <= 0
 
 
-def render(factors: np.ndarray, chunk: int = 2048) -> np.ndarray:
-    """Images (N, 1, 64, 64) float32 in {0, 1} for factor indices (N, 5)."""
+def render(factors: np.ndarray, chunk: int = 2048, side: int = SIDE) -> np.ndarray:
+    """Images (N, 1, side, side) float32 in {0, 1} for factor indices (N, 5); sizes and
+    margins scale with ``side`` (64 is the reference), so every side shows the same grid."""
     factors = np.asarray(factors, dtype=np.int64)
     if factors.ndim != 2 or factors.shape[1] != len(FACTORS):
         raise ValueError(f"factors must have shape (N, {len(FACTORS)}), got {factors.shape}")
     if (factors < 0).any() or (factors >= np.array(SIZES)).any():
         raise ValueError(f"factor indices must be within {SIZES}")
-    centres = np.arange(SIDE, dtype=np.float32) + 0.5  # pixel centres
-    out = np.empty((len(factors), 1, SIDE, SIDE), dtype=np.float32)
+    if side < 8:
+        raise ValueError(f"side must be at least 8 pixels, got {side}")
+    unit = side / SIDE  # pixels of this rendering per pixel of the 64x64 reference
+    centres = (np.arange(side, dtype=np.float32) + 0.5) / unit  # pixel centres, reference units
+    out = np.empty((len(factors), 1, side, side), dtype=np.float32)
     for start in range(0, len(factors), chunk):
         values = factor_values(factors[start:start + chunk]).astype(np.float32)
         shape, scale, angle = values[:, 0].astype(int), values[:, 1], values[:, 2]

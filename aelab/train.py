@@ -21,6 +21,7 @@ from typing import Callable
 import torch
 
 from .config import TrainConfig
+from .disentangle import LiveMIG
 from .data import describe_dataset, load_dataset
 from .errors import ConfigError, RunError
 from .registry import build_model, get_variant
@@ -189,7 +190,7 @@ class Trainer:
         self.model = build_model(self.model_config).to(self.device)
         # the fused kernel updates all parameters at once (15-25% faster steps on CPU)
         fused = self.device.type in ("cpu", "cuda")
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, fused=fused)
+        self.optimizer = torch.optim.Adam(self.model.trainable_parameters(), lr=cfg.lr, fused=fused)
         self.batches = torch.Generator().manual_seed(cfg.seed)  # epoch permutations
         self.epoch_rng = self.batches.get_state()
         # resuming a run stopped before its first checkpoint replays it from step 0 (same seed)
@@ -198,8 +199,11 @@ class Trainer:
             self.batches.set_state(self.epoch_rng)
         if resume:
             self.metrics = [m for m in read_metrics(self.run_dir) if m.get("step", 0) <= self.step]
-        x = torch.from_numpy(ds.x_train).to(self.device)  # (N, C, H, W), the whole split
-        y = None if ds.y_train is None else torch.from_numpy(ds.y_train).to(self.device)
+        x_train, y_train = ds.pool() if ds.pool else (ds.x_train, ds.y_train)
+        x = torch.from_numpy(x_train).to(self.device)  # (N, C, H, W), the whole split (or pool)
+        y = None if y_train is None else torch.from_numpy(y_train).to(self.device)
+        self.model.train_size = len(x)
+        self.live_mig = LiveMIG(ds.name, cfg.live_mig_seconds)
         return x, y
 
     def _begin(self, n: int) -> None:
@@ -231,6 +235,13 @@ class Trainer:
                 if self.step % cfg.log_every == 0 or end_of_epoch:
                     if (stopped := self._close_window(window, now, end_of_epoch)) is not None:
                         return stopped
+                training = self.train_seconds + (now - window.start)
+                if self.live_mig.due(training):  # scoring time is not training time
+                    self._log_mig(training)
+                    window.start += time.monotonic() - now
+                if cfg.max_minutes and training >= 60 * cfg.max_minutes:
+                    self.train_seconds = training
+                    return self._finish("done")
                 if now - last_stop_check > 0.2:
                     last_stop_check = now
                     if self.should_stop():
@@ -242,6 +253,8 @@ class Trainer:
     def _step(self, x, y, index) -> tuple[list[str], torch.Tensor]:
         """One optimizer step on the examples ``index``: term names and values, on the device."""
         xb = x[index]  # (B, C, H, W)
+        if not xb.is_floating_point():  # a bool pool of binary images
+            xb = xb.float()
         yb = None if y is None else y[index]
         self.model.start_step(self.step, self.total_steps)
         out = self.model(xb, yb)
@@ -249,6 +262,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        terms = {**terms, **self.model.after_step(xb, out)}
         return ["loss", *terms], torch.stack([loss.detach(), *(t.detach() for t in terms.values())])
 
     def _close_window(self, window: "_LossWindow", now: float, end_of_epoch: bool) -> dict | None:
@@ -278,14 +292,31 @@ class Trainer:
                **dict(zip(names, means)), "samples_per_second": samples_per_second,
                "time": time.time()}
         self.metrics.append(row)
+        self._write_metrics()
+        remaining = (self.total_steps - self.step) * self.config.batch_size / samples_per_second
+        progress = self.step / self.total_steps
+        if self.config.max_minutes:  # a time budget ends the run first if it is shorter
+            budget = 60 * self.config.max_minutes
+            remaining = min(remaining, max(budget - self.train_seconds, 0.0))
+            progress = max(progress, min(self.train_seconds / budget, 1.0))
+        self._write_status("running", epoch=row["epoch"], step=self.step,
+                           progress=progress, train_seconds=self.train_seconds,
+                           samples_per_second=samples_per_second, eta_seconds=remaining)
+        self.progress(self.status)
+
+    def _write_metrics(self) -> None:
         atomic_write_bytes(self.run_dir / "metrics.jsonl",
                            "".join(json.dumps(m) + "\n" for m in self.metrics).encode(),
                            durable=False)
-        remaining = (self.total_steps - self.step) * self.config.batch_size / samples_per_second
-        self._write_status("running", epoch=row["epoch"], step=self.step,
-                           progress=self.step / self.total_steps, train_seconds=self.train_seconds,
-                           samples_per_second=samples_per_second, eta_seconds=remaining)
-        self.progress(self.status)
+
+    def _log_mig(self, training_seconds: float) -> None:
+        """Score the live MIG now and append it to metrics.jsonl (no-op when it is off)."""
+        value = self.live_mig.score(self.model, training_seconds)
+        self.model.train()
+        if value is not None:
+            self.metrics.append({"step": self.step, "mig": value,
+                                 "train_seconds": training_seconds, "time": time.time()})
+            self._write_metrics()
 
     def _diverged(self, names, first_bad) -> dict:
         """Stop on a non-finite loss: keep the last good weights and say what went wrong."""
@@ -299,6 +330,7 @@ class Trainer:
 
     def _finish(self, state: str, **extra) -> dict:
         if state == "done":
+            self._log_mig(self.train_seconds)  # the final model's MIG
             self._save_checkpoint()
             extra.setdefault("progress", 1.0)
         stop_file(self.run_dir).unlink(missing_ok=True)

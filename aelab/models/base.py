@@ -7,6 +7,9 @@ A variant overrides only the hook it changes:
 - ``code(x, y)``       the code fed to the decoder in ``forward`` (VAE: a sample)
 - ``penalties(x, out)`` extra loss terms (sparsity, contractive, KL)
 - ``condition(y)``     the vector both networks are conditioned on (CVAE)
+- ``trainable_parameters()`` / ``after_step(x, out)`` a variant with a second network
+                       trained by its own objective (FactorVAE's discriminator) keeps it
+                       out of the trainer's optimizer and updates it after each step
 """
 from __future__ import annotations
 
@@ -23,8 +26,8 @@ from ..errors import ConfigError
 from ..losses import LIKELIHOODS, reconstruction
 from ..nn import Decoder, Encoder
 
-ARCHS = ("mlp", "conv")
-DEFAULT_HIDDEN = {"mlp": (512, 256), "conv": (32, 64)}
+ARCHS = ("mlp", "conv", "burgess")
+DEFAULT_HIDDEN = {"mlp": (512, 256), "conv": (32, 64), "burgess": (32, 32, 64, 64)}
 
 
 @dataclass
@@ -34,8 +37,9 @@ class AEConfig(Settings):
     hidden_from_parameters: ClassVar[tuple[str, ...]] = ("input_shape", "num_classes")
     latent_dim: int = param(16, "size of the code", ge=1, le=4096)
     arch: str = param("mlp", "encoder/decoder architecture", choices=ARCHS)
-    hidden: tuple[int, ...] = param((), "MLP layer sizes or conv channels; empty = "
-                                         "512,256 for mlp, 32,64 for conv")
+    hidden: tuple[int, ...] = param((), "MLP layer sizes or conv channels; empty = 512,256 "
+                                         "for mlp, 32,64 for conv, 32,32,64,64 for burgess "
+                                         "(convs + two FC 256 layers)")
     likelihood: str = param("bernoulli", "reconstruction likelihood: bernoulli = BCE, "
                                          "gaussian = squared error", choices=LIKELIHOODS)
     input_shape: tuple[int, ...] = param((1, 28, 28), "image shape (C, H, W), set from the dataset")
@@ -52,7 +56,7 @@ class AEConfig(Settings):
             raise ConfigError(f"hidden sizes must be positive integers, got {self.hidden}")
         if len(self.input_shape) != 3 or min(self.input_shape) < 1:
             raise ConfigError(f"input_shape must be (C, H, W), got {self.input_shape}")
-        if self.arch == "conv":
+        if self.arch != "mlp":
             channels, height, width = self.input_shape
             shrink = 2 ** len(self.hidden)
             if height % shrink or width % shrink:
@@ -103,6 +107,7 @@ class Autoencoder(nn.Module):
         self.decoder = Decoder(config.arch, config.input_shape, config.hidden,
                                config.latent_dim, self.cond_dim)
         self.step, self.total_steps = 0, 1
+        self.train_size = 0  # examples in the training set, told by the trainer (0 = unknown)
 
     # --- hooks the variants override ---
     cond_dim = 0
@@ -118,6 +123,14 @@ class Autoencoder(nn.Module):
 
     def penalties(self, x: torch.Tensor, out: AEOutput) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """Extra loss terms: name -> (value to log, contribution to the total)."""
+        return {}
+
+    def trainable_parameters(self):
+        """The parameters the trainer's optimizer updates with ``loss``."""
+        return self.parameters()
+
+    def after_step(self, x: torch.Tensor, out: AEOutput) -> dict[str, torch.Tensor]:
+        """Called by the trainer after each optimizer step; extra terms to log."""
         return {}
 
     # --- the contract ---

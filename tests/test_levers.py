@@ -1,0 +1,193 @@
+"""Disentangling levers: beta-TCVAE and FactorVAE against their papers' formulas, the
+Burgess net, 32x32 shapes with a training pool, time-limited runs, live MIG and presets."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.special import logsumexp
+from scipy.stats import norm
+
+from aelab import data, shapes
+from aelab.errors import ConfigError
+from aelab.models.factorvae import permute_dims
+from aelab.presets import PRESETS, apply_preset
+from aelab.registry import build_model
+from aelab.runs import read_metrics
+from aelab.train import Trainer, prepare_run, train_run
+
+from conftest import small_config
+
+
+def numpy_of(*tensors):
+    return [t.detach().double().numpy() for t in tensors]
+
+
+def bce(logits, x):
+    """-log Bernoulli(x; sigmoid(logits)) summed over pixels, per example."""
+    p = 1 / (1 + np.exp(-logits))
+    return -(x * np.log(p) + (1 - x) * np.log(1 - p)).reshape(len(x), -1).sum(1)
+
+
+def test_betatcvae_loss_is_chen_et_al_with_minibatch_weighted_sampling(batch):
+    x, _ = batch
+    torch.manual_seed(0)
+    model = build_model(small_config("betatcvae", alpha=0.5, beta=6.0, gamma=2.0)).train()
+    model.train_size = 1000
+    out = model(x)
+    total, terms = model.loss(x, out)
+    z, mu, logvar, logits = numpy_of(out.code, out.extras["mu"], out.extras["logvar"], out.recon)
+    sigma = np.exp(0.5 * logvar)
+    m, n = len(z), 1000
+    mi, tc, dim_kl = [], [], []
+    for i in range(m):  # Chen et al. 2018, eq. 2 and sec. 3.1, one example at a time
+        log_q_pairs = np.array([norm.logpdf(z[i], mu[j], sigma[j]) for j in range(m)])  # (M, K)
+        log_qz = logsumexp(log_q_pairs.sum(1)) - math.log(n * m)
+        log_prod = sum(logsumexp(log_q_pairs[:, k]) - math.log(n * m) for k in range(z.shape[1]))
+        log_qz_x = norm.logpdf(z[i], mu[i], sigma[i]).sum()
+        log_pz = norm.logpdf(z[i]).sum()
+        mi.append(log_qz_x - log_qz)
+        tc.append(log_qz - log_prod)
+        dim_kl.append(log_prod - log_pz)
+    mi, tc, dim_kl = np.mean(mi), np.mean(tc), np.mean(dim_kl)
+    recon = bce(logits, x.double().numpy()).mean()
+    assert terms["mi"].item() == pytest.approx(mi, rel=1e-4, abs=1e-3)
+    assert terms["tc"].item() == pytest.approx(tc, rel=1e-4, abs=1e-3)
+    assert terms["dim_kl"].item() == pytest.approx(dim_kl, rel=1e-4, abs=1e-3)
+    assert total.item() == pytest.approx(recon + 0.5 * mi + 6.0 * tc + 2.0 * dim_kl, rel=1e-4)
+
+
+def test_betatcvae_terms_add_up_to_the_sampled_kl(batch):
+    """MI + TC + dimension-wise KL telescopes to log q(z|x) - log p(z), a one-sample KL."""
+    x, _ = batch
+    torch.manual_seed(1)
+    model = build_model(small_config("betatcvae")).train()
+    out = model(x)
+    _, terms = model.loss(x, out)
+    z, mu, logvar = numpy_of(out.code, out.extras["mu"], out.extras["logvar"])
+    kl_sample = (norm.logpdf(z, mu, np.exp(0.5 * logvar)) - norm.logpdf(z)).sum(1).mean()
+    assert (terms["mi"] + terms["tc"] + terms["dim_kl"]).item() == pytest.approx(kl_sample, rel=1e-4)
+
+
+def test_factorvae_loss_is_kim_and_mnih_density_ratio(batch):
+    x, _ = batch
+    torch.manual_seed(0)
+    model = build_model(small_config("factorvae", gamma=7.0, disc_hidden="16,16")).train()
+    out = model(x)
+    total, terms = model.loss(x, out)
+    z, mu, logvar, logits = numpy_of(out.code, out.extras["mu"], out.extras["logvar"], out.recon)
+    d = 1 / (1 + np.exp(-numpy_of(model.discriminator(out.code))[0][:, 0]))  # D(z) in (0, 1)
+    tc = np.mean(np.log(d / (1 - d)))  # Kim & Mnih eq. 3
+    kl = (0.5 * (mu ** 2 + np.exp(logvar) - 1 - logvar)).sum(1).mean()
+    recon = bce(logits, x.double().numpy()).mean()
+    assert terms["tc"].item() == pytest.approx(tc, rel=1e-4, abs=1e-5)
+    assert total.item() == pytest.approx(recon + kl + 7.0 * tc, rel=1e-4)
+
+    torch.manual_seed(5)
+    loss = model.discriminator_loss(out.code).item()
+    torch.manual_seed(5)
+    shuffled = permute_dims(out.code.detach())
+    d_perm = 1 / (1 + np.exp(-numpy_of(model.discriminator(shuffled))[0][:, 0]))
+    assert loss == pytest.approx(-0.5 * (np.log(d).mean() + np.log(1 - d_perm).mean()), rel=1e-4)
+
+
+def test_permute_dims_shuffles_each_dimension_on_its_own():
+    z = torch.arange(200.0).reshape(50, 4)
+    shuffled = permute_dims(z, torch.Generator().manual_seed(0))
+    for k in range(4):
+        assert sorted(shuffled[:, k].tolist()) == z[:, k].tolist()
+    rows = {tuple(r) for r in z.tolist()}
+    assert sum(tuple(r) in rows for r in shuffled.tolist()) < 10  # joint rows broken up
+
+
+def test_factorvae_discriminator_has_its_own_optimizer(batch):
+    x, _ = batch
+    model = build_model(small_config("factorvae", disc_hidden="16")).train()
+    trainable = {id(p) for p in model.trainable_parameters()}
+    disc = {id(p) for p in model.discriminator.parameters()}
+    assert trainable and not trainable & disc
+    assert trainable | disc == {id(p) for p in model.parameters()}
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    extra = model.after_step(x, model(x))
+    assert set(extra) == {"disc"} and math.isfinite(extra["disc"].item())
+    changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed and all(k.startswith("discriminator.") for k in changed)
+
+
+def test_burgess_net_has_two_fc_layers_of_256_and_needs_divisible_sides():
+    model = build_model("betatcvae", arch="burgess", latent_dim=10, input_shape=(1, 32, 32))
+    assert model.config.hidden == (32, 32, 64, 64)
+    linears = [m for m in model.encoder.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(256, 256), (256, 256), (256, 20)]
+    assert model(torch.rand(3, 1, 32, 32)).recon.shape == (3, 1, 32, 32)
+    with pytest.raises(ConfigError, match="divisible by 16"):
+        build_model("betatcvae", arch="burgess", input_shape=(1, 28, 28))
+
+
+def test_shapes_at_32_pixels_are_the_64_pixel_sprites_scaled_down():
+    factors = shapes.sample_factors(300, np.random.default_rng(0))
+    small, large = shapes.render(factors, side=32), shapes.render(factors)
+    assert small.shape == (300, 1, 32, 32) and set(np.unique(small)) <= {0.0, 1.0}
+    pooled = large.reshape(300, 1, 32, 2, 32, 2).mean((3, 5))
+    assert np.mean((pooled > 0.5) != small) < 0.01
+    info = data.INFO["shapes32"]
+    assert data.describe_dataset("shapes32") == (tuple(info["shape"]), info["classes"])
+    assert data.is_shapes("shapes32") and data.is_shapes("shapes") and not data.is_shapes("digits")
+
+
+@pytest.fixture
+def small_pool(monkeypatch):
+    """shapes32 with a 2,000-sprite pool (the real one takes seconds to render)."""
+    monkeypatch.setattr(data, "SHAPES_POOL", 2000)
+    data._shapes_pool.cache_clear()
+    yield
+    data._shapes_pool.cache_clear()
+
+
+def test_shapes32_trains_from_its_pool_with_a_live_mig_and_a_time_limit(runs_dir, small_pool):
+    ds = data.load_dataset("shapes32")
+    images, labels = ds.pool()
+    assert images.dtype == bool and images.shape == (2000, 1, 32, 32)
+    assert np.array_equal(labels, shapes.sample_factors(2000, np.random.default_rng(2))[:, 0])
+    run_dir = prepare_run("betatcvae", "shapes32", {"arch": "burgess", "hidden": "4,4,4,4",
+                                                   "latent_dim": 4},
+                          {"epochs": 1000, "batch_size": 32, "max_minutes": 0.03,
+                           "live_mig_seconds": 0.5, "log_every": 10}, runs_dir=runs_dir)
+    trainer = Trainer(run_dir)
+    status = trainer.run()
+    assert status["state"] == "done" and status["progress"] == 1.0
+    assert 1.8 <= status["train_seconds"] < 10 and status["step"] < 1000 * 2000 / 32
+    assert trainer.model.train_size == 2000
+    migs = [r for r in read_metrics(run_dir) if "mig" in r]
+    assert len(migs) >= 3 and all(0 <= r["mig"] <= 1 for r in migs)
+    assert migs[-1]["step"] == status["step"]  # the final model is scored too
+
+
+def test_live_mig_is_off_for_datasets_without_factors(runs_dir):
+    run_dir = prepare_run("vae", "digits", {"latent_dim": 4, "hidden": "16"},
+                          {"epochs": 1, "live_mig_seconds": 0.01}, runs_dir=runs_dir)
+    assert train_run(run_dir)["state"] == "done"
+    assert not [r for r in read_metrics(run_dir) if "mig" in r]
+
+
+def test_a_preset_is_ordinary_settings_the_user_can_change():
+    preset = PRESETS["class-disentangle"]
+    variant, dataset, model, train = apply_preset("class-disentangle", None, None,
+                                                  {"latent_dim": "6"}, {"seed": 3})
+    assert (variant, dataset) == (preset.variant, preset.dataset)
+    assert model == {**preset.model, "latent_dim": "6"} and train == {**preset.train, "seed": 3}
+    assert apply_preset(None, "ae", "digits", {}, {}) == ("ae", "digits", {}, {})
+    with pytest.raises(ConfigError, match="--variant and --dataset, or --preset"):
+        apply_preset(None, "ae", None, {}, {})
+    with pytest.raises(ConfigError, match="unknown preset 'nope'; choose one of: class-disentangle"):
+        apply_preset("nope", None, None, {}, {})
+
+
+def test_presets_command_lists_each_preset_with_a_line(capsys):
+    from aelab.cli import main
+
+    assert main(["presets"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split()[0] for line in lines] == list(PRESETS)
+    assert main(["train", "--preset", "nope"]) == 2
+    assert "unknown preset 'nope'" in capsys.readouterr().err
