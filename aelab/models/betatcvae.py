@@ -13,7 +13,7 @@ estimated on each minibatch by minibatch-weighted sampling (``losses.tc_decompos
 from dataclasses import dataclass
 
 from ..losses import tc_decomposition
-from ..registry import register
+from ..variants import register
 from .base import param
 from .vae import VAE, Config as VAEConfig
 

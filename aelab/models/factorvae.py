@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..losses import gaussian_kl
-from ..registry import register
+from ..variants import register
 from .base import param
 from .vae import VAE, Config as VAEConfig
 
