@@ -25,4 +25,5 @@ PAGES = [
 ]
 
 ui.presenter_mode()  # ?present=1: larger text, no toolbar, sidebar collapsed
+ui.teacher_sign_in()  # with $AELAB_TEACHER_TOKEN: the token field (or ?token=)
 ui.run_app(PAGES)

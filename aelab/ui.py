@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import runpy
+import secrets
 import shutil
 import tempfile
 import threading
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from . import access
 from .caches import weights_hash
 from .catalog import dataset_label, order_runs, run_label, run_labels  # noqa: F401 (pages use them)
 from .data import OFFLINE, TORCHVISION, _torchvision_cached, load_dataset, load_npz
@@ -81,6 +83,70 @@ def presenter_mode() -> bool:
         st.set_page_config(initial_sidebar_state="collapsed")
         st.html(PRESENTER_CSS)
     return on
+
+
+# --- a class on one server: who may change which run, per-session limits (aelab.access) ---
+def session_owner() -> str:
+    """A random id of this browser session; runs it starts are recorded as its own."""
+    return st.session_state.setdefault("_aelab_owner", secrets.token_hex(8))
+
+
+def is_teacher() -> bool:
+    """The local user (a browser on this machine, unless ``AELAB_LOCAL_TEACHER=0``), or a
+    session that entered the token of ``$AELAB_TEACHER_TOKEN``."""
+    if st.session_state.get("_aelab_teacher"):
+        return True
+    local = st.context.ip_address is None and bool(st.context.headers)  # AppTest: no headers
+    return local and access.local_is_teacher()
+
+
+def teacher_sign_in() -> None:
+    """Sidebar: the teacher's token, typed once or brought by ``?token=`` (then removed from
+    the URL so a shared link never carries it)."""
+    if access.teacher_token() is None:
+        return
+    entered = st.query_params.get("token")
+    if entered is not None:
+        st.query_params.pop("token", None)
+    entered = entered or st.session_state.get("teacher_token")
+    if entered and access.token_matches(entered):
+        st.session_state["_aelab_teacher"] = True
+    if st.session_state.get("_aelab_teacher"):
+        st.sidebar.caption(":material/school: Teacher: you can cancel and delete any run.")
+    else:
+        st.sidebar.text_input("Teacher token", type="password", key="teacher_token",
+                              help="Set by AELAB_TEACHER_TOKEN when the server was started")
+        if entered:
+            st.sidebar.error("That is not the teacher's token.")
+
+
+def with_owners(rows: list[dict]) -> list[dict]:
+    """The rows with each run's recorded ``owner`` (None for demo runs and CLI runs)."""
+    return [{**r, "owner": access.read_owner(runs_dir() / r["id"])} for r in rows]
+
+
+def may_change(row: dict) -> str | None:
+    """Why this session may not cancel, resume or delete the run, or None when it may."""
+    return access.may_change(row["id"], row.get("owner"), session_owner(), is_teacher())
+
+
+def check_allowed(row: dict) -> None:
+    """Raise AccessError unless this session may change the run (a second check behind the
+    disabled buttons)."""
+    refusal = may_change(row)
+    if refusal:
+        raise access.AccessError(refusal)
+
+
+def submit_run(variant: str, dataset: str, model: dict, train: dict) -> str:
+    """Start a run for this session within its limits; the run id."""
+    started = st.session_state.get("_aelab_started", 0)
+    access.check_submit(with_owners(manager().list()), session_owner(), started,
+                        access.Limits.from_env(), is_teacher())
+    run_id = manager().submit(variant, dataset, model, train)
+    access.write_owner(runs_dir() / run_id, session_owner())
+    st.session_state["_aelab_started"] = started + 1
+    return run_id
 
 
 def runs_dir() -> Path:
@@ -228,6 +294,8 @@ def store_upload(filename: str, data: bytes) -> str:
     name so that errors name it; a bad file is removed and the one-sentence
     DatasetError is raised, so nothing invalid is stored.
     """
+    count, total = st.session_state.get("_aelab_uploads", (0, 0))
+    access.check_upload(count, total, len(data), access.Limits.from_env(), is_teacher())
     stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in Path(filename).stem)[:40] or "data"
     folder = uploads_dir()
     folder.mkdir(parents=True, exist_ok=True)
@@ -240,7 +308,17 @@ def store_upload(filename: str, data: bytes) -> str:
         os.replace(staging, final)
     finally:
         shutil.rmtree(staging_dir, ignore_errors=True)
+    st.session_state["_aelab_uploads"] = (count + 1, total + len(data))
     return f"npz:{final}"
+
+
+def store_upload_once(upload) -> str:
+    """``store_upload`` for a file of ``st.file_uploader``, once per file: every rerun of the
+    page sees the same file again, and counts against the session's limits only once."""
+    stored = st.session_state.setdefault("_aelab_stored", {})
+    if upload.file_id not in stored:
+        stored[upload.file_id] = store_upload(upload.name, upload.getvalue())
+    return stored[upload.file_id]
 
 
 def settings_widgets(config_cls, key: str, only: list[str] | None = None,

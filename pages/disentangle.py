@@ -46,7 +46,7 @@ mi = np.asarray(scores["mi_matrix"])  # (latent_dim, factors)
 heat = go.Figure(go.Heatmap(z=mi, x=list(FACTORS), y=[f"z{j}" for j in range(len(mi))],
                             colorscale="Viridis", colorbar=dict(title="nats")))
 heat.update_layout(height=60 + 28 * len(mi), margin=dict(l=10, r=10, t=10, b=10))
-st.plotly_chart(heat, key="dis_heat")
+ui.plot(heat, key="dis_heat")
 
 st.subheader("Traversals, each latent labelled by its factor")
 active, inactive = dimension_order(caches.get("kl_per_dim"), model.config.latent_dim)
@@ -82,5 +82,5 @@ scatter = go.Figure(go.Scatter(x=[t["recon_bce"] for t in table], y=[t[metric] f
                                textposition="top center"))
 scatter.update_layout(xaxis_title="reconstruction BCE (nats / image)", yaxis_title=metric,
                       height=380)
-st.plotly_chart(scatter, key="dis_tradeoff")
+ui.plot(scatter, key="dis_tradeoff")
 st.dataframe(pd.DataFrame(table), hide_index=True, key="dis_table")

@@ -40,7 +40,7 @@ if variant == "sparse":
     figure = go.Figure(go.Histogram(x=rho_hat, nbinsx=30, name="units"))
     figure.add_vline(x=config.rho, line_dash="dash", annotation_text=f"target rho = {config.rho}")
     figure.update_layout(xaxis_title="mean activation", yaxis_title="units", height=320)
-    st.plotly_chart(figure, key="in_sparse")
+    ui.plot(figure, key="in_sparse")
 elif variant == "ksparse":
     st.subheader("How often each unit is among the kept k")
     freq = kept_frequency(model, x, y)
@@ -48,7 +48,7 @@ elif variant == "ksparse":
     model_k = min(config.latent_dim, round(config.k_test_multiplier * config.k))
     figure.add_hline(y=model_k / config.latent_dim, line_dash="dash", annotation_text="uniform use")
     figure.update_layout(yaxis_title="fraction of images", height=320)
-    st.plotly_chart(figure, key="in_ksparse")
+    ui.plot(figure, key="in_ksparse")
 elif variant == "contractive":
     st.subheader("Singular values of the encoder Jacobian")
     ours = jacobian_singular_values(model, x, y, n=48).mean(0)
@@ -62,6 +62,6 @@ elif variant == "contractive":
     else:
         st.caption("Train a plain `ae` with the same latent_dim on this dataset to compare.")
     figure.update_layout(xaxis_title="index", yaxis_title="mean singular value", height=320)
-    st.plotly_chart(figure, key="in_contractive")
+    ui.plot(figure, key="in_contractive")
 else:
     st.caption("The sparse, k-sparse and contractive variants show their regulariser's effect here.")

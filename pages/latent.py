@@ -49,8 +49,8 @@ columns = st.columns(2)
 for i, (title, points) in enumerate(views.items()):
     key = f"lat_view_{i}"
     with columns[i % 2]:
-        event = st.plotly_chart(scatter(points, title), key=key, selection_mode=("points", "box", "lasso"),
-                                on_select=lambda key=key: remember(key))
+        event = ui.plot(scatter(points, title), key=key, selection_mode=("points", "box", "lasso"),
+                        on_select=lambda key=key: remember(key))
         picked = list(event.selection.point_indices) if event and event.selection else []
         if picked:
             picks[key] = picked

@@ -48,17 +48,24 @@ live_table()
 st.subheader("Act on a run")
 labels = ui.run_labels(rows)
 chosen = st.selectbox("Run", list(labels), format_func=labels.get, key="action_run")
-state = next(r["state"] for r in rows if r["id"] == chosen)
+row = next(r for r in ui.with_owners(rows) if r["id"] == chosen)
+refusal = ui.may_change(row)  # a student: only their own runs, never the demo runs
+if refusal:
+    st.caption(f":material/lock: {refusal}")
 c1, c2, c3, c4 = st.columns([1, 1, 1, 2])
 try:
-    if c1.button("Cancel", disabled=state not in ("running", "queued"), key="cancel"):
+    if c1.button("Cancel", disabled=bool(refusal) or row["state"] not in ("running", "queued"), key="cancel"):
+        ui.check_allowed(row)
         manager.cancel(chosen)
         st.rerun()
-    if c2.button("Resume", disabled=state not in ("interrupted", "cancelled"), key="resume"):
+    if c2.button("Resume", disabled=bool(refusal) or row["state"] not in ("interrupted", "cancelled"),
+                 key="resume"):
+        ui.check_allowed(row)
         manager.resume(chosen)
         st.rerun()
-    confirm = c4.checkbox("Yes, delete this run and its files", key="confirm_delete")
-    if c3.button("Delete", disabled=not confirm, key="delete"):
+    confirm = c4.checkbox("Yes, delete this run and its files", key="confirm_delete", disabled=bool(refusal))
+    if c3.button("Delete", disabled=bool(refusal) or not confirm, key="delete"):
+        ui.check_allowed(row)
         manager.delete(chosen)
         st.session_state.pop("confirm_delete", None)
         st.rerun()
@@ -79,7 +86,7 @@ def curves():
     if not any(data.values()):
         st.caption("No steps logged yet.")
         return
-    st.plotly_chart(loss_figure(data), key="loss_chart")
+    ui.plot(loss_figure(data), key="loss_chart")
 
 
 if picked:

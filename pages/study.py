@@ -99,7 +99,7 @@ default_metric = "recon_mse" if "recon_mse" in names else names[0]
 metric = c1.selectbox("Metric", names, index=names.index(default_metric), key="st_metric")
 param = c2.selectbox("Grid value", list(study["grid"]), key="st_param")
 summary = summarise_metric(rows, metric, param)
-st.plotly_chart(metric_figure(summary, metric, param), key="st_plot")
+ui.plot(metric_figure(summary, metric, param), key="st_plot")
 st.dataframe(pd.DataFrame([{"series": s["series"], param: str(s["x"]), "mean": s["mean"],
                             "std": s["std"], "seeds": s["n"], "PCA baseline": s["baseline"]}
                            for s in summary]), hide_index=True, key="st_summary")

@@ -18,7 +18,7 @@ with st.expander("Use your own data (.npz)"):
     upload = st.file_uploader("npz file", type=["npz"], key="upload")
     if upload is not None:
         try:
-            stored = ui.store_upload(upload.name, upload.getvalue())
+            stored = ui.store_upload_once(upload)
             st.success(f"Stored {ui.dataset_label(stored)}; it is now in the dataset list.")
         except AelabError as exc:
             ui.show_error(exc)
@@ -43,7 +43,7 @@ model_params = {**common, **own}
 if st.button("Start training", type="primary", key="start"):
     try:
         validate_run(variant, dataset, model_params, train)
-        run_id = ui.manager().submit(variant, dataset, model_params, train)
+        run_id = ui.submit_run(variant, dataset, model_params, train)
     except AelabError as exc:
         ui.show_error(exc)
     else:

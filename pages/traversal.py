@@ -104,4 +104,4 @@ if kl is not None:
     bar = go.Figure(go.Bar(x=[f"z{d}" for d in range(len(kl))], y=kl))
     bar.add_hline(y=KL_INACTIVE, line_dash="dot", annotation_text="inactive below")
     bar.update_layout(yaxis_title="KL (nats)", height=300, margin=dict(l=10, r=10, t=10, b=10))
-    st.plotly_chart(bar, key="trav_kl")
+    ui.plot(bar, key="trav_kl")

@@ -99,6 +99,16 @@ def runs_copy(template, tmp_path, monkeypatch):
     return Runs(root, dict(template.ids))
 
 
+TOKEN = "class-token-1234"
+
+
+@pytest.fixture
+def teacher(monkeypatch):
+    """The server started with a teacher token; pages opened with ``?token=`` act as teacher."""
+    monkeypatch.setenv("AELAB_TEACHER_TOKEN", TOKEN)
+    return {"token": TOKEN}
+
+
 @pytest.fixture(autouse=True)
 def supervisor_calls(monkeypatch):
     """Every call the app makes to start a supervisor, recorded instead of started."""
@@ -378,8 +388,8 @@ def test_runs_final_metrics_for_finished_runs(runs):
     assert pd.isna(metrics.loc["kl", runs.label("ae")]) and metrics.loc["kl", runs.label("vae")] > 0
 
 
-def test_runs_cancel_a_queued_run_then_resume_it(runs_copy, supervisor_calls):
-    at = open_page("pages/runs.py")
+def test_runs_cancel_a_queued_run_then_resume_it(runs_copy, supervisor_calls, teacher):
+    at = open_page("pages/runs.py", **teacher)
     at.selectbox(key="action_run").select(runs_copy.ids["ae"]).run()
     assert at.button(key="cancel").disabled and at.button(key="resume").disabled
     at.selectbox(key="action_run").select(runs_copy.ids["queued"]).run()
@@ -399,9 +409,9 @@ def test_runs_cancel_a_queued_run_then_resume_it(runs_copy, supervisor_calls):
     assert supervisor_calls == [runs_copy.root.resolve()]
 
 
-def test_runs_delete_needs_the_confirmation(runs_copy):
+def test_runs_delete_needs_the_confirmation(runs_copy, teacher):
     run_id = runs_copy.ids["vae"]
-    at = open_page("pages/runs.py")
+    at = open_page("pages/runs.py", **teacher)
     at.multiselect(key="curve_runs").set_value([runs_copy.ids["ae"], run_id])
     at.selectbox(key="action_run").select(run_id).run()
     assert at.button(key="delete").disabled
@@ -419,8 +429,8 @@ def test_runs_delete_needs_the_confirmation(runs_copy):
     assert [t["name"] for t in chart_traces(at)] == ["loss", "recon"]
 
 
-def test_runs_delete_a_damaged_folder(runs_copy):
-    at = open_page("pages/runs.py")
+def test_runs_delete_a_damaged_folder(runs_copy, teacher):
+    at = open_page("pages/runs.py", **teacher)
     at.selectbox(key="action_run").select(DAMAGED).run()
     at.checkbox(key="confirm_delete").check().run()
     at.button(key="delete").click().run()
