@@ -65,7 +65,8 @@ def final_metrics(run_dir) -> dict[str, float]:
 
 
 def trial_rows(runs_dir, study_id: str) -> list[dict]:
-    """One row per trial: run id, grid point (validated values), seed, state, progress, metrics."""
+    """One row per trial, in grid then seed order: run id, grid point (validated values),
+    seed, state, progress, metrics."""
     rows = []
     for run_dir in study_trials(runs_dir, study_id).get(study_id, []):
         try:
@@ -79,7 +80,8 @@ def trial_rows(runs_dir, study_id: str) -> list[dict]:
         rows.append({"id": run_dir.name, "point": point, "seed": config["study"]["seed"],
                      "state": status["state"], "progress": float(status.get("progress") or 0),
                      "error": status.get("error"), "metrics": final_metrics(run_dir)})
-    return rows
+    return sorted(rows, key=lambda r: (tuple(_sort_key(v) for v in r["point"].values()),
+                                       r["seed"] if r["seed"] is not None else -1))
 
 
 def metric_names(rows: list[dict]) -> list[str]:

@@ -1,16 +1,20 @@
-"""The beta trade-off of survey section 4.3, measured on the ``shapes`` sprites.
+"""The beta trade-off of survey section 4.3, measured on the ``shapes`` sprites: a sweep plus a plot.
 
-Trains ``vae``, ``betavae`` (beta 4) and ``betavae`` with controlled capacity
-(Burgess et al.: gamma |KL - C|, C raised to ``--capacity`` nats) for several
-seeds each, scores every run with ``aelab.disentangle.score_run`` and the
-reconstruction error of ``aelab.evaluate``, and writes a table (mean and spread
-over seeds) and a plot of reconstruction error against each metric.
+Two studies of ``betavae`` (``aelab.study``; every trial an ordinary run folder):
+beta over ``--betas`` (beta = 1 is the VAE), and, unless ``--capacity 0``, the
+controlled-capacity form (Burgess et al.: gamma |KL - C|, C raised to
+``--capacity`` nats). Every finished trial is scored with the disentanglement
+metrics and the ``evaluate`` reconstruction error (both cached in its folder),
+then a table (mean ± spread over seeds) and two plots are written.
 
-    python bench/beta_study.py                         # the documented CPU setting
+    python bench/beta_study.py                                  # the documented CPU setting
     python bench/beta_study.py --epochs 30 --device cuda --out bench/out/beta_study_gpu
+    python bench/beta_study.py --ray-address HOST:PORT         # the trials on a Ray cluster
 
-Outputs: <out>/table.md, <out>/results.json, <out>/tradeoff.png; the runs stay in
-<out>/runs so any of them can be opened in the app (AELAB_RUNS=<out>/runs).
+Running it again picks the studies up (finished trials are kept, scores are cached).
+Outputs: <out>/table.md, <out>/results.json, <out>/tradeoff.png (reconstruction
+against each metric), <out>/beta.png (each metric against beta); the runs stay
+in <out>/runs (open them in the app with AELAB_RUNS=<out>/runs).
 """
 from __future__ import annotations
 
@@ -22,83 +26,95 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from aelab.disentangle import score_run  # noqa: E402
-from aelab.evaluate import evaluate_run  # noqa: E402
-from aelab.train import prepare_run, train_run  # noqa: E402
+from aelab.caches import load_disentanglement, load_eval  # noqa: E402
+from aelab.execution import get_backend  # noqa: E402
+from aelab.study import Study, StudySpec, summarise  # noqa: E402
+from aelab.study_results import summarise_metric, trial_rows  # noqa: E402
 
 METRICS = ("beta_vae", "factor_vae", "mig", "dci_disentanglement", "dci_completeness",
            "dci_informativeness")
+COLUMNS = ("recon_bce", "kl", *METRICS)
 
 
-def configs(args) -> dict[str, tuple[str, dict]]:
-    common = {"latent_dim": args.latent_dim, "hidden": args.hidden, "arch": args.arch}
-    return {
-        "vae": ("vae", common),
-        "betavae beta=4": ("betavae", {**common, "beta": 4.0}),
-        f"betavae C<={args.capacity:g}": ("betavae", {**common, "capacity_max": args.capacity,
-                                                       "capacity_steps": args.capacity_steps,
-                                                       "gamma": args.gamma}),
-    }
+def specs(args) -> list[StudySpec]:
+    """The beta study and, with ``--capacity`` > 0, the controlled-capacity study."""
+    common = {"latent_dim": str(args.latent_dim), "hidden": args.hidden, "arch": args.arch,
+              "epochs": str(args.epochs), "batch_size": str(args.batch_size), "lr": str(args.lr),
+              "device": args.device, "caches": "false"}
+    out = [StudySpec("betavae", "shapes", {"beta": args.betas.split(",")}, args.seeds, common)]
+    if args.capacity > 0:
+        out.append(StudySpec("betavae", "shapes", {"capacity_max": [f"{args.capacity:g}"]},
+                             args.seeds, {**common, "capacity_steps": str(args.capacity_steps),
+                                          "gamma": str(args.gamma)}))
+    return out
 
 
-def run_one(name, variant, params, seed, args, runs: Path) -> dict:
-    started = time.monotonic()
-    run_dir = prepare_run(variant, "shapes", params,
-                          {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-                           "seed": seed, "device": args.device, "caches": False}, runs_dir=runs)
-    status = train_run(run_dir)
-    if status["state"] != "done":
-        raise RuntimeError(f"{name} seed {seed} ended {status['state']}: {status.get('error')}")
-    trained = time.monotonic() - started
-    scores = score_run(run_dir)
-    quality = evaluate_run(run_dir)
-    return {"config": name, "seed": seed, "run": run_dir.name, "train_seconds": trained,
-            "total_seconds": time.monotonic() - started, "recon_bce": quality["recon_bce"],
-            "recon_mse": quality["recon_mse"], "kl": quality.get("kl"),
-            **{m: scores[m] for m in METRICS}}
+def scored_rows(runs: Path, spec: StudySpec) -> list[dict]:
+    """The study's trials with reconstruction and disentanglement scores in their metrics."""
+    rows = trial_rows(runs, spec.id)
+    for row in rows:
+        if row["state"] == "done":
+            run_dir = runs / row["id"]
+            row["metrics"].update({k: v for k, v in {**load_eval(run_dir),
+                                                     **load_disentanglement(run_dir)}.items()
+                                   if isinstance(v, (int, float))})
+            print(f"{config_name(row):<12} seed {row['seed']}: BCE {row['metrics']['recon_bce']:.1f}"
+                  f"  MIG {row['metrics']['mig']:.3f}  FactorVAE {row['metrics']['factor_vae']:.3f}",
+                  flush=True)
+    return rows
 
 
-def summarise(rows: list[dict]) -> list[dict]:
-    table = []
-    for name in dict.fromkeys(r["config"] for r in rows):
-        group = [r for r in rows if r["config"] == name]
-        entry = {"config": name, "seeds": len(group)}
-        for key in ("recon_bce", "kl", *METRICS):
-            values = [r[key] for r in group]
-            entry[key] = (statistics.mean(values), statistics.pstdev(values))
-        table.append(entry)
-    return table
+def config_name(row: dict) -> str:
+    (name, value), = row["point"].items()
+    return f"beta={value:g}" if name == "beta" else f"C<={value:g}"
 
 
-def markdown(table: list[dict]) -> str:
-    keys = ("recon_bce", "kl", *METRICS)
-    lines = ["| config | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
-    for entry in table:
-        cells = [f"{entry[k][0]:.3g} ± {entry[k][1]:.2g}" for k in keys]
-        lines.append(f"| {entry['config']} | " + " | ".join(cells) + " |")
+def markdown(rows: list[dict]) -> str:
+    lines = ["| config | seeds | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 2) + "|"]
+    for name in dict.fromkeys(config_name(r) for r in rows if r["state"] == "done"):
+        group = [r["metrics"] for r in rows if r["state"] == "done" and config_name(r) == name]
+        cells = [f"{statistics.mean(g[k] for g in group):.3g} ± "
+                 f"{statistics.pstdev([g[k] for g in group]):.2g}" for k in COLUMNS]
+        lines.append(f"| {name} | {len(group)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def plot(rows: list[dict], path: Path) -> None:
+def plot(rows: list[dict], beta_rows: list[dict], out: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    shown = ("mig", "factor_vae", "beta_vae", "dci_disentanglement")
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
-    for ax, metric in zip(axes, ("mig", "factor_vae", "beta_vae", "dci_disentanglement")):
-        for name in dict.fromkeys(r["config"] for r in rows):
-            group = [r for r in rows if r["config"] == name]
-            ax.scatter([r["recon_bce"] for r in group], [r[metric] for r in group], label=name)
+    done = [r for r in rows if r["state"] == "done"]
+    for ax, metric in zip(axes, shown):
+        for name in dict.fromkeys(config_name(r) for r in done):
+            group = [r["metrics"] for r in done if config_name(r) == name]
+            ax.scatter([g["recon_bce"] for g in group], [g[metric] for g in group], label=name)
         ax.set_xlabel("reconstruction BCE (nats / image)")
         ax.set_ylabel(metric)
     axes[0].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(out / "tradeoff.png", dpi=90)
+    fig, axes = plt.subplots(1, 5, figsize=(20, 3.6))
+    for ax, metric in zip(axes, ("recon_bce", *shown)):
+        summary = summarise_metric(beta_rows, metric, "beta")  # mean and spread over seeds
+        xs = [s["x"] for s in summary]
+        ax.errorbar(xs, [s["mean"] for s in summary], yerr=[s["std"] for s in summary],
+                    marker="o", capsize=3)
+        ax.scatter([x for s in summary for x in [s["x"]] * s["n"]],
+                   [v for s in summary for v in s["values"]], s=10, alpha=0.5)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("beta")
+        ax.set_ylabel(metric)
+    fig.tight_layout()
+    fig.savefig(out / "beta.png", dpi=90)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--betas", default="1,4", help="beta values of the sweep (1 = the VAE)")
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--latent-dim", type=int, default=8)
@@ -106,31 +122,39 @@ def main() -> int:
     parser.add_argument("--arch", default="mlp")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--capacity", type=float, default=20.0)
+    parser.add_argument("--capacity", type=float, default=20.0, help="0 skips the capacity study")
     parser.add_argument("--capacity-steps", type=int, default=1500)
     parser.add_argument("--gamma", type=float, default=100.0)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--ray", action="store_true", help="trials on a local Ray cluster")
+    parser.add_argument("--ray-address", help="trials on the Ray cluster at HOST:PORT")
     parser.add_argument("--out", default="bench/out/beta_study")
     args = parser.parse_args()
     out = Path(args.out)
-    (out / "runs").mkdir(parents=True, exist_ok=True)
-    rows, started = [], time.monotonic()
-    for name, (variant, params) in configs(args).items():
-        for seed in range(args.seeds):
-            rows.append(run_one(name, variant, params, seed, args, out / "runs"))
-            r = rows[-1]
-            print(f"{name:<22} seed {seed}: BCE {r['recon_bce']:.1f}  MIG {r['mig']:.3f}  "
-                  f"FactorVAE {r['factor_vae']:.3f}  ({r['total_seconds']:.0f} s)", flush=True)
-    table = summarise(rows)
+    runs = out / "runs"
+    started = time.monotonic()
+    backend = get_backend(runs, ray=args.ray, ray_address=args.ray_address)
+    studies = [Study(spec, runs, backend) for spec in specs(args)]
+    try:
+        for study in studies:
+            study.start()
+        for study in studies:
+            study.wait(on_change=lambda rows, s=study: print(f"study {s.spec.id}: {summarise(rows)}",
+                                                             flush=True))
+    finally:
+        getattr(backend, "close", lambda: None)()
+    per_study = [scored_rows(runs, study.spec) for study in studies]
+    rows = [r for group in per_study for r in group]
     setting = (f"{args.epochs} epochs of the 20,000-image shapes train split, {args.arch} "
                f"{args.hidden}, latent {args.latent_dim}, batch {args.batch_size}, lr {args.lr}, "
                f"{args.seeds} seeds, device {args.device}; {time.monotonic() - started:.0f} s in all")
-    text = markdown(table) + f"\n\nSetting: {setting}.\n"
+    text = markdown(rows) + f"\n\nSetting: {setting}.\n"
     (out / "table.md").write_text(text)
-    (out / "results.json").write_text(json.dumps({"setting": vars(args), "rows": rows}, indent=1))
-    plot(rows, out / "tradeoff.png")
+    (out / "results.json").write_text(json.dumps(
+        {"setting": vars(args), "studies": [s.spec.id for s in studies], "rows": rows}, indent=1))
+    plot(rows, per_study[0], out)
     print(text)
-    return 0
+    return 0 if all(r["state"] == "done" for r in rows) else 1
 
 
 if __name__ == "__main__":
