@@ -90,9 +90,8 @@ def test_the_form_refuses_a_bad_grid_in_one_sentence_and_writes_nothing(tmp_path
     at = open_study_page(root, monkeypatch)
     at.text_area(key="st_grid").set_value("beta=1,2")
     at.button(key="st_start").click().run()
-    assert [e.value for e in at.error] == [
-        "unknown grid parameter 'beta' for variant 'ae'; valid parameters: arch, batch_size, "
-        "caches, checkpoint_seconds, device, epochs, hidden, latent_dim, likelihood, log_every, lr"]
+    (error,) = [e.value for e in at.error]
+    assert error.startswith("unknown grid parameter 'beta' for variant 'ae'; valid parameters: arch, ")
     assert list(root.iterdir()) == []
 
 
