@@ -24,6 +24,7 @@ from .config import TrainConfig
 from .disentangle import LiveMIG
 from .data import describe_dataset, load_dataset
 from .errors import ConfigError, RunError
+from .optim import adam
 from .registry import build_model, get_variant
 from .runs import (TRAIN_STATE, WEIGHTS, atomic_write_bytes, atomic_write_tensors,
                    create_run, load_state_checked, read_config, read_metrics, read_tensors,
@@ -188,9 +189,8 @@ class Trainer:
                            f"the run was configured for {tuple(self.model_config.input_shape)}")
         torch.manual_seed(cfg.seed)  # weights, then noise and reparameterisation samples
         self.model = build_model(self.model_config).to(self.device)
-        # the fused kernel updates all parameters at once (15-25% faster steps on CPU)
-        fused = self.device.type in ("cpu", "cuda")
-        self.optimizer = torch.optim.Adam(self.model.trainable_parameters(), lr=cfg.lr, fused=fused)
+        # torch's fused Adam kernel without torch.optim's dynamo import (aelab/optim.py)
+        self.optimizer = adam(self.model.trainable_parameters(), cfg.lr, self.device)
         self.batches = torch.Generator().manual_seed(cfg.seed)  # epoch permutations
         self.epoch_rng = self.batches.get_state()
         # resuming a run stopped before its first checkpoint replays it from step 0 (same seed)
