@@ -27,16 +27,20 @@ def code_range(run_key: str, _model, _ds, _caches) -> tuple[np.ndarray, np.ndarr
     return traversal_range(_model, x, _caches.get("labels"), _caches["codes"])
 
 
+def grid_scale(width: int) -> int:
+    return max(1, 84 // width)  # 28-pixel digits drawn 3x, 8-pixel ones 10x
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def grid_files(run_key: str, base: np.ndarray, dims: tuple[int, ...], steps: int, label,
-               _model, _low, _high) -> tuple[np.ndarray, bytes, bytes]:
-    """The traversal grid as one picture, its PNG and its GIF (one frame per step); kept,
+               _model, _low, _high) -> tuple[bytes, bytes, np.ndarray]:
+    """The traversal grid's PNG, its GIF (one frame per step) and its rows of images; kept,
     as they do not change when a slider moves."""
     grid = traversal_grid(_model, base, list(dims), _low, _high, steps, label)
-    scale = max(1, 48 // grid.shape[-1])
+    scale = grid_scale(grid.shape[-1])
     picture = image_grid(list(grid), scale=scale)
     frames = [image_grid([grid[:, t]], scale=scale) for t in range(steps)]
-    return picture, png_bytes(picture), gif_bytes(frames)
+    return png_bytes(picture), gif_bytes(frames), grid
 
 
 vae = is_vae(model)
@@ -47,22 +51,30 @@ low, high = code_range(run_key, model, ds, caches)
 kl = caches.get("kl_per_dim")
 active, inactive = dimension_order(kl, model.config.latent_dim)
 
-left, right = st.columns([1, 2])
-with left:
-    sources = ["test image", "prior mean"] if vae else ["test image"]
-    source = st.radio("Base", sources, horizontal=True, key="trav_source")
-    if source == "test image":
-        index = st.number_input("Test image", 0, n_points - 1, 0, key="trav_index")
-        base = caches["codes"][index].astype(np.float32)
-        label = None if labels is None else labels[index]
-    else:
-        index, base = "prior", np.zeros(model.config.latent_dim, dtype=np.float32)
-        label = 0 if model.config.num_classes and run["variant"] == "cvae" else None
-    prefix = f"trav.{run['id']}.{index}"  # a new base starts new widgets at its own values
-    if run["variant"] == "cvae":
-        label = st.selectbox("Class", list(range(model.config.num_classes)),
+top = st.columns([1, 1, 1])
+sources = ["test image", "prior mean"] if vae else ["test image"]
+source = top[0].radio("Base", sources, horizontal=True, key="trav_source")
+if source == "test image":
+    index = top[1].number_input("Test image", 0, n_points - 1, 0, key="trav_index")
+    base = caches["codes"][index].astype(np.float32)
+    label = None if labels is None else labels[index]
+else:
+    index, base = "prior", np.zeros(model.config.latent_dim, dtype=np.float32)
+    label = 0 if model.config.num_classes and run["variant"] == "cvae" else None
+prefix = f"trav.{run['id']}.{index}"  # a new base starts new widgets at its own values
+if run["variant"] == "cvae":
+    label = top[2].selectbox("Class", list(range(model.config.num_classes)),
                              index=int(label or 0), key=f"{prefix}.class")
 
+
+def reset_sliders() -> None:
+    for key in [k for k in st.session_state if k.startswith(f"{prefix}.z")]:
+        del st.session_state[key]  # recreated at the base code's values
+
+
+@st.fragment
+def sliders_and_picture() -> None:
+    """A slider move reruns only this: the sliders and the picture decoded from them."""
     z = base.copy()
 
     def slider(d: int):
@@ -73,17 +85,26 @@ with left:
         z[d] = st.slider(f"z{d}{note}", lo, hi, float(base[d]), step=(hi - lo) / 100 or 0.01,
                          key=f"{prefix}.z{d}")
 
-    st.caption("Dimensions ordered by KL" if kl is not None else "Dimensions in order")
-    for d in active:
-        slider(d)
-    if inactive:
-        with st.expander(f"{len(inactive)} inactive dimension(s) (KL < {KL_INACTIVE} nats)"):
-            for d in inactive:
+    left, right = st.columns([1, 1], gap="large")
+    with left:
+        st.caption("Dimensions ordered by KL" if kl is not None else "Dimensions in order")
+        # the sliders scroll in their own box, so the picture beside them stays in view
+        with st.container(height=440 if len(active) + len(inactive) > 5 else "content", border=False):
+            for d in active:
                 slider(d)
-with right:
-    scale = max(1, 256 // width)
-    decoded = decode_codes(model, z[None], None if label is None else np.array([label]))
-    ui.image(image_grid([decoded], scale=scale), caption="decoded from the sliders")
+            if inactive:
+                with st.expander(f"{len(inactive)} inactive dimension(s) (KL < {KL_INACTIVE} nats)"):
+                    for d in inactive:
+                        slider(d)
+    with right:
+        decoded = decode_codes(model, z[None], None if label is None else np.array([label]))
+        ui.image(image_grid([decoded], scale=max(1, 320 // width)), caption="decoded from the sliders")
+        st.button("Reset sliders to the base", icon=":material/restart_alt:", on_click=reset_sliders,
+                  key="trav_reset", help="Every slider back to the base code: the test image's code "
+                  "or the prior mean")
+
+
+sliders_and_picture()
 
 st.subheader("Traversal grid")
 g1, g2 = st.columns(2)
@@ -92,9 +113,11 @@ n_dims = len(active) + len(inactive)
 rows_max = (g2.slider("Dimensions shown", 1, n_dims, min(10, max(1, len(active))), key="trav_rows")
             if n_dims > 1 else 1)  # a slider needs min < max
 dims = (active + inactive)[:rows_max]
-picture, png, gif = grid_files(run_key, base, tuple(dims), steps, label, model, low, high)
-ui.image(picture, caption=f"rows: z{', z'.join(map(str, dims))}; columns: "
-         + ("-3 to +3 aggregate posterior std" if vae else "observed code range"))
+png, gif, rows = grid_files(run_key, base, tuple(dims), steps, label, model, low, high)
+st.caption("Each row sweeps one dimension, the others held at the base; columns: "
+           + ("-3 to +3 aggregate posterior std" if vae else "the observed code range"))
+ui.labelled_images([(f"**z{d}**" + (f"  \nKL {kl[d]:.2f}" if kl is not None else ""), row)
+                    for d, row in zip(dims, rows)], scale=grid_scale(width), width=(1, 8))
 d1, d2 = st.columns(2)
 d1.download_button("Download PNG", png, f"{run['id']}-traversal.png", "image/png", key="trav_png")
 d2.download_button("Download GIF", gif, f"{run['id']}-traversal.gif", "image/gif", key="trav_gif")

@@ -278,15 +278,19 @@ def test_moving_a_slider_decodes_at_once(runs, media):
     z = codes[0].copy()
     assert [at.slider(key=f"{prefix}.z{d}").value for d in range(2)] == pytest.approx(z.tolist(), abs=1e-6)
     before = picture(at.image[0], media)
-    assert same_picture(before, image_grid([decode(model, z[None])], scale=32))
-    grid_before = picture(at.image[1], media)
+    assert same_picture(before, image_grid([decode(model, z[None])], scale=40))
+    grid_before = [picture(row, media) for row in at.image[1:]]
     z[1] = float((codes[:, 1].min() + codes[:, 1].max()) / 2 + 0.3 * codes[:, 1].std())
     at.slider(key=f"{prefix}.z1").set_value(float(z[1])).run()
     assert_ok(at)
     after = picture(at.image[0], media)
     assert not np.array_equal(before, after)
-    assert same_picture(after, image_grid([decode(model, z[None])], scale=32))
-    assert np.array_equal(picture(at.image[1], media), grid_before)  # the grid is around the base
+    assert same_picture(after, image_grid([decode(model, z[None])], scale=40))
+    # the grid is around the base: unchanged (a slider move reruns only its fragment)
+    assert all(np.array_equal(picture(row, media), b) for row, b in zip(at.image[1:], grid_before))
+    at.button(key="trav_reset").click().run()  # every slider back to the base code
+    assert [at.slider(key=f"{prefix}.z{d}").value for d in range(2)] == pytest.approx(codes[0].tolist(), abs=1e-6)
+    assert same_picture(picture(at.image[0], media), before)
 
 
 def test_changing_the_base_image_resets_the_sliders_to_its_code(runs):
@@ -332,20 +336,26 @@ def test_inactive_dimensions_are_folded_away(runs, tmp_path, monkeypatch):
 
 
 def test_grid_steps_rows_and_downloads(runs, media):
-    def size(steps, rows):  # image_grid: 8x8 tiles, 2 px padding, then 6x scale: (H, W)
-        return ((rows * 10 + 2) * 6, (steps * 10 + 2) * 6)
+    def size(steps, rows):  # image_grid: 8x8 tiles, 2 px padding, then 10x scale: (H, W)
+        return ((rows * 10 + 2) * 10, (steps * 10 + 2) * 10)
 
     at = open_page("traversal", "trav_run", runs.id("vae"))
-    grid = picture(at.image[1], media)
-    assert grid.shape == size(9, 3)
-    assert np.array_equal(np.asarray(Image.open(io.BytesIO(download(at, "trav_png", media)))), grid)
+    rows = [picture(row, media) for row in at.image[1:]]  # one labelled row per dimension
+    assert [r.shape for r in rows] == [size(9, 1)] * 3
+    kl = runs.caches("vae")["kl_per_dim"]
+    active, inactive = dimension_order(kl, 3)
+    labels = [m.value for m in at.markdown if m.value.startswith("**z")]
+    assert labels == [f"**z{d}**  \nKL {kl[d]:.2f}" for d in active + inactive]
+    png = np.asarray(Image.open(io.BytesIO(download(at, "trav_png", media))))
+    assert png.shape == size(9, 3)  # the whole grid in one picture
+    assert np.array_equal(png[20:20 + 80, 20:], rows[0][20:20 + 80, 20:])  # its first row is the first shown
     gif = Image.open(io.BytesIO(download(at, "trav_gif", media)))
     # a frame is one step of every shown dimension side by side; 9 steps forth, 7 back
     assert gif.format == "GIF" and gif.n_frames == 16 and gif.size == size(3, 1)[::-1]
     at.slider(key="trav_steps").set_value(5).run()
     at.slider(key="trav_rows").set_value(2).run()
     assert_ok(at)
-    assert picture(at.image[1], media).shape == size(5, 2)
+    assert [picture(row, media).shape for row in at.image[1:]] == [size(5, 1)] * 2
 
 
 def test_cvae_class_follows_the_base_image_and_changes_the_decoding(runs, media, digits):
@@ -361,7 +371,7 @@ def test_cvae_class_follows_the_base_image_and_changes_the_decoding(runs, media,
     assert_ok(at)
     after = picture(at.image[0], media)
     assert not np.array_equal(before, after)
-    assert same_picture(after, image_grid([decode(model, caches["codes"][:1], [new_class])], scale=32))
+    assert same_picture(after, image_grid([decode(model, caches["codes"][:1], [new_class])], scale=40))
     at.number_input(key="trav_index").set_value(other).run()  # a new base: its own label again
     assert at.selectbox(key=f"{prefix}.{other}.class").value == labels[other]
 
