@@ -149,6 +149,28 @@ def submit_run(variant: str, dataset: str, model: dict, train: dict) -> str:
     return run_id
 
 
+def start_study(spec) -> int:
+    """Start (or pick up) a study for this session; each new trial counts as a run against a
+    student's limits. The number of trials."""
+    from .study import Study
+
+    spec.validate()  # a wrong setting is the first thing to hear about
+    trials = len(spec.trials())
+    started = st.session_state.get("_aelab_started", 0)
+    limits = access.Limits.from_env()
+    if not is_teacher() and (trials > limits.active_runs or started + trials > limits.runs):
+        raise access.AccessError(f"A study of {trials} runs is more than a student may start "
+                                 f"({limits.active_runs} queued or running, {limits.runs} in all); "
+                                 f"ask the teacher to start it.")
+    access.check_submit(with_owners(manager().list()), session_owner(), started, limits,
+                        is_teacher())
+    for run_dir in Study(spec, runs_dir()).start():
+        if access.read_owner(run_dir) is None:
+            access.write_owner(run_dir, session_owner())
+    st.session_state["_aelab_started"] = started + trials
+    return trials
+
+
 def runs_dir() -> Path:
     """The runs folder the app works on (``$AELAB_RUNS`` or ./checkpoints)."""
     return runs_root().resolve()

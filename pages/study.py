@@ -9,7 +9,7 @@ import streamlit as st
 from aelab.caches import load_eval
 from aelab.errors import AelabError
 from aelab.registry import list_variants
-from aelab.study import Study, StudySpec, parse_grid
+from aelab.study import StudySpec, parse_grid
 from aelab.study_results import (list_studies, metric_figure, metric_names, summarise_metric,
                                  trial_rows)
 
@@ -41,9 +41,9 @@ with st.expander("Start a study", expanded=not list_studies(root)):
                 raise AelabError(f"fixed settings must be NAME=VALUE, got {bad[0]!r}")
             spec = StudySpec(variant, dataset, parse_grid(grid_text.split()), int(seeds),
                              {**fixed, "epochs": str(epochs)})
-            Study(spec, root).start()
+            trials = ui.start_study(spec)
             st.session_state["st_study"] = st.query_params["study"] = spec.id  # show it below
-            st.success(f"Study {spec.id} started: {len(spec.trials())} trials.")
+            st.success(f"Study {spec.id} started: {trials} trials.")
         except AelabError as exc:
             ui.show_error(exc)
 

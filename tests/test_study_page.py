@@ -95,10 +95,11 @@ def test_the_form_refuses_a_bad_grid_in_one_sentence_and_writes_nothing(tmp_path
     assert list(root.iterdir()) == []
 
 
-def test_the_form_starts_a_study_in_the_background(tmp_path, monkeypatch, no_supervisor):
+def test_the_teacher_starts_a_study_in_the_background(tmp_path, monkeypatch, no_supervisor):
     root = tmp_path / "runs"
     root.mkdir()
-    at = open_study_page(root, monkeypatch)
+    monkeypatch.setenv("AELAB_TEACHER_TOKEN", "class-token-for-this-test")
+    at = open_study_page(root, monkeypatch, token="class-token-for-this-test")
     at.text_area(key="st_grid").set_value("latent_dim=2,3")
     at.number_input(key="st_seeds").set_value(2)
     at.button(key="st_start").click().run()
@@ -110,3 +111,23 @@ def test_the_form_starts_a_study_in_the_background(tmp_path, monkeypatch, no_sup
     assert len(rows) == 4 and {r["state"] for r in rows} == {"queued"}
     assert no_supervisor  # the local supervisor was asked to start them
     assert all(read_status(root / r["id"])["backend"] == "local" for r in rows)
+
+
+def test_a_student_may_not_start_a_study_beyond_the_limits(tmp_path, monkeypatch):
+    root = tmp_path / "runs"
+    root.mkdir()
+    # a browser session under AppTest has no local headers: a student
+    at = open_study_page(root, monkeypatch)
+    at.text_area(key="st_grid").set_value("latent_dim=2,3")
+    at.number_input(key="st_seeds").set_value(2)
+    at.button(key="st_start").click().run()
+    assert [e.value for e in at.error] == [
+        "A study of 4 runs is more than a student may start (2 queued or running, 10 in all); "
+        "ask the teacher to start it."]
+    assert list(root.iterdir()) == []
+    at.number_input(key="st_seeds").set_value(1)
+    at.button(key="st_start").click().run()
+    assert not at.error
+    rows = trial_rows(root, list_studies(root)[0]["id"])
+    owners = {json.loads((root / r["id"] / "owner.json").read_text())["owner"] for r in rows}
+    assert len(rows) == 2 and len(owners) == 1
