@@ -121,6 +121,7 @@ def loss_figure(curves: dict[str, list[dict]], terms: list[str] | None = None):
     figure = go.Figure()
     skip = {"step", "epoch", "samples_per_second", "time"}
     for run, rows in curves.items():
+        rows = [r for r in rows if "mig" not in r]  # live MIG rows have their own figure
         names = terms or [k for k in (rows[0] if rows else {}) if k not in skip]
         for name in names:
             points = [(r["epoch"], r[name]) for r in rows if name in r]
@@ -132,4 +133,24 @@ def loss_figure(curves: dict[str, list[dict]], terms: list[str] | None = None):
                                         marker=dict(size=4)))
     figure.update_layout(xaxis_title="epoch", yaxis_title="loss (per image)", height=360,
                          margin=dict(l=40, r=10, t=30, b=40), legend_title_text="term")
+    return figure
+
+
+def mig_figure(curves: dict[str, list[dict]]):
+    """Plotly figure of the live MIG (rows with ``mig``, scored by the trainer) against
+    training minutes, one line per run; None when no run has scored one."""
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    for run, rows in curves.items():
+        points = [(r["train_seconds"] / 60, r["mig"]) for r in rows if "mig" in r]
+        if points:
+            xs, ys = zip(*points)
+            figure.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=run,
+                                        marker=dict(size=5)))
+    if not figure.data:
+        return None
+    figure.update_layout(xaxis_title="training minutes", yaxis_title="MIG (0 = entangled, 1 = "
+                         "one dimension per factor)", yaxis_range=[0, 1], height=300,
+                         margin=dict(l=40, r=10, t=30, b=40), legend_title_text="run")
     return figure

@@ -382,7 +382,7 @@ class RunManager:
     def show(self, run_id: str) -> dict:
         """Status, config and the latest logged metrics of a run."""
         run_dir = self._dir(run_id)
-        metrics = read_metrics(run_dir)
+        metrics = [m for m in read_metrics(run_dir) if "mig" not in m]  # loss rows, not live MIG
         return {**self.describe(run_dir), "config": read_config(run_dir)["model"],
                 "latest_metrics": metrics[-1] if metrics else None}
 

@@ -31,7 +31,7 @@ PRESETS: dict[str, Preset] = {
         variant="betatcvae", dataset="shapes32",
         model={"arch": "burgess", "latent_dim": 10, "beta": 6.0},
         train={"epochs": 1000, "batch_size": 64, "lr": 1e-3, "max_minutes": 5.0,
-               "live_mig_seconds": 60.0, "caches": False}),
+               "live_mig_seconds": 60.0}),
 }
 
 

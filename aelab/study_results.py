@@ -57,7 +57,7 @@ def final_metrics(run_dir) -> dict[str, float]:
     for key, value in scores.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool) and key != "n_images":
             values[key] = float(value)
-    logged = read_metrics(run_dir)
+    logged = [m for m in read_metrics(run_dir) if "mig" not in m]  # loss rows, not live MIG
     for key, value in (logged[-1] if logged else {}).items():
         if key not in ("step", "epoch", "time", "samples_per_second") and isinstance(value, (int, float)):
             values[f"train_{key}"] = float(value)

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from aelab.caches import load_eval
-from aelab.compare import loss_figure
+from aelab.compare import loss_figure, mig_figure
 from aelab.errors import AelabError
 from aelab.runs import read_metrics
 
@@ -87,6 +87,12 @@ def curves():
         st.caption("No steps logged yet.")
         return
     ui.plot(loss_figure(data), key="loss_chart")
+    mig = mig_figure(data)
+    if mig is not None:
+        st.caption("Live MIG, scored by the training process on 2,000 fixed sprites every "
+                   "minute (runs on shapes with live_mig_seconds set, e.g. the "
+                   "class-disentangle preset).")
+        ui.plot(mig, key="mig_chart")
 
 
 if picked:

@@ -7,6 +7,7 @@ import streamlit as st
 
 from aelab.errors import AelabError
 from aelab.models.base import AEConfig
+from aelab.presets import PRESETS
 from aelab.registry import get_variant, list_variants
 from aelab.train import TrainConfig, validate_run
 
@@ -23,6 +24,29 @@ with st.expander("Use your own data (.npz)"):
         except AelabError as exc:
             ui.show_error(exc)
 
+NO_PRESET = "none"
+
+
+def apply_preset() -> None:
+    """Fill the widgets below with the chosen preset's settings (the user can still change them)."""
+    name = st.session_state["preset"]
+    if name == NO_PRESET:
+        return
+    preset = PRESETS[name]
+    common_names = {p["name"] for p in AEConfig.parameters()}
+    st.session_state["dataset"], st.session_state["variant"] = preset.dataset, preset.variant
+    for key, value in preset.model.items():
+        st.session_state[f"common.{key}" if key in common_names else
+                         f"own.{preset.variant}.{key}"] = value
+    for key, value in preset.train.items():
+        st.session_state[f"train.{key}"] = value
+
+
+st.selectbox("Preset", [NO_PRESET, *PRESETS], key="preset", on_change=apply_preset,
+             format_func=lambda n: n if n == NO_PRESET else f"{n}: {PRESETS[n].about}",
+             help="ready-made settings for a purpose; they fill in the form below, which you "
+                  "can still change (python -m aelab presets lists them)")
+
 left, right = st.columns(2)
 with left:
     dataset = st.selectbox("Dataset", ui.dataset_choices(), format_func=ui.dataset_label,
@@ -35,7 +59,8 @@ with right:
     common = ui.settings_widgets(AEConfig, key="common", only=["latent_dim", "arch", "hidden", "likelihood"])
     own = ui.settings_widgets(model_class.Config, key=f"own.{variant}",
                               skip=tuple(common) + ("hidden",))
-    train = ui.settings_widgets(TrainConfig, key="train", only=["epochs", "batch_size", "lr", "seed"])
+    train = ui.settings_widgets(TrainConfig, key="train", only=["epochs", "batch_size", "lr", "seed",
+                                                                "max_minutes", "live_mig_seconds"])
     train["device"] = st.selectbox("device", ui.device_choices(), key="train.device",
                                    help="auto picks CUDA, then Apple MPS, then CPU")
 

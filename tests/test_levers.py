@@ -191,3 +191,80 @@ def test_presets_command_lists_each_preset_with_a_line(capsys):
     assert [line.split()[0] for line in lines] == list(PRESETS)
     assert main(["train", "--preset", "nope"]) == 2
     assert "unknown preset 'nope'" in capsys.readouterr().err
+
+
+# --- the pages: presets on Train, the live MIG on Runs ---
+APP = str(__import__("pathlib").Path(__file__).resolve().parents[1] / "app.py")
+
+
+@pytest.fixture
+def app_runs(runs_dir, monkeypatch):
+    import aelab.manager
+
+    monkeypatch.setattr(aelab.manager, "ensure_supervisor", lambda runs_dir, max_parallel=None: None)
+    return runs_dir
+
+
+def open_app(page):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_train_page_preset_fills_the_form_and_the_user_can_change_it(app_runs):
+    from aelab.runs import read_config
+
+    at = open_app("pages/train.py")
+    at.selectbox(key="preset").select("class-disentangle").run()
+    assert not at.exception
+    assert at.selectbox(key="dataset").value == "shapes32"
+    assert at.selectbox(key="variant").value == "betatcvae"
+    assert at.selectbox(key="common.arch").value == "burgess"
+    assert at.number_input(key="train.max_minutes").value == PRESETS["class-disentangle"].train["max_minutes"]
+    at.number_input(key="common.latent_dim").set_value(7)  # the user's change wins
+    at.button(key="start").click().run()
+    assert not at.exception and not at.error
+    (run_dir,) = [p for p in app_runs.iterdir() if p.is_dir()]
+    config = read_config(run_dir)
+    preset = PRESETS["class-disentangle"]
+    assert (config["variant"], config["dataset"]) == (preset.variant, preset.dataset)
+    assert config["model"]["latent_dim"] == 7 and config["model"]["arch"] == "burgess"
+    assert config["model"]["beta"] == preset.model["beta"]
+    assert config["train"]["live_mig_seconds"] == preset.train["live_mig_seconds"]
+
+
+def test_runs_page_plots_the_live_mig_the_trainer_wrote(app_runs, small_pool):
+    import json
+
+    run_dir = prepare_run("betatcvae", "shapes32", {"arch": "burgess", "hidden": "4,4,4,4",
+                                                   "latent_dim": 4},
+                          {"epochs": 1, "batch_size": 50, "live_mig_seconds": 0.3,
+                           "log_every": 10}, runs_dir=app_runs)
+    train_run(run_dir)
+    at = open_app("pages/runs.py")
+    at.multiselect(key="curve_runs").set_value([run_dir.name]).run()
+    charts = [json.loads(c.proto.spec)["data"] for c in at.get("plotly_chart")]
+    assert len(charts) == 2
+    migs = [r for r in read_metrics(run_dir) if "mig" in r]
+    mig_trace = [t for traces in charts for t in traces if t["y"] and
+                 t["y"] == pytest.approx([r["mig"] for r in migs])]
+    assert mig_trace and mig_trace[0]["x"] == pytest.approx([r["train_seconds"] / 60 for r in migs])
+    assert {t["name"] for t in charts[0]} == {"loss", "recon", "mi", "tc", "dim_kl"}
+
+
+def test_loss_figure_ignores_live_mig_rows_even_when_one_comes_first():
+    from aelab.compare import loss_figure, mig_figure
+
+    rows = [{"step": 3, "mig": 0.1, "train_seconds": 60.0, "time": 0.0},
+            {"step": 5, "epoch": 0.5, "loss": 2.0, "recon": 1.5, "samples_per_second": 9.0, "time": 1.0},
+            {"step": 9, "mig": 0.3, "train_seconds": 120.0, "time": 2.0}]
+    traces = loss_figure({"run": rows}).data
+    assert [(t.name, list(t.x), list(t.y)) for t in traces] == [("loss", [0.5], [2.0]),
+                                                                ("recon", [0.5], [1.5])]
+    (mig,) = mig_figure({"run": rows}).data
+    assert list(mig.x) == [1.0, 2.0] and list(mig.y) == [0.1, 0.3]
+    assert mig_figure({"run": rows[1:2]}) is None
