@@ -108,6 +108,21 @@ class Inbox:
 
 
 # --- on the driver ---
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail in one sentence at once when nothing listens at HOST:PORT (``ray.init`` would
+    keep retrying for minutes)."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            return
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise AelabError(f"could not connect to the Ray cluster at {address}: {reason}; start "
+                         f"one with `ray start --head --port {port}` or check the address") from None
+
+
 class RayBackend:
     """Runs prepared run folders as Ray tasks and writes their folders back here."""
 
@@ -118,14 +133,14 @@ class RayBackend:
         import ray
 
         self.runs_dir = Path(runs_dir).resolve()
-        self.runs_dir.mkdir(parents=True, exist_ok=True)
         self.poll = poll
         self.owns_cluster = not ray.is_initialized()
         if self.owns_cluster:
             self._connect(ray, address, num_cpus)
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
         self.inbox = ray.remote(num_cpus=0)(Inbox).remote()
         self.task = ray.remote(run_trial).options(
-            num_cpus=0 if gpus_per_trial else 1, num_gpus=gpus_per_trial,
+            num_cpus=1, num_gpus=gpus_per_trial,
             max_retries=MAX_RETRIES, retry_exceptions=False)
         self.refs: dict[str, tuple[Path, object]] = {}  # run id -> (folder, task ref)
         self.seen: dict[str, int] = {}
@@ -137,6 +152,8 @@ class RayBackend:
 
         common = {"include_dashboard": False, "log_to_driver": False,
                   "logging_level": logging.WARNING}
+        if address and address != "auto":
+            _check_reachable(address)
         try:
             if address:
                 import aelab

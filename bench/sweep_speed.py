@@ -5,7 +5,9 @@ as a user would: once with the local backend (``$AELAB_MAX_RUNS`` trials at a
 time, each a worker process) and once with ``--ray`` (a local Ray cluster
 with as many CPUs, one per trial). Wall time includes everything the user
 waits for: starting the supervisor or the Ray cluster, the workers' imports,
-training and writing the run folders. One thread per trial (``AELAB_THREADS=1``).
+training and writing the run folders. One thread per trial (``AELAB_THREADS=1``). It also
+prints the seconds each trial spent in the trainer's loop (``train_seconds``), the
+rest being start-up and bookkeeping.
 
     python bench/sweep_speed.py                      # 8 trials: ae on digits, 4 sizes x 2 seeds
     python bench/sweep_speed.py --parallel 2 --epochs 10
@@ -56,10 +58,13 @@ def main() -> int:
             seconds, result = sweep(backend, runs, args)
             trials = len(result["trials"])
             assert all(t["state"] == "done" for t in result["trials"])
+            training = sum(json.loads((runs / t["id"] / "status.json").read_text())["train_seconds"]
+                           for t in result["trials"])
             results[backend] = {"trials": trials, "seconds": seconds,
                                 "trials_per_minute": 60 * trials / seconds}
             print(f"{backend:<6} {trials} trials in {seconds:6.1f} s: "
-                  f"{results[backend]['trials_per_minute']:.2f} trials/minute", flush=True)
+                  f"{results[backend]['trials_per_minute']:.2f} trials/minute; inside the trainer's "
+                  f"loop {training / trials:.1f} s per trial", flush=True)
             shutil.rmtree(runs, ignore_errors=True)
     ratio = results["ray"]["trials_per_minute"] / results["local"]["trials_per_minute"]
     print(f"ray / local: {ratio:.2f}  ({args.parallel} trials at a time, {args.epochs} epochs each; "

@@ -37,6 +37,8 @@ BAD_GRIDS = [
     (["--grid", "lr=1", "--seeds", "0"], "--seeds must be between 1 and 1000"),
     (["--grid", "lr=1", "--ray", "--ray-address", "h:1"], "use --ray (start a local Ray cluster) or"),
     (["--grid", "lr=1", "--ray-address", "nohost"], "--ray-address expects HOST:PORT"),
+    (["--grid", "lr=1", "--ray-address", "127.0.0.1:1"],
+     "could not connect to the Ray cluster at 127.0.0.1:1: Connection refused; start one with"),
 ]
 
 
