@@ -28,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aelab.caches import load_disentanglement, load_eval  # noqa: E402
 from aelab.execution import get_backend  # noqa: E402
+from aelab.presets import get_preset  # noqa: E402
 from aelab.study import Study, StudySpec, summarise  # noqa: E402
 from aelab.study_results import summarise_metric, trial_rows  # noqa: E402
 
@@ -37,7 +38,16 @@ COLUMNS = ("recon_bce", "kl", *METRICS)
 
 
 def specs(args) -> list[StudySpec]:
-    """The beta study and, with ``--capacity`` > 0, the controlled-capacity study."""
+    """The beta study and, with ``--capacity`` > 0, the controlled-capacity study; with
+    ``--preset``, the beta study of that preset's settings (``--max-minutes`` per trial)."""
+    if args.preset:
+        preset = get_preset(args.preset)
+        params = {k: str(v) for k, v in {**preset.model, **preset.train}.items() if k != "beta"}
+        params.update({"device": args.device, "caches": "false"})
+        if args.max_minutes:
+            params["max_minutes"] = str(args.max_minutes)
+        return [StudySpec(preset.variant, preset.dataset, {"beta": args.betas.split(",")},
+                          args.seeds, params)]
     common = {"latent_dim": str(args.latent_dim), "hidden": args.hidden, "arch": args.arch,
               "epochs": str(args.epochs), "batch_size": str(args.batch_size), "lr": str(args.lr),
               "device": args.device, "caches": "false"}
@@ -125,6 +135,10 @@ def main() -> int:
     parser.add_argument("--capacity", type=float, default=20.0, help="0 skips the capacity study")
     parser.add_argument("--capacity-steps", type=int, default=1500)
     parser.add_argument("--gamma", type=float, default=100.0)
+    parser.add_argument("--preset", help="the beta study of a preset's recipe (e.g. "
+                        "class-disentangle); the model flags above are then ignored")
+    parser.add_argument("--max-minutes", type=float, default=0.0,
+                        help="with --preset: training minutes per trial (0: the preset's)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--ray", action="store_true", help="trials on a local Ray cluster")
     parser.add_argument("--ray-address", help="trials on the Ray cluster at HOST:PORT")
@@ -145,7 +159,10 @@ def main() -> int:
         getattr(backend, "close", lambda: None)()
     per_study = [scored_rows(runs, study.spec) for study in studies]
     rows = [r for group in per_study for r in group]
-    setting = (f"{args.epochs} epochs of the 20,000-image shapes train split, {args.arch} "
+    setting = (f"preset {args.preset} ({specs(args)[0].variant} on {specs(args)[0].dataset}), "
+               f"beta in {args.betas}, {args.max_minutes or 'the preset'} minutes per trial, "
+               f"{args.seeds} seeds, device {args.device}; {time.monotonic() - started:.0f} s in all"
+               if args.preset else f"{args.epochs} epochs of the 20,000-image shapes train split, {args.arch} "
                f"{args.hidden}, latent {args.latent_dim}, batch {args.batch_size}, lr {args.lr}, "
                f"{args.seeds} seeds, device {args.device}; {time.monotonic() - started:.0f} s in all")
     text = markdown(rows) + f"\n\nSetting: {setting}.\n"

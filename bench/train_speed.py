@@ -1,4 +1,11 @@
-"""Training speed of aelab's trainer against the classic PyTorch VAE example loop.
+"""Training speed of aelab's trainer: against the classic PyTorch VAE example loop
+(``plain``, the default), against pythae 0.1.2 (``pythae``, see ``bench/pythae_vae.py``),
+and as a share of the machine's matmul rate (``efficiency``, see ``bench/flop_rate.py``).
+
+    python bench/train_speed.py efficiency
+    python bench/train_speed.py pythae --repeats 3      # each train call in a fresh process
+
+The ``plain`` comparison:
 
 Trains the 784-400-20 MLP VAE of pytorch/examples ``vae/main.py`` (Adam lr 1e-3,
 batch 128, summed BCE + KL) on the ``mnist5k`` training split two ways:
@@ -43,6 +50,7 @@ from torch.nn import functional as F
 from torchvision import transforms
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo's aelab, not installed
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # flop_rate
 from aelab.data import load_dataset
 from aelab.runs import load_model, read_metrics
 from aelab.train import prepare_run, resolve_device, train_run
@@ -165,17 +173,66 @@ def evaluate_both(plain, aelab, ds, device):
     return p, a
 
 
+def compare_pythae(epochs: int, repeats: int) -> dict:
+    """pythae and aelab train calls, each in a fresh process, interleaved ``repeats`` times;
+    the median whole-call seconds of each and their ratio."""
+    import subprocess
+
+    script = str(Path(__file__).with_name("pythae_vae.py"))
+    runs = {"pythae": [], "aelab": []}
+    for _ in range(repeats):
+        for who in runs:
+            out = subprocess.run([sys.executable, script, who, str(epochs)], check=True,
+                                 capture_output=True, text=True).stdout
+            runs[who].append(json.loads(out.strip().splitlines()[-1]))
+    med = {who: statistics.median(r["seconds"] for r in rows) for who, rows in runs.items()}
+    return {"epochs": epochs, "repeats": repeats, "images": runs["aelab"][0]["images"],
+            "threads": runs["aelab"][0]["threads"], "pythae_seconds": med["pythae"],
+            "aelab_seconds": med["aelab"], "ratio": med["pythae"] / med["aelab"],
+            "aelab_train_seconds": statistics.median(r["train_seconds"] for r in runs["aelab"]),
+            "per_repeat": {who: [r["seconds"] for r in rows] for who, rows in runs.items()}}
+
+
+def other_parts(args) -> None:
+    """``efficiency`` or ``pythae``: print a table (or one JSON object with --json)."""
+    if args.part == "efficiency":
+        from flop_rate import efficiency
+
+        rows = efficiency()
+        if args.json:
+            print(json.dumps(rows))
+            return
+        print(f"{'case':<42}{'MFLOP/sample':>13}{'samples/s':>11}{'GFLOP/s':>9}{'matmul':>8}{'share':>7}")
+        for r in rows:
+            print(f"{r['case']:<42}{r['flops_per_sample'] / 1e6:>13.2f}{r['samples_per_s']:>11.0f}"
+                  f"{r['gflops']:>9.1f}{r['matmul_gflops']:>8.1f}{r['share']:>7.0%}")
+        print("targets: MLP >= 60%, conv >= 70% of the 1024x1024 float32 matmul rate")
+        return
+    result = compare_pythae(args.epochs, args.repeats)
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(f"{args.epochs} epochs x {result['images']} images, {result['threads']} threads, "
+          f"median of {args.repeats}, whole train call incl. start-up, fresh process each")
+    print(f"pythae 0.1.2 {result['pythae_seconds']:.2f} s, aelab {result['aelab_seconds']:.2f} s "
+          f"(of which training loop {result['aelab_train_seconds']:.2f} s): aelab "
+          f"{result['ratio']:.2f}x faster (target >= 2x)")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("part", nargs="?", choices=("plain", "pythae", "efficiency"), default="plain")
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     ap.add_argument("--repeats", type=int, default=1, help="timed repeats; the median is reported")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
-    device = resolve_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.part != "plain":
+        return other_parts(args)
+    device = resolve_device(args.device)
     threads = torch.get_num_threads()
     ds = load_dataset("mnist5k")  # loaded (and cached) before any timing
     n = len(ds.x_train)
