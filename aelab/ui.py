@@ -343,36 +343,62 @@ def store_upload_once(upload) -> str:
     return stored[upload.file_id]
 
 
+# Labels a student reads; the field's own name (the CLI's) is given in the help text.
+FIELD_LABELS = {
+    "latent_dim": "Code size (latent dimensions)", "arch": "Architecture", "hidden": "Hidden layer sizes",
+    "likelihood": "Reconstruction likelihood", "epochs": "Epochs", "batch_size": "Batch size",
+    "lr": "Learning rate", "seed": "Random seed", "beta": "β (KL weight)",
+    "capacity_max": "Target KL capacity C (nats)", "capacity_steps": "Steps for C to rise",
+    "gamma": "γ (weight of |KL − C|)", "noise": "Corruption", "noise_level": "Corruption level",
+    "rho": "Target activation ρ", "sparsity_weight": "Sparsity weight β", "k": "Units kept (k)",
+    "k_start": "Units kept at the start", "k_test_multiplier": "Units kept at test time (× k)",
+    "contractive_weight": "Contractive weight λ", "alpha": "α", "disc_hidden": "Discriminator layers",
+    "disc_lr": "Discriminator learning rate", "device": "Device",
+}
+
+
+def field_label(name: str) -> str:
+    """A readable label for a config field (``capacity_steps`` -> "Steps for C to rise")."""
+    return FIELD_LABELS.get(name) or name.replace("_", " ").capitalize()
+
+
 def settings_widgets(config_cls, key: str, only: list[str] | None = None,
                      skip: tuple[str, ...] = ()) -> dict:
-    """One widget per field of ``config_cls`` (type, default and range from its metadata)."""
+    """One widget per field of ``config_cls`` (type and default from its metadata), with a
+    readable label and help. Numbers are not clamped by the widget: an invalid value (say,
+    epochs = 0) reaches the config's validation and is refused with its sentence."""
     values = {}
     for p in config_cls.parameters():
         name = p["name"]
         if name in skip or (only is not None and name not in only):
             continue
-        wkey, help_text = f"{key}.{name}", p.get("help")
+        wkey = f"{key}.{name}"
+        rule = _range_text(p)
+        help_text = f"{p.get('help', '')}{rule} (`{name}` on the command line)"
+        label = field_label(name)
         if p.get("choices"):
             options = list(p["choices"])
-            values[name] = st.selectbox(name, options, index=options.index(p["default"]),
+            values[name] = st.selectbox(label, options, index=options.index(p["default"]),
                                         key=wkey, help=help_text)
         elif p["type"] == "bool":
-            values[name] = st.checkbox(name, value=p["default"], key=wkey, help=help_text)
+            values[name] = st.checkbox(label, value=p["default"], key=wkey, help=help_text)
         elif p["type"] in ("int", "float"):
             cast = int if p["type"] == "int" else float
-            low = p.get("ge", p.get("gt"))
-            high = p.get("le", p.get("lt"))
-            values[name] = st.number_input(
-                name, value=cast(p["default"]), key=wkey, help=help_text,
-                min_value=None if low is None or "gt" in p else cast(low),
-                max_value=None if high is None or "lt" in p else cast(high),
-                step=1 if cast is int else None, format=None if cast is int else "%g")
+            values[name] = st.number_input(label, value=cast(p["default"]), key=wkey, help=help_text,
+                                           step=1 if cast is int else None,
+                                           format=None if cast is int else "%g")
         elif p["type"] == "ints":
-            values[name] = st.text_input(name, value=",".join(map(str, p["default"])), key=wkey,
+            values[name] = st.text_input(label, value=",".join(map(str, p["default"])), key=wkey,
                                          help=help_text)
         else:
-            values[name] = st.text_input(name, value=str(p["default"]), key=wkey, help=help_text)
+            values[name] = st.text_input(label, value=str(p["default"]), key=wkey, help=help_text)
     return values
+
+
+def _range_text(p: dict) -> str:
+    low = [f"{'>' if 'gt' in p else '≥'} {p.get('gt', p.get('ge'))}"] if "gt" in p or "ge" in p else []
+    high = [f"{'<' if 'lt' in p else '≤'} {p.get('lt', p.get('le'))}"] if "lt" in p or "le" in p else []
+    return f"; {' and '.join(low + high)}" if low or high else ""
 
 
 def show_error(exc: Exception) -> None:

@@ -61,7 +61,7 @@ with right:
                               skip=tuple(common) + ("hidden",))
     train = ui.settings_widgets(TrainConfig, key="train", only=["epochs", "batch_size", "lr", "seed",
                                                                 "max_minutes", "live_mig_seconds"])
-    train["device"] = st.selectbox("device", ui.device_choices(), key="train.device",
+    train["device"] = st.selectbox("Device", ui.device_choices(), key="train.device",
                                    help="auto picks CUDA, then Apple MPS, then CPU")
 
 model_params = {**common, **own}

@@ -228,7 +228,8 @@ def test_train_shows_each_variants_own_settings_and_loss(runs, variant):
     at.selectbox(key="variant").select(variant).run()
     assert_ok(at)
     model_class = get_variant(variant)
-    own = {p["name"]: p["default"] for p in model_class.Config.own_parameters()}
+    own = {p["name"]: ",".join(map(str, p["default"])) if p["type"] == "ints" else p["default"]
+           for p in model_class.Config.own_parameters()}  # a list of sizes is typed as text
     shown = {w.key: w.value for kind in ("selectbox", "number_input", "text_input", "checkbox")
              for w in at.get(kind) if w.key and w.key.startswith("own.")}
     assert shown == {f"own.{variant}.{name}": default for name, default in own.items()}
@@ -238,12 +239,20 @@ def test_train_shows_each_variants_own_settings_and_loss(runs, variant):
             "train.epochs", "train.batch_size", "train.lr", "train.seed",
             "train.device"} <= {w.key for kind in ("selectbox", "number_input", "text_input")
                                 for w in at.get(kind)}
+    # readable labels; the field's own name is in the help text
+    epochs = at.number_input(key="train.epochs")
+    assert at.number_input(key="common.latent_dim").label == "Code size (latent dimensions)"
+    assert "`epochs` on the command line" in epochs.help and "≥ 1" in epochs.help
+    assert not any("_" in w.label for kind in ("selectbox", "number_input", "text_input", "checkbox")
+                   for w in at.get(kind) if w.key and w.key.startswith(("own.", "common.", "train.")))
 
 
 @pytest.mark.parametrize("variant, settings, message", [
     ("ksparse", {"common.latent_dim": 2, "own.ksparse.k": 5}, "k (5) must not exceed latent_dim (2)"),
     ("sparse", {"own.sparse.rho": 0.0}, "rho must be in (0.0, 1.0), got 0.0"),
     ("ae", {"common.hidden": "32,x"}, "hidden must be comma-separated integers such as 512,256, got '32,x'"),
+    ("ae", {"train.epochs": 0}, "epochs must be in [1, 100000], got 0"),  # refused, never 10
+    ("vae", {"train.lr": -1.0}, "lr must be"),
 ])
 def test_train_invalid_settings_show_the_error_and_submit_nothing(runs, supervisor_calls, variant,
                                                                   settings, message):
