@@ -114,15 +114,22 @@ def build_projections(run_dir, progress: Callable[[str], None] | None = None) ->
     atomic_write_tensors(run_dir / CACHE, tensors, meta)
 
 
-def build_caches(run_dir, progress: Callable[[str], None] | None = None) -> None:
+def build_caches(run_dir, progress: Callable[[str], None] | None = None,
+                 phase: Callable[[str, int, int], None] | None = None) -> None:
     """Write both caches (``eval.json`` and ``cache.safetensors``) for the current weights,
-    and for a run the disentanglement metrics can score, ``disentangle.json``."""
+    and for a run the disentanglement metrics can score, ``disentangle.json``.
+
+    ``phase(name, index, total)`` is told each step as it starts: ``evaluating``,
+    ``caching`` and, for a scorable run, ``scoring``."""
     from .disentangle import scorable
 
-    build_eval(run_dir, progress)
-    build_projections(run_dir, progress)
+    steps = [("evaluating", build_eval), ("caching", build_projections)]
     if scorable(read_config(Path(run_dir))):
-        load_disentanglement(run_dir, progress)
+        steps.append(("scoring", load_disentanglement))
+    for index, (name, build) in enumerate(steps):
+        if phase is not None:
+            phase(name, index, len(steps))
+        build(run_dir, progress)
 
 
 def _eval_fresh(run_dir: Path, digest: str) -> bool:

@@ -6,6 +6,8 @@ selection and two runs never share a label.
 """
 from __future__ import annotations
 
+import json
+import math
 import time
 from collections import Counter
 from pathlib import Path
@@ -55,3 +57,57 @@ def run_labels(rows: list[dict]) -> dict[str, str]:
         labels = {i: (f"{label} · {i[-tail:] if tail else i}" if counts[label] > 1 else label)
                   for i, label in labels.items()}
     return labels
+
+
+def eta_text(row: dict) -> str:
+    """The Runs table's ETA: never empty - a duration, or what the run is waiting for."""
+    state = row.get("state")
+    if state == "running":
+        eta = row.get("eta_seconds")
+        if eta is None:
+            return "estimating..."
+        minutes, seconds = divmod(int(round(eta)), 60)
+        return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
+    if state == "done" and row.get("caches") == "building":
+        return "training done"
+    return {"queued": "waiting for a worker", "done": "finished"}.get(state, "-")
+
+
+def phase_of(row: dict) -> tuple[str, float]:
+    """(state shown, progress shown): a finished run still building its caches shows the step
+    (``evaluating``, ``caching``, ``scoring``) and how far along the steps it is."""
+    if row.get("state") == "done" and row.get("caches") == "building" and row.get("phase"):
+        return row["phase"], float(row.get("phase_progress") or 0.0)
+    return row.get("state", "-"), float(row.get("progress") or 0.0)
+
+
+def run_warnings(run_dir, row: dict) -> list[str]:
+    """What a student should know about a run at a glance, read from its folder (nothing is
+    computed): a loss that became NaN or infinite, and a code with no active unit."""
+    run_dir, found = Path(run_dir), []
+    error = row.get("error") or ""
+    if "non-finite" in error or "diverged" in error:
+        found.append(f"the loss became NaN or infinite ({error}); try a smaller learning rate")
+    else:
+        bad = None
+        try:
+            with open(run_dir / "metrics.jsonl") as lines:
+                for line in lines:
+                    entry = json.loads(line) if line.strip() else {}
+                    if any(isinstance(v, float) and not math.isfinite(v) for v in entry.values()):
+                        bad = entry
+                        break
+        except (OSError, ValueError):
+            pass
+        if bad is not None:
+            found.append(f"a logged loss is NaN or infinite (epoch {bad.get('epoch')}); "
+                         "try a smaller learning rate")
+    try:
+        scores = json.loads((run_dir / "eval.json").read_text())
+        scores = scores.get("value", scores)
+    except (OSError, ValueError):
+        scores = {}
+    if scores.get("active_units") == 0:
+        found.append("no active latent unit: the code is ignored and every image decodes to "
+                     "the same average (posterior collapse); lower beta or the KL weight")
+    return found

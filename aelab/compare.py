@@ -115,24 +115,35 @@ def image_grid(rows: list[np.ndarray], pad: int = 2, scale: int = 1) -> np.ndarr
 
 
 def loss_figure(curves: dict[str, list[dict]], terms: list[str] | None = None):
-    """Plotly figure of logged loss terms against epoch: one line per (run, term)."""
+    """Plotly figure of logged loss terms against epoch: one line per (run, term).
+
+    Several runs: one colour per run, one dash per term, and the legend grouped under each
+    run's label (below the plot, so many runs never squeeze it)."""
     import plotly.graph_objects as go
+    from plotly.colors import qualitative
 
     figure = go.Figure()
     skip = {"step", "epoch", "samples_per_second", "time"}
-    for run, rows in curves.items():
+    dashes = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+    several = len(curves) > 1
+    for i, (run, rows) in enumerate(curves.items()):
         rows = [r for r in rows if "mig" not in r]  # live MIG rows have their own figure
         names = terms or [k for k in (rows[0] if rows else {}) if k not in skip]
-        for name in names:
+        for j, name in enumerate(names):
             points = [(r["epoch"], r[name]) for r in rows if name in r]
             if not points:
                 continue
             xs, ys = zip(*points)
-            label = name if len(curves) == 1 else f"{run}: {name}"
-            figure.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=label,
-                                        marker=dict(size=4)))
+            style = dict(color=qualitative.Plotly[i % 10], dash=dashes[j % len(dashes)]) if several else {}
+            figure.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=name,
+                                        legendgroup=run if several else None,
+                                        legendgrouptitle_text=run if several else None,
+                                        line=style, marker=dict(size=4)))
     figure.update_layout(xaxis_title="epoch", yaxis_title="loss (per image)", height=360,
                          margin=dict(l=40, r=10, t=30, b=40), legend_title_text="term")
+    if several:
+        figure.update_layout(height=360 + 24 * len(curves), legend=dict(
+            orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0, title_text=""))
     return figure
 
 

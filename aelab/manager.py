@@ -276,8 +276,18 @@ def finish_caches(run_dir: Path, status: dict, caches: bool = True) -> dict:
     if status["state"] != "done" or not caches:
         return status
     write_status(run_dir, **{**status, "caches": "building"})
+    state = {}
+
+    def phase(name: str, index: int, total: int) -> None:  # the Runs page shows it
+        state.update(phase=name, phase_progress=index / total, phase_note="")
+        write_status(run_dir, **{**status, "caches": "building", **state})
+
+    def note(message: str) -> None:
+        if state:
+            write_status(run_dir, **{**status, "caches": "building", **state, "phase_note": message})
+
     try:
-        build_caches(run_dir)
+        build_caches(run_dir, note, phase)
         return write_status(run_dir, **{**status, "caches": "ready"})
     except Exception as exc:
         return write_status(run_dir, **{**status, "caches": f"failed: {type(exc).__name__}: {exc}"})

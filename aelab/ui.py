@@ -18,7 +18,8 @@ import streamlit as st
 
 from . import access
 from .caches import weights_hash
-from .catalog import dataset_label, order_runs, run_label, run_labels  # noqa: F401 (pages use them)
+from .catalog import (dataset_label, eta_text, order_runs, phase_of, run_label,  # noqa: F401
+                      run_labels, run_warnings)  # (the pages use them)
 from .data import OFFLINE, TORCHVISION, _torchvision_cached, load_dataset, load_npz
 from .errors import AelabError
 from .manager import RunManager

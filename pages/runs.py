@@ -16,26 +16,32 @@ manager = ui.manager()
 
 
 def table(rows):
-    data = [{"run": r["id"], "variant": r.get("variant", "-"),
-             "dataset": ui.dataset_label(r["dataset"]) if "dataset" in r else "-",
-             "state": r["state"], "progress": r.get("progress") or 0.0,
-             "ETA (s)": round(r["eta_seconds"]) if r.get("eta_seconds") and r["state"] == "running" else None,
-             "samples/s": round(r["samples_per_second"]) if r.get("samples_per_second") else None,
-             "device": r.get("device") or "", "note": r.get("damaged") or r.get("error") or ""}
-            for r in rows]
+    labels = ui.run_labels(rows)
+    data = []
+    for r in rows:
+        state, progress = ui.phase_of(r)
+        data.append({"run": labels[r["id"]], "state": state, "progress": progress,
+                     "ETA": ui.eta_text(r),
+                     "samples/s": round(r["samples_per_second"]) if r.get("samples_per_second") else None,
+                     "device": r.get("device") or "",
+                     "note": r.get("damaged") or r.get("error") or r.get("phase_note") or ""})
     st.dataframe(pd.DataFrame(data), hide_index=True, key="runs_table", column_config={
         "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0)})
+    for r in rows:
+        for warning in ui.run_warnings(manager.runs_dir / r["id"], r) if r["state"] != "damaged" else ():
+            st.warning(f"{labels[r['id']]}: {warning}", icon=":material/warning:")
 
 
 rows = ui.order_runs(manager.list())
-running = any(r["state"] in ("running", "queued") for r in rows)
+running = any(r["state"] in ("running", "queued") or r.get("caches") == "building" for r in rows)
 
 
 @st.fragment(run_every=1.0 if running else None)
 def live_table():
     current = ui.order_runs(manager.list())
     table(current)
-    if running and not any(r["state"] in ("running", "queued") for r in current):
+    if running and not any(r["state"] in ("running", "queued") or r.get("caches") == "building"
+                           for r in current):
         st.rerun(scope="app")  # the last run finished: refresh buttons, metrics, stop polling
 
 
@@ -109,7 +115,8 @@ if done:
                 metrics[labels[run]] = {k: v for k, v in scores.items() if not isinstance(v, list)}
             except AelabError as exc:
                 ui.show_error(exc)
-    if metrics:
-        st.dataframe(pd.DataFrame(metrics), key="metrics_table")
+    if metrics:  # one row per metric, one column per run: long run labels never cut it off
+        st.dataframe(pd.DataFrame(metrics), key="metrics_table", width="stretch",
+                     height=35 * (len(next(iter(metrics.values()))) + 1) + 3)
 else:
     st.caption("Select finished runs to compare their evaluate metrics.")

@@ -349,15 +349,18 @@ def chart_traces(at: AppTest) -> list[dict]:
 
 def test_runs_table_lists_every_run_and_why_one_is_damaged(runs):
     at = open_page("pages/runs.py")
-    table = at.dataframe[0].value.set_index("run")
-    assert set(table.index) == set(runs.ids.values()) | {DAMAGED}
-    assert [table.loc[runs.ids[k], "state"] for k in ("ae", "vae", "denoising", "queued")] == \
+    table = at.dataframe[0].value.set_index("run")  # rows by readable label
+    label = {k: runs.label(k) for k in runs.ids if k != DAMAGED}
+    damaged = f"{DAMAGED} (damaged)"
+    assert set(table.index) == set(label.values()) | {damaged}
+    assert [table.loc[label[k], "state"] for k in ("ae", "vae", "denoising", "queued")] == \
         ["done", "done", "done", "queued"]
-    assert table.loc[runs.ids["vae"], "variant"] == "vae"
-    assert table.loc[runs.ids["ae"], "device"] == "CPU"
-    assert table.loc[DAMAGED, "state"] == "damaged"
-    assert table.loc[DAMAGED, "note"].startswith(f"status of run {DAMAGED} is damaged")
-    assert table.loc[runs.ids["ae"], "note"] == ""
+    assert label["vae"].startswith("vae z=4 · digits · ")
+    assert table.loc[label["ae"], "device"] == "CPU"
+    assert [table.loc[label[k], "ETA"] for k in ("ae", "queued")] == ["finished", "waiting for a worker"]
+    assert table.loc[damaged, "state"] == "damaged"
+    assert table.loc[damaged, "note"].startswith(f"status of run {DAMAGED} is damaged")
+    assert table.loc[label["ae"], "note"] == ""
 
 
 def test_runs_curves_follow_the_selection(runs):
@@ -376,7 +379,11 @@ def test_runs_curves_follow_the_selection(runs):
     at.multiselect(key="curve_runs").set_value([runs.ids["ae"], runs.ids["vae"]]).run()
     names = [t["name"] for t in chart_traces(at)]
     ae, vae = runs.label("ae"), runs.label("vae")
-    assert names == [f"{ae}: loss", f"{ae}: recon", f"{vae}: loss", f"{vae}: recon", f"{vae}: kl"]
+    # several runs: each run's terms grouped under its label in the legend, one colour per run
+    assert names == ["loss", "recon", "loss", "recon", "kl"]
+    traces = chart_traces(at)
+    assert [t["legendgrouptitle"]["text"] for t in traces] == [ae, ae, vae, vae, vae]
+    assert len({t["line"]["color"] for t in traces[:2]} | {t["line"]["color"] for t in traces[2:]}) == 2
     assert "No steps logged yet." not in texts(at.caption)
 
 
@@ -407,7 +414,7 @@ def test_runs_cancel_a_queued_run_then_resume_it(runs_copy, supervisor_calls, te
     assert_ok(at)
     assert read_status(runs_copy.root / runs_copy.ids["queued"])["state"] == "cancelled"
     table = at.dataframe[0].value.set_index("run")
-    assert table.loc[runs_copy.ids["queued"], "state"] == "cancelled"
+    assert table.loc[runs_copy.label("queued"), "state"] == "cancelled"
     assert at.button(key="cancel").disabled and not at.button(key="resume").disabled
     assert texts(at.error) == [] and supervisor_calls == []
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from streamlit.testing.v1 import AppTest
 
 from aelab.catalog import order_runs, run_label, run_labels
@@ -39,3 +41,56 @@ def test_labels_are_readable_and_unique():
     assert labels["20261201-140310-vae-mnist5k-9b1c"] == "vae z=8 · mnist5k · 01 Dec 14:03 · 9b1c"
     assert labels["a-3f2a"] == "vae z=8 · mnist5k · 01 Dec 14:03 · 3f2a · a-3f2a"
     assert labels["demo-vae"] == "vae z=8 · mnist5k · demo-vae"
+
+
+def test_eta_is_never_empty_and_phases_after_training_show():
+    from aelab.catalog import eta_text, phase_of
+
+    assert eta_text({"state": "running", "eta_seconds": None}) == "estimating..."
+    assert eta_text({"state": "running", "eta_seconds": 83.4}) == "1 min 23 s"
+    assert eta_text({"state": "running", "eta_seconds": 7}) == "7 s"
+    assert eta_text({"state": "queued"}) == "waiting for a worker"
+    assert eta_text({"state": "done"}) == "finished"
+    assert eta_text({"state": "cancelled"}) == "-"
+    building = {"state": "done", "progress": 1.0, "caches": "building", "phase": "caching",
+                "phase_progress": 1 / 3}
+    assert phase_of(building) == ("caching", pytest.approx(1 / 3))
+    assert eta_text(building) == "training done"
+    assert phase_of({"state": "done", "progress": 1.0, "caches": "ready"}) == ("done", 1.0)
+
+
+def test_warnings_for_nan_losses_and_collapsed_codes(tmp_path):
+    import json as _json
+
+    from aelab.catalog import run_warnings
+
+    assert run_warnings(tmp_path, {"state": "done"}) == []
+    (tmp_path / "metrics.jsonl").write_text('{"epoch": 1.0, "loss": 3.5}\n{"epoch": 2.0, "loss": NaN}\n')
+    (tmp_path / "eval.json").write_text(_json.dumps({"value": {"active_units": 0}}))
+    nan, collapsed = run_warnings(tmp_path, {"state": "done"})
+    assert nan.startswith("a logged loss is NaN or infinite (epoch 2.0)")
+    assert collapsed.startswith("no active latent unit")
+    diverged = {"state": "failed", "error": "training diverged: loss term 'kl' became non-finite at step 9"}
+    assert run_warnings(tmp_path, diverged)[0].startswith("the loss became NaN or infinite (training diverged")
+
+
+def test_the_worker_writes_each_phase_after_training_to_the_status(tmp_path, monkeypatch):
+    import aelab.caches
+    from aelab.manager import finish_caches
+    from aelab.runs import read_status, write_status
+
+    seen = []
+
+    def build_caches(run_dir, progress=None, phase=None):
+        for index, name in enumerate(("evaluating", "caching")):
+            phase(name, index, 2)
+            progress(f"step of {name}")
+            status = read_status(run_dir)
+            seen.append((status["caches"], status["phase"], status["phase_progress"], status["phase_note"]))
+
+    monkeypatch.setattr(aelab.caches, "build_caches", build_caches)
+    done = write_status(tmp_path, state="done", progress=1.0)
+    final = finish_caches(tmp_path, done, caches=True)
+    assert seen == [("building", "evaluating", 0.0, "step of evaluating"),
+                    ("building", "caching", 0.5, "step of caching")]
+    assert final["caches"] == "ready" and "phase" not in read_status(tmp_path)
