@@ -42,17 +42,6 @@ def new_run_id(variant: str, dataset: str) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{variant}-{safe}-{secrets.token_hex(2)}"
 
 
-def resolve_run(run: str | os.PathLike, runs_dir: str | os.PathLike | None = None) -> Path:
-    """A run folder from a path or a run id inside the runs folder; clear error if absent."""
-    path = Path(run)
-    if path.is_dir():
-        return path
-    candidate = runs_root(runs_dir) / str(run)
-    if candidate.is_dir():
-        return candidate
-    raise RunError(f"no run {str(run)!r}: neither a folder nor a run id in {runs_root(runs_dir)}")
-
-
 # --- atomic writes ---
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, durable: bool = True) -> None:
     """Write ``data`` to a temporary file beside ``path``, then rename it into place.
@@ -184,12 +173,14 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
     return rows
 
 
-def load_model(run_dir: str | os.PathLike, device: "str | torch.device" = "cpu"):
-    """The trained model of a run folder, in eval mode, after checking weights against config."""
+def load_model(run_dir: str | os.PathLike, device: "str | torch.device" = "cpu",
+               config: dict | None = None):
+    """The trained model of a run folder, in eval mode, after checking weights against config
+    (``config``: the run's ``read_config``, when the caller already holds it)."""
     from .registry import build_model
 
     run_dir = Path(run_dir)
-    config = read_config(run_dir)
+    config = config or read_config(run_dir)
     model = build_model(config["model_config"])
     tensors, _ = read_tensors(run_dir / WEIGHTS)
     load_state_checked(model, tensors, f"{WEIGHTS} of run {run_dir.name}")

@@ -17,13 +17,13 @@ import numpy as np
 import streamlit as st
 
 from . import access
-from .caches import weights_hash
 from .catalog import (dataset_label, eta_text, order_runs, phase_of, run_label,  # noqa: F401
                       run_labels, run_warnings)  # (the pages use them)
 from .data import OFFLINE, TORCHVISION, _torchvision_cached, load_dataset, load_npz
 from .errors import AelabError
 from .manager import RunManager
-from .runs import atomic_write_bytes, load_model, runs_root
+from .runref import RunRef
+from .runs import atomic_write_bytes, runs_root
 
 UPLOADS = ".datasets"
 
@@ -249,14 +249,23 @@ def _bad(raw: str):
     raise ValueError(raw)
 
 
+def run_ref(run: "dict | str | os.PathLike | RunRef") -> RunRef:
+    """The handle of a run the page names (a row of ``manager().list()``, a run id from a
+    selection or the query string, or a folder), confined to the app's runs folder."""
+    if isinstance(run, dict):
+        run = run["id"]
+    return RunRef.resolve(run, runs_dir())
+
+
 @st.cache_resource(max_entries=32, show_spinner=False)
-def _model(run_dir: str, sha256: str):
-    return load_model(run_dir)
+def _model(root: str, run_id: str, sha256: str):
+    return RunRef(Path(root), run_id).load_model()
 
 
-def model_for(run_dir) -> object:
-    """The run's model in eval mode, cached by run folder and weights hash."""
-    return _model(str(run_dir), weights_hash(run_dir))
+def model_for(run) -> object:
+    """The run's model in eval mode, cached by run and weights hash."""
+    ref = run_ref(run)
+    return _model(str(ref.root), ref.run_id, ref.weights_sha256())
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the dataset...")
@@ -448,31 +457,34 @@ def _with_status(label: str, work):
     return result
 
 
-def caches_for(run_dir) -> dict:
+def caches_for(run) -> dict:
     """The run's codes and projections; computed with a progress box when missing or stale."""
     from .caches import _projections_fresh, load_caches
 
-    if _projections_fresh(Path(run_dir), weights_hash(run_dir)):
-        return _cached_arrays(str(run_dir), weights_hash(run_dir))
-    return _with_status("Computing codes and projections", lambda say: load_caches(run_dir, say))
+    ref = run_ref(run)
+    digest = ref.weights_sha256()
+    if _projections_fresh(ref, digest):
+        return _cached_arrays(str(ref.root), ref.run_id, digest)
+    return _with_status("Computing codes and projections", lambda say: load_caches(ref, say))
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
-def _cached_arrays(run_dir: str, sha256: str) -> dict:
+def _cached_arrays(root: str, run_id: str, sha256: str) -> dict:
     from .caches import load_caches
 
-    return load_caches(run_dir)
+    return load_caches(RunRef(Path(root), run_id))
 
 
-def scores_for(run_dir) -> list[dict]:
+def scores_for(run) -> list[dict]:
     """The Latent space score table; computed with a progress box when missing or stale."""
     from .caches import load_latent_scores, peek_latent_scores
 
-    cached = peek_latent_scores(run_dir)
+    ref = run_ref(run)
+    cached = peek_latent_scores(ref)
     if cached is not None:
         return cached
     return _with_status("Scoring codes against PCA and pixels",
-                        lambda say: load_latent_scores(run_dir, say))
+                        lambda say: load_latent_scores(ref, say))
 
 
 def disentanglement_for(run_dir) -> dict:
@@ -518,12 +530,12 @@ def pick_run(rows: list[dict], key: str, variants: tuple[str, ...] | None = None
 
 
 def open_run(run: dict, with_caches: bool = True):
-    """(run folder, model, dataset, caches or None) of a picked run; a failure is shown as
+    """(run handle, model, dataset, caches or None) of a picked run; a failure is shown as
     one sentence and stops the page."""
-    run_dir = runs_dir() / run["id"]
     try:
-        return (run_dir, model_for(run_dir), dataset_for(run["dataset"]),
-                caches_for(run_dir) if with_caches else None)
+        ref = run_ref(run)
+        return (ref, model_for(ref), dataset_for(ref.config["dataset"]),
+                caches_for(ref) if with_caches else None)
     except AelabError as exc:
         show_error(exc)
         st.stop()
