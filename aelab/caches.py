@@ -113,18 +113,37 @@ def build_caches(run, progress: Callable[[str], None] | None = None,
         build(run, progress)
 
 
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def _eval_fresh(run: RunRef, digest: str) -> bool:
+    """True if ``eval.json`` was made from these weights and holds only numbers (or lists of
+    them); a damaged or hand-edited file counts as stale and is rebuilt."""
     try:
-        return read_json(run / EVAL, "eval").get("weights_sha256") == digest
+        scores = read_json(run / EVAL, "eval")
     except RunError:
         return False
+    values = [v for k, v in scores.items() if k != "weights_sha256"]
+    return scores.get("weights_sha256") == digest and "recon_mse" in scores and all(
+        _is_number(v) or (isinstance(v, list) and all(map(_is_number, v))) for v in values)
+
+
+PROJECTIONS = ("index", "codes", "pca_codes", "umap_codes", "pca_pixels", "umap_pixels")
 
 
 def _projections_fresh(run: RunRef, digest: str) -> bool:
+    """True if ``cache.safetensors`` was made from these weights and holds every array, one
+    row per point; a damaged or partial file counts as stale and is rebuilt."""
     try:
-        return read_tensors(run / CACHE)[1].get("weights_sha256") == digest
+        tensors, meta = read_tensors(run / CACHE)
     except RunError:
         return False
+    if meta.get("weights_sha256") != digest or not set(PROJECTIONS) <= set(tensors):
+        return False
+    n = len(tensors["index"])
+    return all(t.ndim >= 1 and len(t) == n for k, t in tensors.items() if k != "kl_per_dim") and all(
+        tensors[k].ndim == 2 and tensors[k].shape[1] == 2 for k in PROJECTIONS[2:])
 
 
 def ensure_caches(run, progress: Callable[[str], None] | None = None) -> bool:
@@ -165,11 +184,15 @@ DISENTANGLEMENT = "disentangle.json"
 
 
 def _peek_json(run: RunRef, name: str) -> object | None:
-    """The value cached in JSON file ``name`` if it was made from the current weights."""
+    """The value cached in JSON file ``name`` if it was made from the current weights (and
+    has the type its reader expects: a list of rows or a dict of scores)."""
     try:
         cached = read_json(run / name, name)
-        if cached.get("weights_sha256") == run.weights_sha256():
-            return cached["value"]
+        value = cached["value"]
+        typed = (isinstance(value, list) and all(isinstance(row, dict) for row in value)
+                 if name == SCORES else isinstance(value, dict))
+        if typed and cached.get("weights_sha256") == run.weights_sha256():
+            return value
     except (RunError, KeyError):
         pass
     return None

@@ -82,6 +82,9 @@ def _train_params(args) -> tuple[dict, dict]:
     model, train = {}, {}
     for name, value in _pairs(args.param).items():
         (train if name in training_names else model)[name] = value
+    if args.hidden is not None and not args.hidden.strip():
+        raise AelabError("--hidden needs comma-separated sizes such as 400,200 (leave it out for "
+                         "the architecture's default)")
     for flag, key in (("latent_dim", "latent_dim"), ("arch", "arch"), ("hidden", "hidden")):
         if getattr(args, flag) is not None:
             model[key] = getattr(args, flag)
@@ -418,4 +421,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except AelabError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the disk or the file system said no: one sentence, no traceback
+        from .runs import os_error_reason
+
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"error: {os_error_reason(exc)}{where}", file=sys.stderr)
         return 2

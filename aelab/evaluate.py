@@ -116,6 +116,9 @@ def evaluate_model(model, dataset, seed: int = 0) -> dict:
                        f"run was trained on {tuple(model.config.input_shape)}")
     model.eval()
     recon = reconstruct_array(model, x, y)
+    if not np.isfinite(recon).all():  # finite weights can still overflow on this data
+        raise RunError(f"the model gives NaN or infinite reconstructions of {dataset.name}: its "
+                       f"weights are too large (the training diverged); train it again")
     per_image_mse, recon_bce = reconstruction_errors(recon, x)
     latent_dim = model.config.latent_dim
     pca = fit_pca(dataset.x_train, latent_dim, seed)
@@ -138,9 +141,9 @@ def evaluate_model(model, dataset, seed: int = 0) -> dict:
 
 
 def evaluate_run(run, dataset: str | None = None, runs_dir=None, device: str = "cpu") -> dict:
-    """``evaluate_model`` for a run (a RunRef, or an id or folder confined to ``runs_dir``), on
+    """``evaluate_model`` for a run (a RunRef, a run folder, or a run id confined to ``runs_dir``), on
     its own dataset unless one is named."""
-    run = RunRef.resolve(run, runs_dir) if not isinstance(run, RunRef) else run
+    run = RunRef.coerce(run, runs_dir)
     config = run.config
     model = run.load_model(device)
     name = dataset or config["dataset"]

@@ -5,11 +5,10 @@ settings widgets generated from a config dataclass, uploads, and error display.
 """
 from __future__ import annotations
 
+import io
 import os
 import runpy
 import secrets
-import shutil
-import tempfile
 import threading
 from pathlib import Path
 
@@ -320,26 +319,20 @@ def dataset_choices() -> list[str]:
 
 
 def store_upload(filename: str, data: bytes) -> str:
-    """Validate an uploaded npz and keep it beside the runs; its dataset name.
+    """Validate an uploaded npz in memory, then keep it beside the runs; its dataset name.
 
-    The bytes are checked in a private temporary folder first, under the file's own
-    name so that errors name it; a bad file is removed and the one-sentence
-    DatasetError is raised, so nothing invalid is stored.
+    The bytes are checked (``data.load_npz``: members, headers, unpacked size, labels, then
+    the images) before anything is written, so nothing invalid is ever stored; a bad file
+    raises the one-sentence DatasetError.
     """
     count, total = st.session_state.get("_aelab_uploads", (0, 0))
     access.check_upload(count, total, len(data), access.Limits.from_env(), is_teacher())
     stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in Path(filename).stem)[:40] or "data"
+    load_npz(io.BytesIO(data), name=Path(filename).name or f"{stem}.npz")
     folder = uploads_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    staging_dir = Path(tempfile.mkdtemp(prefix=".upload-", dir=folder))
-    try:
-        staging = staging_dir / (Path(filename).name or f"{stem}.npz")
-        atomic_write_bytes(staging, data)
-        load_npz(staging, name=filename)
-        final = folder / f"{stem}.npz"
-        os.replace(staging, final)
-    finally:
-        shutil.rmtree(staging_dir, ignore_errors=True)
+    final = folder / f"{stem}.npz"
+    atomic_write_bytes(final, data)
     st.session_state["_aelab_uploads"] = (count + 1, total + len(data))
     return f"npz:{final}"
 

@@ -215,7 +215,7 @@ def test_runs_not_trained_on_shapes_are_refused(tmp_path, capsys):
     with pytest.raises(RunError) as info:
         D.score_run(run_dir)
     assert str(info.value) == message
-    assert main(["disentangle", str(run_dir)]) == 2
+    assert main(["disentangle", str(run_dir), "--runs-dir", str(tmp_path)]) == 2
     assert capsys.readouterr().err == f"error: {message}\n"
 
 
