@@ -11,6 +11,7 @@ is turned into one with ``RunRef.of``).
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Callable
 
 import numpy as np
@@ -20,7 +21,7 @@ from .data import load_dataset
 from .errors import RunError
 from .evaluate import encode_array, evaluate_model
 from .runref import RunRef, weights_hash  # noqa: F401  (weights_hash: re-exported for pages)
-from .runs import atomic_write_json, atomic_write_tensors, read_json, read_tensors
+from .runs import atomic_write_json, atomic_write_tensors, os_error_reason, read_json, read_tensors
 
 CACHE = "cache.safetensors"
 EVAL = "eval.json"
@@ -53,6 +54,15 @@ def subset_indices(n: int, seed: int = 0, limit: int = MAX_POINTS) -> np.ndarray
     return np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
 
 
+@contextmanager
+def _writing(run: RunRef, name: str):
+    """A failed cache write (a full disk, a folder in the file's place) as one sentence."""
+    try:
+        yield
+    except OSError as exc:
+        raise RunError(f"cannot write {name} in run {run.run_id} ({os_error_reason(exc)})") from None
+
+
 def _load_run(run: RunRef):
     return run.config, run.load_model(), load_dataset(run.config["dataset"])
 
@@ -64,7 +74,8 @@ def build_eval(run, progress: Callable[[str], None] | None = None) -> dict:
     (progress or (lambda message: None))("evaluating")
     config, model, ds = _load_run(run)
     scores = evaluate_model(model, ds, seed=config["train_config"].seed)
-    atomic_write_json(run / EVAL, {**scores, "weights_sha256": digest})
+    with _writing(run, EVAL):
+        atomic_write_json(run / EVAL, {**scores, "weights_sha256": digest})
     return scores
 
 
@@ -91,7 +102,8 @@ def build_projections(run, progress: Callable[[str], None] | None = None) -> Non
     if "kl_per_dim" in scores:
         tensors["kl_per_dim"] = torch.tensor(scores["kl_per_dim"])
     meta = {"weights_sha256": digest, "dataset": config["dataset"], "seed": str(seed)}
-    atomic_write_tensors(run / CACHE, tensors, meta)
+    with _writing(run, CACHE):
+        atomic_write_tensors(run / CACHE, tensors, meta)
 
 
 def build_caches(run, progress: Callable[[str], None] | None = None,
@@ -206,7 +218,8 @@ def _cached_json(run, name: str, compute: Callable[[], object]):
         return cached
     digest = run.weights_sha256()  # the weights the value is computed from
     value = compute()
-    atomic_write_json(run / name, {"value": value, "weights_sha256": digest})
+    with _writing(run, name):
+        atomic_write_json(run / name, {"value": value, "weights_sha256": digest})
     return value
 
 

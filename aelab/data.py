@@ -257,6 +257,8 @@ def load_npz(path: "str | os.PathLike | io.BytesIO", name: str | None = None) ->
             for key, y in labels.items():
                 _label_values(y, key)
             arrays = {**labels, **{k: npz[k] for k in keys if k.startswith("x")}}
+    except DatasetError:  # already one sentence (a ValueError too)
+        raise
     except ValueError as exc:
         if "pickle" in str(exc).lower() or "object" in str(exc).lower():
             raise DatasetError(f"{label} holds Python objects (a pickle); only plain numeric "

@@ -56,7 +56,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, durable: bool = Tru
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            _write_all(f, data)
+            _write_all(f, data, path)
             if durable:
                 f.flush()
                 os.fsync(f.fileno())
@@ -66,8 +66,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, durable: bool = Tru
         raise
 
 
-def _write_all(f, data: bytes) -> None:
-    """The one place run files' bytes are written (the fault tests fill the disk here)."""
+def _write_all(f, data: bytes, path: Path) -> None:
+    """The one place run files' bytes are written, to ``f`` on their way to ``path`` (the
+    fault tests fill the disk here)."""
     f.write(data)
 
 
