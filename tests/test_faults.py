@@ -130,19 +130,20 @@ def test_manager_and_app_refuse_references_outside(project, monkeypatch):
              lambda r: manager.wait(r, timeout=0)]
     for ref in hostile_refs(project):
         for call in calls:
-            with pytest.raises(RunError):
+            with pytest.raises(RunError) as info:
                 call(ref)
-    assert snapshot(project["root"], skip=project["runs"]) == before
+            record("hostile reference via the manager", "\n" not in str(info.value),
+                   snapshot(project["root"], skip=project["runs"]) == before)
     rows = {row["id"]: row for row in manager.list()}
     assert rows["link"]["state"] == "damaged" and "outside the runs folder" in rows["link"]["damaged"]
     monkeypatch.setenv("AELAB_RUNS", str(project["runs"]))
     from aelab import ui
 
     for ref in hostile_refs(project):
-        with pytest.raises(RunError):
-            ui.run_ref(ref)
-        with pytest.raises(RunError):
-            ui.run_ref({"id": ref})
+        for given in (ref, {"id": ref}):  # a query string / selection, or a listed row
+            with pytest.raises(RunError) as info:
+                ui.run_ref(given)
+            record("hostile reference in the app", "\n" not in str(info.value), True)
     assert ui.run_ref({"id": project["inside"].name}).path == project["inside"]
 
 
@@ -362,8 +363,9 @@ def test_every_page_keeps_working_beside_damaged_runs(good_run, tmp_path, monkey
         at = AppTest.from_file(str(app), default_timeout=120)
         at.switch_page(page)
         at.run()
-        assert not at.exception, (page, [e.value for e in at.exception])
-    record("page beside damaged runs", True, snapshot(root / "a-healthy") == snapshot(good_run))
+        ok = not at.exception
+        record("page beside damaged runs", ok, snapshot(root / "a-healthy") == snapshot(good_run))
+        assert ok, (page, [e.value for e in at.exception])
 
 
 # --- 4. npz files checked from their headers before any array is read ---
@@ -612,7 +614,7 @@ def test_a_folder_named_npz_is_a_folder(tmp_path, runs_dir, capsys):
 
 # --- the figures for README ---
 def test_zz_summary(capsys):
-    """Prints the README table's totals (run the whole module: ``pytest -s tests/test_faults.py``)."""
+    """Prints the README table's figures (run the whole module: ``pytest -q tests/test_faults.py``)."""
     if not FAULTS:
         pytest.skip("run with the rest of the module")
     tried = sum(row[0] for row in FAULTS.values())
