@@ -170,7 +170,8 @@ _NUMBER = (int, float)
 STATUS_FIELDS = {"epoch": _NUMBER, "step": _NUMBER, "total_steps": _NUMBER, "progress": _NUMBER,
                  "train_seconds": _NUMBER,
                  "samples_per_second": _NUMBER, "heartbeat": _NUMBER, "submitted": _NUMBER,
-                 "pid": (int,), "device": (str,), "error": (str,), "caches": (str,)}
+                 "pid": (int,), "device": (str,), "error": (str,), "caches": (str,),
+                 "backend": (str,)}
 
 
 def read_status(run_dir: str | os.PathLike) -> dict:
@@ -277,7 +278,7 @@ def create_run(model_config, train_config, dataset: str, runs_dir=None, out=None
     except OSError as exc:
         raise RunError(f"cannot create the run folder {run_dir} ({os_error_reason(exc)})") from None
     try:
-        _write_new_run(run_dir, model_config, train_config, dataset)
+        _write_new_run(run_dir, model_config, train_config, dataset, study)
     except OSError as exc:  # e.g. a full disk: leave no half-made run behind
         for name in ("config.json", "status.json"):
             (run_dir / name).unlink(missing_ok=True)
@@ -287,7 +288,8 @@ def create_run(model_config, train_config, dataset: str, runs_dir=None, out=None
     return run_dir
 
 
-def _write_new_run(run_dir: Path, model_config, train_config, dataset: str) -> None:
+def _write_new_run(run_dir: Path, model_config, train_config, dataset: str,
+                   study: dict | None) -> None:
     config = {
         "run_id": run_dir.name,
         "variant": model_config.variant,

@@ -286,6 +286,6 @@ def test_the_page_never_scores_in_its_script_run(shapes_run, tmp_path, monkeypat
     at.run()
     at.switch_page("pages/disentangle.py").run()
     assert not at.exception, [e.value for e in at.exception]
-    assert started == [runs / shapes_run.name]
+    assert [Path(r) for r in started] == [runs / shapes_run.name]  # the page hands a RunRef
     assert "Scoring this run's disentanglement in the background" in at.info[0].value
     assert not at.dataframe
