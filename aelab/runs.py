@@ -156,6 +156,9 @@ def read_config(run_dir: str | os.PathLike) -> dict:
         for key, kind in (("variant", str), ("dataset", str), ("model", dict), ("train", dict)):
             if not isinstance(raw[key], kind):
                 raise AelabError(f"{key} is {type(raw[key]).__name__}, not {kind.__name__}")
+        created = raw.get("created")
+        if created is not None and (not isinstance(created, (int, float)) or isinstance(created, bool)):
+            raise AelabError(f"created is {type(created).__name__}, not a number")
         raw["model_config"] = get_variant(raw["variant"]).Config.from_dict(raw["model"])
         raw["train_config"] = TrainConfig.from_dict(raw["train"])
     except KeyError as exc:
@@ -170,8 +173,9 @@ _NUMBER = (int, float)
 STATUS_FIELDS = {"epoch": _NUMBER, "step": _NUMBER, "total_steps": _NUMBER, "progress": _NUMBER,
                  "train_seconds": _NUMBER,
                  "samples_per_second": _NUMBER, "heartbeat": _NUMBER, "submitted": _NUMBER,
-                 "pid": (int,), "device": (str,), "error": (str,), "caches": (str,),
-                 "backend": (str,)}
+                 "eta_seconds": _NUMBER, "phase_progress": _NUMBER, "pid": (int,),
+                 "device": (str,), "error": (str,), "caches": (str,), "backend": (str,),
+                 "phase": (str,)}
 
 
 def read_status(run_dir: str | os.PathLike) -> dict:
