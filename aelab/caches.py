@@ -6,12 +6,12 @@ PCA and 2-D UMAP of the codes, the same two projections of the raw pixels and,
 for VAE-family runs, the mean KL per latent dimension. ``eval.json`` holds the
 ``evaluate`` metrics. Both record the SHA-256 of the weights they were made
 from; a cache whose hash differs from the current weights is rebuilt, never trusted.
+Every function takes the run's handle (``RunRef``; a run folder the library holds
+is turned into one with ``RunRef.of``).
 """
 from __future__ import annotations
 
-import functools
-import hashlib
-from pathlib import Path
+from contextlib import contextmanager
 from typing import Callable
 
 import numpy as np
@@ -20,30 +20,12 @@ import torch
 from .data import load_dataset
 from .errors import RunError
 from .evaluate import encode_array, evaluate_model
-from .runs import (WEIGHTS, atomic_write_json, atomic_write_tensors, load_model, read_config,
-                   read_json, read_tensors)
+from .runref import RunRef, weights_hash  # noqa: F401  (weights_hash: re-exported for pages)
+from .runs import atomic_write_json, atomic_write_tensors, os_error_reason, read_json, read_tensors
 
 CACHE = "cache.safetensors"
 EVAL = "eval.json"
 MAX_POINTS = 10_000
-
-
-def weights_hash(run_dir) -> str:
-    """SHA-256 of the run's weights file (the key every cache is checked against)."""
-    path = Path(run_dir) / WEIGHTS
-    if not path.is_file():
-        raise RunError(f"no checkpoint yet: {WEIGHTS} does not exist in {Path(run_dir)}")
-    stat = path.stat()  # weights are replaced atomically, so a new file has a new inode/mtime
-    return _file_sha256(str(path.resolve()), stat.st_ino, stat.st_mtime_ns, stat.st_size)
-
-
-@functools.lru_cache(maxsize=256)
-def _file_sha256(path: str, inode: int, mtime_ns: int, size: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def project_2d(x: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
@@ -72,28 +54,37 @@ def subset_indices(n: int, seed: int = 0, limit: int = MAX_POINTS) -> np.ndarray
     return np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
 
 
-def _load_run(run_dir: Path):
-    config = read_config(run_dir)
-    return config, load_model(run_dir), load_dataset(config["dataset"])
+@contextmanager
+def _writing(run: RunRef, name: str):
+    """A failed cache write (a full disk, a folder in the file's place) as one sentence."""
+    try:
+        yield
+    except OSError as exc:
+        raise RunError(f"cannot write {name} in run {run.run_id} ({os_error_reason(exc)})") from None
 
 
-def build_eval(run_dir, progress: Callable[[str], None] | None = None) -> dict:
+def _load_run(run: RunRef):
+    return run.config, run.load_model(), load_dataset(run.config["dataset"])
+
+
+def build_eval(run, progress: Callable[[str], None] | None = None) -> dict:
     """Compute and write ``eval.json`` (the ``evaluate`` metrics) for the current weights."""
-    run_dir = Path(run_dir)
-    digest = weights_hash(run_dir)
+    run = RunRef.of(run)
+    digest = run.weights_sha256()
     (progress or (lambda message: None))("evaluating")
-    config, model, ds = _load_run(run_dir)
+    config, model, ds = _load_run(run)
     scores = evaluate_model(model, ds, seed=config["train_config"].seed)
-    atomic_write_json(run_dir / EVAL, {**scores, "weights_sha256": digest})
+    with _writing(run, EVAL):
+        atomic_write_json(run / EVAL, {**scores, "weights_sha256": digest})
     return scores
 
 
-def build_projections(run_dir, progress: Callable[[str], None] | None = None) -> None:
+def build_projections(run, progress: Callable[[str], None] | None = None) -> None:
     """Compute and write ``cache.safetensors`` (codes and 2-D projections) for the current weights."""
     say = progress or (lambda message: None)
-    run_dir = Path(run_dir)
-    digest = weights_hash(run_dir)
-    config, model, ds = _load_run(run_dir)
+    run = RunRef.of(run)
+    digest = run.weights_sha256()
+    config, model, ds = _load_run(run)
     seed = config["train_config"].seed
     index = subset_indices(len(ds.x_test), seed)
     x = ds.x_test[index]
@@ -107,14 +98,15 @@ def build_projections(run_dir, progress: Callable[[str], None] | None = None) ->
         for method in ("pca", "umap"):
             say(f"{method.upper()} of the {source}")
             tensors[f"{method}_{source}"] = torch.from_numpy(project_2d(data, method, seed))
-    scores = load_eval(run_dir, progress)
+    scores = load_eval(run, progress)
     if "kl_per_dim" in scores:
         tensors["kl_per_dim"] = torch.tensor(scores["kl_per_dim"])
     meta = {"weights_sha256": digest, "dataset": config["dataset"], "seed": str(seed)}
-    atomic_write_tensors(run_dir / CACHE, tensors, meta)
+    with _writing(run, CACHE):
+        atomic_write_tensors(run / CACHE, tensors, meta)
 
 
-def build_caches(run_dir, progress: Callable[[str], None] | None = None,
+def build_caches(run, progress: Callable[[str], None] | None = None,
                  phase: Callable[[str, int, int], None] | None = None) -> None:
     """Write both caches (``eval.json`` and ``cache.safetensors``) for the current weights,
     and for a run the disentanglement metrics can score, ``disentangle.json``.
@@ -123,58 +115,78 @@ def build_caches(run_dir, progress: Callable[[str], None] | None = None,
     ``caching`` and, for a scorable run, ``scoring``."""
     from .disentangle import scorable
 
+    run = RunRef.of(run)
     steps = [("evaluating", build_eval), ("caching", build_projections)]
-    if scorable(read_config(Path(run_dir))):
+    if scorable(run.config):
         steps.append(("scoring", load_disentanglement))
     for index, (name, build) in enumerate(steps):
         if phase is not None:
             phase(name, index, len(steps))
-        build(run_dir, progress)
+        build(run, progress)
 
 
-def _eval_fresh(run_dir: Path, digest: str) -> bool:
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _eval_fresh(run: RunRef, digest: str) -> bool:
+    """True if ``eval.json`` was made from these weights and holds only numbers (or lists of
+    them); a damaged or hand-edited file counts as stale and is rebuilt."""
     try:
-        return read_json(run_dir / EVAL, "eval").get("weights_sha256") == digest
+        scores = read_json(run / EVAL, "eval")
     except RunError:
         return False
+    values = [v for k, v in scores.items() if k != "weights_sha256"]
+    return scores.get("weights_sha256") == digest and "recon_mse" in scores and all(
+        _is_number(v) or (isinstance(v, list) and all(map(_is_number, v))) for v in values)
 
 
-def _projections_fresh(run_dir: Path, digest: str) -> bool:
+PROJECTIONS = ("index", "codes", "pca_codes", "umap_codes", "pca_pixels", "umap_pixels")
+
+
+def _projections_fresh(run: RunRef, digest: str) -> bool:
+    """True if ``cache.safetensors`` was made from these weights and holds every array, one
+    row per point; a damaged or partial file counts as stale and is rebuilt."""
     try:
-        return read_tensors(run_dir / CACHE)[1].get("weights_sha256") == digest
+        tensors, meta = read_tensors(run / CACHE)
     except RunError:
         return False
+    if meta.get("weights_sha256") != digest or not set(PROJECTIONS) <= set(tensors):
+        return False
+    n = len(tensors["index"])
+    return all(t.ndim >= 1 and len(t) == n for k, t in tensors.items() if k != "kl_per_dim") and all(
+        tensors[k].ndim == 2 and tensors[k].shape[1] == 2 for k in PROJECTIONS[2:])
 
 
-def ensure_caches(run_dir, progress: Callable[[str], None] | None = None) -> bool:
+def ensure_caches(run, progress: Callable[[str], None] | None = None) -> bool:
     """Rebuild whichever cache is missing or made from other weights; True if any was."""
-    run_dir = Path(run_dir)
-    digest = weights_hash(run_dir)
+    run = RunRef.of(run)
+    digest = run.weights_sha256()
     rebuilt = False
-    if not _eval_fresh(run_dir, digest):
-        build_eval(run_dir, progress)
+    if not _eval_fresh(run, digest):
+        build_eval(run, progress)
         rebuilt = True
-    if not _projections_fresh(run_dir, digest):
-        build_projections(run_dir, progress)
+    if not _projections_fresh(run, digest):
+        build_projections(run, progress)
         rebuilt = True
     return rebuilt
 
 
-def load_caches(run_dir, progress: Callable[[str], None] | None = None) -> dict[str, np.ndarray]:
+def load_caches(run, progress: Callable[[str], None] | None = None) -> dict[str, np.ndarray]:
     """The run's cached codes and projections (rebuilt first when missing or stale)."""
-    run_dir = Path(run_dir)
-    if not _projections_fresh(run_dir, weights_hash(run_dir)):
-        build_projections(run_dir, progress)
-    tensors, _ = read_tensors(run_dir / CACHE)
+    run = RunRef.of(run)
+    if not _projections_fresh(run, run.weights_sha256()):
+        build_projections(run, progress)
+    tensors, _ = read_tensors(run / CACHE)
     return {k: v.numpy() for k, v in tensors.items()}
 
 
-def load_eval(run_dir, progress: Callable[[str], None] | None = None) -> dict:
+def load_eval(run, progress: Callable[[str], None] | None = None) -> dict:
     """The run's ``evaluate`` metrics (recomputed first when missing or stale; no projections)."""
-    run_dir = Path(run_dir)
-    if not _eval_fresh(run_dir, weights_hash(run_dir)):
-        return build_eval(run_dir, progress)
-    scores = read_json(run_dir / EVAL, "eval")
+    run = RunRef.of(run)
+    if not _eval_fresh(run, run.weights_sha256()):
+        return build_eval(run, progress)
+    scores = read_json(run / EVAL, "eval")
     scores.pop("weights_sha256", None)
     return scores
 
@@ -183,60 +195,65 @@ SCORES = "scores.json"
 DISENTANGLEMENT = "disentangle.json"
 
 
-def _peek_json(run_dir: Path, name: str) -> object | None:
-    """The value cached in JSON file ``name`` if it was made from the current weights."""
+def _peek_json(run: RunRef, name: str) -> object | None:
+    """The value cached in JSON file ``name`` if it was made from the current weights (and
+    has the type its reader expects: a list of rows or a dict of scores)."""
     try:
-        cached = read_json(run_dir / name, name)
-        if cached.get("weights_sha256") == weights_hash(run_dir):
-            return cached["value"]
+        cached = read_json(run / name, name)
+        value = cached["value"]
+        typed = (isinstance(value, list) and all(isinstance(row, dict) for row in value)
+                 if name == SCORES else isinstance(value, dict))
+        if typed and cached.get("weights_sha256") == run.weights_sha256():
+            return value
     except (RunError, KeyError):
         pass
     return None
 
 
-def _cached_json(run_dir, name: str, compute: Callable[[], object]):
+def _cached_json(run, name: str, compute: Callable[[], object]):
     """``compute()``, cached in JSON file ``name`` under the weights' hash."""
-    run_dir = Path(run_dir)
-    cached = _peek_json(run_dir, name)
+    run = RunRef.of(run)
+    cached = _peek_json(run, name)
     if cached is not None:
         return cached
-    digest = weights_hash(run_dir)  # the weights the value is computed from
+    digest = run.weights_sha256()  # the weights the value is computed from
     value = compute()
-    atomic_write_json(run_dir / name, {"value": value, "weights_sha256": digest})
+    with _writing(run, name):
+        atomic_write_json(run / name, {"value": value, "weights_sha256": digest})
     return value
 
 
-def load_latent_scores(run_dir, progress: Callable[[str], None] | None = None) -> list[dict]:
+def load_latent_scores(run, progress: Callable[[str], None] | None = None) -> list[dict]:
     """The Latent space page's score table (see ``explore.latent_scores``), cached in
     ``scores.json`` under the weights' hash and recomputed when missing or stale."""
     from .explore import latent_scores
 
     def compute():
-        caches = load_caches(run_dir, progress)
+        caches = load_caches(run, progress)
         (progress or (lambda message: None))("scoring codes, PCA codes and pixels")
-        _, model, ds = _load_run(Path(run_dir))
+        _, model, ds = _load_run(RunRef.of(run))
         return latent_scores(model, ds, caches)
 
-    return _cached_json(run_dir, SCORES, compute)
+    return _cached_json(run, SCORES, compute)
 
 
-def peek_latent_scores(run_dir) -> list[dict] | None:
+def peek_latent_scores(run) -> list[dict] | None:
     """The cached score table if it matches the current weights, else None."""
-    return _peek_json(Path(run_dir), SCORES)
+    return _peek_json(RunRef.of(run), SCORES)
 
 
-def load_disentanglement(run_dir, progress: Callable[[str], None] | None = None) -> dict:
+def load_disentanglement(run, progress: Callable[[str], None] | None = None) -> dict:
     """The disentanglement scores of a ``shapes`` run (``disentangle.score_run``), cached in
     ``disentangle.json`` under the weights' hash and recomputed when missing or stale."""
     from .disentangle import score_run
 
     def compute():
         (progress or (lambda message: None))("scoring disentanglement (under a minute)")
-        return score_run(run_dir)
+        return score_run(RunRef.of(run))
 
-    return _cached_json(run_dir, DISENTANGLEMENT, compute)
+    return _cached_json(run, DISENTANGLEMENT, compute)
 
 
-def peek_disentanglement(run_dir) -> dict | None:
+def peek_disentanglement(run) -> dict | None:
     """The cached disentanglement scores if they match the current weights, else None."""
-    return _peek_json(Path(run_dir), DISENTANGLEMENT)
+    return _peek_json(RunRef.of(run), DISENTANGLEMENT)

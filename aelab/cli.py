@@ -82,6 +82,9 @@ def _train_params(args) -> tuple[dict, dict]:
     model, train = {}, {}
     for name, value in _pairs(args.param).items():
         (train if name in training_names else model)[name] = value
+    if args.hidden is not None and not args.hidden.strip():
+        raise AelabError("--hidden needs comma-separated sizes such as 400,200 (leave it out for "
+                         "the architecture's default)")
     for flag, key in (("latent_dim", "latent_dim"), ("arch", "arch"), ("hidden", "hidden")):
         if getattr(args, flag) is not None:
             model[key] = getattr(args, flag)
@@ -163,8 +166,9 @@ class _progress_bar:
 
 def cmd_evaluate(args) -> int:
     from .evaluate import evaluate_run
+    from .runref import RunRef
 
-    scores = evaluate_run(args.run, dataset=args.dataset, runs_dir=args.runs_dir)
+    scores = evaluate_run(RunRef.resolve(args.run, args.runs_dir), dataset=args.dataset)
     if args.json:
         print(json.dumps(scores))
         return 0
@@ -200,6 +204,9 @@ def cmd_runs(args) -> int:
         return 0
     if not args.run:
         raise AelabError(f"runs {args.action} needs a run id")
+    from .runref import RunRef
+
+    args.run = RunRef.resolve(args.run, manager.runs_dir).run_id  # confined, once, here
     if args.action == "show":
         info = manager.show(args.run)
         if args.json:
@@ -267,8 +274,9 @@ def cmd_sweep(args) -> int:
 
 def cmd_worker(args) -> int:
     from .manager import worker_main
+    from .runref import RunRef
 
-    return worker_main(args.run_dir, resume=args.resume)
+    return worker_main(RunRef.resolve(args.run_dir, args.runs_dir), resume=args.resume)
 
 
 def cmd_supervise(args) -> int:
@@ -296,8 +304,10 @@ def cmd_disentangle(args) -> int:
     if (args.run is None) == (args.encoder is None):
         raise AelabError(f"disentangle needs exactly one of a run (folder or id) or --encoder "
                          f"{'|'.join(REFERENCE_ENCODERS)}")
+    from .runref import RunRef
+
     scores = (score_encoder(args.encoder) if args.encoder
-              else load_disentanglement(score_run_dir(args.run, args.runs_dir)))
+              else load_disentanglement(score_run_dir(RunRef.resolve(args.run, args.runs_dir))))
     print(json.dumps(scores) if args.json else format_scores(scores))
     return 0
 
@@ -374,7 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo_runs)
 
     p = sub.add_parser("worker", help=argparse.SUPPRESS)  # started by the supervisor
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", help="run id (or its folder inside the runs folder)")
+    p.add_argument("--runs-dir")
     p.add_argument("--resume", action="store_true")
     p.set_defaults(func=cmd_worker)
 
@@ -385,7 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_supervise)
 
     p = sub.add_parser("evaluate", help="metrics of a trained run on held-out data")
-    p.add_argument("run", help="run folder or run id")
+    p.add_argument("run", help="run id (or its folder inside the runs folder)")
     p.add_argument("--dataset", help="evaluate on this dataset instead of the run's own")
     p.add_argument("--runs-dir")
     p.add_argument("--json", action="store_true")
@@ -393,7 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("disentangle", help="disentanglement metrics of a run trained on shapes, "
                                            "or of a reference encoder")
-    p.add_argument("run", nargs="?", help="run folder or run id (trained on shapes)")
+    p.add_argument("run", nargs="?", help="run id (or its folder inside the runs folder), "
+                                          "trained on shapes")
     p.add_argument("--encoder", metavar="ground-truth|mixed|noise",
                    help="score a reference encoder of the true factors instead of a run")
     p.add_argument("--runs-dir")
@@ -409,4 +421,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except AelabError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the disk or the file system said no: one sentence, no traceback
+        from .runs import os_error_reason
+
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"error: {os_error_reason(exc)}{where}", file=sys.stderr)
         return 2

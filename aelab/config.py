@@ -86,8 +86,9 @@ def _coerce(name: str, value: Any, tp) -> Any:
             return float(value)
         if tp is str:
             return str(value)
-        if isinstance(value, str):  # tuple[int, ...]: "512,256" or ""
-            return tuple(int(v) for v in value.replace(" ", "").split(",") if v)
+        if isinstance(value, str):  # tuple[int, ...]: "512,256" or "" (the default)
+            parts = value.replace(" ", "").split(",")
+            return () if parts == [""] else tuple(int(v) for v in parts)  # "400,,200": int("")
         return tuple(int(v) for v in value)
     except (TypeError, ValueError, OverflowError):
         kind = {int: "an integer", float: "a number", bool: "true or false",

@@ -9,6 +9,8 @@ into ``$AELAB_DATA`` (default ``~/.cache/aelab``); ``npz:PATH`` is the user's.
 from __future__ import annotations
 
 import functools
+import io
+import math
 import os
 import zipfile
 from dataclasses import dataclass
@@ -214,75 +216,184 @@ def _torchvision(name: str) -> Dataset:
 
 
 # --- the user's npz ---
-def load_npz(path: str | os.PathLike, name: str | None = None) -> Dataset:
+# The most bytes a user's npz may take once unpacked, and again once converted to float32
+# (checked from the zip directory and the arrays' headers before any array is read).
+MAX_NPZ_BYTES = int(os.environ.get("AELAB_MAX_NPZ_BYTES") or 1 << 30)  # 1 GiB
+MAX_CLASSES = 1000  # labels must lie in 0..MAX_CLASSES-1
+NPZ_KEYS = ("x_train", "x_test", "y_train", "y_test", "x", "y")
+
+
+def load_npz(path: "str | os.PathLike | io.BytesIO", name: str | None = None) -> Dataset:
     """A user's ``.npz``: ``x_train``/``x_test`` (+ ``y_train``/``y_test``) or ``x`` (+ ``y``).
 
-    Images are uint8 0-255 or float 0-1, shaped (N, H, W) or (N, C, H, W). Every
-    problem is reported as one sentence; object arrays (pickles) are refused.
+    Images are uint8 0-255 or float 0-1, shaped (N, H, W) or (N, C, H, W). Members,
+    dtypes, declared shapes, the unpacked size (``MAX_NPZ_BYTES``) and then the labels'
+    range (``MAX_CLASSES``) are checked before any image is read. Every problem is one
+    sentence; object arrays (pickles) are refused. ``path`` may be an in-memory file
+    (an upload), named ``name``.
     """
-    path = Path(path)
-    name = name or f"npz:{path}"
-    if not path.is_file():
-        raise DatasetError(f"npz file {str(path)!r} does not exist")
-    with open(path, "rb") as f:
-        head = f.read(2)
+    if isinstance(path, io.BytesIO):
+        source, label = path, Path(name or "the upload").name
+        name = name or "npz:upload"
+    else:
+        source = path = Path(path)
+        label, name = path.name, name or f"npz:{path}"
+        if path.is_dir():
+            raise DatasetError(f"{str(path)!r} is a folder, not an npz file")
+        if not path.is_file():
+            raise DatasetError(f"npz file {str(path)!r} does not exist")
+    head = _peek(source, 2)
+    _rewind(source)
     if head[:1] == b"\x80":
-        raise DatasetError(f"{path.name} is a Python pickle, not an .npz file; it was refused unread")
-    if not zipfile.is_zipfile(path):
-        raise DatasetError(f"{path.name} is not a readable .npz file (not a zip archive); "
+        raise DatasetError(f"{label} is a Python pickle, not an .npz file; it was refused unread")
+    if not zipfile.is_zipfile(source):
+        raise DatasetError(f"{label} is not a readable .npz file (not a zip archive); "
                            f"save it with numpy.savez")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
+        specs = npz_headers(_rewind(source), label)
+        keys = _check_layout(specs, label)
+        with np.load(_rewind(source), allow_pickle=False) as npz:
+            labels = {k: npz[k] for k in keys if k.startswith("y")}  # small: checked first
+            for key, y in labels.items():
+                _label_values(y, key)
+            arrays = {**labels, **{k: npz[k] for k in keys if k.startswith("x")}}
+    except DatasetError:  # already one sentence (a ValueError too)
+        raise
     except ValueError as exc:
         if "pickle" in str(exc).lower() or "object" in str(exc).lower():
-            raise DatasetError(f"{path.name} holds Python objects (a pickle); only plain numeric "
+            raise DatasetError(f"{label} holds Python objects (a pickle); only plain numeric "
                                f"arrays are accepted") from None
-        raise DatasetError(f"{path.name} is not a readable .npz file ({exc})") from None
+        raise DatasetError(f"{label} is not a readable .npz file ({exc})") from None
     except (OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise DatasetError(f"{path.name} is not a readable .npz file ({exc})") from None
-    return dataset_from_arrays(name, arrays, label=path.name)
+        raise DatasetError(f"{label} is not a readable .npz file ({exc})") from None
+    return dataset_from_arrays(name, arrays, label=label)
 
 
-def dataset_from_arrays(name: str, arrays: dict[str, np.ndarray], label: str = "the file") -> Dataset:
-    """Validate and normalise arrays with the npz keys into a Dataset."""
-    keys = set(arrays)
+def _rewind(source):
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
+    return source
+
+
+def _peek(source, n: int) -> bytes:
+    if isinstance(source, io.BytesIO):
+        return source.getvalue()[:n]
+    with open(source, "rb") as f:
+        return f.read(n)
+
+
+def npz_headers(source, label: str) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """(shape, dtype) of every array in an npz, read from the zip directory and the .npy
+    headers only (no array data is read); refuses non-.npy members, object dtypes and
+    files that unpack to more than ``MAX_NPZ_BYTES``."""
+    limit = MAX_NPZ_BYTES
+    specs = {}
+    with zipfile.ZipFile(source) as zf:
+        infos = zf.infolist()
+        unpacked = sum(info.file_size for info in infos)
+        if unpacked > limit:
+            raise DatasetError(f"{label} unpacks to {_gib(unpacked)}, more than the limit of "
+                               f"{_gib(limit)} (AELAB_MAX_NPZ_BYTES)")
+        for info in infos:
+            if info.is_dir() or not info.filename.endswith(".npy"):
+                raise DatasetError(f"{label} holds {info.filename!r}, which is not a .npy array; "
+                                   f"save the file with numpy.savez")
+            with zf.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = read(f)
+            key = info.filename[:-4]
+            if dtype.hasobject:
+                raise DatasetError(f"{label} holds Python objects (a pickle) in {key}; only plain "
+                                   f"numeric arrays are accepted")
+            declared = math.prod(shape) * dtype.itemsize
+            if declared > info.file_size:
+                raise DatasetError(f"{label} is damaged: the header of {key} declares "
+                                   f"{_gib(declared)} of data but the member holds {_gib(info.file_size)}")
+            specs[key] = (tuple(int(n) for n in shape), dtype)
+    working = sum(math.prod(shape) * 4 for key, (shape, _) in specs.items() if key.startswith("x"))
+    if working > limit:
+        raise DatasetError(f"{label} holds images that take {_gib(working)} as float32, more than "
+                           f"the limit of {_gib(limit)} (AELAB_MAX_NPZ_BYTES)")
+    return specs
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.2f} GiB" if n >= 2**28 else f"{n / 2**20:.1f} MiB"
+
+
+def _check_layout(specs: dict, label: str) -> list[str]:
+    """The arrays to read, after checking names, shapes and dtypes from their headers."""
+    keys = set(specs)
     if {"x_train", "x_test"} <= keys:
-        x_train, x_test = _images(arrays["x_train"], "x_train"), _images(arrays["x_test"], "x_test")
-        if x_train.shape[1:] != x_test.shape[1:]:
-            raise DatasetError(f"x_train images are {_shape(x_train)} but x_test images are "
-                               f"{_shape(x_test)}; they must match")
+        chosen = ["x_train", "x_test", *[k for k in ("y_train", "y_test") if k in keys]]
+        (train, _), (test, _) = specs["x_train"], specs["x_test"]
+        _image_spec(*specs["x_train"], "x_train")
+        _image_spec(*specs["x_test"], "x_test")
+        if _image_shape(train) != _image_shape(test):
+            raise DatasetError(f"x_train images are {_fmt(_image_shape(train))} but x_test images "
+                               f"are {_fmt(_image_shape(test))}; they must match")
         has = ("y_train" in keys, "y_test" in keys)
         if has[0] != has[1]:
             missing = "y_test" if has[0] else "y_train"
             raise DatasetError(f"{label} has {'y_train' if has[0] else 'y_test'} but no {missing}; "
                                f"give labels for both splits or neither")
-        y_train = _labels(arrays["y_train"], "y_train", len(x_train)) if has[0] else None
-        y_test = _labels(arrays["y_test"], "y_test", len(x_test)) if has[1] else None
-        return Dataset(name, x_train, y_train, x_test, y_test)
+        if has[0]:
+            _label_spec(*specs["y_train"], "y_train", train[0])
+            _label_spec(*specs["y_test"], "y_test", test[0])
+        return chosen
     if "x" in keys:
-        x = _images(arrays["x"], "x")
-        y = _labels(arrays["y"], "y", len(x)) if "y" in keys else None
-        return _split(name, x, y, evaluate_whole=True)
+        _image_spec(*specs["x"], "x")
+        if "y" in keys:
+            _label_spec(*specs["y"], "y", specs["x"][0][0])
+        return ["x", *(["y"] if "y" in keys else [])]
     found = ", ".join(sorted(keys)) or "no arrays"
     raise DatasetError(f"{label} must hold x_train and x_test (or a single x); it has: {found}")
 
 
-def _shape(x: np.ndarray) -> str:
-    return "x".join(map(str, x.shape[1:]))
+def dataset_from_arrays(name: str, arrays: dict[str, np.ndarray], label: str = "the file") -> Dataset:
+    """Validate and normalise arrays with the npz keys into a Dataset."""
+    specs = {k: (a.shape, a.dtype) for k, a in arrays.items()}
+    keys = _check_layout(specs, label)
+    for key in keys:
+        if key.startswith("y"):
+            _label_values(arrays[key], key)
+    if "x" in keys:
+        x = _images(arrays["x"], "x")
+        y = arrays["y"].astype(np.int64) if "y" in keys else None
+        return _split(name, x, y, evaluate_whole=True)
+    y_train, y_test = ((arrays[k].astype(np.int64) for k in ("y_train", "y_test"))
+                       if "y_train" in keys else (None, None))
+    return Dataset(name, _images(arrays["x_train"], "x_train"), y_train,
+                   _images(arrays["x_test"], "x_test"), y_test)
+
+
+def _image_shape(shape: tuple) -> tuple:
+    return (1, *shape[1:]) if len(shape) == 3 else tuple(shape[1:])
+
+
+def _fmt(image_shape: tuple) -> str:
+    return "x".join(map(str, image_shape))
+
+
+def _image_spec(shape: tuple, dtype: np.dtype, key: str) -> None:
+    if len(shape) not in (3, 4):
+        raise DatasetError(f"{key} must have shape (N, H, W) or (N, C, H, W), got {tuple(shape)}")
+    if 0 in shape:
+        raise DatasetError(f"{key} is empty (shape {tuple(shape)})")
+    if dtype.kind not in "fiub":
+        raise DatasetError(f"{key} must be uint8 (0-255) or float (0-1) numbers, got dtype {dtype}")
 
 
 def _images(a: np.ndarray, key: str) -> np.ndarray:
-    if a.ndim not in (3, 4):
-        raise DatasetError(f"{key} must have shape (N, H, W) or (N, C, H, W), got {a.shape}")
-    if len(a) == 0 or 0 in a.shape:
-        raise DatasetError(f"{key} is empty (shape {a.shape})")
+    _image_spec(a.shape, a.dtype, key)
     if a.ndim == 3:
         a = a[:, None]
     if a.dtype == np.uint8:
-        return a.astype(np.float32) / 255.0
-    if a.dtype.kind not in "fiub":
-        raise DatasetError(f"{key} must be uint8 (0-255) or float (0-1) numbers, got dtype {a.dtype}")
+        a = a.astype(np.float32)
+        a /= 255.0  # in place: one float32 copy at most
+        return a
     a = a.astype(np.float32)
     if not np.isfinite(a).all():
         raise DatasetError(f"{key} contains NaN or infinite values")
@@ -293,15 +404,23 @@ def _images(a: np.ndarray, key: str) -> np.ndarray:
     return a
 
 
-def _labels(y: np.ndarray, key: str, n: int) -> np.ndarray:
-    if y.ndim != 1:
-        raise DatasetError(f"{key} must be a 1-D array of class labels, got shape {y.shape}")
-    if len(y) != n:
-        raise DatasetError(f"{key} has {len(y)} labels but there are {n} images")
-    if y.dtype.kind not in "iuf" or (y.dtype.kind == "f" and not np.isfinite(y).all()):
+def _label_spec(shape: tuple, dtype: np.dtype, key: str, n: int) -> None:
+    if len(shape) != 1:
+        raise DatasetError(f"{key} must be a 1-D array of class labels, got shape {tuple(shape)}")
+    if shape[0] != n:
+        raise DatasetError(f"{key} has {shape[0]} labels but there are {n} images")
+    if dtype.kind not in "iuf":
+        raise DatasetError(f"{key} must hold integer class labels, got dtype {dtype}")
+
+
+def _label_values(y: np.ndarray, key: str) -> None:
+    """Labels must be whole numbers in 0..MAX_CLASSES-1 (before anything counts them)."""
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
         raise DatasetError(f"{key} must hold integer class labels, got dtype {y.dtype}")
     if y.dtype.kind == "f" and (y != np.round(y)).any():
         raise DatasetError(f"{key} must hold integer class labels, found fractional values")
-    if (y < 0).any():
+    if len(y) and y.min() < 0:
         raise DatasetError(f"{key} class labels must be 0 or greater")
-    return y.astype(np.int64)
+    if len(y) and y.max() >= MAX_CLASSES:
+        raise DatasetError(f"{key} has a class label of {y.max():g}; labels must lie in 0 to "
+                           f"{MAX_CLASSES - 1} (at most {MAX_CLASSES} classes)")

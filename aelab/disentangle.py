@@ -427,25 +427,23 @@ def scorable(config: dict) -> bool:
 
 
 def score_run_dir(run, runs_dir=None):
-    """The folder of the run ``run`` (folder or id), refused unless it can be scored."""
-    from .runs import read_config, resolve_run
+    """The handle of the run ``run`` (a RunRef, a run folder, or a run id confined to
+    ``runs_dir``), refused unless it can be scored."""
+    from .runref import RunRef
 
-    run_dir = resolve_run(run, runs_dir)
-    config = read_config(run_dir)
-    if not scorable(config):
+    run = RunRef.coerce(run, runs_dir)
+    if not scorable(run.config):
         raise RunError(f"disentanglement metrics need a run trained on the shapes dataset; run "
-                       f"{run_dir.name} was trained on {config['dataset']}")
-    return run_dir
+                       f"{run.run_id} was trained on {run.config['dataset']}")
+    return run
 
 
 def score_run(run, runs_dir=None, seed: int = 0, device: str = "cpu") -> dict:
-    """``score`` of a trained run (folder or id), which must have been trained on shapes."""
-    from .runs import load_model, read_config
-
-    run_dir = score_run_dir(run, runs_dir)
-    config = read_config(run_dir)
-    model = load_model(run_dir, device)
-    return {"run": run_dir.name, "variant": config["variant"], "dataset": config["dataset"],
+    """``score`` of a trained run (see ``score_run_dir``), which must have been trained on shapes."""
+    run = score_run_dir(run, runs_dir)
+    config = run.config
+    model = run.load_model(device)
+    return {"run": run.run_id, "variant": config["variant"], "dataset": config["dataset"],
             **score(model_encoder(model), seed=seed)}
 
 

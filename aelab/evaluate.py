@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from .data import load_dataset
 from .errors import RunError
 from .losses import gaussian_kl
-from .runs import load_model, read_config, resolve_run
+from .runref import RunRef
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2016: Var_x(E_q[z_d]) above this counts as active
 
@@ -116,6 +116,9 @@ def evaluate_model(model, dataset, seed: int = 0) -> dict:
                        f"run was trained on {tuple(model.config.input_shape)}")
     model.eval()
     recon = reconstruct_array(model, x, y)
+    if not np.isfinite(recon).all():  # finite weights can still overflow on this data
+        raise RunError(f"the model gives NaN or infinite reconstructions of {dataset.name}: its "
+                       f"weights are too large (the training diverged); train it again")
     per_image_mse, recon_bce = reconstruction_errors(recon, x)
     latent_dim = model.config.latent_dim
     pca = fit_pca(dataset.x_train, latent_dim, seed)
@@ -138,10 +141,11 @@ def evaluate_model(model, dataset, seed: int = 0) -> dict:
 
 
 def evaluate_run(run, dataset: str | None = None, runs_dir=None, device: str = "cpu") -> dict:
-    """``evaluate_model`` for a run folder (or id), on its own dataset unless one is named."""
-    run_dir = resolve_run(run, runs_dir)
-    config = read_config(run_dir)
-    model = load_model(run_dir, device)
+    """``evaluate_model`` for a run (a RunRef, a run folder, or a run id confined to ``runs_dir``), on
+    its own dataset unless one is named."""
+    run = RunRef.coerce(run, runs_dir)
+    config = run.config
+    model = run.load_model(device)
     name = dataset or config["dataset"]
     scores = evaluate_model(model, load_dataset(name), seed=config["train_config"].seed)
-    return {"run": run_dir.name, "variant": config["variant"], "dataset": name, **scores}
+    return {"run": run.run_id, "variant": config["variant"], "dataset": name, **scores}

@@ -22,8 +22,9 @@ import time
 from pathlib import Path
 
 from .errors import AelabError, RunError
-from .runs import (FINISHED, read_config, read_metrics, read_status, resolve_run, runs_root,
-                   stop_file, write_status)
+from .runref import RunRef
+from .runs import (FINISHED, read_config, read_metrics, read_status, runs_root, stop_file,
+                   write_status)
 
 HEARTBEAT_SECONDS = 2.0
 HEARTBEAT_STALE = 30.0  # a live pid whose heartbeat is this old and that is not our worker: gone
@@ -171,7 +172,8 @@ def _live_runs(runs_dir: Path) -> set[str]:
 
 
 def _start_worker(run_dir: Path, status: dict) -> subprocess.Popen:
-    command = [sys.executable, "-m", "aelab", "worker", str(run_dir)]
+    command = [sys.executable, "-m", "aelab", "worker", "--runs-dir", str(run_dir.parent),
+               run_dir.name]
     if status.get("resume"):
         command.append("--resume")
     with open(run_dir / "worker.log", "ab") as log:
@@ -247,11 +249,11 @@ def supervise(runs_dir, max_parallel: int = 1, poll: float = 0.25,
 
 
 # --- the worker ---
-def worker_main(run_dir, resume: bool = False) -> int:
+def worker_main(run: RunRef, resume: bool = False) -> int:
     """Train one run in this process, then build its explore caches; the exit status."""
     from .train import Trainer
 
-    run_dir = Path(run_dir)
+    run_dir = RunRef.of(run).path
     terminated = []
     signal.signal(signal.SIGTERM, lambda *_: terminated.append(True))
     trainer = Trainer(run_dir, should_stop=lambda: bool(terminated) or stop_file(run_dir).exists())
@@ -341,9 +343,21 @@ class LocalBackend:
 
 # --- the operations ---
 def _run_dirs(runs_dir: Path) -> list[Path]:
+    """The run folders of ``runs_dir``: its direct sub-folders (never a link that leads out)."""
     if not runs_dir.is_dir():
         return []
-    return sorted(p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    root = runs_dir.resolve()
+    return sorted(p for p in root.iterdir() if not p.name.startswith(".") and p.is_dir()
+                  and p.resolve().parent == root)
+
+
+def _links_out(runs_dir: Path) -> list[Path]:
+    """Entries of ``runs_dir`` that are links to folders elsewhere (listed, never read)."""
+    if not runs_dir.is_dir():
+        return []
+    root = runs_dir.resolve()
+    return [p for p in root.iterdir() if not p.name.startswith(".") and p.is_symlink()
+            and p.is_dir() and p.resolve().parent != root]
 
 
 class RunManager:
@@ -356,8 +370,9 @@ class RunManager:
     def _kick(self) -> None:
         self.backend.kick()
 
-    def _dir(self, run_id: str) -> Path:
-        return resolve_run(run_id, self.runs_dir)
+    def _dir(self, run_id: "str | RunRef") -> Path:
+        """The folder of a run id, confined to this runs folder (``RunRef.resolve``)."""
+        return RunRef.resolve(run_id, self.runs_dir).path
 
     def submit(self, variant: str, dataset: str, model: dict | None = None,
                train: dict | None = None) -> str:
@@ -376,7 +391,10 @@ class RunManager:
                 rows.append(self.describe(run_dir))
             except RunError as exc:
                 rows.append({"id": run_dir.name, "state": "damaged", "damaged": str(exc)})
-        return rows
+        for link in _links_out(self.runs_dir):
+            rows.append({"id": link.name, "state": "damaged", "damaged": "a symbolic link to a "
+                         "folder outside the runs folder; it is not read"})
+        return sorted(rows, key=lambda row: row["id"])
 
     def describe(self, run_dir: Path) -> dict:
         config = read_config(run_dir)
@@ -417,8 +435,12 @@ class RunManager:
         return read_status(run_dir)
 
     def delete(self, run_id: str) -> None:
-        """Remove a run folder; a running run is cancelled first."""
+        """Remove a run folder (a direct child of the runs folder holding a ``config.json``);
+        a running run is cancelled first."""
         run_dir = self._dir(run_id)
+        if not (run_dir / "config.json").is_file() or run_dir.is_symlink():
+            raise RunError(f"{run_dir.name} holds no config.json, so it is not a run; it was not "
+                           f"deleted (remove it by hand if you are sure)")
         try:
             if refresh_status(run_dir)["state"] in ("running", "queued"):
                 self.cancel(run_id, wait=10.0)

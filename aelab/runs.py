@@ -9,7 +9,9 @@ Nothing here unpickles: weights are safetensors, everything else JSON.
 """
 from __future__ import annotations
 
+import errno
 import json
+import math
 import os
 import platform
 import secrets
@@ -42,17 +44,6 @@ def new_run_id(variant: str, dataset: str) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{variant}-{safe}-{secrets.token_hex(2)}"
 
 
-def resolve_run(run: str | os.PathLike, runs_dir: str | os.PathLike | None = None) -> Path:
-    """A run folder from a path or a run id inside the runs folder; clear error if absent."""
-    path = Path(run)
-    if path.is_dir():
-        return path
-    candidate = runs_root(runs_dir) / str(run)
-    if candidate.is_dir():
-        return candidate
-    raise RunError(f"no run {str(run)!r}: neither a folder nor a run id in {runs_root(runs_dir)}")
-
-
 # --- atomic writes ---
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, durable: bool = True) -> None:
     """Write ``data`` to a temporary file beside ``path``, then rename it into place.
@@ -65,14 +56,27 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, durable: bool = Tru
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            _write_all(f, data, path)
             if durable:
                 f.flush()
                 os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        Path(tmp).unlink(missing_ok=True)  # a full disk leaves no partial temporary file
         raise
+
+
+def _write_all(f, data: bytes, path: Path) -> None:
+    """The one place run files' bytes are written, to ``f`` on their way to ``path`` (the
+    fault tests fill the disk here)."""
+    f.write(data)
+
+
+def os_error_reason(exc: OSError) -> str:
+    """A short reason for a failed write: "no space left on device" for a full disk."""
+    if exc.errno == errno.ENOSPC:
+        return "no space left on device"
+    return exc.strerror or str(exc) or type(exc).__name__
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any, durable: bool = True) -> None:
@@ -149,10 +153,14 @@ def read_config(run_dir: str | os.PathLike) -> dict:
     run_dir = Path(run_dir)
     raw = read_json(run_dir / "config.json", f"config of run {run_dir.name}")
     try:
-        variant = raw["variant"]
-        raw["model_config"] = get_variant(variant).Config.from_dict(raw["model"])
+        for key, kind in (("variant", str), ("dataset", str), ("model", dict), ("train", dict)):
+            if not isinstance(raw[key], kind):
+                raise AelabError(f"{key} is {type(raw[key]).__name__}, not {kind.__name__}")
+        created = raw.get("created")
+        if created is not None and (not isinstance(created, (int, float)) or isinstance(created, bool)):
+            raise AelabError(f"created is {type(created).__name__}, not a number")
+        raw["model_config"] = get_variant(raw["variant"]).Config.from_dict(raw["model"])
         raw["train_config"] = TrainConfig.from_dict(raw["train"])
-        str(raw["dataset"])
     except KeyError as exc:
         raise RunError(f"config of run {run_dir.name} is damaged (missing {exc})") from None
     except AelabError as exc:
@@ -160,36 +168,66 @@ def read_config(run_dir: str | os.PathLike) -> dict:
     return raw
 
 
+# status fields and the JSON types they must have (None is allowed for each)
+_NUMBER = (int, float)
+STATUS_FIELDS = {"epoch": _NUMBER, "step": _NUMBER, "total_steps": _NUMBER, "progress": _NUMBER,
+                 "train_seconds": _NUMBER,
+                 "samples_per_second": _NUMBER, "heartbeat": _NUMBER, "submitted": _NUMBER,
+                 "eta_seconds": _NUMBER, "phase_progress": _NUMBER, "pid": (int,),
+                 "device": (str,), "error": (str,), "caches": (str,), "backend": (str,),
+                 "phase": (str,)}
+
+
 def read_status(run_dir: str | os.PathLike) -> dict:
-    """The run's ``status.json``; a RunError if missing or damaged."""
+    """The run's ``status.json`` with every known field of its JSON type; a RunError naming
+    the first bad field if missing or damaged (so a hand-edited file never crashes a reader)."""
     run_dir = Path(run_dir)
     status = read_json(run_dir / "status.json", f"status of run {run_dir.name}")
     if status.get("state") not in STATES:
         raise RunError(f"status of run {run_dir.name} is damaged (state {status.get('state')!r} "
                        f"is not one of {', '.join(STATES)})")
+    for key, types in STATUS_FIELDS.items():
+        value = status.get(key)
+        if value is not None and (not isinstance(value, types) or isinstance(value, bool)
+                                  or (isinstance(value, float) and not math.isfinite(value))):
+            kind = "a number" if types is _NUMBER else "an integer" if types == (int,) else "text"
+            raise RunError(f"status of run {run_dir.name} is damaged ({key} is {value!r:.40}, "
+                           f"not {kind})")
     return status
 
 
 def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
-    """Every logged step of a run (an empty list before the first)."""
+    """Every logged step of a run (an empty list before the first). Lines that are not a JSON
+    object of numbers (a hand edit, a damaged file) are skipped, never fatal; NaN stays (a
+    diverged loss is shown, not hidden)."""
     path = Path(run_dir) / "metrics.jsonl"
-    if not path.exists():
+    try:
+        text = path.read_text(errors="replace")
+    except (FileNotFoundError, IsADirectoryError):
         return []
+    except OSError as exc:
+        raise RunError(f"metrics of run {Path(run_dir).name} cannot be read ({exc})") from None
     rows = []
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # cannot happen with atomic writes; tolerate hand edits
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and all(
+                v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+                for v in row.values()):
+            rows.append(row)
     return rows
 
 
-def load_model(run_dir: str | os.PathLike, device: "str | torch.device" = "cpu"):
-    """The trained model of a run folder, in eval mode, after checking weights against config."""
+def load_model(run_dir: str | os.PathLike, device: "str | torch.device" = "cpu",
+               config: dict | None = None):
+    """The trained model of a run folder, in eval mode, after checking weights against config
+    (``config``: the run's ``read_config``, when the caller already holds it)."""
     from .registry import build_model
 
     run_dir = Path(run_dir)
-    config = read_config(run_dir)
+    config = config or read_config(run_dir)
     model = build_model(config["model_config"])
     tensors, _ = read_tensors(run_dir / WEIGHTS)
     load_state_checked(model, tensors, f"{WEIGHTS} of run {run_dir.name}")
@@ -208,6 +246,11 @@ def load_state_checked(model: "torch.nn.Module", tensors: dict[str, "torch.Tenso
         if tuple(tensors[name].shape) != tuple(value.shape):
             raise RunError(f"{what} does not match the run's config ({name} has shape "
                            f"{tuple(tensors[name].shape)}, the config needs {tuple(value.shape)})")
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(tensor.isfinite().all()):
+            raise RunError(f"{what} holds NaN or infinite values (in {name}): the training "
+                           f"diverged or the file was edited, so the run cannot be used; train "
+                           f"it again, e.g. with a lower learning rate")
     model.load_state_dict(tensors)
 
 
@@ -229,9 +272,28 @@ def create_run(model_config, train_config, dataset: str, runs_dir=None, out=None
     ``study``: for a trial of a study, its id, grid point and seed (``config["study"]``).
     """
     run_dir = Path(out) if out else runs_root(runs_dir) / new_run_id(model_config.variant, dataset)
-    if run_dir.exists() and any(run_dir.iterdir()):
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunError(f"{run_dir} already exists and is not a folder; choose another --out")
+    if run_dir.is_dir() and any(run_dir.iterdir()):
         raise RunError(f"run folder {run_dir} already exists and is not empty")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    created = not run_dir.exists()
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"cannot create the run folder {run_dir} ({os_error_reason(exc)})") from None
+    try:
+        _write_new_run(run_dir, model_config, train_config, dataset, study)
+    except OSError as exc:  # e.g. a full disk: leave no half-made run behind
+        for name in ("config.json", "status.json"):
+            (run_dir / name).unlink(missing_ok=True)
+        if created:
+            run_dir.rmdir()
+        raise RunError(f"cannot write the run folder {run_dir} ({os_error_reason(exc)})") from None
+    return run_dir
+
+
+def _write_new_run(run_dir: Path, model_config, train_config, dataset: str,
+                   study: dict | None) -> None:
     config = {
         "run_id": run_dir.name,
         "variant": model_config.variant,
@@ -247,7 +309,6 @@ def create_run(model_config, train_config, dataset: str, runs_dir=None, out=None
     }
     atomic_write_json(run_dir / "config.json", config)
     write_status(run_dir, state="queued", epoch=0, step=0, progress=0.0)
-    return run_dir
 
 
 def stop_file(run_dir: str | os.PathLike) -> Path:

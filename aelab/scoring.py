@@ -21,7 +21,7 @@ from .manager import pid_alive
 
 SCORER = ".disentangle.pid"  # {"pid": ...} of the running background scorer
 LOG = "disentangle.log"      # its output
-COMMAND = [sys.executable, "-m", "aelab", "disentangle"]  # + the run folder
+COMMAND = [sys.executable, "-m", "aelab", "disentangle"]  # + the run folder and its runs folder
 
 
 def _scorer_pid(run_dir: Path) -> int | None:
@@ -79,7 +79,7 @@ def start_scoring(run_dir) -> bool:
     except FileExistsError:
         return False
     with open(run_dir / LOG, "wb") as log:
-        process = subprocess.Popen([*COMMAND, str(run_dir)],
+        process = subprocess.Popen([*COMMAND, str(run_dir), "--runs-dir", str(run_dir.parent)],
                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                    stderr=log, start_new_session=True)
     with os.fdopen(fd, "w") as f:

@@ -9,6 +9,7 @@ it holds.
 """
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -69,7 +70,23 @@ def validate_run(variant: str, dataset: str, model_params: dict | None = None,
     params = {**(model_params or {}), "input_shape": input_shape, "num_classes": num_classes}
     model_config = get_variant(variant).Config.from_dict(params)
     resolve_device(train_config.device)
+    check_model_size(model_config)
     return model_config, train_config
+
+
+MAX_PARAMETERS = 200_000_000  # 0.8 GB of float32 weights, before Adam's two moments
+
+
+def check_model_size(model_config) -> int:
+    """The model's parameter count, counted on PyTorch's meta device (no memory is used);
+    a ConfigError if it exceeds ``MAX_PARAMETERS`` (huge images with an MLP, say)."""
+    with torch.device("meta"):
+        count = sum(p.numel() for p in build_model(model_config).parameters())
+    if count > MAX_PARAMETERS:
+        raise ConfigError(f"this model would have {count:,} parameters, more than the limit of "
+                          f"{MAX_PARAMETERS:,}; use smaller images, fewer or smaller hidden layers, "
+                          f"or arch conv")
+    return count
 
 
 def prepare_run(variant: str, dataset: str, model_params: dict | None = None,
@@ -136,15 +153,27 @@ class Trainer:
 
     # --- the loop ---
     def run(self, resume: bool = False) -> dict:
-        """Train; return the final status. Exceptions are recorded as ``failed`` and re-raised."""
+        """Train; return the final status. A full disk ends the run ``failed`` with "no space
+        left on device"; other exceptions are recorded as ``failed`` and re-raised."""
         self.step, self.train_seconds, self.metrics = 0, 0.0, []
         try:
             return self._run(resume)
         except BaseException as exc:
-            tail = traceback.format_exc().strip().splitlines()[-6:]
-            message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            self._write_status("failed", error=message, traceback="\n".join(tail))
-            raise
+            full = isinstance(exc, OSError) and exc.errno == errno.ENOSPC
+            if full:  # the last complete checkpoint stays (every write is atomic)
+                message = (f"no space left on device while writing run {self.run_dir.name}; "
+                           f"free some space, then resume it from its last checkpoint")
+                extra = {}
+            else:
+                message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                extra = {"traceback": "\n".join(traceback.format_exc().strip().splitlines()[-6:])}
+            try:
+                self._write_status("failed", error=message, **extra)
+            except OSError:  # the disk may refuse even this; the first error matters more
+                self.status = {**self.status, "state": "failed", "error": message}
+            if not full:
+                raise
+            return self.status
 
     def _write_status(self, state: str, **extra) -> dict:
         with self.status_lock:
@@ -155,7 +184,10 @@ class Trainer:
         """Rewrite ``status.json`` unchanged but for its heartbeat time (safe from any thread)."""
         with self.status_lock:
             if self.status.get("state") == "running":
-                self.status = write_status(self.run_dir, **self.status)
+                try:
+                    self.status = write_status(self.run_dir, **self.status)
+                except OSError:
+                    pass  # a full disk: the next write of the loop reports it
 
     def start_heartbeat(self, every: float = 2.0) -> threading.Event:
         """A daemon thread that calls ``heartbeat`` every ``every`` seconds until the event is set."""

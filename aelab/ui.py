@@ -5,11 +5,10 @@ settings widgets generated from a config dataclass, uploads, and error display.
 """
 from __future__ import annotations
 
+import io
 import os
 import runpy
 import secrets
-import shutil
-import tempfile
 import threading
 from pathlib import Path
 
@@ -17,13 +16,13 @@ import numpy as np
 import streamlit as st
 
 from . import access
-from .caches import weights_hash
 from .catalog import (dataset_label, eta_text, order_runs, phase_of, run_label,  # noqa: F401
                       run_labels, run_warnings)  # (the pages use them)
 from .data import OFFLINE, TORCHVISION, _torchvision_cached, load_dataset, load_npz
 from .errors import AelabError
 from .manager import RunManager
-from .runs import atomic_write_bytes, load_model, runs_root
+from .runref import RunRef
+from .runs import atomic_write_bytes, runs_root
 
 UPLOADS = ".datasets"
 
@@ -249,14 +248,23 @@ def _bad(raw: str):
     raise ValueError(raw)
 
 
+def run_ref(run: "dict | str | os.PathLike | RunRef") -> RunRef:
+    """The handle of a run the page names (a row of ``manager().list()``, a run id from a
+    selection or the query string, or a folder), confined to the app's runs folder."""
+    if isinstance(run, dict):
+        run = run["id"]
+    return RunRef.resolve(run, runs_dir())
+
+
 @st.cache_resource(max_entries=32, show_spinner=False)
-def _model(run_dir: str, sha256: str):
-    return load_model(run_dir)
+def _model(root: str, run_id: str, sha256: str):
+    return RunRef(Path(root), run_id).load_model()
 
 
-def model_for(run_dir) -> object:
-    """The run's model in eval mode, cached by run folder and weights hash."""
-    return _model(str(run_dir), weights_hash(run_dir))
+def model_for(run) -> object:
+    """The run's model in eval mode, cached by run and weights hash."""
+    ref = run_ref(run)
+    return _model(str(ref.root), ref.run_id, ref.weights_sha256())
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the dataset...")
@@ -311,26 +319,20 @@ def dataset_choices() -> list[str]:
 
 
 def store_upload(filename: str, data: bytes) -> str:
-    """Validate an uploaded npz and keep it beside the runs; its dataset name.
+    """Validate an uploaded npz in memory, then keep it beside the runs; its dataset name.
 
-    The bytes are checked in a private temporary folder first, under the file's own
-    name so that errors name it; a bad file is removed and the one-sentence
-    DatasetError is raised, so nothing invalid is stored.
+    The bytes are checked (``data.load_npz``: members, headers, unpacked size, labels, then
+    the images) before anything is written, so nothing invalid is ever stored; a bad file
+    raises the one-sentence DatasetError.
     """
     count, total = st.session_state.get("_aelab_uploads", (0, 0))
     access.check_upload(count, total, len(data), access.Limits.from_env(), is_teacher())
     stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in Path(filename).stem)[:40] or "data"
+    load_npz(io.BytesIO(data), name=Path(filename).name or f"{stem}.npz")
     folder = uploads_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    staging_dir = Path(tempfile.mkdtemp(prefix=".upload-", dir=folder))
-    try:
-        staging = staging_dir / (Path(filename).name or f"{stem}.npz")
-        atomic_write_bytes(staging, data)
-        load_npz(staging, name=filename)
-        final = folder / f"{stem}.npz"
-        os.replace(staging, final)
-    finally:
-        shutil.rmtree(staging_dir, ignore_errors=True)
+    final = folder / f"{stem}.npz"
+    atomic_write_bytes(final, data)
     st.session_state["_aelab_uploads"] = (count + 1, total + len(data))
     return f"npz:{final}"
 
@@ -448,31 +450,34 @@ def _with_status(label: str, work):
     return result
 
 
-def caches_for(run_dir) -> dict:
+def caches_for(run) -> dict:
     """The run's codes and projections; computed with a progress box when missing or stale."""
     from .caches import _projections_fresh, load_caches
 
-    if _projections_fresh(Path(run_dir), weights_hash(run_dir)):
-        return _cached_arrays(str(run_dir), weights_hash(run_dir))
-    return _with_status("Computing codes and projections", lambda say: load_caches(run_dir, say))
+    ref = run_ref(run)
+    digest = ref.weights_sha256()
+    if _projections_fresh(ref, digest):
+        return _cached_arrays(str(ref.root), ref.run_id, digest)
+    return _with_status("Computing codes and projections", lambda say: load_caches(ref, say))
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
-def _cached_arrays(run_dir: str, sha256: str) -> dict:
+def _cached_arrays(root: str, run_id: str, sha256: str) -> dict:
     from .caches import load_caches
 
-    return load_caches(run_dir)
+    return load_caches(RunRef(Path(root), run_id))
 
 
-def scores_for(run_dir) -> list[dict]:
+def scores_for(run) -> list[dict]:
     """The Latent space score table; computed with a progress box when missing or stale."""
     from .caches import load_latent_scores, peek_latent_scores
 
-    cached = peek_latent_scores(run_dir)
+    ref = run_ref(run)
+    cached = peek_latent_scores(ref)
     if cached is not None:
         return cached
     return _with_status("Scoring codes against PCA and pixels",
-                        lambda say: load_latent_scores(run_dir, say))
+                        lambda say: load_latent_scores(ref, say))
 
 
 def disentanglement_for(run_dir) -> dict:
@@ -518,12 +523,12 @@ def pick_run(rows: list[dict], key: str, variants: tuple[str, ...] | None = None
 
 
 def open_run(run: dict, with_caches: bool = True):
-    """(run folder, model, dataset, caches or None) of a picked run; a failure is shown as
+    """(run handle, model, dataset, caches or None) of a picked run; a failure is shown as
     one sentence and stops the page."""
-    run_dir = runs_dir() / run["id"]
     try:
-        return (run_dir, model_for(run_dir), dataset_for(run["dataset"]),
-                caches_for(run_dir) if with_caches else None)
+        ref = run_ref(run)
+        return (ref, model_for(ref), dataset_for(ref.config["dataset"]),
+                caches_for(ref) if with_caches else None)
     except AelabError as exc:
         show_error(exc)
         st.stop()

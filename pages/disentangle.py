@@ -28,8 +28,8 @@ if not rows:
             "`python -m aelab demo-runs`.")
     st.stop()
 run = ui.pick_run(rows, key="dis_run")
-run_dir = ui.runs_dir() / run["id"]
 try:
+    run_dir = ui.run_ref(run)
     scores = ui.disentanglement_for(run_dir)
     model = ui.model_for(run_dir)
     caches = ui.caches_for(run_dir)
@@ -66,11 +66,11 @@ st.subheader("The trade-off across runs")
 table, unscored, labels = [], [], ui.run_labels(rows)
 for other in rows:
     try:
-        s = peek_disentanglement(ui.runs_dir() / other["id"])
+        s = peek_disentanglement(ui.run_ref(other))
         if s is None:
             unscored.append(labels[other["id"]])
             continue
-        e = load_eval(ui.runs_dir() / other["id"])
+        e = load_eval(ui.run_ref(other))
     except AelabError:
         continue
     table.append({"run": labels[other["id"]], "recon_bce": e["recon_bce"], **{m: s[m] for m in METRICS}})

@@ -17,7 +17,7 @@ st.subheader("Samples from the prior")
 run = ui.pick_run(rows, key="gen_run", variants=("vae", "betavae", "cvae"))
 if run is not None:
     try:
-        model = ui.model_for(ui.runs_dir() / run["id"])
+        model = ui.model_for(run)
     except AelabError as exc:
         ui.show_error(exc)
         model = None

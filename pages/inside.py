@@ -56,7 +56,7 @@ elif variant == "contractive":
     twins = [r for r in ui.finished_runs(rows) if r["variant"] == "ae"
              and r["dataset"] == run["dataset"] and r.get("latent_dim") == config.latent_dim]
     if twins:
-        twin = ui.model_for(ui.runs_dir() / twins[0]["id"])
+        twin = ui.model_for(twins[0])
         figure.add_trace(go.Scatter(y=jacobian_singular_values(twin, x, y, n=48).mean(0),
                                     mode="lines+markers", name=f"plain ae ({ui.run_label(twins[0])})"))
     else:

@@ -30,7 +30,7 @@ if not chosen:
 
 try:
     ds = ui.dataset_for(name)
-    models = {labels[run]: ui.model_for(ui.runs_dir() / run) for run in chosen}
+    models = {labels[run]: ui.model_for(run) for run in chosen}
 except AelabError as exc:
     ui.show_error(exc)
     st.stop()

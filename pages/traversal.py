@@ -7,7 +7,6 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from aelab.caches import weights_hash
 from aelab.compare import image_grid
 from aelab.explore import (KL_INACTIVE, decode_codes, dimension_order, gif_bytes, is_vae,
                            png_bytes, traversal_grid, traversal_range)
@@ -46,7 +45,7 @@ def grid_files(run_key: str, base: np.ndarray, dims: tuple[int, ...], steps: int
 vae = is_vae(model)
 n_points, width = len(caches["index"]), ds.x_test.shape[-1]
 labels = caches.get("labels")
-run_key = f"{run_dir}@{weights_hash(run_dir)}"  # the weights' hash: new weights, new ranges
+run_key = f"{run_dir}@{run_dir.weights_sha256()}"  # the weights' hash: new weights, new ranges
 low, high = code_range(run_key, model, ds, caches)
 kl = caches.get("kl_per_dim")
 active, inactive = dimension_order(kl, model.config.latent_dim)

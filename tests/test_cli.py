@@ -68,7 +68,8 @@ def test_train_param_and_out_and_evaluate_on_a_whole_npz(runs_dir, tmp_path, cap
     ds = load_dataset("digits")
     np.savez(tmp_path / "d.npz", x=(ds.x_test[:50, 0] * 255).round().astype(np.uint8))
     capsys.readouterr()
-    assert main(["evaluate", str(out), "--dataset", f"npz:{tmp_path / 'd.npz'}", "--json"]) == 0
+    assert main(["evaluate", str(out), "--dataset", f"npz:{tmp_path / 'd.npz'}", "--json",
+                 "--runs-dir", str(tmp_path)]) == 0
     scores = json.loads(capsys.readouterr().out)
     assert scores["n_images"] == 50 and "knn_acc" not in scores
 
@@ -135,4 +136,5 @@ def test_cuda_request_without_gpu_is_a_clear_error(runs_dir, capsys):
 def test_evaluate_unknown_run_and_subprocess_exit_status(tmp_path):
     result = run_cli("evaluate", "no-such-run", "--runs-dir", str(tmp_path))
     assert result.returncode == 2
-    assert result.stderr.strip() == f"error: no run 'no-such-run': neither a folder nor a run id in {tmp_path}"
+    assert result.stderr.strip() == (f"error: no run 'no-such-run' in {tmp_path} "
+                                     f"(see `python -m aelab runs list`)")

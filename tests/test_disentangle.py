@@ -215,7 +215,7 @@ def test_runs_not_trained_on_shapes_are_refused(tmp_path, capsys):
     with pytest.raises(RunError) as info:
         D.score_run(run_dir)
     assert str(info.value) == message
-    assert main(["disentangle", str(run_dir)]) == 2
+    assert main(["disentangle", str(run_dir), "--runs-dir", str(tmp_path)]) == 2
     assert capsys.readouterr().err == f"error: {message}\n"
 
 
@@ -286,6 +286,6 @@ def test_the_page_never_scores_in_its_script_run(shapes_run, tmp_path, monkeypat
     at.run()
     at.switch_page("pages/disentangle.py").run()
     assert not at.exception, [e.value for e in at.exception]
-    assert started == [runs / shapes_run.name]
+    assert [Path(r) for r in started] == [runs / shapes_run.name]  # the page hands a RunRef
     assert "Scoring this run's disentanglement in the background" in at.info[0].value
     assert not at.dataframe

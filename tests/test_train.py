@@ -7,8 +7,8 @@ import torch
 
 from aelab.errors import ConfigError, RunError
 from aelab.models.ae import VanillaAE
-from aelab.runs import (load_model, read_config, read_metrics, read_status, read_tensors,
-                        resolve_run)
+from aelab.runref import RunRef
+from aelab.runs import load_model, read_config, read_metrics, read_status, read_tensors
 from aelab.train import TrainConfig, prepare_run, resolve_device, train_run
 
 from conftest import VARIANTS
@@ -157,10 +157,10 @@ def test_loading_refuses_pickles_damage_and_mismatches(runs_dir):
 
 def test_resolve_run_by_id_or_path(runs_dir):
     run = tiny_run(runs_dir)
-    assert resolve_run(run.name, runs_dir) == run
-    assert resolve_run(str(run)) == run
+    assert RunRef.resolve(run.name, runs_dir).path == run
+    assert RunRef.resolve(str(run)).path == run  # $AELAB_RUNS is the runs folder
     with pytest.raises(RunError, match="no run 'nope'"):
-        resolve_run("nope", runs_dir)
+        RunRef.resolve("nope", runs_dir)
 
 
 def test_prepare_run_rejects_bad_settings_before_writing(runs_dir):

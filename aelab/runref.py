@@ -1,0 +1,159 @@
+"""The run handle: a run reference resolved once, at the edge, and confined to the runs folder.
+
+Every run the CLI, the manager and the app act on is named by a user (a command
+line argument, a page selection, a query string). ``RunRef.resolve`` turns that
+name into a handle whose folder is, after resolving symbolic links, a *direct
+child* of the resolved runs folder; anything else (``.``, ``..``, an absolute
+path elsewhere, a link pointing out of the folder, a dot-folder) is refused with
+one sentence. The layers below take the handle instead of a bare path, read the
+run's config once (``config``) and hash its weights once per weights file
+(``weights_sha256``, keyed by the file's inode, mtime and size).
+
+A ``RunRef`` is ``os.PathLike`` (its folder), so ``Path(ref)``, ``ref / "x"`` and
+``ref.name`` work wherever a run folder path did.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import RunError
+from .runs import WEIGHTS, read_config, read_status, runs_root
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """A run folder confined to its runs folder: ``root / run_id`` (both resolved)."""
+
+    root: Path
+    run_id: str
+
+    # --- construction ---
+    @classmethod
+    def resolve(cls, ref: "str | os.PathLike | RunRef", runs_dir: str | os.PathLike | None = None) -> "RunRef":
+        """The run named ``ref`` (a run id, or a path to a folder directly inside the runs
+        folder: ``runs_dir``, else ``$AELAB_RUNS``, else ./checkpoints); a RunError otherwise."""
+        given = runs_root(runs_dir)
+        root = given.resolve()
+        text = os.fspath(ref.path if isinstance(ref, RunRef) else ref)
+        text = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
+        if not text.strip() or "\x00" in text:
+            raise RunError("a run id cannot be empty; list the runs with `python -m aelab runs list`")
+        if text in (".", ".."):
+            raise RunError(f"{text!r} is not a run id; name one run of {given} "
+                           f"(see `python -m aelab runs list`)")
+        plain = "/" not in text and not (os.altsep and os.altsep in text)
+        if plain and text.startswith("."):
+            raise RunError(f"{text!r} is not a run id (run ids never start with a dot)")
+        candidate = root / text if plain else Path(text).expanduser().absolute()
+        if not root.is_dir():
+            raise RunError(f"no run {text!r}: the runs folder {given} does not exist")
+        try:
+            real = candidate.resolve(strict=True)
+        except (OSError, RuntimeError):  # missing, a link loop, a bad name
+            if plain:
+                raise RunError(f"no run {text!r} in {given} (see `python -m aelab runs list`)") from None
+            raise RunError(f"no run folder {text!r}") from None
+        if real.parent != root or real.name.startswith("."):
+            if _is_link(candidate):
+                raise RunError(f"run {text!r} is a symbolic link to {real}, outside the runs folder "
+                               f"{root}; refused (remove the link itself with rm)")
+            raise RunError(f"{text!r} is not a run of the runs folder {root}: a run is a folder "
+                           f"directly inside it (use --runs-dir to choose another runs folder)")
+        if not real.is_dir():
+            raise RunError(f"no run {text!r}: {real} is not a folder")
+        return cls(root, real.name)
+
+    @classmethod
+    def of(cls, run: "str | os.PathLike | RunRef") -> "RunRef":
+        """A handle for a run folder the library already holds (a RunRef passes through; a
+        path becomes a handle in its own parent folder). Not for user input: use ``resolve``."""
+        if isinstance(run, RunRef):
+            return run
+        real = Path(run).resolve()
+        return cls(real.parent, real.name)
+
+    @classmethod
+    def coerce(cls, run: "str | os.PathLike | RunRef", runs_dir: str | os.PathLike | None = None
+               ) -> "RunRef":
+        """A library entry point's run argument as a handle: a RunRef as is, a ``Path`` the
+        program holds via ``of``, and a string (user input: a run id or path) via ``resolve``."""
+        if isinstance(run, RunRef):
+            return run
+        if isinstance(run, os.PathLike) and runs_dir is None:
+            return cls.of(run)
+        return cls.resolve(run, runs_dir)
+
+    # --- what it names ---
+    @property
+    def path(self) -> Path:
+        """The run folder."""
+        return self.root / self.run_id
+
+    @property
+    def name(self) -> str:
+        return self.run_id
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def __truediv__(self, name: str) -> Path:
+        return self.path / name
+
+    def exists(self) -> bool:
+        return self.path.is_dir()
+
+    # --- what it holds, read once ---
+    @functools.cached_property
+    def config(self) -> dict:
+        """The validated ``config.json`` (read on first use, then kept)."""
+        return read_config(self.path)
+
+    def status(self) -> dict:
+        """The current ``status.json`` (read afresh each call: it changes while a run trains)."""
+        return read_status(self.path)
+
+    def weights_sha256(self) -> str:
+        """SHA-256 of the weights file, computed once per file (inode, mtime, size)."""
+        return weights_hash(self.path)
+
+    def load_model(self, device="cpu"):
+        """The run's trained model in eval mode (see ``runs.load_model``)."""
+        from .runs import load_model
+
+        return load_model(self.path, device, config=self.config)
+
+
+def _is_link(path: Path) -> bool:
+    """True if ``path`` or any folder on the way to it is a symbolic link."""
+    for p in (path, *path.parents):
+        try:
+            if p.is_symlink():
+                return True
+        except OSError:
+            return False
+    return False
+
+
+def weights_hash(run_dir: "str | os.PathLike") -> str:
+    """SHA-256 of the run's weights file (the key every cache is checked against)."""
+    path = Path(run_dir) / WEIGHTS
+    if not path.is_file():
+        raise RunError(f"no checkpoint yet: {WEIGHTS} does not exist in {Path(run_dir)}")
+    stat = path.stat()  # weights are replaced atomically, so a new file has a new inode/mtime
+    return _file_sha256(str(path.resolve()), stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _file_sha256(path: str, inode: int, mtime_ns: int, size: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
