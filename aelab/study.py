@@ -24,6 +24,7 @@ from .errors import AelabError, ConfigError, RunError
 from .runs import FINISHED, read_json, runs_root
 
 TRAIN_FIELDS = frozenset(f.name for f in dataclasses.fields(TrainConfig))
+RETRIES = 3  # resumes of a trial whose worker died while the study is watched
 
 
 def parse_grid(items: list[str]) -> dict[str, list[str]]:
@@ -193,16 +194,27 @@ class Study:
 
     def wait(self, on_change: Callable[[list[dict]], None] | None = None,
              poll: float = 0.5, timeout: float | None = None) -> list[dict]:
-        """Poll until every trial is finished (or ``timeout``); ``on_change`` sees each new summary."""
+        """Poll until every trial is finished (or ``timeout``); ``on_change`` sees each new summary.
+
+        A trial ``interrupted`` meanwhile (its worker died) is resumed from its last
+        checkpoint, at most ``RETRIES`` times, as Ray retries a task whose worker died.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
-        last = None
+        last, retries = None, {}
         while True:
             rows = self.states()
+            for row, run_dir in zip(rows, self.run_dirs):
+                if row["state"] == "interrupted" and retries.get(row["id"], 0) < RETRIES:
+                    retries[row["id"]] = retries.get(row["id"], 0) + 1
+                    self.backend.submit(run_dir, resume=True)
+                    row.update(self.backend.state(run_dir))
             summary = summarise(rows)
             if on_change and summary != last:
                 on_change(rows)
                 last = summary
-            if all(r["state"] in FINISHED for r in rows):
+            retrying = any(r["state"] == "interrupted" and retries.get(r["id"], 0) < RETRIES
+                           for r in rows)
+            if not retrying and all(r["state"] in FINISHED for r in rows):
                 return rows
             if deadline is not None and time.monotonic() > deadline:
                 return rows

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from aelab.cli import main
+from aelab.errors import RunError
 from aelab.manager import pid_alive
 from aelab.runs import read_json, read_metrics, read_status
 from aelab.study import StudySpec, parse_grid, study_trials
@@ -61,19 +62,56 @@ def test_grid_values_split_on_semicolons_when_a_value_holds_commas():
     assert spec.id != StudySpec("ae", "digits", parse_grid(["latent_dim=2,3", "lr=0.2"]), 2).id
 
 
-def test_local_sweep_on_digits_and_the_same_command_picks_it_up(runs_dir, capsys, monkeypatch):
+def kill_a_worker_mid_trial(runs_dir, sweep: subprocess.Popen, after_step: int = 20):
+    """kill -9 the process training a trial (the pid its status.json reports) once it has
+    passed ``after_step``; (run folder, pid, step), or None if the sweep ended first."""
+    deadline = time.monotonic() + 150
+    while time.monotonic() < deadline and sweep.poll() is None:
+        for run_dir in runs_dir.iterdir():
+            try:
+                status = read_status(run_dir)
+            except RunError:  # not written yet
+                continue
+            if status["state"] == "running" and status.get("step", 0) > after_step \
+                    and pid_alive(status.get("pid")):
+                os.kill(status["pid"], signal.SIGKILL)
+                return run_dir, status["pid"], status["step"]
+        time.sleep(0.1)
+    return None
+
+
+def assert_finished_once(run_dir, killed_pid):
+    """The killed trial was retried to the end, its logged steps each exactly once."""
+    status = read_status(run_dir)
+    assert status["state"] == "done" and status["pid"] != killed_pid
+    steps = [row["step"] for row in read_metrics(run_dir)]
+    assert steps == sorted(set(steps)) and steps[-1] == status["total_steps"] == status["step"]
+
+
+def test_local_sweep_on_digits_survives_a_killed_worker_and_the_same_command_picks_it_up(
+        runs_dir, capsys, monkeypatch):
     monkeypatch.setenv("AELAB_MAX_RUNS", "2")
     argv = [*SWEEP, "--grid", "latent_dim=2,3", "--seeds", "1", "--runs-dir", str(runs_dir), "--json"]
-    code, out = sweep_json(capsys, argv)
-    assert code == 0
+    slow = ["--epochs", "60", "--param", "checkpoint_seconds=0.2"]
+    sweep = subprocess.Popen([sys.executable, "-m", "aelab", *argv, *slow],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        killed = kill_a_worker_mid_trial(runs_dir, sweep)
+        stdout, stderr = sweep.communicate(timeout=240)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+    assert killed, "no trial was seen running"
+    assert sweep.returncode == 0, stderr
+    out = json.loads(stdout)
     assert [t["state"] for t in out["trials"]] == ["done", "done"]
     assert [t["point"] for t in out["trials"]] == [{"latent_dim": "2"}, {"latent_dim": "3"}]
+    assert_finished_once(killed[0], killed[1])
     for trial in out["trials"]:
         config = read_json(runs_dir / trial["id"] / "config.json", "config")
         assert config["study"]["id"] == out["study"]
         assert config["model"]["latent_dim"] == int(trial["point"]["latent_dim"])
-        assert read_status(runs_dir / trial["id"])["state"] == "done"
-    again_code, again = sweep_json(capsys, argv)  # nothing new is trained or created
+    again_code, again = sweep_json(capsys, [*argv, *slow])  # nothing new is trained or created
     assert again_code == 0 and again == out
     assert sorted(p.name for p in runs_dir.iterdir() if not p.name.startswith(".")) == \
         sorted(t["id"] for t in out["trials"])
@@ -125,17 +163,8 @@ def test_a_sweep_on_a_ray_cluster_survives_a_worker_killed_mid_trial(ray_head, r
     trains: Ray retries the trial, every trial ends done, each exactly once."""
     sweep = start_sweep(runs_dir, ray_head, "--grid", "latent_dim=2,3", "--epochs", "150",
                         "--param", "log_every=2", "--param", "checkpoint_seconds=0.2")
-    killed = None
     try:
-        deadline = time.monotonic() + 150
-        while killed is None and time.monotonic() < deadline and sweep.poll() is None:
-            for run_dir in runs_dir.iterdir():
-                status = read_json(run_dir / "status.json", "status") if (run_dir / "status.json").exists() else {}
-                if status.get("state") == "running" and status.get("step", 0) > 20 and pid_alive(status.get("pid")):
-                    os.kill(status["pid"], signal.SIGKILL)  # the Ray worker process training it
-                    killed = (run_dir, status["pid"], status["step"])
-                    break
-            time.sleep(0.1)
+        killed = kill_a_worker_mid_trial(runs_dir, sweep)
         out, err = sweep.communicate(timeout=240)
     finally:
         if sweep.poll() is None:
@@ -150,8 +179,61 @@ def test_a_sweep_on_a_ray_cluster_survives_a_worker_killed_mid_trial(ray_head, r
             {p.name for p in (runs_dir / trial["id"]).iterdir()}
         assert read_status(runs_dir / trial["id"])["pid"] != sweep.pid  # trained by Ray workers
     assert "2/2 done" in err  # progress went to stderr, stdout is the JSON alone
-    run_dir, pid, _ = killed
-    status = read_status(run_dir)
-    assert status["pid"] != pid and status["step"] == status["total_steps"]
-    steps = [row["step"] for row in read_metrics(run_dir)]
-    assert steps == sorted(set(steps)) and steps[-1] == status["total_steps"]
+    assert_finished_once(killed[0], killed[1])
+
+
+class RecordingBackend:
+    """A backend that records what the study asks of it and runs nothing."""
+
+    name = "recording"
+
+    def __init__(self):
+        self.calls = []
+
+    def submit(self, run_dir, resume=False):
+        self.calls.append((run_dir.name, "resume" if resume else "submit"))
+
+    def state(self, run_dir):
+        return read_status(run_dir)
+
+    def cancel(self, run_dir):
+        raise AssertionError("not called")
+
+
+def test_starting_a_study_again_resumes_what_was_cut_short_and_keeps_the_rest(runs_dir):
+    from aelab.runs import write_status
+    from aelab.study import Study
+
+    spec = StudySpec("ae", "digits", parse_grid(["latent_dim=2,3,4,5"]), seeds=1,
+                     params={"hidden": "32"})
+    first = RecordingBackend()
+    run_dirs = Study(spec, runs_dir, first).start()
+    assert [c[1] for c in first.calls] == ["submit"] * 4
+    for run_dir, state in zip(run_dirs, ("done", "interrupted", "cancelled", "running")):
+        write_status(run_dir, state=state)
+    again = RecordingBackend()
+    assert Study(spec, runs_dir, again).start() == run_dirs  # the same folders, none new
+    assert again.calls == [(run_dirs[1].name, "resume"), (run_dirs[2].name, "resume")]
+    assert len(list(runs_dir.iterdir())) == 4
+
+
+def test_a_trial_whose_worker_dies_while_watched_is_resumed_a_few_times(runs_dir):
+    from aelab.runs import write_status
+    from aelab.study import RETRIES, Study
+
+    class DyingBackend(RecordingBackend):
+        """Every resumed trial is interrupted again, except the first trial, which finishes."""
+
+        def submit(self, run_dir, resume=False):
+            super().submit(run_dir, resume)
+            last = resume and self.calls.count((run_dir.name, "resume")) and run_dir == dirs[0]
+            write_status(run_dir, state="done" if last else "interrupted")
+
+    backend = DyingBackend()
+    spec = StudySpec("ae", "digits", parse_grid(["latent_dim=2,3"]), params={"hidden": "32"})
+    study = Study(spec, runs_dir, backend)
+    dirs = study.start()
+    rows = study.wait(poll=0.01, timeout=10)
+    assert [r["state"] for r in rows] == ["done", "interrupted"]
+    assert backend.calls.count((dirs[0].name, "resume")) == 1
+    assert backend.calls.count((dirs[1].name, "resume")) == RETRIES
