@@ -1,9 +1,10 @@
 """The demo runs shipped in checkpoints/, made reproducibly by ``python -m aelab demo-runs``.
 
 Small MLPs on the offline ``mnist5k`` data, one per variant (the vanilla
-autoencoder twice: a 2-D code to look at directly and a 16-D one), and a
-beta-VAE on the ``shapes`` sprites for the Disentanglement page, each with
-its explore caches and score table and without optimizer state, so each folder stays under 2 MB.
+autoencoder twice: a 2-D code to look at directly and a 16-D one), and two runs
+on the shapes sprites for the Disentanglement page: an entangled beta-VAE and a
+disentangled beta-TCVAE. Each has its explore caches and score table and no optimizer
+state, so each folder stays under 2 MB (the beta-TCVAE's conv net: 5 MB).
 """
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from pathlib import Path
 from typing import Callable
 
 from .caches import build_caches, load_disentanglement, load_latent_scores
-from .runs import TRAIN_STATE, runs_root
+from .data import is_shapes
+from .runs import TRAIN_STATE, read_config, runs_root
 from .train import prepare_run, train_run
 
 HIDDEN = "128,64"
@@ -29,10 +31,19 @@ DEMOS: dict[str, tuple[str, str, dict, dict]] = {
     "demo-vae": ("vae", "mnist5k", {"latent_dim": 8}, {}),
     "demo-cvae": ("cvae", "mnist5k", {"latent_dim": 8}, {}),
     "demo-betavae": ("betavae", "mnist5k", {"latent_dim": 8, "beta": 4.0}, {}),
-    # 4096 inputs: a narrow MLP keeps the folder under 2 MB
+    "demo-factorvae": ("factorvae", "mnist5k", {"latent_dim": 8, "gamma": 10.0,
+                                                "disc_hidden": "64,64"}, {}),
+    # 4096 inputs: a narrow MLP keeps the folder under 2 MB; the entangled contrast
     "demo-betavae-shapes": ("betavae", "shapes", {"latent_dim": 6, "beta": 4.0, "hidden": "32"},
                             {"epochs": 8, "lr": 1e-3, "batch_size": 64}),
+    # the disentangled one (README "Disentanglement"): beta-TCVAE with the Burgess net on
+    # 32x32 shapes from the 120k pool, trained for 70 minutes (or 8 pool epochs, if sooner)
+    "demo-betatcvae-shapes": ("betatcvae", "shapes32",
+                              {"arch": "burgess", "hidden": "", "latent_dim": 10, "beta": 12.0},
+                              {"epochs": 8, "lr": 1e-3, "batch_size": 128, "max_minutes": 70.0,
+                               "live_mig_seconds": 60.0}),
 }
+SIZE_LIMIT = {"demo-betatcvae-shapes": 5 * 1024 * 1024}  # bytes; others 2 MB (a conv net)
 
 
 def make_demo_runs(runs_dir=None, names: list[str] | None = None,
@@ -52,10 +63,16 @@ def make_demo_runs(runs_dir=None, names: list[str] | None = None,
         if status["state"] != "done":
             raise RuntimeError(f"demo run {name} ended {status['state']}: {status.get('error')}")
         say(f"  caches for {name}")
-        build_caches(run_dir)
-        load_latent_scores(run_dir)
-        if dataset == "shapes":
-            load_disentanglement(run_dir)
-        (run_dir / TRAIN_STATE).unlink(missing_ok=True)  # demo runs are finished: no resume state
+        finish_demo_run(run_dir)
         made.append(run_dir)
     return made
+
+
+def finish_demo_run(run_dir: Path) -> None:
+    """The caches the pages read (explore caches, the Latent space scores and, for runs on
+    shapes, the disentanglement scores), and no resume state: a demo run is finished."""
+    build_caches(run_dir)
+    load_latent_scores(run_dir)
+    if is_shapes(read_config(run_dir)["dataset"]):
+        load_disentanglement(run_dir)
+    (run_dir / TRAIN_STATE).unlink(missing_ok=True)
