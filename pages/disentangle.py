@@ -13,6 +13,7 @@ from aelab.caches import load_eval, peek_disentanglement
 from aelab.compare import image_grid
 from aelab.errors import AelabError
 from aelab.explore import dimension_order, traversal_grid, traversal_range
+from aelab.data import is_shapes
 from aelab.shapes import FACTORS
 
 METRICS = ("beta_vae", "factor_vae", "mig", "dci_disentanglement", "dci_completeness",
@@ -22,7 +23,7 @@ st.title("Disentanglement")
 st.caption("Runs trained on the shapes sprites, whose five generative factors are known. "
            "Survey 4.3: a larger beta should give a more disentangled code at some cost in "
            "reconstruction.")
-rows = [r for r in ui.finished_runs(ui.list_runs()) if r["dataset"] == "shapes"]
+rows = [r for r in ui.finished_runs(ui.list_runs()) if is_shapes(r["dataset"])]
 if not rows:
     st.info("No finished runs on the shapes dataset yet. Train a betavae on shapes, or run "
             "`python -m aelab demo-runs`.")
@@ -33,7 +34,7 @@ try:
     scores = ui.disentanglement_for(run_dir)
     model = ui.model_for(run_dir)
     caches = ui.caches_for(run_dir)
-    ds = ui.dataset_for("shapes")
+    ds = ui.dataset_for(run["dataset"])
 except AelabError as exc:
     ui.show_error(exc)
     st.stop()
