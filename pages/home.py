@@ -16,14 +16,12 @@ st.markdown(
     "you train anything.")
 
 cols = st.columns(4)
-for col, (page, label) in zip(cols, [("pages/train.py", "Train a model"),
-                                     ("pages/runs.py", "Watch runs"),
-                                     ("pages/reconstructions.py", "Compare reconstructions"),
-                                     ("pages/home.py", "Home")]):
-    col.page_link(page, label=label)
-
-st.subheader("Device")
-st.write(f"Training uses **{ui.device_text()}**.")
+for col, (page, label, icon) in zip(cols, [
+        ("pages/lesson.py", "Follow the lesson", ":material/school:"),
+        ("pages/train.py", "Train a model", ":material/model_training:"),
+        ("pages/runs.py", "Watch runs", ":material/monitoring:"),
+        ("pages/reconstructions.py", "Compare reconstructions", ":material/compare:")]):
+    col.page_link(page, label=label, icon=icon)
 
 st.subheader("Datasets available now")
 rows = [{"dataset": r["name"], "offline": "yes" if r["offline"] else "needs a download",
@@ -44,3 +42,7 @@ else:
              for r in runs]
     st.dataframe(pd.DataFrame(table), hide_index=True, column_config={
         "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0)})
+
+# last: asking for the GPU imports torch (seconds on a fresh server); the rest shows first
+st.subheader("Device")
+st.write(f"Training uses **{ui.device_text()}**.")

@@ -6,6 +6,7 @@ ui.within_app()  # first: a deep link on a fresh server hands over to app.py
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 import streamlit as st
 
 from aelab.compare import image_grid
@@ -27,35 +28,54 @@ if caches["codes"].shape[1] == 2:
     views = {"The 2-D codes as they are": caches["codes"], **views}
 
 
-def scatter(points: np.ndarray, title: str) -> go.Figure:
+classes = [] if labels is None else sorted(set(labels.tolist()))
+palette = qualitative.Plotly if len(classes) <= 10 else qualitative.Alphabet
+colour = {c: palette[i % len(palette)] for i, c in enumerate(classes)}  # labels are categories
+
+
+def scatter(points: np.ndarray, title: str, selected: list[int]) -> go.Figure:
+    """One WebGL trace of every point (so a selection's indices are the points'), coloured by
+    label with a legend of the classes; the selection of any view is highlighted in all."""
     marker = dict(size=4, opacity=0.8)
     if labels is not None:
-        marker.update(color=labels, colorscale="Turbo", showscale=True, colorbar=dict(title="label"))
+        marker.update(color=[colour[v] for v in labels.tolist()])
     figure = go.Figure(go.Scattergl(x=points[:, 0], y=points[:, 1], mode="markers", marker=marker,
+                                    showlegend=False, selectedpoints=selected or None,
+                                    unselected=dict(marker=dict(opacity=0.12)),
                                     text=None if labels is None else [f"label {v}" for v in labels]))
+    for c in classes:  # legend entries only: no points, so they never take part in a selection
+        figure.add_trace(go.Scattergl(x=[None], y=[None], mode="markers", name=str(c),
+                                      marker=dict(color=colour[c], size=8)))
     figure.update_layout(title=title, height=380, margin=dict(l=10, r=10, t=40, b=10),
-                         dragmode="lasso")
+                         dragmode="lasso", legend=dict(title_text="label", itemclick=False,
+                                                       itemdoubleclick=False))
     return figure
 
 
+SELECTION = f"lat_selected.{run['id']}"  # another run starts with nothing selected
+
+
 def remember(key: str) -> None:
-    """The chart selected in last (each chart keeps its own selection until cleared)."""
-    st.session_state["lat_last_view"] = key
+    """A selection made in view ``key`` becomes the page's selection, shown in every view.
+    (Kept here, not in the charts: a chart whose highlighted points change is a new chart.)"""
+    event = st.session_state.get(key)
+    st.session_state[SELECTION] = sorted(event.selection.point_indices) if event and event.selection else []
 
 
-st.caption(f"{len(caches['index'])} test points. Select points with the box or lasso tool, or click one.")
-picks: dict[str, list[int]] = {}
+n_points = len(caches["index"])
+selected = [i for i in st.session_state.get(SELECTION, []) if i < n_points]
+c1, c2 = st.columns([4, 1], vertical_alignment="center")
+c1.caption(f"{n_points} test points. Select points with the box or lasso tool, or click one; "
+           "the selection is highlighted in every view.")
+c1.markdown(f"**{len(selected)} of {n_points} selected**")
+c2.button("Clear selection", key="lat_clear", disabled=not selected,
+          on_click=lambda: st.session_state.update({SELECTION: []}))
 columns = st.columns(2)
 for i, (title, points) in enumerate(views.items()):
     key = f"lat_view_{i}"
     with columns[i % 2]:
-        event = ui.plot(scatter(points, title), key=key, selection_mode=("points", "box", "lasso"),
-                        on_select=lambda key=key: remember(key))
-        picked = list(event.selection.point_indices) if event and event.selection else []
-        if picked:
-            picks[key] = picked
-# the newest selection wins; an older one in another chart only if that was cleared
-selected = picks.get(st.session_state.get("lat_last_view"), next(iter(picks.values()), []))
+        ui.plot(scatter(points, title, selected), key=key, selection_mode=("points", "box", "lasso"),
+                on_select=lambda key=key: remember(key))
 
 if selected:
     shown = np.array(sorted(selected))[:16]

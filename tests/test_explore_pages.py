@@ -213,11 +213,16 @@ def test_latent_page_shows_webgl_views_coloured_by_label_and_the_score_table(run
     assert [figures[f"lat_view_{i}"]["layout"]["title"]["text"] for i in range(len(figures))] == views
     sources = (["codes"] if name == "ae2" else []) + ["pca_codes", "umap_codes", "pca_pixels", "umap_pixels"]
     for i, source in enumerate(sources):
-        (trace,) = figures[f"lat_view_{i}"]["data"]
+        trace, *legend = figures[f"lat_view_{i}"]["data"]  # the points, then one legend entry per class
         assert trace["type"] == "scattergl"
         np.testing.assert_allclose(array(trace["x"]), caches[source][:, 0], rtol=1e-6)
         np.testing.assert_allclose(array(trace["y"]), caches[source][:, 1], rtol=1e-6)
-        assert np.array_equal(array(trace["marker"]["color"]), caches["labels"])
+        # categorical colours: one colour per label, the legend naming each class with it
+        classes = sorted(set(caches["labels"].tolist()))
+        assert [t["name"] for t in legend] == [str(c) for c in classes]
+        colour = {int(t["name"]): t["marker"]["color"] for t in legend}
+        assert trace["marker"]["color"] == [colour[v] for v in caches["labels"].tolist()]
+        assert len(set(colour.values())) == len(classes)
     table = at.dataframe[0].value
     assert table["space"].tolist() == ["codes", f"PCA codes ({RUNS[name][1]['latent_dim']})", "raw pixels"]
     assert {"knn_acc", "linear_acc", "trust PCA 2-D", "trust UMAP 2-D"} <= set(table.columns)
@@ -233,8 +238,13 @@ def test_selected_points_show_their_images_reconstructions_and_neighbours(runs, 
     at = open_page("latent", "lat_run", runs.id("ae2"))
     assert len(at.image) == 0
     caches, model = runs.caches("ae2"), runs.model("ae2")
+    n = len(caches["index"])
+    assert f"**0 of {n} selected**" in [m.value for m in at.markdown]
     select_points(at, "lat_view_1", [40, 3])  # a box or lasso in the PCA view
     assert "2 selected point(s)" in [s.value for s in at.subheader]
+    assert f"**2 of {n} selected**" in [m.value for m in at.markdown]
+    # linked: the same points are highlighted in every view
+    assert all(f["data"][0]["selectedpoints"] == [3, 40] for f in charts(at).values())
     shown = digits.x_test[caches["index"][[3, 40]]]
     images, recons, near = (picture(e, media) for e in at.image)
     assert same_picture(images, image_grid([shown], scale=8))
@@ -248,8 +258,10 @@ def test_selected_points_show_their_images_reconstructions_and_neighbours(runs, 
     assert "1 selected point(s)" in [s.value for s in at.subheader]
     clicked = digits.x_test[caches["index"][[7]]]
     assert same_picture(picture(at.image[0], media), image_grid([clicked], scale=8))
-    select_points(at, "lat_view_1", [])  # cleared there: the other view's selection shows
-    assert "3 selected point(s)" in [s.value for s in at.subheader]
+    select_points(at, "lat_view_3", [5, 6])  # any view: its selection replaces the page's
+    assert all(f["data"][0]["selectedpoints"] == [5, 6] for f in charts(at).values())
+    at.button(key="lat_clear").click().run()
+    assert f"**0 of {n} selected**" in [m.value for m in at.markdown] and len(at.image) == 0
 
 
 def test_a_run_without_caches_gets_them_computed_and_stored(tmp_path, monkeypatch):
