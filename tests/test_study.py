@@ -1,9 +1,11 @@
 """Studies: the sweep CLI on the local supervisor and on a real Ray cluster."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -119,15 +121,24 @@ def test_local_sweep_on_digits_survives_a_killed_worker_and_the_same_command_pic
 
 
 # --- a real Ray cluster ---
-def ray_processes(port: int) -> list[str]:
-    """Command lines of live processes that belong to the Ray cluster on ``port``."""
-    rows = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
-    return [r for r in rows.splitlines() if f":{port}" in r or f"port={port}" in r]
+def cluster_pids(temp_dir: str) -> list[int]:
+    """Live processes of the Ray cluster whose session lives in ``temp_dir``, and their children."""
+    rows = subprocess.run(["ps", "-ww", "-eo", "pid=,ppid=,stat=,args="], capture_output=True,
+                          text=True).stdout.splitlines()
+    table = [(int(pid), int(ppid), stat, args) for pid, ppid, stat, args in
+             (r.split(None, 3) for r in rows if len(r.split(None, 3)) == 4)]
+    pids = {pid for pid, _, _, args in table if temp_dir in args and pid != os.getpid()}
+    while True:  # add children (workers and agents are started by the raylet)
+        more = {pid for pid, ppid, _, _ in table if ppid in pids} - pids
+        if not more:
+            return sorted(pid for pid, _, stat, _ in table if pid in pids and not stat.startswith("Z"))
+        pids |= more
 
 
 @pytest.fixture(scope="module")
-def ray_head(tmp_path_factory):
-    """A Ray head with 2 CPUs on a free port, stopped (and checked gone) afterwards.
+def ray_head():
+    """A Ray head with 2 CPUs on a free port and its own temporary folder; afterwards every
+    process of that cluster (and only of it) is ended by pid and checked gone.
 
     Token authentication on, with a token made for this cluster and given to its drivers.
     """
@@ -137,17 +148,27 @@ def ray_head(tmp_path_factory):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    temp_dir = tempfile.mkdtemp(prefix="aelab-ray-", dir="/tmp")  # short: socket paths
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token",
            "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     start = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--port", str(port),
-             "--num-cpus", "2", "--include-dashboard=false", "--node-ip-address", "127.0.0.1"]
+             "--num-cpus", "2", "--include-dashboard=false", "--node-ip-address", "127.0.0.1",
+             "--temp-dir", temp_dir]
     try:
         subprocess.run(start, check=True, capture_output=True, env=env, timeout=120)
         yield f"127.0.0.1:{port}", env
     finally:
-        subprocess.run([sys.executable, "-m", "ray.scripts.scripts", "stop", "--force"],
-                       capture_output=True, env=env, timeout=60)
-        left = ray_processes(port)
+        for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+            for pid in cluster_pids(temp_dir):
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + grace
+            while cluster_pids(temp_dir) and time.monotonic() < deadline:
+                time.sleep(0.2)
+        left = cluster_pids(temp_dir)
+        shutil.rmtree(temp_dir, ignore_errors=True)
         assert not left, f"Ray processes left running: {left}"
 
 
