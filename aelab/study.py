@@ -200,7 +200,7 @@ class Study:
         checkpoint, at most ``RETRIES`` times, as Ray retries a task whose worker died.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        last, retries = None, {}
+        last, last_counts, shown, retries = None, None, 0.0, {}
         while True:
             rows = self.states()
             for row, run_dir in zip(rows, self.run_dirs):
@@ -209,9 +209,11 @@ class Study:
                     self.backend.submit(run_dir, resume=True)
                     row.update(self.backend.state(run_dir))
             summary = summarise(rows)
-            if on_change and summary != last:
+            counts = summary.split(" (")[0]  # a new state at once, progress alone every 10 s
+            if on_change and summary != last and (counts != last_counts or
+                                                  time.monotonic() - shown > 10.0):
                 on_change(rows)
-                last = summary
+                last, last_counts, shown = summary, counts, time.monotonic()
             retrying = any(r["state"] == "interrupted" and retries.get(r["id"], 0) < RETRIES
                            for r in rows)
             if not retrying and all(r["state"] in FINISHED for r in rows):
