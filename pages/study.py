@@ -75,6 +75,18 @@ def progress():
 
 progress()
 rows = trial_rows(root, study_id)
+unfinished = [r for r in ui.with_owners(rows) if r["state"] in ("queued", "running")]
+if unfinished and st.button(f"Cancel the {len(unfinished)} unfinished trial(s)", key="st_cancel",
+                            help="Trials on the local supervisor stop at their next step; "
+                                 "a sweep on Ray is stopped where it was started (Ctrl-C)"):
+    try:
+        for row in unfinished:
+            ui.check_allowed(row)  # a student: only their own trials
+        for row in unfinished:
+            ui.manager().cancel(row["id"], wait=0)
+        st.rerun()
+    except AelabError as exc:
+        ui.show_error(exc)
 done = [r for r in rows if r["state"] == "done"]
 if not done:
     st.info("No trial has finished yet; the plot appears with the first result.")

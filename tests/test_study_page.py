@@ -111,6 +111,10 @@ def test_the_teacher_starts_a_study_in_the_background(tmp_path, monkeypatch, no_
     assert len(rows) == 4 and {r["state"] for r in rows} == {"queued"}
     assert no_supervisor  # the local supervisor was asked to start them
     assert all(read_status(root / r["id"])["backend"] == "local" for r in rows)
+    at.button(key="st_cancel").click().run()
+    assert not at.exception and not at.error
+    assert {r["state"] for r in trial_rows(root, study_id)} == {"cancelled"}
+    assert "st_cancel" not in [b.key for b in at.button]
 
 
 def test_a_student_may_not_start_a_study_beyond_the_limits(tmp_path, monkeypatch):
