@@ -95,6 +95,7 @@ class RunRef:
 
     @property
     def name(self) -> str:
+        """The run id (as ``Path.name`` of the folder)."""
         return self.run_id
 
     def __fspath__(self) -> str:
@@ -107,6 +108,7 @@ class RunRef:
         return self.path / name
 
     def exists(self) -> bool:
+        """True while the run folder is there (a deleted run's handle outlives it)."""
         return self.path.is_dir()
 
     # --- what it holds, read once ---
