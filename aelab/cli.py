@@ -312,6 +312,17 @@ def cmd_disentangle(args) -> int:
     return 0
 
 
+def cmd_latent_scores(args) -> int:
+    """The Latent space page's score table of a run, cached in its folder (started in the
+    background by the page, see aelab.scoring)."""
+    from .caches import load_latent_scores
+    from .runref import RunRef
+
+    rows = load_latent_scores(RunRef.resolve(args.run, args.runs_dir))
+    print(json.dumps(rows) if args.json else "\n".join(json.dumps(r) for r in rows))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m aelab", description="aelab: autoencoders of the survey.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -411,6 +422,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-dir")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_disentangle)
+    p = sub.add_parser("latent-scores", help="5-NN, linear-probe and trustworthiness scores of a "
+                                             "run's codes against PCA and pixels (cached)")
+    p.add_argument("run", help="run id (or its folder inside the runs folder)")
+    p.add_argument("--runs-dir")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_latent_scores)
     return parser
 
 

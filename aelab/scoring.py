@@ -1,4 +1,6 @@
-"""Disentanglement scores computed in a background process, never in a page's script run.
+"""Scores computed in a background process, never in a page's script run: disentanglement
+(``kind="disentangle"``, below) and the Latent space score table (``kind="latent"``, the
+same way with ``python -m aelab latent-scores``).
 
 A finished shapes run is scored by its worker right after training (``caches.build_caches``).
 A run without fresh scores (trained with ``caches`` off, or before the weights changed) is
@@ -16,17 +18,25 @@ import sys
 import time
 from pathlib import Path
 
-from .caches import peek_disentanglement
+from .caches import peek_disentanglement, peek_latent_scores
 from .manager import pid_alive
 
 SCORER = ".disentangle.pid"  # {"pid": ...} of the running background scorer
 LOG = "disentangle.log"      # its output
 COMMAND = [sys.executable, "-m", "aelab", "disentangle"]  # + the run folder and its runs folder
+LATENT_COMMAND = [sys.executable, "-m", "aelab", "latent-scores"]  # the same for the Latent table
+
+# kind -> (its pid file, its log, its command, the look at fresh cached scores): the same
+# one-process-per-run machinery scores disentanglement and the Latent space score table
+KINDS = {
+    "disentangle": lambda: (SCORER, LOG, COMMAND, peek_disentanglement),
+    "latent": lambda: (".latent-scores.pid", "latent-scores.log", LATENT_COMMAND, peek_latent_scores),
+}
 
 
-def _scorer_pid(run_dir: Path) -> int | None:
+def _scorer_pid(run_dir: Path, pidfile: str = SCORER) -> int | None:
     try:
-        return int(json.loads((run_dir / SCORER).read_text())["pid"])
+        return int(json.loads((run_dir / pidfile).read_text())["pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -39,49 +49,51 @@ def _reap(pid: int) -> None:
         pass
 
 
-def scoring_state(run_dir) -> dict:
+def scoring_state(run_dir, kind: str = "disentangle") -> dict:
     """``{"state": ...}``: ``ready`` (with ``scores``), ``running``, ``failed`` (with
     ``error``, the scorer's last output line) or ``missing`` (never started)."""
     run_dir = Path(run_dir)
-    scores = peek_disentanglement(run_dir)
+    pidfile, log, _, peek = KINDS[kind]()
+    scores = peek(run_dir)
     if scores is not None:
         return {"state": "ready", "scores": scores}
-    if not (run_dir / SCORER).exists():
+    if not (run_dir / pidfile).exists():
         return {"state": "missing"}
-    pid = _scorer_pid(run_dir)
+    pid = _scorer_pid(run_dir, pidfile)
     if pid is None:  # being started by another session this moment (or that one crashed)
-        age = time.time() - (run_dir / SCORER).stat().st_mtime
+        age = time.time() - (run_dir / pidfile).stat().st_mtime
         return {"state": "running"} if age < 30 else {"state": "failed", "error": "the scorer "
                                                       "did not start; try again"}
     _reap(pid)
     if pid_alive(pid):
         return {"state": "running"}
-    scores = peek_disentanglement(run_dir)  # it may have finished since the first look
+    scores = peek(run_dir)  # it may have finished since the first look
     if scores is not None:
         return {"state": "ready", "scores": scores}
     try:
-        lines = (run_dir / LOG).read_text(errors="replace").strip().splitlines()
+        lines = (run_dir / log).read_text(errors="replace").strip().splitlines()
     except OSError:
         lines = []
     return {"state": "failed",
             "error": lines[-1] if lines else "the scoring process ended without a result"}
 
 
-def start_scoring(run_dir) -> bool:
+def start_scoring(run_dir, kind: str = "disentangle") -> bool:
     """Start scoring ``run_dir`` in the background unless its scores are fresh or a scorer
     is running; True if a process was started."""
     run_dir = Path(run_dir)
-    if scoring_state(run_dir)["state"] in ("ready", "running"):
+    pidfile, log, command, _ = KINDS[kind]()
+    if scoring_state(run_dir, kind)["state"] in ("ready", "running"):
         return False
-    (run_dir / SCORER).unlink(missing_ok=True)  # a finished or failed scorer's record
+    (run_dir / pidfile).unlink(missing_ok=True)  # a finished or failed scorer's record
     try:  # O_EXCL: of two sessions starting at once, one wins
-        fd = os.open(run_dir / SCORER, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(run_dir / pidfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:
         return False
-    with open(run_dir / LOG, "wb") as log:
-        process = subprocess.Popen([*COMMAND, str(run_dir), "--runs-dir", str(run_dir.parent)],
+    with open(run_dir / log, "wb") as output:
+        process = subprocess.Popen([*command, str(run_dir), "--runs-dir", str(run_dir.parent)],
                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                   stderr=log, start_new_session=True)
+                                   stderr=output, start_new_session=True)
     with os.fdopen(fd, "w") as f:
         json.dump({"pid": process.pid}, f)
     return True

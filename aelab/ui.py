@@ -468,43 +468,48 @@ def _cached_arrays(root: str, run_id: str, sha256: str) -> dict:
     return load_caches(RunRef(Path(root), run_id))
 
 
-def scores_for(run) -> list[dict]:
-    """The Latent space score table; computed with a progress box when missing or stale."""
-    from .caches import load_latent_scores, peek_latent_scores
-
-    ref = run_ref(run)
-    cached = peek_latent_scores(ref)
-    if cached is not None:
-        return cached
-    return _with_status("Scoring codes against PCA and pixels",
-                        lambda say: load_latent_scores(ref, say))
+def scores_for(run) -> list[dict] | None:
+    """The Latent space score table, or None while a background process computes it (the
+    page says so and fills in when it is ready; it never waits for it)."""
+    return background_scores(run_ref(run).path, "latent", "the score table", "a minute or two",
+                             stop=False)
 
 
 def disentanglement_for(run_dir) -> dict:
     """The run's disentanglement scores; if they are not ready, start (or wait for) the
     background scorer (``aelab.scoring``), say so, poll until it finishes and stop the page."""
+    return background_scores(run_dir, "disentangle", "this run's disentanglement",
+                             "about a minute on 2 CPU cores", stop=True)
+
+
+def background_scores(run_dir, kind: str, what: str, how_long: str, stop: bool):
+    """Fresh scores of ``kind`` (``aelab.scoring.KINDS``), or start (or wait for) their
+    background process: a sentence on the page, a poll every 3 s that reruns the page once
+    they are ready, then ``st.stop()`` if ``stop`` else None."""
     from .scoring import scoring_state, start_scoring
 
-    state = scoring_state(run_dir)
+    state = scoring_state(run_dir, kind)
     if state["state"] == "ready":
         return state["scores"]
     if state["state"] == "failed":
-        st.error(f"Scoring this run failed: {state['error']}")
-        if st.button("Score again", key="score_again"):
-            start_scoring(run_dir)
+        st.error(f"Scoring {what} failed: {state['error']}")
+        if st.button("Score again", key=f"score_again_{kind}"):
+            start_scoring(run_dir, kind)
             st.rerun()
+    else:
+        start_scoring(run_dir, kind)
+        st.info(f"Scoring {what} in the background ({how_long}); the page fills in when the "
+                "scores are ready and stays usable meanwhile.", icon=":material/hourglass_top:")
+
+        @st.fragment(run_every=3)
+        def wait() -> None:
+            if scoring_state(run_dir, kind)["state"] in ("ready", "failed"):
+                st.rerun()
+
+        wait()
+    if stop:
         st.stop()
-    start_scoring(run_dir)
-    st.info("Scoring this run's disentanglement in the background (about a minute on 2 CPU "
-            "cores); the page fills in when the scores are ready.")
-
-    @st.fragment(run_every=3)
-    def wait() -> None:
-        if scoring_state(run_dir)["state"] in ("ready", "failed"):
-            st.rerun()
-
-    wait()
-    st.stop()
+    return None
 
 
 def pick_run(rows: list[dict], key: str, variants: tuple[str, ...] | None = None,

@@ -94,8 +94,11 @@ if selected:
 st.subheader("Scores")
 st.caption("5-NN and linear-probe accuracy (fitted on the train split, scored on these test "
            "points) and trustworthiness of each 2-D view (scikit-learn; 1 = neighbours kept).")
-if st.toggle("Compute the score table", value=True, key="lat_scores"):
+if st.toggle("Show the score table", value=True, key="lat_scores"):
     try:
-        st.dataframe(pd.DataFrame(ui.scores_for(run_dir)), hide_index=True, key="lat_scores_table")
+        scores = ui.scores_for(run_dir)  # None while a background process computes them
     except AelabError as exc:
         ui.show_error(exc)
+    else:
+        if scores is not None:
+            st.dataframe(pd.DataFrame(scores), hide_index=True, key="lat_scores_table")

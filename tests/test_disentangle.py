@@ -280,7 +280,7 @@ def test_the_page_never_scores_in_its_script_run(shapes_run, tmp_path, monkeypat
     (runs / shapes_run.name / "disentangle.json").unlink(missing_ok=True)
     monkeypatch.setenv("AELAB_RUNS", str(runs))
     started = []
-    monkeypatch.setattr(aelab.scoring, "start_scoring", lambda run_dir: started.append(run_dir))
+    monkeypatch.setattr(aelab.scoring, "start_scoring", lambda run_dir, kind="disentangle": started.append(run_dir))
     monkeypatch.setattr(D, "score", lambda *a, **k: pytest.fail("scored in the page"))
     at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=60)
     at.run()

@@ -35,7 +35,7 @@ from streamlit.testing.v1 import AppTest
 
 import aelab.caches
 import aelab.manager
-from aelab.caches import CACHE, build_caches, load_caches, weights_hash
+from aelab.caches import CACHE, build_caches, load_caches, load_latent_scores, weights_hash
 from aelab.compare import image_grid
 from aelab.data import load_dataset
 from aelab.evaluate import reconstruct_array
@@ -96,6 +96,7 @@ def template(tmp_path_factory, pca_for_umap):
     dirs = {name: make_run(root, variant, settings) for name, (variant, settings) in RUNS.items()}
     for run_dir in dirs.values():
         build_caches(run_dir)
+        load_latent_scores(run_dir)  # as the background scorer would (test_scores_are_... below)
     return Runs(root, dirs)
 
 
@@ -539,3 +540,27 @@ def test_run_in_the_url_opens_that_run_and_a_choice_goes_into_the_url(runs):
 
     at = traversal("no-such-run")  # a stale link: the default run, no error
     assert at.selectbox(key="trav_run").value == default
+
+
+def test_scores_not_ready_are_computed_in_the_background_never_in_the_page(runs, tmp_path, monkeypatch):
+    import aelab.scoring
+
+    root = private_copy(runs, ["ae2"], tmp_path / "runs", monkeypatch)
+    (root / runs.id("ae2") / "scores.json").unlink()
+    started = []
+    monkeypatch.setattr(aelab.scoring, "start_scoring", lambda run_dir, kind: started.append(kind))
+    at = open_page("latent")
+    assert started == ["latent"]  # handed to a background process (python -m aelab latent-scores)
+    assert any("Scoring the score table in the background" in i.value for i in at.info)
+    assert len(at.dataframe) == 0 and len(at.get("plotly_chart")) == 5  # the rest of the page is there
+    assert not (root / runs.id("ae2") / "scores.json").exists()
+
+
+def test_the_latent_scores_command_writes_what_the_page_reads(runs, tmp_path, monkeypatch, capsys):
+    from aelab.caches import peek_latent_scores
+    from aelab.cli import main
+
+    root = private_copy(runs, ["ae2"], tmp_path / "runs", monkeypatch)
+    (root / runs.id("ae2") / "scores.json").unlink()
+    assert main(["latent-scores", runs.id("ae2"), "--runs-dir", str(root), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == peek_latent_scores(root / runs.id("ae2"))
