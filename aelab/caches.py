@@ -210,11 +210,13 @@ def _peek_json(run: RunRef, name: str) -> object | None:
     return None
 
 
-def _cached_json(run, name: str, compute: Callable[[], object]):
-    """``compute()``, cached in JSON file ``name`` under the weights' hash."""
+def _cached_json(run, name: str, compute: Callable[[], object],
+                 fresh: Callable[[object], bool] = lambda value: True):
+    """``compute()``, cached in JSON file ``name`` under the weights' hash (and kept while
+    ``fresh(value)``)."""
     run = RunRef.of(run)
     cached = _peek_json(run, name)
-    if cached is not None:
+    if cached is not None and fresh(cached):
         return cached
     digest = run.weights_sha256()  # the weights the value is computed from
     value = compute()
@@ -251,9 +253,17 @@ def load_disentanglement(run, progress: Callable[[str], None] | None = None) -> 
         (progress or (lambda message: None))("scoring disentanglement (under a minute)")
         return score_run(RunRef.of(run))
 
-    return _cached_json(run, DISENTANGLEMENT, compute)
+    return _cached_json(run, DISENTANGLEMENT, compute, _current_scores)
+
+
+def _current_scores(scores: dict) -> bool:
+    from .disentangle import VERSION
+
+    return scores.get("version") == VERSION
 
 
 def peek_disentanglement(run) -> dict | None:
-    """The cached disentanglement scores if they match the current weights, else None."""
-    return _peek_json(RunRef.of(run), DISENTANGLEMENT)
+    """The cached disentanglement scores if they match the current weights and the current
+    definitions of the scores, else None."""
+    scores = _peek_json(RunRef.of(run), DISENTANGLEMENT)
+    return scores if scores is not None and _current_scores(scores) else None

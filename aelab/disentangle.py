@@ -86,6 +86,8 @@ MIXING_ENTRY = 0.7         # this seed whose entries are all below this in magni
                            # of 5 dims leave one factor almost on one axis)
 NOISE_SEED = 0             # the "noise" reference encoder's noise
 REFERENCE_ENCODERS = ("ground-truth", "mixed", "noise")
+VERSION = 2                # of the scores' definitions: cached scores of another version are stale
+                           # (2: beta-VAE and FactorVAE metrics at disentanglement_lib's sizes)
 
 
 # --- representation functions ---
@@ -394,6 +396,7 @@ def score(represent: Represent, seed: int = 0) -> dict:
     dci_scores = dci(codes, factors, rngs[1])
     majority = majority_rates(factors)
     return {
+        "version": VERSION,
         "beta_vae": beta_vae_metric(pool_factors, pool_codes, rngs[2]),
         "factor_vae": factor_vae_metric(pool_factors, pool_codes, rngs[3]),
         "mig": mig_score,

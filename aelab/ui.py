@@ -475,6 +475,18 @@ def scores_for(run) -> list[dict] | None:
                              stop=False)
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def _traversals(run_dir: str, sha256: str, factors: tuple, dims: tuple) -> np.ndarray:
+    from .lesson_disentangle import traversals
+
+    return traversals(_model(run_dir, sha256), list(factors), list(dims))
+
+
+def traversals_for(run_dir, factors: list[int], dims: list[int]) -> np.ndarray:
+    """``lesson_disentangle.traversals`` of the run's model, cached by weights and inputs."""
+    return _traversals(str(run_dir), weights_hash(run_dir), tuple(factors), tuple(dims))
+
+
 def disentanglement_for(run_dir) -> dict:
     """The run's disentanglement scores; if they are not ready, start (or wait for) the
     background scorer (``aelab.scoring``), say so, poll until it finishes and stop the page."""

@@ -35,6 +35,7 @@ from aelab.study_results import summarise_metric, trial_rows  # noqa: E402
 METRICS = ("beta_vae", "factor_vae", "mig", "dci_disentanglement", "dci_completeness",
            "dci_informativeness")
 COLUMNS = ("recon_bce", "kl", *METRICS)
+DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 def specs(args) -> list[StudySpec]:
@@ -139,6 +140,8 @@ def main() -> int:
                         "class-disentangle); the model flags above are then ignored")
     parser.add_argument("--max-minutes", type=float, default=0.0,
                         help="with --preset: training minutes per trial (0: the preset's)")
+    parser.add_argument("--docs", action="store_true",
+                        help="also write docs/beta_study.json and docs/beta_study.png")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--ray", action="store_true", help="trials on a local Ray cluster")
     parser.add_argument("--ray-address", help="trials on the Ray cluster at HOST:PORT")
@@ -170,6 +173,14 @@ def main() -> int:
     (out / "results.json").write_text(json.dumps(
         {"setting": vars(args), "studies": [s.spec.id for s in studies], "rows": rows}, indent=1))
     plot(rows, per_study[0], out)
+    if args.docs:  # what the Disentanglement page and the README show
+        per = {metric: summarise_metric(per_study[0], metric, "beta") for metric in COLUMNS}
+        summary = [{"beta": float(point["x"]), "seeds": point["n"],
+                    **{f"{m}_{stat}": per[m][i][stat] for m in COLUMNS for stat in ("mean", "std")}}
+                   for i, point in enumerate(per["mig"])]  # each list is sorted by beta
+        (DOCS / "beta_study.json").write_text(json.dumps({"setting": setting, "summary": summary},
+                                                         indent=1))
+        (DOCS / "beta_study.png").write_bytes((out / "beta.png").read_bytes())
     print(text)
     return 0 if all(r["state"] == "done" for r in rows) else 1
 

@@ -1,5 +1,6 @@
-"""Disentanglement: metrics, the mutual-information heatmap, labelled traversals and the
-beta trade-off across runs, for runs trained on the ``shapes`` sprites."""
+"""Disentanglement (survey 4.3) on runs trained on the shapes sprites, whose five factors are
+known: each score with what it means, which factor each latent carries, an entangled and a
+disentangled run side by side on the same sprite, and the beta trade-off."""
 from aelab import ui
 
 ui.within_app()  # first: a deep link on a fresh server hands over to app.py
@@ -8,80 +9,116 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
+from plotly.subplots import make_subplots
 
+from aelab import lesson_disentangle as L
 from aelab.caches import load_eval, peek_disentanglement
-from aelab.compare import image_grid
-from aelab.errors import AelabError
-from aelab.explore import dimension_order, traversal_grid, traversal_range
 from aelab.data import is_shapes
-from aelab.shapes import FACTORS
-
-METRICS = ("beta_vae", "factor_vae", "mig", "dci_disentanglement", "dci_completeness",
-           "dci_informativeness")
+from aelab.errors import AelabError
+from aelab.shapes import FACTORS, SIZES
 
 st.title("Disentanglement")
-st.caption("Runs trained on the shapes sprites, whose five generative factors are known. "
-           "Survey 4.3: a larger beta should give a more disentangled code at some cost in "
-           "reconstruction.")
+st.caption("A code is disentangled when each latent dimension follows one generative factor "
+           "and ignores the others (survey 4.3). The shapes sprites have five known factors, "
+           "so it can be measured.")
 rows = [r for r in ui.finished_runs(ui.list_runs()) if is_shapes(r["dataset"])]
 if not rows:
-    st.info("No finished runs on the shapes dataset yet. Train a betavae on shapes, or run "
-            "`python -m aelab demo-runs`.")
+    st.info("No finished runs on the shapes datasets yet. Train one with the class-disentangle "
+            "preset, or run `python -m aelab demo-runs`.")
     st.stop()
 run = ui.pick_run(rows, key="dis_run")
 try:
     run_dir = ui.run_ref(run)
     scores = ui.disentanglement_for(run_dir)
-    model = ui.model_for(run_dir)
-    caches = ui.caches_for(run_dir)
-    ds = ui.dataset_for(run["dataset"])
 except AelabError as exc:
     ui.show_error(exc)
     st.stop()
 
-st.subheader("Metrics")
-st.dataframe(pd.DataFrame([{m: scores[m] for m in METRICS}]), hide_index=True, key="dis_metrics")
+st.subheader("Scores, and what they mean")
+st.dataframe(pd.DataFrame(L.metric_rows(scores)), hide_index=True, key="dis_metrics")
+st.caption("Reference encoders: ground truth is the five factors themselves; mixed is a "
+           "rotation of them (all the information, entangled); noise ignores the sprite.")
 
 st.subheader("Mutual information between latents and factors (nats)")
 mi = np.asarray(scores["mi_matrix"])  # (latent_dim, factors)
-heat = go.Figure(go.Heatmap(z=mi, x=list(FACTORS), y=[f"z{j}" for j in range(len(mi))],
+labels = L.dimension_labels(mi)
+heat = go.Figure(go.Heatmap(z=mi, x=list(FACTORS), y=[f"z{j} ({lab})" for j, lab in enumerate(labels)],
                             colorscale="Viridis", colorbar=dict(title="nats")))
 heat.update_layout(height=60 + 28 * len(mi), margin=dict(l=10, r=10, t=10, b=10))
 ui.plot(heat, key="dis_heat")
 
-st.subheader("Traversals, each latent labelled by its factor")
-active, inactive = dimension_order(caches.get("kl_per_dim"), model.config.latent_dim)
-dims = active[:10] or inactive[:10]
-x = ds.x_test[caches["index"]]
-low, high = traversal_range(model, x, caches.get("labels"), caches["codes"])
-index = st.number_input("Base test image", 0, len(x) - 1, 0, key="dis_base")
-grid = traversal_grid(model, caches["codes"][index], dims, low, high, 9)
-for d, row in zip(dims, grid):
-    factor = FACTORS[int(np.argmax(mi[d]))]
-    left, right = st.columns([1, 6])
-    left.markdown(f"**z{d}** → {factor}  \nMI {mi[d].max():.2f}")
-    with right:
-        ui.image(image_grid([row]))
+st.subheader("Traversals from one sprite")
+st.caption(f"A latent is named after a factor only when it is that factor's best dimension by "
+           f"a MIG gap of at least {L.LABEL_GAP} (its information minus the runner-up's, as a "
+           f"share of the factor's entropy); otherwise it is {L.MIXED}.")
+factors = []
+for column, name, size in zip(st.columns(len(FACTORS)), FACTORS, SIZES):
+    with column:
+        factors.append(ui.url_number(name, 0, size - 1, size // 2, key=f"dis_{name}", param=name))
+dims = L.informative_order(mi)
+grid = ui.traversals_for(run_dir, factors, dims)
+_, gaps = L.mig_gaps(mi)
+ui.labelled_images([(f"**z{d}** → {labels[d]}" + (f"  \nMIG gap {gaps[FACTORS.index(labels[d])]:.2f}"
+                     if labels[d] != L.MIXED else ""), row) for d, row in zip(dims, grid)], scale=2)
 
-st.subheader("The trade-off across runs")
-table, unscored, labels = [], [], ui.run_labels(rows)
+st.subheader("Entangled and disentangled, side by side")
+scored = {r["id"]: s for r in rows if (s := peek_disentanglement(ui.run_ref(r)))}
+if len(scored) < 2:
+    st.info("Two scored shapes runs are needed (the demo runs are); open another run above to "
+            "score it.")
+else:
+    by_mig = sorted(scored, key=lambda i: scored[i]["mig"])
+    names = ui.run_labels([r for r in rows if r["id"] in scored])
+    left, right = st.columns(2)
+    pair = [left.selectbox("Entangled", by_mig, index=0, format_func=names.get, key="dis_left"),
+            right.selectbox("Disentangled", by_mig, index=len(by_mig) - 1, format_func=names.get,
+                            key="dis_right")]
+    sides = []
+    for column, run_id in zip((left, right), pair):
+        pair_mi = np.asarray(scored[run_id]["mi_matrix"])
+        pair_dims = L.informative_order(pair_mi)
+        column.caption(f"MIG {scored[run_id]['mig']:.2f}, FactorVAE {scored[run_id]['factor_vae']:.2f}")
+        sides.append((L.dimension_labels(pair_mi), pair_dims,
+                      ui.traversals_for(run_id, factors, pair_dims)))
+    for i in range(max(len(side[1]) for side in sides)):
+        for column, (pair_labels, pair_dims, pair_grid) in zip(st.columns(2), sides):
+            if i < len(pair_dims):
+                with column:
+                    ui.labelled_images([(f"**z{pair_dims[i]}** → {pair_labels[pair_dims[i]]}",
+                                         pair_grid[i])], scale=1, width=(1, 3))
+
+st.subheader("The beta trade-off")
+study = L.beta_study()
+if study is None:
+    st.caption("The beta study has not been run here: `python bench/beta_study.py --preset "
+               "class-disentangle --docs`.")
+else:
+    st.caption("Survey 4.3: a larger beta buys disentanglement with reconstruction. The "
+               "class-disentangle recipe trained at each beta, mean and spread over seeds "
+               "(`bench/beta_study.py`).")
+    figure = make_subplots(rows=1, cols=3, subplot_titles=("reconstruction BCE", "MIG",
+                                                           "FactorVAE metric"))
+    for col, metric in enumerate(("recon_bce", "mig", "factor_vae"), start=1):
+        figure.add_trace(go.Scatter(x=[p["beta"] for p in study], y=[p[f"{metric}_mean"] for p in study],
+                                    error_y=dict(array=[p[f"{metric}_std"] for p in study]),
+                                    mode="lines+markers", showlegend=False), row=1, col=col)
+        figure.update_xaxes(title_text="beta", type="log", row=1, col=col)
+    figure.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=10))
+    ui.plot(figure, key="dis_beta", name="beta_tradeoff")
+
+table, unscored = [], []
+run_names = ui.run_labels(rows)
 for other in rows:
     try:
         s = peek_disentanglement(ui.run_ref(other))
         if s is None:
-            unscored.append(labels[other["id"]])
+            unscored.append(run_names[other["id"]])
             continue
         e = load_eval(ui.run_ref(other))
     except AelabError:
         continue
-    table.append({"run": labels[other["id"]], "recon_bce": e["recon_bce"], **{m: s[m] for m in METRICS}})
+    table.append({"run": run_names[other["id"]], "recon_bce": e["recon_bce"],
+                  **{m: s[m] for m in L.SCORES}})
 if unscored:
-    st.caption("Not scored yet (select them above to score): " + ", ".join(unscored))
-metric = st.selectbox("Metric", METRICS, index=2, key="dis_metric")
-scatter = go.Figure(go.Scatter(x=[t["recon_bce"] for t in table], y=[t[metric] for t in table],
-                               mode="markers+text", text=[t["run"] for t in table],
-                               textposition="top center"))
-scatter.update_layout(xaxis_title="reconstruction BCE (nats / image)", yaxis_title=metric,
-                      height=380)
-ui.plot(scatter, key="dis_tradeoff")
+    st.caption("Not scored yet (open them above to score): " + ", ".join(unscored))
 st.dataframe(pd.DataFrame(table), hide_index=True, key="dis_table")

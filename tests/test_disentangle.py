@@ -233,18 +233,21 @@ def test_command_line_errors(argv, message, tmp_path, capsys):
     assert err.startswith(f"error: {message}") and err.count("\n") == 1
 
 
-def test_disentanglement_page_against_a_shapes_run(shapes_run, tmp_path, monkeypatch):
-    """The page shows the run's metrics, the MI heatmap, labelled traversals and the trade-off."""
+def test_disentanglement_page_against_two_shapes_runs(shapes_run, tmp_path, monkeypatch):
+    """The page explains every score, labels latents by the MIG-gap rule, shows two runs side
+    by side on the same sprite and the trade-off table."""
     import shutil
     from pathlib import Path
 
     from streamlit.testing.v1 import AppTest
 
     import aelab.caches
+    from aelab import lesson_disentangle as L
 
     runs = tmp_path / "runs"
     aelab.caches.load_disentanglement(shapes_run)  # what the worker does after training
-    shutil.copytree(shapes_run, runs / shapes_run.name)
+    for name in (shapes_run.name, "twin"):
+        shutil.copytree(shapes_run, runs / name)
     monkeypatch.setenv("AELAB_RUNS", str(runs))
     project = aelab.caches.project_2d  # UMAP compiles for ~25 s; PCA stands in for it here
     monkeypatch.setattr(aelab.caches, "project_2d", lambda x, method, seed=0: project(x, "pca", seed))
@@ -253,17 +256,52 @@ def test_disentanglement_page_against_a_shapes_run(shapes_run, tmp_path, monkeyp
     at.switch_page("pages/disentangle.py").run()
     assert not at.exception, [e.value for e in at.exception]
     scores = json.loads((runs / shapes_run.name / "disentangle.json").read_text())["value"]
-    frames = [d.value for d in at.dataframe]  # the metric table first, the trade-off table last
-    shown = frames[0].iloc[0]
-    assert shown["mig"] == pytest.approx(scores["mig"]) and shown["beta_vae"] == pytest.approx(scores["beta_vae"])
-    labels = [m.value for m in at.markdown if "→" in m.value]
-    assert len(labels) >= 1 and all(any(f in text for f in shapes.FACTORS) for text in labels)
-    charts = at.get("plotly_chart")
-    assert len(charts) == 2  # the MI heatmap and the trade-off scatter
-    heat = json.loads(charts[0].proto.spec)
+    frames = [d.value for d in at.dataframe]  # the score table first, the trade-off table last
+    table = frames[0].set_index("metric")
+    assert list(table.index) == list(D.SCORES)
+    assert table.loc["mig", "this run"] == pytest.approx(scores["mig"])
+    assert table.loc["factor_vae", "chance"] == pytest.approx(0.2)
+    assert table.loc["mig", "ground-truth (reference)"] == L.REFERENCE["ground-truth"]["mig"]
+    assert table.loc["mig", "published (dSprites)"] == L.PUBLISHED["mig"]
+    assert table.loc["beta_vae", "what it measures"].startswith("How often a linear classifier")
+    expected = L.dimension_labels(np.array(scores["mi_matrix"]))
+    shown = [m.value for m in at.markdown if "→" in m.value]
+    # the run's traversals (6 latents), then both sides of the comparison (6 rows each)
+    assert len(shown) == 18
+    for text in shown:
+        j = int(text.split("**z")[1].split("**")[0])
+        assert text.split("→ ")[1].split()[0] == expected[j]
+    assert [s.label for s in at.selectbox if s.key in ("dis_left", "dis_right")] == \
+        ["Entangled", "Disentangled"]
+    heat = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert heat["data"][0]["type"] == "heatmap"
-    table = frames[-1]
-    assert len(table) == 1 and table.iloc[0]["mig"] == pytest.approx(scores["mig"])
+    assert len(frames[-1]) == 2 and frames[-1].iloc[0]["mig"] == pytest.approx(scores["mig"])
+    at.number_input(key="dis_pos_x").set_value(3).run()  # another sprite: new traversals
+    assert not at.exception and at.query_params["pos_x"] in ("3", ["3"])
+
+
+def test_latents_are_named_only_when_one_factor_clearly_dominates():
+    from aelab import lesson_disentangle as L
+
+    h = np.log(np.array(shapes.SIZES))
+    mi = np.zeros((4, 5))
+    mi[0, 3] = 0.9 * h[3]   # z0 carries pos_x alone: gap 0.9
+    mi[1, 4] = 0.5 * h[4]   # z1 and z2 share pos_y: gap 0.5 - 0.45 = 0.05 -> mixed
+    mi[2, 4] = 0.45 * h[4]
+    mi[3, 1] = 0.25 * h[1]  # z3 carries scale with a gap of 0.25 and shape with 0.21
+    mi[3, 0] = 0.21 * h[0]
+    assert L.dimension_labels(mi) == ["pos_x", "mixed", "mixed", "scale"]
+    assert L.dimension_labels(mi, threshold=0.3) == ["pos_x", "mixed", "mixed", "mixed"]
+    best, gaps = L.mig_gaps(mi)
+    assert best[3] == 0 and gaps[3] == pytest.approx(0.9) and gaps[4] == pytest.approx(0.05)
+
+
+def test_the_page_shows_the_reference_encoders_as_measured(reference):
+    from aelab import lesson_disentangle as L
+
+    for name in D.REFERENCE_ENCODERS:
+        for metric in D.SCORES:
+            assert L.REFERENCE[name][metric] == pytest.approx(reference[name][metric], abs=5e-4)
 
 
 def test_the_page_never_scores_in_its_script_run(shapes_run, tmp_path, monkeypatch):

@@ -6,6 +6,7 @@ import time
 import pytest
 
 from aelab import scoring
+from aelab.disentangle import VERSION
 from aelab.caches import DISENTANGLEMENT, _cached_json, weights_hash
 
 
@@ -36,12 +37,12 @@ def test_one_scorer_at_a_time_then_its_scores(run_dir, monkeypatch):
     digest = weights_hash(run_dir)
     fake_scorer(monkeypatch, "import json, sys, time; time.sleep(0.5); "
                 f"open(sys.argv[1] + '/{DISENTANGLEMENT}', 'w').write(json.dumps("
-                f"{{'value': {{'mig': 0.5}}, 'weights_sha256': '{digest}'}}))")
+                f"{{'value': {{'mig': 0.5, 'version': {VERSION}}}, 'weights_sha256': '{digest}'}}))")
     assert scoring.scoring_state(run_dir) == {"state": "missing"}
     assert scoring.start_scoring(run_dir) is True
     assert scoring.scoring_state(run_dir)["state"] == "running"
     assert scoring.start_scoring(run_dir) is False  # a second session starts nothing
-    assert wait_until_done(run_dir) == {"state": "ready", "scores": {"mig": 0.5}}
+    assert wait_until_done(run_dir) == {"state": "ready", "scores": {"mig": 0.5, "version": VERSION}}
     assert scoring.start_scoring(run_dir) is False  # fresh scores: nothing to do
 
 
@@ -56,9 +57,13 @@ def test_a_failed_scorer_says_why_and_can_start_again(run_dir, monkeypatch):
                                         "error": "the scoring process ended without a result"}
 
 
-def test_scores_of_other_weights_are_not_ready(run_dir):
-    _cached_json(run_dir, DISENTANGLEMENT, lambda: {"mig": 0.1})
-    assert scoring.scoring_state(run_dir) == {"state": "ready", "scores": {"mig": 0.1}}
+def test_scores_of_other_weights_or_definitions_are_not_ready(run_dir):
+    _cached_json(run_dir, DISENTANGLEMENT, lambda: {"mig": 0.1, "version": VERSION})
+    assert scoring.scoring_state(run_dir) == {"state": "ready",
+                                              "scores": {"mig": 0.1, "version": VERSION}}
     cached = json.loads((run_dir / DISENTANGLEMENT).read_text())
     (run_dir / DISENTANGLEMENT).write_text(json.dumps({**cached, "weights_sha256": "0" * 64}))
+    assert scoring.scoring_state(run_dir) == {"state": "missing"}
+    old = {**cached, "value": {"mig": 0.1, "version": VERSION - 1}}  # scored by older code
+    (run_dir / DISENTANGLEMENT).write_text(json.dumps(old))
     assert scoring.scoring_state(run_dir) == {"state": "missing"}
