@@ -476,15 +476,16 @@ def scores_for(run) -> list[dict] | None:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _traversals(run_dir: str, sha256: str, factors: tuple, dims: tuple) -> np.ndarray:
+def _traversals(root: str, run_id: str, sha256: str, factors: tuple, dims: tuple) -> np.ndarray:
     from .lesson_disentangle import traversals
 
-    return traversals(_model(run_dir, sha256), list(factors), list(dims))
+    return traversals(_model(root, run_id, sha256), list(factors), list(dims))
 
 
-def traversals_for(run_dir, factors: list[int], dims: list[int]) -> np.ndarray:
+def traversals_for(run, factors: list[int], dims: list[int]) -> np.ndarray:
     """``lesson_disentangle.traversals`` of the run's model, cached by weights and inputs."""
-    return _traversals(str(run_dir), weights_hash(run_dir), tuple(factors), tuple(dims))
+    ref = run_ref(run)
+    return _traversals(str(ref.root), ref.run_id, ref.weights_sha256(), tuple(factors), tuple(dims))
 
 
 def disentanglement_for(run_dir) -> dict:
