@@ -92,7 +92,7 @@ def test_train_watch_and_compare(browser, app_server, page, screenshots):
     open_page(page, "Train")
     choose(page, "Dataset", "digits")
     choose(page, "Variant", "ae")
-    set_number(page, "epochs", 1)
+    set_number(page, "Epochs", 1)
     page.get_by_role("button", name="Start training").click()
     started = page.get_by_text(re.compile(r"Started run \S+ in the background"))
     expect(started).to_be_visible()
@@ -107,7 +107,11 @@ def test_train_watch_and_compare(browser, app_server, page, screenshots):
     # (td role=gridcell) that is in the DOM but not "visible", so wait on its text.
     table = page.get_by_test_id("stDataFrame").first
     expect(table).to_be_visible()
-    row = table.locator("tr", has_text=run_id)
+    from aelab.catalog import run_labels
+    from aelab.manager import RunManager
+
+    rows = RunManager(app_server.runs_dir, start_supervisor=False).list()
+    row = table.locator("tr", has_text=run_labels(rows)[run_id])  # the table shows readable labels
     try:
         expect(row.locator("td", has_text=re.compile(r"^done$"))).to_have_count(1, timeout=90_000)
     except AssertionError as exc:
