@@ -31,6 +31,11 @@ from .runs import (TRAIN_STATE, WEIGHTS, atomic_write_bytes, atomic_write_tensor
                    create_run, load_state_checked, read_config, read_metrics, read_tensors,
                    stop_file, write_status)
 
+# an epoch's end is checkpointed only if this long has passed since the last checkpoint:
+# short epochs would otherwise spend a tenth of the run writing and fsyncing checkpoints
+EPOCH_CHECKPOINT_SECONDS = 5.0
+
+
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` picks CUDA, then Apple MPS, then CPU; an unavailable explicit choice is an error."""
     mps = getattr(torch.backends, "mps", None)
@@ -310,7 +315,8 @@ class Trainer:
         self._log(window.names, means, window.count / elapsed)
         window.reset()
         self._keep_good()
-        if end_of_epoch or now - self.last_checkpoint > self.config.checkpoint_seconds:
+        since = now - self.last_checkpoint
+        if since > self.config.checkpoint_seconds or (end_of_epoch and since > EPOCH_CHECKPOINT_SECONDS):
             self._save_checkpoint()
         return None
 
