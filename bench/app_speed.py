@@ -140,12 +140,13 @@ def reconstructions_rerun(runs_dir: Path, dataset: str, runs: list[str], reruns:
     start = time.perf_counter()
     at.run()
     check(at)
-    at.selectbox(key="rec_dataset").set_value(dataset)
-    at.multiselect(key="rec_runs").set_value(runs)
-    at.run()
+    at.selectbox(key="rec_dataset").set_value(dataset).run()
+    check(at)
+    at.multiselect(key=f"rec_runs.{dataset}").set_value(runs).run()  # one selection per dataset
     check(at)
     cold = time.perf_counter() - start
-    assert at.multiselect(key="rec_runs").value == runs, at.multiselect(key="rec_runs").value
+    chosen = at.multiselect(key=f"rec_runs.{dataset}").value
+    assert chosen == runs, chosen
     at.run()  # warm: models, dataset and PCA fits cached
     check(at)
     levels = [round(0.35 + 0.05 * (i % 13), 2) for i in range(reruns)]  # 0.35..0.95: each new
