@@ -327,3 +327,14 @@ def test_the_page_never_scores_in_its_script_run(shapes_run, tmp_path, monkeypat
     assert [Path(r) for r in started] == [runs / shapes_run.name]  # the page hands a RunRef
     assert "Scoring this run's disentanglement in the background" in at.info[0].value
     assert not at.dataframe
+
+
+def test_the_beta_study_is_read_from_docs(tmp_path):
+    from aelab import lesson_disentangle as L
+
+    assert L.beta_study(tmp_path / "missing.json") is None
+    (tmp_path / "broken.json").write_text("{")
+    assert L.beta_study(tmp_path / "broken.json") is None
+    summary = [{"beta": 1.0, "seeds": 3, "mig_mean": 0.1, "mig_std": 0.01}]
+    (tmp_path / "study.json").write_text(json.dumps({"setting": "s", "summary": summary}))
+    assert L.beta_study(tmp_path / "study.json") == summary
