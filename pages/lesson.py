@@ -26,7 +26,7 @@ def go_to(offset: int) -> None:
 
 
 st.title("Lesson")
-top = st.columns([1, 6, 1], vertical_alignment="bottom")
+top = st.columns([1.5, 6, 1.5], vertical_alignment="bottom")
 top[0].button("Previous", icon=":material/arrow_back:", on_click=go_to, args=(-1,), key="lesson_prev",
               width="stretch")
 with top[1]:

@@ -8,7 +8,7 @@ import pytest
 
 from aelab.lesson import STEPS
 
-from .appserver import require, serve_app, wait_idle
+from .appserver import full_page_screenshot, require, serve_app, wait_idle
 from .test_browser import _expect, no_failures
 
 LESSON_RUNS = tuple(sorted({run for step in STEPS for run in step.runs}))
@@ -24,7 +24,7 @@ def font_px(page, selector: str) -> float:
     return float(page.evaluate(f"parseFloat(getComputedStyle(document.querySelector('{selector}')).fontSize)"))
 
 
-def test_lesson_link_in_presenter_mode(browser, app_server, page):
+def test_lesson_link_in_presenter_mode(browser, app_server, page, screenshots):
     require(browser)
     expect = _expect()
     page.goto(f"{app_server.url}/lesson?present=1&step=vae")  # the server's first request
@@ -43,6 +43,7 @@ def test_lesson_link_in_presenter_mode(browser, app_server, page):
     expect(page).to_have_url(re.compile(r"/lesson\?(?=.*present=1)(?=.*step=cvae)"))
     wait_idle(page)
     no_failures(page)
+    full_page_screenshot(page, screenshots / "lesson-presenter.png")
 
 
 def test_link_with_a_run_reopens_that_run_and_a_choice_updates_the_link(browser, app_server, page):
