@@ -52,8 +52,10 @@ with text:
     st.markdown(step.text)
     if step.ask:
         st.info(step.ask, icon=":material/help:")
+    link = ({"dataset": ds.name, "runs": ",".join(step.runs)} if step.page.endswith("reconstructions.py")
+            else {"run": step.runs[0]})  # the page opens on the same run(s)
     st.page_link(step.page, label="Explore it on its page", icon=":material/open_in_new:",
-                 query_params={"run": step.runs[0]})
+                 query_params=link)
 
 
 @st.cache_data(max_entries=16, show_spinner="Measuring the units...")

@@ -54,6 +54,19 @@ def test_each_screen_shows_its_explanation_and_a_live_widget(runs, step):
     assert live > 0, "no picture or chart on the screen"
 
 
+def test_explore_links_open_the_same_runs():
+    for step in STEPS:
+        assert step.page.startswith("pages/") and (APP.parent / step.page).is_file()
+
+
+@pytest.mark.parametrize("key, page, query", [
+    ("denoising", "reconstructions", "dataset=mnist5k&runs=demo-denoising%2Cdemo-ae-z16"),
+    ("vae", "traversal", "run=demo-vae")])
+def test_the_link_carries_the_runs_to_the_page(runs, key, page, query):
+    (link,) = lesson(step=key).get("page_link")
+    assert (link.proto.page, link.proto.query_string) == (page, query)
+
+
 def test_next_and_previous_walk_the_steps_and_the_url_follows(runs):
     at = lesson()
     assert at.selectbox(key="lesson_step").value == "ae-pca"
