@@ -130,9 +130,17 @@ BETA_STUDY = Path(__file__).resolve().parents[1] / "docs" / "beta_study.json"
 
 
 def beta_study(path: Path = BETA_STUDY) -> list[dict] | None:
-    """The shipped beta study (``bench/beta_study.py --preset ...``): one row per beta with
-    the mean and spread over seeds of each column, or None if it is not there."""
+    """The shipped beta study (``bench/beta_study.py --preset ... --docs``): one row per beta
+    with the mean and spread over seeds of each column, or None if it is not there."""
     try:
         return json.loads(Path(path).read_text())["summary"]
     except (OSError, ValueError, KeyError):
         return None
+
+
+def beta_study_setting(path: Path = BETA_STUDY) -> str:
+    """How the shipped beta study was run (its settings, time and machine), or ''."""
+    try:
+        return str(json.loads(Path(path).read_text()).get("setting", ""))
+    except (OSError, ValueError, AttributeError):
+        return ""

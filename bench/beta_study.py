@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aelab.caches import load_disentanglement, load_eval  # noqa: E402
 from aelab.execution import get_backend  # noqa: E402
 from aelab.presets import get_preset  # noqa: E402
+from aelab.runs import read_status  # noqa: E402
 from aelab.study import Study, StudySpec, summarise  # noqa: E402
 from aelab.study_results import summarise_metric, trial_rows  # noqa: E402
 
@@ -175,7 +176,13 @@ def main() -> int:
     plot(rows, per_study[0], out)
     if args.docs:  # what the Disentanglement page and the README show
         per = {metric: summarise_metric(per_study[0], metric, "beta") for metric in COLUMNS}
+        steps = {}  # training steps each trial got (a time budget gives fewer on a busy machine)
+        for row in per_study[0]:
+            if row["state"] == "done":
+                steps.setdefault(float(row["point"]["beta"]), []).append(
+                    read_status(runs / row["id"])["step"])
         summary = [{"beta": float(point["x"]), "seeds": point["n"],
+                    "steps": sorted(steps[float(point["x"])]),
                     **{f"{m}_{stat}": per[m][i][stat] for m in COLUMNS for stat in ("mean", "std")}}
                    for i, point in enumerate(per["mig"])]  # each list is sorted by beta
         (DOCS / "beta_study.json").write_text(json.dumps({"setting": setting, "summary": summary},

@@ -93,9 +93,13 @@ if study is None:
     st.caption("The beta study has not been run here: `python bench/beta_study.py --preset "
                "class-disentangle --docs`.")
 else:
-    st.caption("Survey 4.3: a larger beta buys disentanglement with reconstruction. The "
-               "class-disentangle recipe trained at each beta, mean and spread over seeds "
-               "(`bench/beta_study.py`).")
+    steps = "; ".join(f"beta {p['beta']:g}: {min(p['steps'])}-{max(p['steps'])}" for p in study
+                      if p.get("steps"))
+    st.caption("Survey 4.3 expects a larger beta to buy disentanglement with reconstruction. "
+               "Here: the class-disentangle recipe at each beta, mean and spread over seeds "
+               f"(`bench/beta_study.py`); {L.beta_study_setting()}. Training steps per trial: "
+               f"{steps}. Trials with a time budget on a busy machine get different numbers of "
+               "steps, so compare with care.")
     figure = make_subplots(rows=1, cols=3, subplot_titles=("reconstruction BCE", "MIG",
                                                            "FactorVAE metric"))
     for col, metric in enumerate(("recon_bce", "mig", "factor_vae"), start=1):
