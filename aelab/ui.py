@@ -16,8 +16,8 @@ import numpy as np
 import streamlit as st
 
 from . import access
-from .catalog import (dataset_label, eta_text, order_runs, phase_of, run_label,  # noqa: F401
-                      run_labels, run_warnings)  # (the pages use them)
+from .catalog import (dataset_label, eta_text, is_demo, order_runs, phase_of,  # noqa: F401
+                      run_label, run_labels, run_warnings)  # (the pages use them)
 from .data import OFFLINE, TORCHVISION, _torchvision_cached, load_dataset, load_npz
 from .errors import AelabError
 from .manager import RunManager

@@ -80,7 +80,9 @@ except AelabError as exc:
 
 st.subheader("Loss curves")
 usable = [r for r in rows if r["state"] != "damaged"]
-default = [r["id"] for r in usable if r["state"] in ("running", "queued")] or [usable[-1]["id"]] if usable else []
+# default: what is running, else the newest run a student trained, else the first demo run
+newest = next((r for r in usable if not ui.is_demo(r["id"])), usable[0] if usable else None)
+default = [r["id"] for r in usable if r["state"] in ("running", "queued")] or ([newest["id"]] if newest else [])
 picked = st.multiselect("Runs to overlay", [r["id"] for r in usable], default=default,
                         format_func=labels.get, key="curve_runs")
 live = any(r["state"] in ("running", "queued") for r in usable if r["id"] in picked)
