@@ -38,12 +38,12 @@ class Limits:
 
     @classmethod
     def from_env(cls, env=os.environ) -> "Limits":
-        """``AELAB_MAX_ACTIVE_RUNS``, ``AELAB_MAX_RUNS``, ``AELAB_MAX_UPLOADS``,
-        ``AELAB_MAX_UPLOAD_MB``; a bad value is refused with a sentence."""
+        """``AELAB_STUDENT_ACTIVE_RUNS``, ``AELAB_STUDENT_RUNS``, ``AELAB_STUDENT_UPLOADS``,
+        ``AELAB_STUDENT_UPLOAD_MB``; a bad value is refused with a sentence."""
         values = {}
-        for field, name, cast in (("active_runs", "AELAB_MAX_ACTIVE_RUNS", int),
-                                  ("runs", "AELAB_MAX_RUNS", int), ("uploads", "AELAB_MAX_UPLOADS", int),
-                                  ("upload_mb", "AELAB_MAX_UPLOAD_MB", float)):
+        for field, name, cast in (("active_runs", "AELAB_STUDENT_ACTIVE_RUNS", int),
+                                  ("runs", "AELAB_STUDENT_RUNS", int), ("uploads", "AELAB_STUDENT_UPLOADS", int),
+                                  ("upload_mb", "AELAB_STUDENT_UPLOAD_MB", float)):
             raw = env.get(name)
             if raw is None or raw == "":
                 continue

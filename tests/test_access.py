@@ -23,12 +23,12 @@ DEMO = APP.parent / "checkpoints" / "demo-ae-z2"
 # --- the rules ---
 def test_limits_from_the_environment_and_bad_values():
     assert Limits.from_env({}) == Limits()
-    assert Limits.from_env({"AELAB_MAX_ACTIVE_RUNS": "1", "AELAB_MAX_UPLOAD_MB": "2.5"}) == \
+    assert Limits.from_env({"AELAB_STUDENT_ACTIVE_RUNS": "1", "AELAB_STUDENT_UPLOAD_MB": "2.5"}) == \
         Limits(active_runs=1, upload_mb=2.5)
-    with pytest.raises(AelabError, match="AELAB_MAX_RUNS must be a number, got 'many'"):
-        Limits.from_env({"AELAB_MAX_RUNS": "many"})
-    with pytest.raises(AelabError, match="AELAB_MAX_UPLOADS must be 0 or more, got '-1'"):
-        Limits.from_env({"AELAB_MAX_UPLOADS": "-1"})
+    with pytest.raises(AelabError, match="AELAB_STUDENT_RUNS must be a number, got 'many'"):
+        Limits.from_env({"AELAB_STUDENT_RUNS": "many"})
+    with pytest.raises(AelabError, match="AELAB_STUDENT_UPLOADS must be 0 or more, got '-1'"):
+        Limits.from_env({"AELAB_STUDENT_UPLOADS": "-1"})
 
 
 def test_who_may_change_a_run():
@@ -115,7 +115,7 @@ def test_a_student_cannot_change_demo_runs_or_others_but_can_cancel_their_own(ru
 
 
 def test_a_student_is_held_to_the_active_run_limit(runs, monkeypatch):
-    monkeypatch.setenv("AELAB_MAX_ACTIVE_RUNS", "1")
+    monkeypatch.setenv("AELAB_STUDENT_ACTIVE_RUNS", "1")
     at = start_run(page("home"))
     assert not at.error
     start_run(at)
@@ -145,7 +145,7 @@ def test_the_token_typed_in_the_sidebar(runs, monkeypatch):
 
 
 def test_uploads_are_limited_per_session_and_counted_once_per_file(runs, monkeypatch):
-    monkeypatch.setenv("AELAB_MAX_UPLOADS", "1")
+    monkeypatch.setenv("AELAB_STUDENT_UPLOADS", "1")
     buffer = io.BytesIO()
     np.savez(buffer, x=np.random.default_rng(0).integers(0, 256, (40, 8, 8), dtype=np.uint8))
     at = page("train")
