@@ -338,3 +338,33 @@ def test_the_beta_study_is_read_from_docs(tmp_path):
     summary = [{"beta": 1.0, "seeds": 3, "mig_mean": 0.1, "mig_std": 0.01}]
     (tmp_path / "study.json").write_text(json.dumps({"setting": "s", "summary": summary}))
     assert L.beta_study(tmp_path / "study.json") == summary
+
+
+def test_mig_and_dci_match_an_independent_computation():
+    """MIG from plain counting (equal-width bins, plug-in entropies) and DCI D/C from the
+    paper's formulas, written here without aelab's helpers, to 1e-10."""
+    rng = np.random.default_rng(3)
+    factors = shapes.sample_factors(3000, rng)
+    codes = np.hstack([D.standardised_factors(factors)[:, [3, 1]] + 0.3 * rng.standard_normal((3000, 2)),
+                       rng.standard_normal((3000, 2))])
+
+    def entropy(labels):
+        p = np.unique(labels, return_counts=True)[1] / len(labels)
+        return -(p * np.log(p)).sum()
+
+    def mutual(a, b):
+        return entropy(a) + entropy(b) - entropy(a * 10_000 + b)
+
+    bins = [np.clip(((c - c.min()) / (c.max() - c.min()) * 20).astype(int), 0, 19) for c in codes.T]
+    mi = np.array([[mutual(b, factors[:, k]) for k in range(5)] for b in bins])
+    top = np.sort(mi, axis=0)[::-1]
+    expected = np.mean([(top[0, k] - top[1, k]) / entropy(factors[:, k]) for k in range(5)])
+    score, ours = D.mig(codes, factors)
+    assert np.abs(ours - mi).max() < 1e-10 and abs(score - expected) < 1e-10
+
+    r = rng.random((4, 5)) ** 3  # an importance matrix
+    p = r / r.sum(1, keepdims=True)
+    d = sum(r[j].sum() / r.sum() * (1 + (p[j] * np.log(p[j])).sum() / np.log(5)) for j in range(4))
+    q = r / r.sum(0, keepdims=True)
+    c = np.mean([1 + (q[:, k] * np.log(q[:, k])).sum() / np.log(4) for k in range(5)])
+    assert np.allclose(D.dci_from_importance(r), (d, c), atol=1e-10, rtol=0)
