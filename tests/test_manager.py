@@ -56,7 +56,8 @@ def test_two_runs_with_a_limit_of_one_run_one_after_the_other(manager):
 
 
 def test_kill_9_marks_interrupted_and_resume_matches_an_uninterrupted_run(manager, runs_dir):
-    run = manager.submit("denoising", "digits", TINY, train_params(epochs=60, seed=3))
+    run = manager.submit("denoising", "digits", TINY,
+                         train_params(epochs=60, seed=3, checkpoint_seconds=0.05))
     run_dir = runs_dir / run
     wait_for(lambda: (run_dir / "train_state.safetensors").exists()
              and read_status(run_dir)["step"] >= 24)
@@ -68,7 +69,8 @@ def test_kill_9_marks_interrupted_and_resume_matches_an_uninterrupted_run(manage
     manager.resume(run)
     assert manager.wait(run, timeout=180)["state"] == "done"
 
-    reference = prepare_run("denoising", "digits", TINY, train_params(epochs=60, seed=3),
+    reference = prepare_run("denoising", "digits", TINY,
+                            train_params(epochs=60, seed=3, checkpoint_seconds=0.05),
                             runs_dir=runs_dir.parent / "reference")
     train_run(reference)
     resumed = read_tensors(run_dir / "model.safetensors")[0]
