@@ -17,6 +17,7 @@ import torch
 
 from .evaluate import fit_pca, pca_reconstruct, reconstruct_array, reconstruction_errors
 from .models.denoising import add_noise
+from .runs import ROW_BOOKKEEPING, loss_rows
 
 SELECTIONS = ("random", "per class", "worst")
 
@@ -123,12 +124,11 @@ def loss_figure(curves: dict[str, list[dict]], terms: list[str] | None = None):
     from plotly.colors import qualitative
 
     figure = go.Figure()
-    skip = {"step", "epoch", "samples_per_second", "time"}
     dashes = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
     several = len(curves) > 1
     for i, (run, rows) in enumerate(curves.items()):
-        rows = [r for r in rows if "mig" not in r]  # live MIG rows have their own figure
-        names = terms or [k for k in (rows[0] if rows else {}) if k not in skip]
+        rows = loss_rows(rows)  # live MIG rows have their own figure
+        names = terms or [k for k in (rows[0] if rows else {}) if k not in ROW_BOOKKEEPING]
         for j, name in enumerate(names):
             points = [(r["epoch"], r[name]) for r in rows if name in r]
             if not points:

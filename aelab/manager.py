@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .errors import AelabError, RunError
 from .runref import RunRef
-from .runs import (FINISHED, read_config, read_metrics, read_status, runs_root, stop_file,
+from .runs import (FINISHED, loss_rows, read_config, read_metrics, read_status, runs_root, stop_file,
                    write_status)
 
 HEARTBEAT_SECONDS = 2.0
@@ -410,7 +410,7 @@ class RunManager:
     def show(self, run_id: str) -> dict:
         """Status, config and the latest logged metrics of a run."""
         run_dir = self._dir(run_id)
-        metrics = [m for m in read_metrics(run_dir) if "mig" not in m]  # loss rows, not live MIG
+        metrics = loss_rows(read_metrics(run_dir))
         return {**self.describe(run_dir), "config": read_config(run_dir)["model"],
                 "latest_metrics": metrics[-1] if metrics else None}
 

@@ -220,6 +220,15 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
     return rows
 
 
+# keys of a logged row that are bookkeeping, not loss terms
+ROW_BOOKKEEPING = ("step", "epoch", "time", "samples_per_second")
+
+
+def loss_rows(rows: list[dict]) -> list[dict]:
+    """The loss rows of ``read_metrics``: the trainer's live-MIG rows (``mig``) left out."""
+    return [row for row in rows if "mig" not in row]
+
+
 def load_model(run_dir: str | os.PathLike, device: "str | torch.device" = "cpu",
                config: dict | None = None):
     """The trained model of a run folder, in eval mode, after checking weights against config

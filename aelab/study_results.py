@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 
 from .errors import RunError
-from .runs import read_config, read_json, read_metrics, read_status
+from .runs import ROW_BOOKKEEPING, loss_rows, read_config, read_json, read_metrics, read_status
 from .study import study_trials
 
 
@@ -57,9 +57,9 @@ def final_metrics(run_dir) -> dict[str, float]:
     for key, value in scores.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool) and key != "n_images":
             values[key] = float(value)
-    logged = [m for m in read_metrics(run_dir) if "mig" not in m]  # loss rows, not live MIG
+    logged = loss_rows(read_metrics(run_dir))
     for key, value in (logged[-1] if logged else {}).items():
-        if key not in ("step", "epoch", "time", "samples_per_second") and isinstance(value, (int, float)):
+        if key not in ROW_BOOKKEEPING and isinstance(value, (int, float)):
             values[f"train_{key}"] = float(value)
     return values
 
