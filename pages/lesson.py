@@ -11,12 +11,11 @@ from aelab.caches import peek_disentanglement
 from aelab.compare import denoising_rows, image_grid, pick_examples, reconstruction_rows
 from aelab.errors import AelabError
 from aelab.explore import (class_swap_grid, decode_codes, dimension_order, jacobian_singular_values,
-                           kept_frequency, mean_activations, prior_samples, traversal_grid,
-                           traversal_range)
+                           kept_frequency, mean_activations, prior_samples)
+from aelab import lesson_disentangle as L
 from aelab.lesson import BY_KEY, STEPS
 from aelab.models.denoising import NOISES
 from aelab.runs import read_config
-from aelab.shapes import FACTORS
 
 KEYS = [s.key for s in STEPS]
 
@@ -120,16 +119,17 @@ with live:
         ui.image(image_grid(list(class_swap_grid(models[0], 6, seed)), scale=scale),
                  caption="rows: one z each; columns: the classes 0-9")
     elif step.show == "betavae":
-        model, caches = models[0], ui.caches_for(run_dirs[0])
-        scores = peek_disentanglement(run_dirs[0])
-        active, inactive = dimension_order(caches.get("kl_per_dim"), model.config.latent_dim)
-        x = ds.x_test[caches["index"]]
-        low, high = traversal_range(model, x, caches.get("labels"), caches["codes"])
-        base = st.number_input("Base sprite", 0, len(x) - 1, 0, key="lesson_base")
-        dims = (active + inactive)[:6]
-        grid = traversal_grid(model, caches["codes"][base], dims, low, high, 9)
-        mi = None if scores is None else np.asarray(scores["mi_matrix"])
-        ui.labelled_images([(f"**z{d}**" + ("" if mi is None else f" → {FACTORS[int(np.argmax(mi[d]))]}"), row)
-                            for d, row in zip(dims, grid)], scale, width=(1, 4))
-        if scores is not None:
-            st.caption(f"MIG {scores['mig']:.2f} (0 = entangled, 1 = one latent per factor).")
+        factors = [0, 3, 0, 16, 16]  # one sprite, the same for both runs: a mid-size square, centred
+        for column, run_dir in zip(st.columns(2), run_dirs):  # entangled left, disentangled right
+            scores = peek_disentanglement(run_dir)
+            with column:
+                if scores is None:
+                    st.caption(f"{run_dir.name}: not scored yet; the Disentanglement page scores it.")
+                    continue
+                mi = np.asarray(scores["mi_matrix"])
+                dims, labels = L.informative_order(mi, 5), L.dimension_labels(mi)
+                st.caption(f"{run_dir.name}: MIG {scores['mig']:.2f} "
+                           "(0 = entangled, 1 = one latent per factor)")
+                grid = ui.traversals_for(run_dir.name, factors, dims)
+                ui.labelled_images([(f"**z{d}** → {labels[d]}", row) for d, row in zip(dims, grid)],
+                                   scale=1, width=(1, 3))

@@ -54,6 +54,16 @@ def test_each_screen_shows_its_explanation_and_a_live_widget(runs, step):
     assert live > 0, "no picture or chart on the screen"
 
 
+
+def test_the_beta_vae_screen_names_factors_only_where_a_latent_owns_one(runs):
+    at = lesson(step="betavae")
+    texts = " ".join(m.value for m in at.markdown)
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("demo-betavae-shapes: MIG 0.02") for c in captions), captions
+    assert any(c.startswith("demo-betatcvae-shapes: MIG 0.26") for c in captions), captions
+    # the entangled run's latents are all "mixed"; the disentangled one has a latent per position
+    assert "→ pos_x" in texts and "→ pos_y" in texts and "→ mixed" in texts
+
 def test_explore_links_open_the_same_runs():
     for step in STEPS:
         assert step.page.startswith("pages/") and (APP.parent / step.page).is_file()
