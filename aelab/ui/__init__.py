@@ -1,0 +1,39 @@
+"""Streamlit helpers shared by the pages: the only library package that imports streamlit.
+
+``from aelab import ui`` and ``ui.<name>`` as before; the helpers live in modules by concern:
+
+- ``shell``: app.py's navigation, the guard each page file calls first, presenter mode
+- ``sessions``: a class on one server (owners, the teacher, per-session limits, uploads)
+- ``urlstate``: widgets whose values live in the URL's query string
+- ``folder``: the runs folder, its manager, run handles
+- ``loaders``: caches shared by every session (models, datasets, PCA, codes, traversals)
+- ``scores``: scores computed in the background, shown when ready
+- ``picking``: pick a run (kept in the URL) and open it
+- ``widgets``: config forms, errors, plots, images
+"""
+from ..catalog import (dataset_label, eta_text, is_demo, order_runs, phase_of,
+                       run_label, run_labels, run_warnings)
+from .folder import finished_runs, list_runs, manager, run_ref, runs_dir
+from .loaders import (caches_for, dataset, dataset_for, model_for, pca,
+                      traversals_for)
+from .picking import open_run, pick_run
+from .scores import background_scores, disentanglement_for, scores_for
+from .sessions import (UPLOADS, check_allowed, dataset_choices, is_teacher,
+                       may_change, session_owner, start_study, store_upload, store_upload_once,
+                       submit_run, teacher_sign_in, uploads_dir, with_owners)
+from .shell import PRESENTER_CSS, presenter_mode, run_app, within_app
+from .urlstate import url_multiselect, url_number, url_selectbox
+from .widgets import (FIELD_LABELS, device_choices, device_text, field_label,
+                      image, labelled_images, plot, settings_widgets, show_error)
+
+__all__ = [
+    "FIELD_LABELS", "PRESENTER_CSS", "UPLOADS", "background_scores", "caches_for", "check_allowed",
+    "dataset", "dataset_choices", "dataset_for", "dataset_label", "device_choices", "device_text",
+    "disentanglement_for", "eta_text", "field_label", "finished_runs", "image", "is_demo",
+    "is_teacher", "labelled_images", "list_runs", "manager", "may_change", "model_for", "open_run",
+    "order_runs", "pca", "phase_of", "pick_run", "plot", "presenter_mode", "run_app", "run_label",
+    "run_labels", "run_ref", "run_warnings", "runs_dir", "scores_for", "session_owner",
+    "settings_widgets", "show_error", "start_study", "store_upload", "store_upload_once",
+    "submit_run", "teacher_sign_in", "traversals_for", "uploads_dir", "url_multiselect",
+    "url_number", "url_selectbox", "with_owners", "within_app",
+]

@@ -1,0 +1,76 @@
+"""Cached loaders shared by every session of the server: models keyed by run id and weights
+hash, datasets, PCA fits, a run's codes and projections, traversals."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from ..data import load_dataset
+from ..runref import RunRef
+from .folder import run_ref
+from .widgets import _with_status
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _model(root: str, run_id: str, sha256: str):
+    return RunRef(Path(root), run_id).load_model()
+
+
+def model_for(run) -> object:
+    """The run's model in eval mode, cached by run and weights hash."""
+    ref = run_ref(run)
+    return _model(str(ref.root), ref.run_id, ref.weights_sha256())
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the dataset...")
+def dataset(name: str, stamp: float = 0.0):
+    """A dataset, loaded once per server (``stamp``: the file's mtime for npz data)."""
+    return load_dataset(name)
+
+
+def dataset_for(name: str):
+    """``dataset(name)``, refreshed when an npz file changes on disk."""
+    stamp = os.path.getmtime(name[4:]) if name.startswith("npz:") and os.path.exists(name[4:]) else 0.0
+    return dataset(name, stamp)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def pca(name: str, k: int):
+    """PCA with ``k`` components fitted on the train split of dataset ``name``."""
+    from ..evaluate import fit_pca
+
+    return fit_pca(dataset_for(name).x_train, k)
+
+
+def caches_for(run) -> dict:
+    """The run's codes and projections; computed with a progress box when missing or stale."""
+    from ..caches import _projections_fresh, load_caches
+
+    ref = run_ref(run)
+    digest = ref.weights_sha256()
+    if _projections_fresh(ref, digest):
+        return _cached_arrays(str(ref.root), ref.run_id, digest)
+    return _with_status("Computing codes and projections", lambda say: load_caches(ref, say))
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _cached_arrays(root: str, run_id: str, sha256: str) -> dict:
+    from ..caches import load_caches
+
+    return load_caches(RunRef(Path(root), run_id))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _traversals(root: str, run_id: str, sha256: str, factors: tuple, dims: tuple) -> np.ndarray:
+    from ..lesson_disentangle import traversals
+
+    return traversals(_model(root, run_id, sha256), list(factors), list(dims))
+
+
+def traversals_for(run, factors: list[int], dims: list[int]) -> np.ndarray:
+    """``lesson_disentangle.traversals`` of the run's model, cached by weights and inputs."""
+    ref = run_ref(run)
+    return _traversals(str(ref.root), ref.run_id, ref.weights_sha256(), tuple(factors), tuple(dims))
