@@ -61,6 +61,43 @@ def latent_scores(model, dataset, caches: dict) -> list[dict]:
     return rows
 
 
+def label_scatter(points: np.ndarray, title: str, labels: np.ndarray | None,
+                  selected: list[int] | None = None):
+    """A Plotly figure of 2-D ``points``: one WebGL trace of every point (so a selection's
+    indices are the points'), coloured by label as categories with a legend of the classes;
+    ``selected`` points highlighted, the others faded.
+
+    Built from arrays only (the colour is each point's class index on a stepped colour
+    scale, the hover text a template over the labels): Plotly validates a list of colour
+    strings element by element, about 0.25 s per 1,000-point view, arrays in microseconds.
+    """
+    import plotly.graph_objects as go
+    from plotly.colors import qualitative
+
+    marker = dict(size=4, opacity=0.8)
+    classes, hover = [], {}
+    if labels is not None:
+        classes, codes = np.unique(labels, return_inverse=True)  # codes: class index per point
+        palette = qualitative.Plotly if len(classes) <= 10 else qualitative.Alphabet
+        colours = [palette[i % len(palette)] for i in range(len(classes))]
+        # class i is the band [i - 0.5, i + 0.5] of the scale: one flat colour per class
+        steps = [[edge, colour] for i, colour in enumerate(colours)
+                 for edge in (i / len(classes), (i + 1) / len(classes))]
+        marker.update(color=codes.astype(np.int32), colorscale=steps, cmin=-0.5,
+                      cmax=len(classes) - 0.5, showscale=False)
+        hover = dict(customdata=np.asarray(labels), hovertemplate="label %{customdata}<extra></extra>")
+    figure = go.Figure(go.Scattergl(x=points[:, 0], y=points[:, 1], mode="markers", marker=marker,
+                                    showlegend=False, selectedpoints=list(selected or []) or None,
+                                    unselected=dict(marker=dict(opacity=0.12)), **hover))
+    for i, c in enumerate(classes):  # legend entries only: no points, never in a selection
+        figure.add_trace(go.Scattergl(x=[None], y=[None], mode="markers", name=str(c),
+                                      marker=dict(color=marker["colorscale"][2 * i][1], size=8)))
+    figure.update_layout(title=title, height=380, margin=dict(l=10, r=10, t=40, b=10),
+                         dragmode="lasso", legend=dict(title_text="label", itemclick=False,
+                                                       itemdoubleclick=False))
+    return figure
+
+
 def nearest_neighbours(codes: np.ndarray, index: int, k: int = 8) -> np.ndarray:
     """Indices of the ``k`` nearest other points to ``codes[index]`` (Euclidean, code space),
     nearest first; never ``index`` itself (fewer than ``k`` when there are fewer other points)."""

@@ -5,14 +5,12 @@ ui.within_app()  # first: a deep link on a fresh server hands over to app.py
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
-from plotly.colors import qualitative
 import streamlit as st
 
 from aelab.compare import image_grid
 from aelab.errors import AelabError
 from aelab.evaluate import reconstruct_array
-from aelab.explore import nearest_neighbours
+from aelab.explore import label_scatter, nearest_neighbours
 
 st.title("Latent space")
 run = ui.pick_run(ui.list_runs(), key="lat_run")
@@ -21,35 +19,12 @@ if run is None:
 run_dir, model, ds, caches = ui.open_run(run)
 
 labels = caches.get("labels")
+run_key = ui.run_key(run_dir)
 views = {"PCA of the codes": caches["pca_codes"], "UMAP of the codes": caches["umap_codes"],
          "PCA of the raw pixels (baseline)": caches["pca_pixels"],
          "UMAP of the raw pixels (baseline)": caches["umap_pixels"]}
 if caches["codes"].shape[1] == 2:
     views = {"The 2-D codes as they are": caches["codes"], **views}
-
-
-classes = [] if labels is None else sorted(set(labels.tolist()))
-palette = qualitative.Plotly if len(classes) <= 10 else qualitative.Alphabet
-colour = {c: palette[i % len(palette)] for i, c in enumerate(classes)}  # labels are categories
-
-
-def scatter(points: np.ndarray, title: str, selected: list[int]) -> go.Figure:
-    """One WebGL trace of every point (so a selection's indices are the points'), coloured by
-    label with a legend of the classes; the selection of any view is highlighted in all."""
-    marker = dict(size=4, opacity=0.8)
-    if labels is not None:
-        marker.update(color=[colour[v] for v in labels.tolist()])
-    figure = go.Figure(go.Scattergl(x=points[:, 0], y=points[:, 1], mode="markers", marker=marker,
-                                    showlegend=False, selectedpoints=selected or None,
-                                    unselected=dict(marker=dict(opacity=0.12)),
-                                    text=None if labels is None else [f"label {v}" for v in labels]))
-    for c in classes:  # legend entries only: no points, so they never take part in a selection
-        figure.add_trace(go.Scattergl(x=[None], y=[None], mode="markers", name=str(c),
-                                      marker=dict(color=colour[c], size=8)))
-    figure.update_layout(title=title, height=380, margin=dict(l=10, r=10, t=40, b=10),
-                         dragmode="lasso", legend=dict(title_text="label", itemclick=False,
-                                                       itemdoubleclick=False))
-    return figure
 
 
 SELECTION = f"lat_selected.{run['id']}"  # another run starts with nothing selected
@@ -74,7 +49,10 @@ columns = st.columns(2)
 for i, (title, points) in enumerate(views.items()):
     key = f"lat_view_{i}"
     with columns[i % 2]:
-        ui.plot(scatter(points, title, selected), key=key, selection_mode=("points", "box", "lasso"),
+        # built once per run, view and selection for every session (a rerun reuses it)
+        figure = ui.shared_figure((run_key, title, tuple(selected)), lambda points=points, title=title:
+                                  label_scatter(points, title, labels, selected))
+        ui.plot(figure, key=key, selection_mode=("points", "box", "lasso"),
                 on_select=lambda key=key: remember(key))
 
 if selected:

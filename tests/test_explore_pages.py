@@ -171,6 +171,15 @@ def array(value) -> np.ndarray:
     return np.asarray(value)
 
 
+def drawn_colour(marker: dict, value: float) -> str:
+    """The colour Plotly draws for a point of ``value`` on the marker's colour scale (its
+    cmin..cmax mapped onto the scale's 0..1 stops; a stop's colour holds until the next)."""
+    t = (value - marker["cmin"]) / (marker["cmax"] - marker["cmin"])
+    stops = marker["colorscale"]
+    return next(colour for (low, colour), (high, _) in zip(stops, stops[1:] + [[2.0, None]])
+                if low <= t < high)
+
+
 def select_points(at: AppTest, key: str, indices: list[int]) -> AppTest:
     """Select ``indices`` in chart ``key`` as the browser reports a box/lasso/click selection."""
     states = at._tree.get_widget_states()
@@ -222,7 +231,8 @@ def test_latent_page_shows_webgl_views_coloured_by_label_and_the_score_table(run
         classes = sorted(set(caches["labels"].tolist()))
         assert [t["name"] for t in legend] == [str(c) for c in classes]
         colour = {int(t["name"]): t["marker"]["color"] for t in legend}
-        assert trace["marker"]["color"] == [colour[v] for v in caches["labels"].tolist()]
+        assert [drawn_colour(trace["marker"], v) for v in array(trace["marker"]["color"])] == [
+            colour[v] for v in caches["labels"].tolist()]
         assert len(set(colour.values())) == len(classes)
     table = at.dataframe[0].value
     assert table["space"].tolist() == ["codes", f"PCA codes ({RUNS[name][1]['latent_dim']})", "raw pixels"]

@@ -46,21 +46,64 @@ def pca(name: str, k: int):
 
 
 def caches_for(run) -> dict:
-    """The run's codes and projections; computed with a progress box when missing or stale."""
-    from ..caches import _projections_fresh, load_caches
+    """The run's codes and projections; computed with a progress box when missing or stale.
+
+    Read once per server for each state of the cache file (its inode, mtime and size) and
+    weights: a rerun or another session gets the same arrays without reading the file."""
+    from ..caches import CACHE, load_caches
 
     ref = run_ref(run)
     digest = ref.weights_sha256()
-    if _projections_fresh(ref, digest):
-        return _cached_arrays(str(ref.root), ref.run_id, digest)
+    stamp = file_stamp(ref / CACHE)
+    if stamp is not None:
+        try:
+            return _cached_arrays(str(ref.root), ref.run_id, digest, stamp)
+        except _Stale:
+            pass
     return _with_status("Computing codes and projections", lambda say: load_caches(ref, say))
 
 
-@st.cache_resource(max_entries=16, show_spinner=False)
-def _cached_arrays(root: str, run_id: str, sha256: str) -> dict:
-    from ..caches import load_caches
+class _Stale(Exception):
+    """The cache file was not made from these weights (an exception: never cached)."""
 
-    return load_caches(RunRef(Path(root), run_id))
+
+def file_stamp(path: "str | os.PathLike") -> tuple[int, int, int] | None:
+    """(inode, mtime in ns, size) of a file, or None when it is missing: a key that changes
+    whenever the file is replaced (run files are written by temp file + rename)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _cached_arrays(root: str, run_id: str, sha256: str, stamp: tuple) -> dict:
+    from ..caches import _projections_fresh, load_caches
+
+    ref = RunRef(Path(root), run_id)
+    if not _projections_fresh(ref, sha256):
+        raise _Stale(run_id)
+    return load_caches(ref)
+
+
+def run_key(run) -> str:
+    """``<run folder>@<weights hash>``: names a run's trained state in cache keys (new
+    weights, new key)."""
+    ref = run_ref(run)
+    return f"{ref.path}@{ref.weights_sha256()}"
+
+
+@st.cache_resource(max_entries=256, show_spinner=False)
+def _figure(key: tuple, _build):
+    return _build()
+
+
+def shared_figure(key: tuple, build):
+    """``build()`` once per ``key`` for every session of the server: a figure is built once
+    per data (``key`` must name all it shows: a ``run_key``, the view, the options). The
+    figure is shared, so nobody may change it after it is built."""
+    return _figure(key, build)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
