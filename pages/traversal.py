@@ -10,6 +10,8 @@ import streamlit as st
 from aelab.compare import image_grid
 from aelab.explore import (KL_INACTIVE, decode_codes, dimension_order, gif_bytes, is_vae,
                            png_bytes, traversal_grid, traversal_range)
+from aelab.webdecoder import CAPTION as DECODED
+from aelab.webdecoder import page_height, slider_page, slider_spec
 
 st.title("Traversal")
 run = ui.pick_run(ui.list_runs(), key="trav_run")
@@ -66,44 +68,49 @@ if run["variant"] == "cvae":
                              index=int(label or 0), key=f"{prefix}.class")
 
 
+sliders = slider_spec(base, low, high, active, inactive, kl, label, KL_INACTIVE)
+scale = max(1, 320 // width)
+st.caption("Dimensions ordered by KL" if kl is not None else "Dimensions in order")
+decoder_json, refused = ui.web_decoder_for(run_dir)
+
+
 def reset_sliders() -> None:
     for key in [k for k in st.session_state if k.startswith(f"{prefix}.z")]:
         del st.session_state[key]  # recreated at the base code's values
 
 
 @st.fragment
-def sliders_and_picture() -> None:
-    """A slider move reruns only this: the sliders and the picture decoded from them."""
+def server_sliders_and_picture() -> None:
+    """Only for a run the browser cannot decode: a slider move reruns this on the server."""
     z = base.copy()
-
-    def slider(d: int):
-        lo, hi = float(min(low[d], base[d])), float(max(high[d], base[d]))
-        if hi - lo < 1e-6:  # a unit that never varies (say, never among k-sparse's kept k)
-            lo, hi = lo - 1.0, hi + 1.0
-        note = f" (KL {kl[d]:.2f})" if kl is not None else ""
-        z[d] = st.slider(f"z{d}{note}", lo, hi, float(base[d]), step=(hi - lo) / 100 or 0.01,
-                         key=f"{prefix}.z{d}")
-
     left, right = st.columns([1, 1], gap="large")
     with left:
-        st.caption("Dimensions ordered by KL" if kl is not None else "Dimensions in order")
         # the sliders scroll in their own box, so the picture beside them stays in view
-        with st.container(height=440 if len(active) + len(inactive) > 5 else "content", border=False):
-            for d in active:
-                slider(d)
+        with st.container(height=440 if len(sliders["dims"]) > 5 else "content", border=False):
+            for s in sliders["dims"]:
+                if s["inactive"]:
+                    continue
+                z[s["d"]] = st.slider(s["label"], s["low"], s["high"], float(base[s["d"]]),
+                                      step=s["step"], key=f"{prefix}.z{s['d']}")
             if inactive:
-                with st.expander(f"{len(inactive)} inactive dimension(s) (KL < {KL_INACTIVE} nats)"):
-                    for d in inactive:
-                        slider(d)
+                with st.expander(sliders["inactive_title"]):
+                    for s in [s for s in sliders["dims"] if s["inactive"]]:
+                        z[s["d"]] = st.slider(s["label"], s["low"], s["high"], float(base[s["d"]]),
+                                              step=s["step"], key=f"{prefix}.z{s['d']}")
     with right:
         decoded = decode_codes(model, z[None], None if label is None else np.array([label]))
-        ui.image(image_grid([decoded], scale=max(1, 320 // width)), caption="decoded from the sliders")
+        ui.image(image_grid([decoded], scale=scale), caption=DECODED)
         st.button("Reset sliders to the base", icon=":material/restart_alt:", on_click=reset_sliders,
                   key="trav_reset", help="Every slider back to the base code: the test image's code "
                   "or the prior mean")
 
 
-sliders_and_picture()
+if decoder_json is not None:  # the browser decodes: a slider move touches no server
+    st.iframe(slider_page(decoder_json, sliders, scale), alt=DECODED,
+              height=page_height(sliders, list(ds.x_test.shape[1:]), scale))
+else:
+    st.caption(f"The server decodes this run's pictures, since {refused}.")
+    server_sliders_and_picture()
 
 st.subheader("Traversal grid")
 g1, g2 = st.columns(2)

@@ -6,7 +6,8 @@
 - ``sessions``: a class on one server (owners, the teacher, per-session limits, uploads)
 - ``urlstate``: widgets whose values live in the URL's query string
 - ``folder``: the runs folder, its manager, run handles
-- ``loaders``: caches shared by every session (models, datasets, PCA, codes, traversals)
+- ``loaders``: caches shared by every session (models, datasets, PCA, codes, traversals,
+  decoders for the browser)
 - ``scores``: scores computed in the background, shown when ready
 - ``picking``: pick a run (kept in the URL) and open it
 - ``widgets``: config forms, errors, plots, images
@@ -15,7 +16,7 @@ from ..catalog import (dataset_label, eta_text, is_demo, order_runs, phase_of,
                        run_label, run_labels, run_warnings)
 from .folder import finished_runs, list_runs, manager, run_ref, runs_dir
 from .loaders import (caches_for, dataset, dataset_for, file_stamp, model_for, pca, run_key,
-                      shared_figure, traversals_for)
+                      shared_figure, traversals_for, web_decoder_for)
 from .picking import open_run, pick_run
 from .scores import background_scores, disentanglement_for, scores_for
 from .sessions import (UPLOADS, check_allowed, dataset_choices, is_teacher,
@@ -35,5 +36,5 @@ __all__ = [
     "run_key", "run_labels", "run_ref", "run_warnings", "runs_dir", "scores_for", "session_owner",
     "settings_widgets", "shared_figure", "show_error", "start_study", "store_upload", "store_upload_once",
     "submit_run", "teacher_sign_in", "traversals_for", "uploads_dir", "url_multiselect",
-    "url_number", "url_selectbox", "with_owners", "within_app",
+    "url_number", "url_selectbox", "web_decoder_for", "with_owners", "within_app",
 ]

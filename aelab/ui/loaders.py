@@ -1,7 +1,8 @@
 """Cached loaders shared by every session of the server: models keyed by run id and weights
-hash, datasets, PCA fits, a run's codes and projections, traversals."""
+hash, datasets, PCA fits, a run's codes and projections, traversals, decoders for the browser."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -23,6 +24,23 @@ def model_for(run) -> object:
     """The run's model in eval mode, cached by run and weights hash."""
     ref = run_ref(run)
     return _model(str(ref.root), ref.run_id, ref.weights_sha256())
+
+
+def web_decoder_for(run) -> tuple[str | None, str | None]:
+    """(the JSON text of the run's decoder for the browser, None), or (None, why it cannot be
+    exported): made once per run and weights hash for every session."""
+    ref = run_ref(run)
+    return _web_decoder(str(ref.root), ref.run_id, ref.weights_sha256())
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _web_decoder(root: str, run_id: str, sha256: str) -> tuple[str | None, str | None]:
+    from ..webdecoder import WebDecoderError, export_decoder
+
+    try:
+        return json.dumps(export_decoder(_model(root, run_id, sha256))), None
+    except WebDecoderError as exc:
+        return None, str(exc)
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the dataset...")
