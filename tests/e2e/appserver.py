@@ -220,6 +220,23 @@ SETTLED_JS = """() => {
 }"""
 
 
+DECODED = "decoded from the sliders"  # the Traversal component's title and its picture's caption
+# the Traversal component's window (a same-origin srcdoc iframe), or null
+DECODER_WINDOW_JS = f"""() => {{
+  const frame = document.querySelector('iframe[title="{DECODED}"]');
+  return frame && frame.contentWindow && frame.contentWindow.aelab ? frame.contentWindow : null;
+}}"""
+
+
+def decoder_frame(page, timeout: float = 60_000):
+    """The Traversal page's sliders and picture (decoded in the browser, webdecoder.js) as a
+    Playwright frame, once its picture is drawn and shown."""
+    handle = page.wait_for_selector(f'iframe[title="{DECODED}"]', timeout=timeout)
+    frame = handle.content_frame()
+    frame.wait_for_function("() => window.aelab && window.aelab.paintedAt !== null", timeout=timeout)
+    return frame
+
+
 def is_settled(page) -> bool:
     return page.evaluate(SETTLED_JS)
 

@@ -13,13 +13,16 @@ from __future__ import annotations
 import io
 import re
 
+import numpy as np
 import pytest
 
-from .appserver import full_page_screenshot, require, serve_app, wait_idle
+from aelab.explore import decode_codes
+from aelab.runref import RunRef
+
+from .appserver import DECODED, decoder_frame, full_page_screenshot, require, serve_app, wait_idle
 from .test_browser import _expect, choose, no_failures, open_page
 
 EXPLORE_RUNS = ("demo-vae", "demo-ae-z2")
-DECODED = "decoded from the sliders"
 SELECTED = re.compile(r"^(\d+) selected point\(s\)$")
 
 
@@ -56,7 +59,8 @@ def pixel_difference(png_a: bytes, png_b: bytes) -> float:
 
 
 def test_traversal_slider_drag(browser, app_server, page, screenshots):
-    """Dragging the first traversal slider with the mouse decodes a different picture.
+    """Dragging the first traversal slider with the mouse decodes a different picture, in
+    the browser (the component's canvas), as torch decodes it; an arrow key moves it too.
 
     Opened through Home and the sidebar, as a user does (deep links: test_deep_links.py).
     """
@@ -65,43 +69,47 @@ def test_traversal_slider_drag(browser, app_server, page, screenshots):
     open_home_then(page, app_server, "Traversal")
     choose(page, "Run", run_option(app_server.runs_dir, "demo-vae"))
     expect(page.get_by_text("Dimensions ordered by KL")).to_be_visible()  # the VAE is shown
-    decoded = page.get_by_test_id("stImage").filter(has_text=DECODED).locator("img")
-    expect(decoded).to_be_visible(timeout=60_000)
-    wait_idle(page)  # includes: the image loaded
-    before_src, before = decoded.get_attribute("src"), decoded.screenshot(animations="disabled")
+    wait_idle(page)
+    frame = decoder_frame(page)
+    expect(frame.get_by_text(DECODED, exact=True)).to_be_visible()
+    canvas = frame.locator("canvas")
+    before = canvas.screenshot(animations="disabled")
+    draws = frame.evaluate("() => window.aelab.draws")
 
     # The first slider (the dimension with the most KL): drag its thumb across the track.
-    slider = page.get_by_test_id("stSlider").first
-    expect(slider.locator("label")).to_contain_text("KL")
-    value = slider.get_by_role("slider")  # react-aria's hidden input type=range
-    before_raw = value.input_value()
-    thumb = slider.get_by_test_id("stSliderThumbValue").locator("xpath=..")  # the round handle
-    thumb.scroll_into_view_if_needed()
-    handle, track = thumb.bounding_box(), thumb.locator("xpath=..").bounding_box()
-    x, y = handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2
-    target = track["x"] + track["width"] * (0.1 if x > track["x"] + track["width"] / 2 else 0.9)
-    page.mouse.move(x, y)
+    value = frame.get_by_role("slider").first  # a native input type=range
+    expect(value).to_have_attribute("aria-label", re.compile(r"^z\d+ \(KL \d+\.\d+\)$"))
+    before_value = float(value.input_value())
+    low, high = float(value.get_attribute("min")), float(value.get_attribute("max"))
+    value.scroll_into_view_if_needed()
+    track = value.bounding_box()
+    middle_y = track["y"] + track["height"] / 2
+    start = track["x"] + track["width"] * (before_value - low) / (high - low)
+    target = track["x"] + track["width"] * (0.1 if before_value > (low + high) / 2 else 0.9)
+    page.mouse.move(start, middle_y)
     page.mouse.down()
-    page.mouse.move(target, y, steps=12)
+    page.mouse.move(target, middle_y, steps=12)
     page.mouse.up()
-    expect(value).not_to_have_value(before_raw)
-    before_value, after_value = float(before_raw), float(value.input_value())
-    assert abs(after_value - before_value) > 0.2 * (float(value.get_attribute("max"))
-                                                    - float(value.get_attribute("min"))), \
-        (before_value, after_value)
+    after_value = float(value.input_value())
+    assert abs(after_value - before_value) > 0.2 * (high - low), (before_value, after_value)
 
-    # The rerun decodes a new picture: a new media URL, then the app idle and the image loaded.
-    page.wait_for_function(
-        """([caption, src]) => {
-             const box = [...document.querySelectorAll('[data-testid="stImage"]')]
-               .find(e => e.innerText.includes(caption));
-             const img = box && box.querySelector('img');
-             return img && img.src !== src;
-           }""", arg=[DECODED, before_src], timeout=60_000)
-    wait_idle(page)
-    after = decoded.screenshot(animations="disabled")
+    # Drawn in the browser: no script run on the server, the picture is torch's decoding.
+    assert frame.evaluate("() => window.aelab.draws") > draws
+    assert page.evaluate("() => document.querySelector('[data-testid=\"stApp\"]').dataset.testScriptState") \
+        != "running"
+    after = canvas.screenshot(animations="disabled")
     difference = pixel_difference(before, after)
     assert difference > 2.0, f"the decoded image barely changed: mean |diff| {difference:.2f}"
+    z = np.array(frame.evaluate("() => Array.from(window.aelab.z)"), dtype=np.float32)
+    shown = np.array(frame.evaluate("() => Array.from(window.aelab.pixels)"))
+    model = RunRef(app_server.runs_dir, "demo-vae").load_model()
+    assert np.abs(shown - decode_codes(model, z[None])[0].ravel()).max() < 1e-3
+    # an arrow key on the focused slider: one step (a hundredth of its range), drawn at once
+    draws = frame.evaluate("() => window.aelab.draws")
+    value.focus()
+    page.keyboard.press("ArrowLeft")
+    assert float(value.input_value()) == pytest.approx(max(low, after_value - (high - low) / 100), rel=1e-6)
+    assert frame.evaluate("() => window.aelab.draws") == draws + 1
     no_failures(page)
     full_page_screenshot(page, screenshots / "traversal.png")
 
