@@ -114,18 +114,33 @@ def app_pages() -> list[tuple[str, str]]:
     return pages
 
 
-def switch_pages(page, timeout_ms: float) -> dict[str, float]:
-    """Seconds per page switch through the sidebar, until the page's title shows and the
-    app is idle (one student, warm server): the issue's "any page switch under 1.5 s"."""
+def script_times(log_path: Path, offset: int) -> tuple[int, list[float]]:
+    """The server's script times (s) logged since byte ``offset`` (``$AELAB_TIMING``), and
+    the new offset."""
+    with open(log_path, "rb") as log:
+        log.seek(offset)
+        text = log.read().decode(errors="replace")
+    return offset + len(text.encode()), [float(t) for t in re.findall(r"aelab-timing page=\S+ script_s=([\d.]+)", text)]
+
+
+def switch_pages(page, timeout_ms: float, log_path: Path) -> dict[str, dict]:
+    """Per page, the seconds of a switch through the sidebar until the page's title shows
+    and the app is idle (one student, warm server: the issue's "any page switch under
+    1.5 s"), beside the server's script time for it (the rest is transport and drawing)."""
     from appserver import wait_idle
 
     times = {}
+    offset = log_path.stat().st_size
     for name, title in app_pages():
         start = time.monotonic()
         page.get_by_test_id("stSidebarNav").get_by_role("link", name=name, exact=True).click()
         page.get_by_role("heading", name=title, exact=True).wait_for(timeout=timeout_ms)
         wait_idle(page, timeout_ms)
-        times[name] = round(time.monotonic() - start, 2)
+        switch = time.monotonic() - start
+        time.sleep(0.05)  # the server's line follows the last message it sent
+        offset, scripts = script_times(log_path, offset)
+        times[name] = {"switch_s": round(switch, 2), "script_s": round(sum(scripts), 3),
+                       "script_runs": len(scripts)}
     return times
 
 
@@ -155,6 +170,7 @@ def main(argv=None) -> int:
         copy_demo_runs(folder / "runs", sorted({args.run} | {p.parent.name for p in
                                                               DEMO_RUNS.glob("demo-*/status.json")}))
         load_before = os.getloadavg()[0]
+        os.environ["AELAB_TIMING"] = "1"  # the server logs each page's script time
         server = AppServer(folder / "runs", log_path=folder / "server.log",
                            threads=os.environ.get("AELAB_THREADS", "1")).start()
         browser = launch_chromium(playwright)
@@ -175,8 +191,9 @@ def main(argv=None) -> int:
                 time.sleep(0.5)
             for extra in pages[1:]:  # the others leave: one student switches pages alone
                 extra.close()
-            first_visits = switch_pages(pages[0], args.timeout * 1000)  # caches warm up
-            switches = switch_pages(pages[0], args.timeout * 1000)
+            log = folder / "server.log"
+            first_visits = switch_pages(pages[0], args.timeout * 1000, log)  # caches warm up
+            switches = switch_pages(pages[0], args.timeout * 1000, log)
         finally:
             browser.close()
             server.stop()
@@ -205,8 +222,9 @@ def main(argv=None) -> int:
               f"{result['slider_together_ms']['median']} ms, p95 {result['slider_together_ms']['p95']} ms "
               f"(goal p95 < 300 ms; together/alone p95 x{result['p95_together_over_alone']})")
     for what, times in (("first visit", first_visits), ("second visit", switches)):
-        print(f"page switch, one student, {what} (s): " + ", ".join(f"{k} {v}" for k, v in times.items())
-              + f"; slowest {max(times.values())} s (goal < 1.5 s)")
+        print(f"page switch, one student, {what}, in the browser (server script) s: "
+              + ", ".join(f"{k} {v['switch_s']} ({v['script_s']})" for k, v in times.items())
+              + f"; slowest {max(v['switch_s'] for v in times.values())} s (goal < 1.5 s)")
     return 0
 
 

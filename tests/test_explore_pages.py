@@ -35,6 +35,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import aelab.caches
+import aelab.explore
 import aelab.manager
 import aelab.webdecoder
 from aelab.caches import CACHE, build_caches, load_caches, load_latent_scores, weights_hash
@@ -246,6 +247,26 @@ def test_latent_page_shows_webgl_views_coloured_by_label_and_the_score_table(run
     at.toggle(key="lat_scores").set_value(False).run()
     assert_ok(at)
     assert len(at.dataframe) == 0
+
+
+def test_sessions_share_the_latent_views_and_the_cached_arrays(runs, tmp_path, monkeypatch, capsys):
+    """Each view is built once, and the cache file read once, for a rerun and a second session."""
+    private_copy(runs, ["vae"], tmp_path / "runs", monkeypatch)  # a new folder: new cache keys
+    built, read = [], []
+    scatter, load = aelab.explore.label_scatter, aelab.caches.load_caches
+    monkeypatch.setattr(aelab.explore, "label_scatter",
+                        lambda points, title, *a: built.append(title) or scatter(points, title, *a))
+    monkeypatch.setattr(aelab.caches, "load_caches", lambda *a, **k: read.append(a) or load(*a, **k))
+    monkeypatch.setenv("AELAB_TIMING", "1")  # the server's script time, for bench/
+    first = open_page("latent")
+    assert len(built) == 4 and len(read) == 1
+    first.run()
+    second = open_page("latent")
+    assert_ok(first)
+    assert_ok(second)
+    assert len(charts(second)) == 4
+    assert len(built) == 4 and len(read) == 1, (built, read)
+    assert "aelab-timing page=latent script_s=" in capsys.readouterr().err
 
 
 def test_selected_points_show_their_images_reconstructions_and_neighbours(runs, media, digits):

@@ -1,8 +1,11 @@
 """The app shell: app.py's navigation, the guard every page file calls first, presenter mode."""
 from __future__ import annotations
 
+import os
 import runpy
+import sys
 import threading
+import time
 from pathlib import Path
 
 import streamlit as st
@@ -14,14 +17,25 @@ from .urlstate import _adopt_url, _write_url
 _navigation = threading.local()  # per script thread, i.e. per session: never a process global
 
 
+TIMING = "AELAB_TIMING"  # set (to 1): each page's script time goes to stderr, for bench/
+
+
 def run_app(pages: list, **kwargs) -> None:
-    """``st.navigation(pages).run()`` with a flag set while the chosen page runs (app.py)."""
+    """``st.navigation(pages).run()`` with a flag set while the chosen page runs (app.py).
+
+    With ``$AELAB_TIMING`` set, prints ``aelab-timing page=<url path> script_s=<seconds>``
+    to stderr after every run of a page (the server's share of a page switch; the
+    benchmarks read it from the server's log)."""
     page = st.navigation(pages, **kwargs)
     _navigation.inside = True
+    start = time.perf_counter()
     try:
         page.run()
     finally:
         _navigation.inside = False
+        if os.environ.get(TIMING):
+            print(f"aelab-timing page={page.url_path or '/'} script_s={time.perf_counter() - start:.3f}",
+                  file=sys.stderr, flush=True)
 
 
 def within_app() -> None:
