@@ -155,4 +155,9 @@ figcaption { font-size: 14px; color: rgba(49, 51, 63, 0.6); margin: 0.3rem 0 0.8
 button { font: inherit; padding: 0.35rem 0.75rem; border-radius: 0.5rem; cursor: pointer;
          border: 1px solid rgba(49, 51, 63, 0.2); background: white; }
 button:hover { border-color: rgb(255, 75, 75); color: rgb(255, 75, 75); }
+@media (prefers-color-scheme: dark) {  /* Streamlit's default theme follows the system's */
+  body { color: rgb(250, 250, 250); }
+  figcaption { color: rgba(250, 250, 250, 0.6); }
+  button { background: rgb(14, 17, 23); color: inherit; border-color: rgba(250, 250, 250, 0.2); }
+}
 """

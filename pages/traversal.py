@@ -83,20 +83,23 @@ def reset_sliders() -> None:
 def server_sliders_and_picture() -> None:
     """Only for a run the browser cannot decode: a slider move reruns this on the server."""
     z = base.copy()
+
+    def slider(s: dict) -> None:
+        z[s["d"]] = st.slider(s["label"], s["low"], s["high"], float(base[s["d"]]), step=s["step"],
+                              key=f"{prefix}.z{s['d']}")
+
     left, right = st.columns([1, 1], gap="large")
     with left:
         # the sliders scroll in their own box, so the picture beside them stays in view
         with st.container(height=440 if len(sliders["dims"]) > 5 else "content", border=False):
             for s in sliders["dims"]:
-                if s["inactive"]:
-                    continue
-                z[s["d"]] = st.slider(s["label"], s["low"], s["high"], float(base[s["d"]]),
-                                      step=s["step"], key=f"{prefix}.z{s['d']}")
+                if not s["inactive"]:
+                    slider(s)
             if inactive:
                 with st.expander(sliders["inactive_title"]):
-                    for s in [s for s in sliders["dims"] if s["inactive"]]:
-                        z[s["d"]] = st.slider(s["label"], s["low"], s["high"], float(base[s["d"]]),
-                                              step=s["step"], key=f"{prefix}.z{s['d']}")
+                    for s in sliders["dims"]:
+                        if s["inactive"]:
+                            slider(s)
     with right:
         decoded = decode_codes(model, z[None], None if label is None else np.array([label]))
         ui.image(image_grid([decoded], scale=scale), caption=DECODED)

@@ -110,6 +110,17 @@ def test_traversal_slider_drag(browser, app_server, page, screenshots):
     page.keyboard.press("ArrowLeft")
     assert float(value.input_value()) == pytest.approx(max(low, after_value - (high - low) / 100), rel=1e-6)
     assert frame.evaluate("() => window.aelab.draws") == draws + 1
+    # a rerun of the page below (the grid's steps) keeps the sliders where they are
+    moved = frame.evaluate("() => Array.from(window.aelab.z)")
+    steps = page.get_by_test_id("stSlider").filter(has_text="Steps").get_by_role("slider")
+    row = page.get_by_test_id("stImage").first.locator("img")  # the grid's first row
+    row_src = row.get_attribute("src")
+    steps.focus()
+    page.keyboard.press("ArrowLeft")
+    expect(steps).to_have_value("8")
+    expect(row).not_to_have_attribute("src", row_src)  # the page reran: a new grid
+    wait_idle(page)
+    assert decoder_frame(page).evaluate("() => Array.from(window.aelab.z)") == moved
     no_failures(page)
     full_page_screenshot(page, screenshots / "traversal.png")
 
