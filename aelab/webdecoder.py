@@ -121,21 +121,22 @@ def _json_script(element_id: str, payload: str) -> str:
     return f'<script type="application/json" id="{element_id}">{safe}</script>'
 
 
-def slider_page(decoder_json: str, sliders: dict, scale: int) -> str:
+def slider_page(decoder_json: str, sliders: dict, scale: int, large: bool = False) -> str:
     """The component's whole HTML: styles, the sliders' data, the decoder (``decoder_json``,
-    the JSON text of ``export_decoder``, cached per run and weights) and ``webdecoder.js``."""
+    the JSON text of ``export_decoder``, cached per run and weights) and ``webdecoder.js``;
+    ``large``: presenter mode's larger text."""
     view = dict(sliders, scale=int(scale), caption=CAPTION)
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(CAPTION)}</title>"
-            f"<style>{STYLE}</style></head><body><div id='app'></div>"
+            f"<style>{STYLE}</style></head><body class='{'large' if large else ''}'><div id='app'></div>"
             + _json_script("aelab-view", json.dumps(view))
             + _json_script("aelab-decoder", decoder_json)
             + f"<script>{JS.read_text()}</script></body></html>")
 
 
-def page_height(sliders: dict, shape: list[int], scale: int) -> int:
+def page_height(sliders: dict, shape: list[int], scale: int, large: bool = False) -> int:
     """Pixels the component needs: the picture, its caption and button, or the sliders' box."""
-    box = 440 if len(sliders["dims"]) > 5 else 64 * len(sliders["dims"])
-    return max(shape[1] * scale + 110, box + 20)
+    box = 440 if len(sliders["dims"]) > 5 else (80 if large else 64) * len(sliders["dims"])
+    return max(shape[1] * scale + (150 if large else 110), box + 20)
 
 
 STYLE = """
@@ -155,6 +156,7 @@ figcaption { font-size: 14px; color: rgba(49, 51, 63, 0.6); margin: 0.3rem 0 0.8
 button { font: inherit; padding: 0.35rem 0.75rem; border-radius: 0.5rem; cursor: pointer;
          border: 1px solid rgba(49, 51, 63, 0.2); background: white; }
 button:hover { border-color: rgb(255, 75, 75); color: rgb(255, 75, 75); }
+body.large, body.large .slider label, body.large figcaption { font-size: 22px; }
 @media (prefers-color-scheme: dark) {  /* Streamlit's default theme follows the system's */
   body { color: rgb(250, 250, 250); }
   figcaption { color: rgba(250, 250, 250, 0.6); }

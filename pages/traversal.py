@@ -109,8 +109,9 @@ def server_sliders_and_picture() -> None:
 
 
 if decoder_json is not None:  # the browser decodes: a slider move touches no server
-    st.iframe(slider_page(decoder_json, sliders, scale), alt=DECODED,
-              height=page_height(sliders, list(ds.x_test.shape[1:]), scale))
+    large = bool(st.session_state.get("present"))  # presenter mode: larger text
+    st.iframe(slider_page(decoder_json, sliders, scale, large), alt=DECODED,
+              height=page_height(sliders, list(ds.x_test.shape[1:]), scale, large))
 else:
     st.caption(f"The server decodes this run's pictures, since {refused}.")
     server_sliders_and_picture()
