@@ -374,6 +374,23 @@ def test_a_run_the_browser_cannot_decode_is_decoded_on_the_server(runs, media, t
     assert same_picture(picture(at.image[0], media), before)
 
 
+def test_the_decoder_is_exported_once_for_every_session(runs, tmp_path, monkeypatch):
+    calls = []
+
+    def counted(model):
+        calls.append(model)
+        return export(model)
+
+    export = aelab.webdecoder.export_decoder
+    private_copy(runs, ["ae2"], tmp_path / "runs", monkeypatch)  # a new folder: not cached yet
+    monkeypatch.setattr(aelab.webdecoder, "export_decoder", counted)
+    first = open_page("traversal", "trav_run", runs.id("ae2"))
+    first.number_input(key="trav_index").set_value(3).run()  # a new base: the same decoder
+    second = open_page("traversal", "trav_run", runs.id("ae2"))  # another student
+    assert len(calls) == 1
+    assert slider_view(first)[1] == slider_view(second)[1]
+
+
 def test_changing_the_base_image_starts_the_sliders_at_its_code(runs):
     at = open_page("traversal", "trav_run", runs.id("ae2"))
     codes = runs.caches("ae2")["codes"]
