@@ -8,6 +8,7 @@ rules (``choices``, ``ge``, ``gt``, ``le``, ``lt``) and then the cross-field
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import typing
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ class Settings:
             owner = f"variant {cls.variant!r}" if cls.variant else "training"
             raise ConfigError(f"unknown parameter {unknown[0]!r} for {owner}; valid parameters: "
                               f"{', '.join(sorted(names - set(cls.hidden_from_parameters)))}")
-        hints = typing.get_type_hints(cls)
+        hints = _hints(cls)
         settings = cls(**{k: _coerce(k, v, hints[k]) for k, v in params.items()})
         settings.validate()
         return settings
@@ -57,10 +58,17 @@ class Settings:
     @classmethod
     def parameters(cls) -> list[dict[str, Any]]:
         """Each user-settable field: name, type, default, help and rules (for CLI and app)."""
-        hints = typing.get_type_hints(cls)
+        hints = _hints(cls)
         return [{"name": f.name, "type": _type_name(hints[f.name]), "default": f.default,
                  **dict(f.metadata)}
                 for f in dataclasses.fields(cls) if f.name not in cls.hidden_from_parameters]
+
+
+@functools.lru_cache(maxsize=None)
+def _hints(cls) -> dict[str, Any]:
+    """The field types of a settings class, resolved once per class (``get_type_hints``
+    evaluates every annotation string each call: most of the time of reading a run's config)."""
+    return typing.get_type_hints(cls)
 
 
 def _type_name(tp) -> str:

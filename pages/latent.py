@@ -50,7 +50,7 @@ for i, (title, points) in enumerate(views.items()):
     key = f"lat_view_{i}"
     with columns[i % 2]:
         # built once per run, view and selection for every session (a rerun reuses it)
-        figure = ui.shared_figure((run_key, title, tuple(selected)), lambda points=points, title=title:
+        figure = ui.shared((run_key, title, tuple(selected)), lambda points=points, title=title:
                                   label_scatter(points, title, labels, selected))
         ui.plot(figure, key=key, selection_mode=("points", "box", "lasso"),
                 on_select=lambda key=key: remember(key))

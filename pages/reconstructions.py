@@ -41,8 +41,12 @@ worst_of = c2.selectbox("Worst for", chosen, format_func=labels.get, key="rec_wo
                         disabled=how != "worst")
 n = c3.slider("How many", 4, 16, 10, key="rec_n")
 seed = c4.number_input("Seed", 0, 10_000, 0, key="rec_seed")
-index = pick_examples(ds.x_test, ds.y_test, how, n, seed,
-                      model=models[labels[worst_of]] if how == "worst" else None)
+# examples and rows are made once per runs, examples and options for every session: a
+# rerun or another student's visit shows them without running a model again
+runs_key = (name, tuple(ui.run_key(run) for run in chosen), tuple(labels[run] for run in chosen))
+worst = ui.run_key(worst_of) if how == "worst" else None  # "worst" runs a model on the test set
+index = ui.shared(("rec_examples", name, how, n, seed, worst), lambda: pick_examples(
+    ds.x_test, ds.y_test, how, n, seed, model=models[labels[worst_of]] if worst else None))
 x = ds.x_test[index]
 y = None if ds.y_test is None else ds.y_test[index]
 pca_for = lambda k: ui.pca(name, k)  # noqa: E731
@@ -61,7 +65,8 @@ def show_rows(rows, key):
     st.dataframe(pd.DataFrame(table), hide_index=True, key=f"{key}_table")
 
 
-show_rows(reconstruction_rows(models, x, y, ds.x_train, pca_for), "rec")
+show_rows(ui.shared(("rec_rows", runs_key, tuple(index)),
+                    lambda: reconstruction_rows(models, x, y, ds.x_train, pca_for)), "rec")
 
 st.subheader("Denoising demo")
 d1, d2 = st.columns(2)
@@ -71,4 +76,5 @@ noise = d1.selectbox("Corruption", NOISES, key="noise",
                      index=NOISES.index(trained.noise) if trained else 0)
 level = d2.slider("Level", 0.0, 1.0, float(trained.noise_level) if trained else 0.3, 0.05,
                   key="noise_level")
-show_rows(denoising_rows(models, x, y, ds.x_train, noise, level, seed, pca_for), "den")
+show_rows(ui.shared(("den_rows", runs_key, tuple(index), noise, level, seed),
+                    lambda: denoising_rows(models, x, y, ds.x_train, noise, level, seed, pca_for)), "den")

@@ -16,7 +16,7 @@ from ..catalog import (dataset_label, eta_text, is_demo, order_runs, phase_of,
                        run_label, run_labels, run_warnings)
 from .folder import finished_runs, list_runs, manager, run_ref, runs_dir
 from .loaders import (caches_for, dataset, dataset_for, file_stamp, model_for, pca, run_key,
-                      shared_figure, traversals_for, web_decoder_for)
+                      shared, traversals_for, web_decoder_for)
 from .picking import open_run, pick_run
 from .scores import background_scores, disentanglement_for, scores_for
 from .sessions import (UPLOADS, check_allowed, dataset_choices, is_teacher,
@@ -34,7 +34,7 @@ __all__ = [
     "is_teacher", "labelled_images", "list_runs", "manager", "may_change", "model_for", "open_run",
     "order_runs", "pca", "phase_of", "pick_run", "plot", "presenter_mode", "run_app", "run_label",
     "run_key", "run_labels", "run_ref", "run_warnings", "runs_dir", "scores_for", "session_owner",
-    "settings_widgets", "shared_figure", "show_error", "start_study", "store_upload", "store_upload_once",
+    "settings_widgets", "shared", "show_error", "start_study", "store_upload", "store_upload_once",
     "submit_run", "teacher_sign_in", "traversals_for", "uploads_dir", "url_multiselect",
     "url_number", "url_selectbox", "web_decoder_for", "with_owners", "within_app",
 ]

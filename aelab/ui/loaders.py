@@ -113,15 +113,16 @@ def run_key(run) -> str:
 
 
 @st.cache_resource(max_entries=256, show_spinner=False)
-def _figure(key: tuple, _build):
+def _shared(key: tuple, _build):
     return _build()
 
 
-def shared_figure(key: tuple, build):
-    """``build()`` once per ``key`` for every session of the server: a figure is built once
-    per data (``key`` must name all it shows: a ``run_key``, the view, the options). The
-    figure is shared, so nobody may change it after it is built."""
-    return _figure(key, build)
+def shared(key: tuple, build):
+    """``build()`` once per ``key`` for every session of the server: a figure or a page's
+    rows of pictures is made once per data, not on every rerun and for every student.
+    ``key`` must name all the result depends on (``run_key`` of each run, the view, the
+    options); the result is shared, so nobody may change it after it is built."""
+    return _shared(key, build)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
