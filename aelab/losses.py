@@ -7,7 +7,6 @@ import math
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 
@@ -21,12 +20,40 @@ def reconstruction(logits: torch.Tensor, x: torch.Tensor, likelihood: str) -> to
     up to a constant (survey 2's MSE loss, summed rather than averaged over pixels).
     """
     if likelihood == "bernoulli":
-        nll = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+        nll = BernoulliNLL.apply(logits, x)
     elif likelihood == "gaussian":
         nll = (torch.sigmoid(logits) - x).pow(2)
     else:
         raise ValueError(f"unknown likelihood {likelihood!r}")
     return nll.flatten(1).sum(1)  # (B,)
+
+
+class BernoulliNLL(torch.autograd.Function):
+    """Elementwise binary cross-entropy with logits, ``F.binary_cross_entropy_with_logits``
+    (reduction none) with a faster forward and torch's own backward.
+
+    Value: max(l, 0) - x l + log(1 + exp(-|l|)), the same function as torch's
+    (1 - x) l - log_sigmoid(l). torch evaluates log_sigmoid with ``log1p``, which its CPU
+    kernels do not vectorise (about 10 ns per element, a tenth of an MLP VAE's step on
+    MNIST); ``log(1 + e)`` is vectorised. For e = exp(-|l|) < 6e-8 the sum 1 + e rounds to 1,
+    so a pixel's value can be low by at most 6e-8 nats; nothing else differs.
+    Gradient: (sigmoid(l) - x) * grad for the logits and -l * grad for the targets, the
+    formula of torch's backward, so gradients (and with them training) are bit-identical
+    to torch's (tests/test_math.py).
+    """
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(logits, x)
+        softplus_neg_abs = logits.abs().neg_().exp_().add_(1).log_()  # log(1 + exp(-|l|))
+        return logits.clamp_min(0).addcmul_(x, logits, value=-1).add_(softplus_neg_abs)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        logits, x = ctx.saved_tensors
+        grad_logits = (torch.sigmoid(logits) - x) * grad if ctx.needs_input_grad[0] else None
+        grad_x = -logits * grad if ctx.needs_input_grad[1] else None
+        return grad_logits, grad_x
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

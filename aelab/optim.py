@@ -69,10 +69,13 @@ class FusedAdam:
         self.state = {}
         for index, slots in state["state"].items():
             p = self.params[int(index)]
-            self.state[int(index)] = {  # copies: the source's tensors stay its own
+            # copies in the parameter's memory format: the fused kernel walks parameter,
+            # gradient and both moments as one flat array each, so a contiguous moment of a
+            # channels_last parameter would be updated in the wrong order (tests/test_optim.py)
+            self.state[int(index)] = {
                 "step": torch.tensor(float(slots["step"]), dtype=torch.float32, device=p.device),
-                "exp_avg": slots["exp_avg"].to(p, copy=True),
-                "exp_avg_sq": slots["exp_avg_sq"].to(p, copy=True)}
+                "exp_avg": torch.empty_like(p).copy_(slots["exp_avg"]),
+                "exp_avg_sq": torch.empty_like(p).copy_(slots["exp_avg_sq"])}
 
 
 def adam(params, lr: float, device: torch.device):

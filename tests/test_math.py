@@ -3,13 +3,32 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from aelab.losses import bernoulli_kl, gaussian_kl, jacobian_frobenius_sq
+from aelab.losses import BernoulliNLL, bernoulli_kl, gaussian_kl, jacobian_frobenius_sq
 from aelab.models.denoising import add_noise
 from aelab.models.ksparse import keep_top_k
 from aelab.registry import build_model
 
 from conftest import small_config
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_bernoulli_nll_is_torchs_bce_with_identical_gradients(binary):
+    torch.manual_seed(0)
+    logits = torch.cat([torch.randn(8, 1, 28, 28) * 8, torch.full((1, 1, 28, 28), 100.0),
+                        torch.full((1, 1, 28, 28), -100.0)])  # confident pixels both ways
+    target = (torch.rand_like(logits) > 0.5).float() if binary else torch.rand_like(logits)
+    ours_l, ours_x = logits.clone().requires_grad_(), target.clone().requires_grad_()
+    torch_l, torch_x = logits.clone().requires_grad_(), target.clone().requires_grad_()
+    ours = BernoulliNLL.apply(ours_l, ours_x)
+    theirs = F.binary_cross_entropy_with_logits(torch_l, torch_x, reduction="none")
+    # the same function up to float32 rounding of terms as large as |logit|
+    assert ((ours - theirs).abs() <= 1e-6 * (logits.abs() + 1)).all()
+    grad = torch.randn_like(ours)
+    ours.backward(grad)
+    theirs.backward(grad)
+    assert torch.equal(ours_l.grad, torch_l.grad) and torch.equal(ours_x.grad, torch_x.grad)
 
 
 def test_closed_form_kl_matches_monte_carlo():

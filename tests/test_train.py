@@ -1,6 +1,9 @@
 """The trainer: run folders, reproducibility, logging, divergence and devices."""
+import itertools
 import json
 import math
+import time
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -9,6 +12,7 @@ from aelab.errors import ConfigError, RunError
 from aelab.models.ae import VanillaAE
 from aelab.runref import RunRef
 from aelab.runs import load_model, read_config, read_metrics, read_status, read_tensors
+from aelab import train as trainer
 from aelab.train import TrainConfig, prepare_run, resolve_device, train_run
 
 from conftest import VARIANTS
@@ -56,6 +60,41 @@ def test_same_seed_same_weights_and_other_seed_differs(runs_dir):
         weights.append(read_tensors(run / "model.safetensors")[0])
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
     assert not all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])
+
+
+CONV = {"latent_dim": 4, "arch": "conv", "hidden": "8,16"}
+
+
+def test_conv_training_in_channels_last_matches_contiguous(runs_dir, monkeypatch):
+    """The trainer's NHWC layout on CPU changes only the order of float additions."""
+    runs = [prepare_run("vae", "digits", CONV, {"epochs": 3, "log_every": 5, "seed": 1},
+                        runs_dir=runs_dir) for _ in range(2)]
+    train_run(runs[0])
+    monkeypatch.setattr(trainer, "fast_layout", lambda model, device: model)  # NCHW
+    train_run(runs[1])
+    nhwc, nchw = (read_metrics(run) for run in runs)
+    assert [r["step"] for r in nhwc] == [r["step"] for r in nchw]
+    for a, b in zip(nhwc, nchw):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-4)
+    weights = [read_tensors(run / "model.safetensors")[0] for run in runs]
+    assert all(torch.allclose(weights[0][k], weights[1][k], atol=1e-4) for k in weights[0])
+
+
+def test_a_cancelled_conv_run_resumes_to_the_uninterrupted_weights(runs_dir, monkeypatch):
+    """Resuming restores Adam's moments in the parameters' (NHWC) layout."""
+    train = {"epochs": 3, "log_every": 5, "seed": 2}
+    whole, parts = (prepare_run("vae", "digits", CONV, train, runs_dir=runs_dir) for _ in range(2))
+    train_run(whole)
+    clock = itertools.count(0.0, 0.3)  # the trainer asks whether to stop every 0.2 s: every step
+    monkeypatch.setattr(trainer, "time", SimpleNamespace(monotonic=lambda: next(clock),
+                                                         time=time.time))
+    calls = itertools.count()
+    assert train_run(parts, should_stop=lambda: next(calls) >= 10)["state"] == "cancelled"
+    assert read_status(parts)["step"] == 10
+    monkeypatch.undo()
+    assert train_run(parts, resume=True)["state"] == "done"
+    a, b = (read_tensors(run / "model.safetensors")[0] for run in (whole, parts))
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_training_lowers_the_loss(runs_dir):
