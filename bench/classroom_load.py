@@ -65,6 +65,43 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
+def process_tree(root: int) -> set[int]:
+    """``root`` and every process below it (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        tree.add(pid)
+        todo += children.get(pid, [])
+    return tree
+
+
+def cpu_seconds(pids: set[int]) -> float:
+    """User + system CPU seconds the processes ``pids`` have used so far."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_split(server_pid: int) -> dict[str, float]:
+    """CPU seconds used so far by the server and by the browsers (this script's other
+    child processes: Playwright's driver and Chromium)."""
+    server = process_tree(server_pid)
+    return {"server": cpu_seconds(server), "browsers": cpu_seconds(process_tree(os.getpid()) - server
+                                                                   - {os.getpid()})}
+
+
 def open_all(pages, url: str, timeout: float) -> list[float]:
     """Seconds from the start until each page shows the decoded picture."""
     start = time.monotonic()
@@ -130,6 +167,8 @@ def switch_pages(page, timeout_ms: float, log_path: Path) -> dict[str, dict]:
     from appserver import wait_idle
 
     times = {}
+    wait_idle(page, timeout_ms)  # the runs before (opening /traversal) are not counted
+    time.sleep(0.05)
     offset = log_path.stat().st_size
     for name, title in app_pages():
         start = time.monotonic()
@@ -181,7 +220,10 @@ def main(argv=None) -> int:
             contexts = [browser.new_context(viewport={"width": 1280, "height": 900})
                         for _ in range(students)]
             pages = [c.new_page() for c in contexts]
+            before = cpu_split(server.process.pid)
             opened = open_all(pages, url, args.timeout)  # a fresh server: the cold path
+            after = cpu_split(server.process.pid)
+            open_cpu = {k: round(after[k] - before[k], 1) for k in after}
             alone, together = [], []
             for _ in range(0 if args.pages_only else args.rounds):  # one student alone: baseline
                 alone += nudge_all(pages[:1], args.timeout)
@@ -201,6 +243,7 @@ def main(argv=None) -> int:
         "students": students, "rounds": 0 if args.pages_only else args.rounds,
         "cores": os.cpu_count(), "load_avg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "all_see_a_picture_s": round(max(opened), 2), "first_picture_s": round(min(opened), 2),
+        "open_cpu_s": open_cpu,
         "page_switch_first_visit_s": first_visits, "page_switch_s": switches,
     }
     if alone:
@@ -215,7 +258,8 @@ def main(argv=None) -> int:
         return 0
     print(f"{students} student(s) on {os.cpu_count()} cores (load average {load_before:.1f} before, "
           f"{os.getloadavg()[0]:.1f} after): all saw a picture after {result['all_see_a_picture_s']} s "
-          f"(first {result['first_picture_s']} s; goal: 30 students within 30 s)")
+          f"(first {result['first_picture_s']} s; goal: 30 students within 30 s); CPU seconds "
+          f"meanwhile: server {open_cpu['server']}, browsers {open_cpu['browsers']}")
     if alone:
         print(f"slider -> new picture: alone median {result['slider_alone_ms']['median']} ms, "
               f"p95 {result['slider_alone_ms']['p95']} ms; all at once median "
