@@ -4,6 +4,7 @@ and as a share of the machine's matmul rate (``efficiency``, see ``bench/flop_ra
 
     python bench/train_speed.py efficiency
     python bench/train_speed.py pythae --repeats 3      # each train call in a fresh process
+    python bench/train_speed.py pythae --repeats 3 --threads 1   # both libraries on 1 thread
 
 The ``plain`` comparison:
 
@@ -173,22 +174,26 @@ def evaluate_both(plain, aelab, ds, device):
     return p, a
 
 
-def compare_pythae(epochs: int, repeats: int) -> dict:
-    """pythae and aelab train calls, each in a fresh process, interleaved ``repeats`` times;
-    the median whole-call seconds of each and their ratio."""
+def compare_pythae(epochs: int, repeats: int, threads: int = 0) -> dict:
+    """pythae and aelab train calls, each in a fresh process with ``threads`` torch threads
+    (0: torch's default), interleaved ``repeats`` times; the median whole-call seconds (wall
+    and CPU) of each and their ratios."""
     import subprocess
 
     script = str(Path(__file__).with_name("pythae_vae.py"))
     runs = {"pythae": [], "aelab": []}
     for _ in range(repeats):
         for who in runs:
-            out = subprocess.run([sys.executable, script, who, str(epochs)], check=True,
-                                 capture_output=True, text=True).stdout
+            out = subprocess.run([sys.executable, script, who, str(epochs), str(threads)],
+                                 check=True, capture_output=True, text=True).stdout
             runs[who].append(json.loads(out.strip().splitlines()[-1]))
     med = {who: statistics.median(r["seconds"] for r in rows) for who, rows in runs.items()}
+    cpu = {who: statistics.median(r["cpu_seconds"] for r in rows) for who, rows in runs.items()}
     return {"epochs": epochs, "repeats": repeats, "images": runs["aelab"][0]["images"],
             "threads": runs["aelab"][0]["threads"], "pythae_seconds": med["pythae"],
             "aelab_seconds": med["aelab"], "ratio": med["pythae"] / med["aelab"],
+            "pythae_cpu_seconds": cpu["pythae"], "aelab_cpu_seconds": cpu["aelab"],
+            "cpu_ratio": cpu["pythae"] / cpu["aelab"],
             "aelab_train_seconds": statistics.median(r["train_seconds"] for r in runs["aelab"]),
             "per_repeat": {who: [r["seconds"] for r in rows] for who, rows in runs.items()}}
 
@@ -208,7 +213,7 @@ def other_parts(args) -> None:
                   f"{r['gflops']:>9.1f}{r['matmul_gflops']:>8.1f}{r['share']:>7.0%}")
         print("targets: MLP >= 60%, conv >= 70% of the 1024x1024 float32 matmul rate")
         return
-    result = compare_pythae(args.epochs, args.repeats)
+    result = compare_pythae(args.epochs, args.repeats, args.threads)
     if args.json:
         print(json.dumps(result))
         return
@@ -217,6 +222,9 @@ def other_parts(args) -> None:
     print(f"pythae 0.1.2 {result['pythae_seconds']:.2f} s, aelab {result['aelab_seconds']:.2f} s "
           f"(of which training loop {result['aelab_train_seconds']:.2f} s): aelab "
           f"{result['ratio']:.2f}x faster (target >= 2x)")
+    print(f"CPU time of the same calls: pythae {result['pythae_cpu_seconds']:.2f} s, aelab "
+          f"{result['aelab_cpu_seconds']:.2f} s: {result['cpu_ratio']:.2f}x (the steadier figure "
+          f"on a loaded machine with --threads 1)")
 
 
 def main(argv=None):
