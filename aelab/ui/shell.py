@@ -23,9 +23,9 @@ TIMING = "AELAB_TIMING"  # set (to 1): each page's script time goes to stderr, f
 def run_app(pages: list, **kwargs) -> None:
     """``st.navigation(pages).run()`` with a flag set while the chosen page runs (app.py).
 
-    With ``$AELAB_TIMING`` set, prints ``aelab-timing page=<url path> script_s=<seconds>``
-    to stderr after every run of a page (the server's share of a page switch; the
-    benchmarks read it from the server's log)."""
+    With ``$AELAB_TIMING`` set, prints ``aelab-timing page=<url path> script_s=<seconds>
+    end=<unix time>`` to stderr after every run of a page (the server's share of a page
+    switch; the benchmarks read it from the server's log)."""
     page = st.navigation(pages, **kwargs)
     _navigation.inside = True
     start = time.perf_counter()
@@ -34,8 +34,8 @@ def run_app(pages: list, **kwargs) -> None:
     finally:
         _navigation.inside = False
         if os.environ.get(TIMING):
-            print(f"aelab-timing page={page.url_path or '/'} script_s={time.perf_counter() - start:.3f}",
-                  file=sys.stderr, flush=True)
+            print(f"aelab-timing page={page.url_path or '/'} script_s={time.perf_counter() - start:.3f} "
+                  f"end={time.time():.3f}", file=sys.stderr, flush=True)
 
 
 def within_app() -> None:
