@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import io
 import math
 import os
@@ -136,33 +137,62 @@ def _split(name: str, x: np.ndarray, y: np.ndarray | None, evaluate_whole: bool 
     return Dataset(name, x[train], pick(y, train), x[test], pick(y, test), evaluate_whole)
 
 
-# the arrays of a shipped dataset once split, kept in data_dir() so that later processes skip
-# importing sklearn and pandas (about 2 s of CPU on a 2-core machine, more than a short training
-# run); bump the version when a dataset's arrays or its split change
-SPLIT_CACHE_VERSION = 1
+# arrays that are slow to make (a shipped dataset's split: sklearn and pandas imports, about
+# 2 s of CPU on a 2-core machine; rendered sprites: about 6 s for the shapes32 pool) are kept in
+# data_dir() as npz files (never pickles), so later processes read them in a fraction of a second
+SPLIT_CACHE_VERSION = 1  # bump when a shipped dataset's arrays or its split change
 SPLIT_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 
 
-def _cached_split(name: str, make: Callable[[], Dataset]) -> Dataset:
-    """``make()``'s dataset, read from (or after it is made, written to) its split cache; a
-    missing, damaged or unwritable cache only costs the time of ``make``."""
-    path = data_dir() / f"{name}-split-v{SPLIT_CACHE_VERSION}.npz"
+def _cached_arrays(filename: str, make: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The arrays of ``data_dir() / filename``, or ``make()``'s, which are then written there;
+    a missing, damaged or unwritable cache only costs the time of ``make``."""
+    path = data_dir() / filename
     try:
         with np.load(path, allow_pickle=False) as arrays:
-            return Dataset(name, *(arrays[key] for key in SPLIT_ARRAYS))
+            return {key: arrays[key] for key in arrays.files}
     except (OSError, KeyError, ValueError, zipfile.BadZipFile):
         pass
-    ds = make()
+    arrays = make()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:
-            np.savez(f, **{key: getattr(ds, key) for key in SPLIT_ARRAYS})
+            np.savez(f, **arrays)
         os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the new one
     except OSError:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
-    return ds
+    return arrays
+
+
+def _cached_split(name: str, make: Callable[[], Dataset]) -> Dataset:
+    """``make()``'s dataset, through its split cache (``_cached_arrays``)."""
+    def arrays():
+        ds = make()
+        return {key: getattr(ds, key) for key in SPLIT_ARRAYS}
+
+    cached = _cached_arrays(f"{name}-split-v{SPLIT_CACHE_VERSION}.npz", arrays)
+    return Dataset(name, *(cached[key] for key in SPLIT_ARRAYS))
+
+
+def _render_cached(factors: np.ndarray, side: int) -> np.ndarray:
+    """``shapes.render(factors, side=side)`` as bool images (N, 1, side, side), cached as bits
+    under a name that hashes the renderer's source, the factors and the side, so a changed
+    renderer or sample never reads old sprites."""
+    from . import shapes
+
+    key = hashlib.sha256(Path(shapes.__file__).read_bytes() + factors.astype(np.int64).tobytes()
+                         + str(side).encode()).hexdigest()[:16]
+
+    def make():
+        images = np.empty((len(factors), 1, side, side), dtype=bool)
+        for start in range(0, len(factors), 10_000):  # float32 renders a chunk at a time
+            images[start:start + 10_000] = shapes.render(factors[start:start + 10_000], side=side)
+        return {"bits": np.packbits(images, axis=-1)}  # render's pixels are exactly 0 or 1
+
+    bits = _cached_arrays(f"shapes{side}-{key}.npz", make)["bits"]
+    return np.unpackbits(bits, axis=-1, count=side).view(bool)
 
 
 @functools.lru_cache(maxsize=None)
@@ -206,8 +236,8 @@ def _shapes(name: str) -> Dataset:
     factors = [shapes.sample_factors(n, np.random.default_rng(seed))
                for n, seed in ((SHAPES_TRAIN, 0), (SHAPES_TEST, 1))]
     pool = functools.partial(_shapes_pool, side) if name == "shapes32" else None
-    return Dataset(name, shapes.render(factors[0], side=side), factors[0][:, 0].copy(),
-                   shapes.render(factors[1], side=side), factors[1][:, 0].copy(),
+    train, test = (_render_cached(f, side).astype(np.float32) for f in factors)
+    return Dataset(name, train, factors[0][:, 0].copy(), test, factors[1][:, 0].copy(),
                    factors_train=factors[0], factors_test=factors[1], pool=pool)
 
 
@@ -217,10 +247,7 @@ def _shapes_pool(side: int) -> tuple[np.ndarray, np.ndarray]:
     from . import shapes
 
     factors = shapes.sample_factors(SHAPES_POOL, np.random.default_rng(2))
-    images = np.empty((SHAPES_POOL, 1, side, side), dtype=bool)
-    for start in range(0, SHAPES_POOL, 10_000):
-        images[start:start + 10_000] = shapes.render(factors[start:start + 10_000], side=side)
-    return images, factors[:, 0].copy()
+    return _render_cached(factors, side), factors[:, 0].copy()
 
 
 def _torchvision_cached(name: str) -> bool:

@@ -149,3 +149,19 @@ def test_shipped_datasets_load_from_their_split_cache_without_sklearn(tmp_path, 
     made = []
     assert _cached_split("mnist5k", lambda: made.append(1) or load_dataset("mnist5k")) and made
     assert _cached_split("mnist5k", lambda: None).x_train.shape == (4250, 1, 28, 28)
+
+
+def test_rendered_sprites_are_cached_as_bits_and_read_back_identical(tmp_path, monkeypatch):
+    from aelab import data, shapes
+
+    monkeypatch.setenv("AELAB_DATA", str(tmp_path))
+    factors = shapes.sample_factors(300, np.random.default_rng(5))
+    rendered = data._render_cached(factors, 32)
+    assert rendered.dtype == bool and np.array_equal(rendered, shapes.render(factors, side=32))
+    monkeypatch.setattr(shapes, "render", lambda *a, **k: pytest.fail("rendered again"))
+    assert np.array_equal(data._render_cached(factors, 32), rendered)  # read from the cache
+    assert len(list(tmp_path.glob("shapes32-*.npz"))) == 1
+    monkeypatch.undo()
+    monkeypatch.setenv("AELAB_DATA", str(tmp_path))
+    other = data._render_cached(factors[:200], 32)  # other factors: another file, not the old one
+    assert np.array_equal(other, rendered[:200]) and len(list(tmp_path.glob("shapes32-*.npz"))) == 2
