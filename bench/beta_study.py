@@ -1,6 +1,7 @@
 """The beta trade-off of survey section 4.3, measured on the ``shapes`` sprites: a sweep plus a plot.
 
-Two studies of ``betavae`` (``aelab.study``; every trial an ordinary run folder):
+Two studies of ``betavae`` (``aelab.study``; every trial an ordinary run folder, each
+trained for the same number of steps, ``--epochs``):
 beta over ``--betas`` (beta = 1 is the VAE), and, unless ``--capacity 0``, the
 controlled-capacity form (Burgess et al.: gamma |KL - C|, C raised to
 ``--capacity`` nats). Every finished trial is scored with the disentanglement
@@ -46,16 +47,17 @@ def specs(args) -> list[StudySpec]:
         preset = get_preset(args.preset)
         params = {k: str(v) for k, v in {**preset.model, **preset.train}.items() if k != "beta"}
         params.update({"device": args.device, "caches": "false"})
-        if args.max_minutes:
-            params["max_minutes"] = str(args.max_minutes)
+        # equal steps for every trial (a time budget gives fewer steps on a busy machine),
+        # unless --max-minutes asks for a time budget
+        params.update({"epochs": str(args.epochs), "max_minutes": str(args.max_minutes)})
         return [StudySpec(preset.variant, preset.dataset, {"beta": args.betas.split(",")},
                           args.seeds, params)]
     common = {"latent_dim": str(args.latent_dim), "hidden": args.hidden, "arch": args.arch,
               "epochs": str(args.epochs), "batch_size": str(args.batch_size), "lr": str(args.lr),
               "device": args.device, "caches": "false"}
-    out = [StudySpec("betavae", "shapes", {"beta": args.betas.split(",")}, args.seeds, common)]
+    out = [StudySpec("betavae", args.dataset, {"beta": args.betas.split(",")}, args.seeds, common)]
     if args.capacity > 0:
-        out.append(StudySpec("betavae", "shapes", {"capacity_max": [f"{args.capacity:g}"]},
+        out.append(StudySpec("betavae", args.dataset, {"capacity_max": [f"{args.capacity:g}"]},
                              args.seeds, {**common, "capacity_steps": str(args.capacity_steps),
                                           "gamma": str(args.gamma)}))
     return out
@@ -127,7 +129,9 @@ def plot(rows: list[dict], beta_rows: list[dict], out: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--betas", default="1,4", help="beta values of the sweep (1 = the VAE)")
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=6,
+                        help="epochs of the training split (of the pool for shapes32) per trial")
+    parser.add_argument("--dataset", default="shapes", help="shapes or shapes32")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--latent-dim", type=int, default=8)
     parser.add_argument("--hidden", default="512,128")
@@ -140,7 +144,7 @@ def main() -> int:
     parser.add_argument("--preset", help="the beta study of a preset's recipe (e.g. "
                         "class-disentangle); the model flags above are then ignored")
     parser.add_argument("--max-minutes", type=float, default=0.0,
-                        help="with --preset: training minutes per trial (0: the preset's)")
+                        help="with --preset: training minutes per trial instead of --epochs")
     parser.add_argument("--docs", action="store_true",
                         help="also write docs/beta_study.json and docs/beta_study.png")
     parser.add_argument("--device", default="auto")
@@ -164,9 +168,10 @@ def main() -> int:
     per_study = [scored_rows(runs, study.spec) for study in studies]
     rows = [r for group in per_study for r in group]
     setting = (f"preset {args.preset} ({specs(args)[0].variant} on {specs(args)[0].dataset}), "
-               f"beta in {args.betas}, {args.max_minutes or 'the preset'} minutes per trial, "
+               f"beta in {args.betas}, " + (f"{args.max_minutes} minutes" if args.max_minutes
+                                         else f"{args.epochs} epochs") + " per trial, "
                f"{args.seeds} seeds, device {args.device}; {time.monotonic() - started:.0f} s in all"
-               if args.preset else f"{args.epochs} epochs of the 20,000-image shapes train split, {args.arch} "
+               if args.preset else f"{args.epochs} epochs of {args.dataset}, {args.arch} "
                f"{args.hidden}, latent {args.latent_dim}, batch {args.batch_size}, lr {args.lr}, "
                f"{args.seeds} seeds, device {args.device}; {time.monotonic() - started:.0f} s in all")
     text = markdown(rows) + f"\n\nSetting: {setting}.\n"

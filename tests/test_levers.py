@@ -69,6 +69,24 @@ def test_betatcvae_terms_add_up_to_the_sampled_kl(batch):
     assert (terms["mi"] + terms["tc"] + terms["dim_kl"]).item() == pytest.approx(kl_sample, rel=1e-4)
 
 
+def test_betatcvae_beta_schedule_holds_then_moves_linearly_to_beta_final(batch):
+    x, _ = batch
+    model = build_model(small_config("betatcvae", beta=12.0, beta_final=3.0, beta_hold=100,
+                                     beta_steps=200)).train()
+    expected = {0: 12.0, 100: 12.0, 200: 7.5, 300: 3.0, 5000: 3.0}
+    for step, beta in expected.items():
+        model.start_step(step, 10_000)
+        assert model.current_beta() == pytest.approx(beta)
+        torch.manual_seed(0)
+        out = model(x)
+        total, terms = model.loss(x, out)
+        rest = terms["recon"] + terms["mi"] + terms["dim_kl"]  # alpha = gamma = 1
+        assert total.item() == pytest.approx((rest + beta * terms["tc"]).item(), rel=1e-5)
+    constant = build_model(small_config("betatcvae", beta=12.0, beta_final=3.0)).train()
+    constant.start_step(5000, 10_000)
+    assert constant.current_beta() == 12.0  # beta_steps = 0: no schedule
+
+
 def test_factorvae_loss_is_kim_and_mnih_density_ratio(batch):
     x, _ = batch
     torch.manual_seed(0)
