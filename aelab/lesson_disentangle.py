@@ -130,7 +130,7 @@ BETA_STUDY = Path(__file__).resolve().parents[1] / "docs" / "beta_study.json"
 
 
 def beta_study(path: Path = BETA_STUDY) -> list[dict] | None:
-    """The shipped beta study (``bench/beta_study.py --preset ... --docs``): one row per beta
+    """The shipped beta study (``bench/beta_study.py ... --docs``): one row per beta
     with the mean and spread over seeds of each column, or None if it is not there."""
     try:
         return json.loads(Path(path).read_text())["summary"]
