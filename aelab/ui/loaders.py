@@ -57,10 +57,15 @@ def dataset_for(name: str):
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def pca(name: str, k: int):
-    """PCA with ``k`` components fitted on the train split of dataset ``name``."""
+    """PCA with ``k`` components fitted on the train split of dataset ``name``, with one
+    BLAS thread: the server serves many sessions at once, and on a busy 2-core machine two
+    OpenBLAS threads took 3.6-14.6 s for the mnist5k fit where one took 0.8-1.0 s."""
+    from threadpoolctl import threadpool_limits
+
     from ..evaluate import fit_pca
 
-    return fit_pca(dataset_for(name).x_train, k)
+    with threadpool_limits(limits=1):
+        return fit_pca(dataset_for(name).x_train, k)
 
 
 def caches_for(run) -> dict:
