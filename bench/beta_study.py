@@ -45,7 +45,9 @@ def specs(args) -> list[StudySpec]:
     ``--preset``, the beta study of that preset's settings (``--max-minutes`` per trial)."""
     if args.preset:
         preset = get_preset(args.preset)
-        params = {k: str(v) for k, v in {**preset.model, **preset.train}.items() if k != "beta"}
+        # beta is the grid; a preset's beta schedule would end every trial at the same beta
+        params = {k: str(v) for k, v in {**preset.model, **preset.train}.items()
+                  if k != "beta" and not k.startswith("beta_")}
         params.update({"device": args.device, "caches": "false"})
         # equal steps for every trial (a time budget gives fewer steps on a busy machine),
         # unless --max-minutes asks for a time budget
@@ -171,8 +173,8 @@ def main() -> int:
                f"beta in {args.betas}, " + (f"{args.max_minutes} minutes" if args.max_minutes
                                          else f"{args.epochs} epochs") + " per trial, "
                f"{args.seeds} seeds, device {args.device}; {time.monotonic() - started:.0f} s in all"
-               if args.preset else f"{args.epochs} epochs of {args.dataset}, {args.arch} "
-               f"{args.hidden}, latent {args.latent_dim}, batch {args.batch_size}, lr {args.lr}, "
+               if args.preset else f"betavae, {args.epochs} epochs of {args.dataset}, {args.arch} "
+               f"{args.hidden or '(default widths)'}, latent {args.latent_dim}, batch {args.batch_size}, lr {args.lr}, "
                f"{args.seeds} seeds, device {args.device}; {time.monotonic() - started:.0f} s in all")
     text = markdown(rows) + f"\n\nSetting: {setting}.\n"
     (out / "table.md").write_text(text)

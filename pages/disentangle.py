@@ -90,17 +90,15 @@ else:
 st.subheader("The beta trade-off")
 study = L.beta_study()
 if study is None:
-    st.caption("The beta study has not been run here: `python bench/beta_study.py --dataset "
-               "shapes32 --arch burgess --hidden '' --latent-dim 10 --batch-size 128 --epochs 2 "
-               "--betas 1,4,16 --capacity 0 --docs`.")
+    st.caption("The beta study has not been run here: `python bench/beta_study.py --preset "
+               "class-disentangle --epochs 2 --betas 1,4,12 --capacity 0 --docs`.")
 else:
     steps = "; ".join(f"beta {p['beta']:g}: {min(p['steps'])}" + (
         f"-{max(p['steps'])}" if max(p["steps"]) != min(p["steps"]) else "")
         for p in study if p.get("steps"))
     st.caption("Survey 4.3 expects a larger beta to buy disentanglement with reconstruction. "
-               "Here: beta-VAEs with the class recipe's net and sprites at each beta (beta 1 is "
-               "the VAE), every trial trained for the same number of steps, mean and spread over "
-               f"seeds (`bench/beta_study.py`); {L.beta_study_setting()}. Steps per trial: {steps}.")
+               "Here every trial trained for the same number of steps; mean and spread over "
+               f"seeds (`bench/beta_study.py`): {L.beta_study_setting()}. Steps per trial: {steps}.")
     figure = make_subplots(rows=1, cols=3, subplot_titles=("reconstruction BCE", "MIG",
                                                            "FactorVAE metric"))
     for col, metric in enumerate(("recon_bce", "mig", "factor_vae"), start=1):
