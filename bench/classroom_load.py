@@ -43,6 +43,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the repo's aelab, not an installed one
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))  # appserver: start/stop the app, the system Chromium
 from appserver import DECODED, DECODER_WINDOW_JS  # noqa: E402
 

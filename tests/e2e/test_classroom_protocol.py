@@ -1,0 +1,60 @@
+"""Students without a browser (Streamlit's websocket protocol, protocol_client.py) against a
+real ``streamlit run app.py``: what bench/classroom_load.py --clients protocol relies on."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from .appserver import AppServer, copy_demo_runs
+from .protocol_client import first_message, visit, visit_all
+
+RUN = "demo-vae"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A fresh server over copies of two demo runs; stopped by its pid even when a test fails."""
+    folder = tmp_path_factory.mktemp("protocol")
+    copy_demo_runs(folder / "runs", [RUN, "demo-ae-z2"])
+    app = AppServer(folder / "runs", log_path=folder / "streamlit.log", threads="1").start()
+    try:
+        app.wait_healthy(timeout=90)
+        yield app
+    finally:
+        app.stop()
+    assert app.process.poll() is not None  # the server is gone
+
+
+def test_three_students_at_once_each_get_the_traversal_picture(server):
+    visits = asyncio.run(visit_all(server.url, f"/traversal?run={RUN}", 3, timeout=120))
+    for v in visits:
+        assert v.exceptions == [] and v.alerts == [], server.log_tail()
+        assert v.picture_s is not None and v.picture_s <= v.finished_s  # the decoder's iframe
+        assert v.finished_status == 0  # FINISHED_SUCCESSFULLY: the whole page ran
+        assert v.media >= 1  # the traversal grid's images, fetched from /media as a browser does
+        assert "slider:Steps" in v.widget_ids  # the page itself, not only app.py's navigation
+    # each its own session that got the whole page, the decoder's weights included
+    assert all(v.bytes_received > 100_000 for v in visits)
+
+
+def test_an_unknown_run_gets_one_sentence_and_no_traceback(server):
+    v = asyncio.run(visit(server.url, "/traversal?run=no-such-run", timeout=120))
+    assert v.exceptions == []
+    assert len(v.alerts) == 1 and v.alerts[0][0] == "WARNING", v.alerts
+    sentence = v.alerts[0][1]
+    assert sentence.startswith("There is no finished run 'no-such-run' on this server, so this page "
+                               "shows ") and sentence.endswith(" instead.") and sentence.count(".") == 1
+    assert v.finished_status == 0
+
+
+def test_the_first_frame_is_the_browsers(server):
+    """The frame a browser sends first (captured from Chromium): page name from the path."""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+
+    msg = BackMsg()
+    msg.ParseFromString(first_message(f"{server.url}/traversal?run={RUN}"))
+    state = msg.rerun_script
+    assert (state.query_string, state.page_name, state.page_script_hash) == (f"run={RUN}", "traversal", "")
+    assert state.HasField("widget_states") and not state.widget_states.widgets
+    assert state.context_info.url == f"{server.url}/traversal"
