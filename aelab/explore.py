@@ -61,11 +61,15 @@ def latent_scores(model, dataset, caches: dict) -> list[dict]:
     return rows
 
 
-def label_scatter(points: np.ndarray, title: str, labels: np.ndarray | None,
-                  selected: list[int] | None = None):
-    """A Plotly figure of 2-D ``points``: one WebGL trace of every point (so a selection's
-    indices are the points'), coloured by label as categories with a legend of the classes;
-    ``selected`` points highlighted, the others faded.
+def label_scatters(views: dict[str, np.ndarray], labels: np.ndarray | None,
+                   selected: list[int] | None = None, columns: int = 2):
+    """One Plotly figure of every 2-D view in ``views`` (title -> points (N, 2), the same N
+    points in each), one subplot per view, ``columns`` a row; in each subplot one WebGL
+    trace of every point (trace ``i`` is view ``i``, so a selection's point indices are the
+    points'; ``selected_indices`` maps a selection event back), coloured by label as
+    categories with one legend of the classes; ``selected`` points highlighted in every
+    view, the others faded. One figure, not one per view: the browser draws it in one
+    WebGL context, and a selection anywhere is one event.
 
     Built from arrays only (the colour is each point's class index on a stepped colour
     scale, the hover text a template over the labels): Plotly validates a list of colour
@@ -73,6 +77,7 @@ def label_scatter(points: np.ndarray, title: str, labels: np.ndarray | None,
     """
     import plotly.graph_objects as go
     from plotly.colors import qualitative
+    from plotly.subplots import make_subplots
 
     marker = dict(size=4, opacity=0.8)
     classes, hover = [], {}
@@ -86,16 +91,30 @@ def label_scatter(points: np.ndarray, title: str, labels: np.ndarray | None,
         marker.update(color=codes.astype(np.int32), colorscale=steps, cmin=-0.5,
                       cmax=len(classes) - 0.5, showscale=False)
         hover = dict(customdata=np.asarray(labels), hovertemplate="label %{customdata}<extra></extra>")
-    figure = go.Figure(go.Scattergl(x=points[:, 0], y=points[:, 1], mode="markers", marker=marker,
-                                    showlegend=False, selectedpoints=list(selected or []) or None,
-                                    unselected=dict(marker=dict(opacity=0.12)), **hover))
+    rows = -(-len(views) // columns)
+    figure = make_subplots(rows=rows, cols=columns, subplot_titles=list(views),
+                           horizontal_spacing=0.06, vertical_spacing=70 / (360 * rows))  # ~70 px
+    for i, points in enumerate(views.values()):
+        figure.add_trace(go.Scattergl(x=points[:, 0], y=points[:, 1], mode="markers", marker=marker,
+                                      showlegend=False, selectedpoints=list(selected or []) or None,
+                                      unselected=dict(marker=dict(opacity=0.12)), **hover),
+                         row=i // columns + 1, col=i % columns + 1)
     for i, c in enumerate(classes):  # legend entries only: no points, never in a selection
         figure.add_trace(go.Scattergl(x=[None], y=[None], mode="markers", name=str(c),
-                                      marker=dict(color=marker["colorscale"][2 * i][1], size=8)))
-    figure.update_layout(title=title, height=380, margin=dict(l=10, r=10, t=40, b=10),
+                                      marker=dict(color=marker["colorscale"][2 * i][1], size=8)),
+                         row=1, col=1)
+    figure.update_layout(height=360 * rows + 40, margin=dict(l=10, r=10, t=40, b=10),
                          dragmode="lasso", legend=dict(title_text="label", itemclick=False,
                                                        itemdoubleclick=False))
     return figure
+
+
+def selected_indices(points: list[dict], n_views: int) -> list[int]:
+    """The point indices of a selection event's ``points`` on a ``label_scatters`` figure of
+    ``n_views`` views (each view's trace holds every point, so an index names the same
+    point in any view; the legend's traces, numbered after the views, hold none): sorted,
+    each once."""
+    return sorted({int(p["point_index"]) for p in points if p.get("curve_number", 0) < n_views})
 
 
 def nearest_neighbours(codes: np.ndarray, index: int, k: int = 8) -> np.ndarray:

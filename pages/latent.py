@@ -10,7 +10,7 @@ import streamlit as st
 from aelab.compare import image_grid
 from aelab.errors import AelabError
 from aelab.evaluate import reconstruct_array
-from aelab.explore import label_scatter, nearest_neighbours
+from aelab.explore import label_scatters, nearest_neighbours, selected_indices
 
 st.title("Latent space")
 run = ui.pick_run(ui.list_runs(), key="lat_run")
@@ -30,11 +30,12 @@ if caches["codes"].shape[1] == 2:
 SELECTION = f"lat_selected.{run['id']}"  # another run starts with nothing selected
 
 
-def remember(key: str) -> None:
-    """A selection made in view ``key`` becomes the page's selection, shown in every view.
-    (Kept here, not in the charts: a chart whose highlighted points change is a new chart.)"""
-    event = st.session_state.get(key)
-    st.session_state[SELECTION] = sorted(event.selection.point_indices) if event and event.selection else []
+def remember() -> None:
+    """A selection made in any view becomes the page's selection, shown in every view.
+    (Kept here, not in the chart: a chart whose highlighted points change is a new chart.)"""
+    event = st.session_state.get("lat_views")
+    points = event.selection.points if event and event.selection else []
+    st.session_state[SELECTION] = selected_indices(points, len(views))
 
 
 n_points = len(caches["index"])
@@ -45,15 +46,11 @@ c1.caption(f"{n_points} test points. Select points with the box or lasso tool, o
 c1.markdown(f"**{len(selected)} of {n_points} selected**")
 c2.button("Clear selection", key="lat_clear", disabled=not selected,
           on_click=lambda: st.session_state.update({SELECTION: []}))
-columns = st.columns(2)
-for i, (title, points) in enumerate(views.items()):
-    key = f"lat_view_{i}"
-    with columns[i % 2]:
-        # built once per run, view and selection for every session (a rerun reuses it)
-        figure = ui.shared((run_key, title, tuple(selected)), lambda points=points, title=title:
-                                  label_scatter(points, title, labels, selected))
-        ui.plot(figure, key=key, selection_mode=("points", "box", "lasso"),
-                on_select=lambda key=key: remember(key))
+# one figure of every view, built once per run and selection for every session (a rerun reuses it)
+figure = ui.shared((run_key, tuple(views), tuple(selected)),
+                   lambda: label_scatters(views, labels, selected))
+ui.plot(figure, key="lat_views", name=f"latent-{run['id']}", selection_mode=("points", "box", "lasso"),
+        on_select=remember)
 
 if selected:
     shown = np.array(sorted(selected))[:16]

@@ -184,14 +184,15 @@ def drawn_colour(marker: dict, value: float) -> str:
                 if low <= t < high)
 
 
-def select_points(at: AppTest, key: str, indices: list[int]) -> AppTest:
-    """Select ``indices`` in chart ``key`` as the browser reports a box/lasso/click selection."""
+def select_points(at: AppTest, key: str, indices: list[int], curve: int = 0) -> AppTest:
+    """Select ``indices`` in trace ``curve`` of chart ``key`` (on the Latent page: in view
+    ``curve``) as the browser reports a box/lasso/click selection."""
     states = at._tree.get_widget_states()
     chart = next(c for c in at.get("plotly_chart") if c.key == key)
     state = next((w for w in states.widgets if w.id == chart.proto.id), None) or states.widgets.add()
     state.id = chart.proto.id
     state.string_value = json.dumps({"selection": {
-        "points": [{"point_index": i, "point_number": i, "curve_number": 0} for i in indices],
+        "points": [{"point_index": i, "point_number": i, "curve_number": curve} for i in indices],
         "point_indices": indices, "box": [], "lasso": []}})
     at._run(states)
     assert_ok(at)
@@ -214,6 +215,15 @@ def private_copy(runs: Runs, names: list[str], root: Path, monkeypatch) -> Path:
 
 
 # --- Latent space ---
+def latent_views(at: AppTest) -> tuple[list[str], list[dict], list[dict]]:
+    """The Latent page's one figure: its subplot titles, its view traces (one per subplot,
+    in order) and its legend traces."""
+    (figure,) = charts(at).values()
+    titles = [a["text"] for a in figure["layout"]["annotations"]]
+    data = figure["data"]
+    return titles, data[:len(titles)], data[len(titles):]
+
+
 @pytest.mark.parametrize("name, views", [
     ("ae2", ["The 2-D codes as they are", "PCA of the codes", "UMAP of the codes",
              "PCA of the raw pixels (baseline)", "UMAP of the raw pixels (baseline)"]),
@@ -223,21 +233,25 @@ def private_copy(runs: Runs, names: list[str], root: Path, monkeypatch) -> Path:
 def test_latent_page_shows_webgl_views_coloured_by_label_and_the_score_table(runs, name, views):
     at = open_page("latent", "lat_run", runs.id(name))
     caches = runs.caches(name)
-    figures = charts(at)
-    assert [figures[f"lat_view_{i}"]["layout"]["title"]["text"] for i in range(len(figures))] == views
+    assert list(charts(at)) == ["lat_views"]  # one figure, a subplot per view
+    titles, traces, legend = latent_views(at)
+    assert titles == views
     sources = (["codes"] if name == "ae2" else []) + ["pca_codes", "umap_codes", "pca_pixels", "umap_pixels"]
-    for i, source in enumerate(sources):
-        trace, *legend = figures[f"lat_view_{i}"]["data"]  # the points, then one legend entry per class
-        assert trace["type"] == "scattergl"
+    classes = sorted(set(caches["labels"].tolist()))
+    # one legend for the figure: one entry per class, with its colour
+    assert [t["name"] for t in legend] == [str(c) for c in classes]
+    colour = {int(t["name"]): t["marker"]["color"] for t in legend}
+    assert len(set(colour.values())) == len(classes)
+    axes = set()
+    for trace, source in zip(traces, sources, strict=True):
+        assert trace["type"] == "scattergl" and not trace["showlegend"]
+        axes.add((trace["xaxis"], trace["yaxis"]))
         np.testing.assert_allclose(array(trace["x"]), caches[source][:, 0], rtol=1e-6)
         np.testing.assert_allclose(array(trace["y"]), caches[source][:, 1], rtol=1e-6)
-        # categorical colours: one colour per label, the legend naming each class with it
-        classes = sorted(set(caches["labels"].tolist()))
-        assert [t["name"] for t in legend] == [str(c) for c in classes]
-        colour = {int(t["name"]): t["marker"]["color"] for t in legend}
+        # categorical colours: each point drawn in its class's legend colour
         assert [drawn_colour(trace["marker"], v) for v in array(trace["marker"]["color"])] == [
             colour[v] for v in caches["labels"].tolist()]
-        assert len(set(colour.values())) == len(classes)
+    assert len(axes) == len(views)  # each view on its own axes
     table = at.dataframe[0].value
     assert table["space"].tolist() == ["codes", f"PCA codes ({RUNS[name][1]['latent_dim']})", "raw pixels"]
     assert {"knn_acc", "linear_acc", "trust PCA 2-D", "trust UMAP 2-D"} <= set(table.columns)
@@ -249,23 +263,23 @@ def test_latent_page_shows_webgl_views_coloured_by_label_and_the_score_table(run
     assert len(at.dataframe) == 0
 
 
-def test_sessions_share_the_latent_views_and_the_cached_arrays(runs, tmp_path, monkeypatch, capsys):
-    """Each view is built once, and the cache file read once, for a rerun and a second session."""
+def test_sessions_share_the_latent_figure_and_the_cached_arrays(runs, tmp_path, monkeypatch, capsys):
+    """The figure is built once, and the cache file read once, for a rerun and a second session."""
     private_copy(runs, ["vae"], tmp_path / "runs", monkeypatch)  # a new folder: new cache keys
     built, read = [], []
-    scatter, load = aelab.explore.label_scatter, aelab.caches.load_caches
-    monkeypatch.setattr(aelab.explore, "label_scatter",
-                        lambda points, title, *a: built.append(title) or scatter(points, title, *a))
+    scatters, load = aelab.explore.label_scatters, aelab.caches.load_caches
+    monkeypatch.setattr(aelab.explore, "label_scatters",
+                        lambda views, *a: built.append(list(views)) or scatters(views, *a))
     monkeypatch.setattr(aelab.caches, "load_caches", lambda *a, **k: read.append(a) or load(*a, **k))
     monkeypatch.setenv("AELAB_TIMING", "1")  # the server's script time, for bench/
     first = open_page("latent")
-    assert len(built) == 4 and len(read) == 1
+    assert len(built) == 1 and len(built[0]) == 4 and len(read) == 1
     first.run()
     second = open_page("latent")
     assert_ok(first)
     assert_ok(second)
-    assert len(charts(second)) == 4
-    assert len(built) == 4 and len(read) == 1, (built, read)
+    assert len(latent_views(second)[1]) == 4
+    assert len(built) == 1 and len(read) == 1, (built, read)
     assert "aelab-timing page=latent script_s=" in capsys.readouterr().err
 
 
@@ -275,11 +289,13 @@ def test_selected_points_show_their_images_reconstructions_and_neighbours(runs, 
     caches, model = runs.caches("ae2"), runs.model("ae2")
     n = len(caches["index"])
     assert f"**0 of {n} selected**" in [m.value for m in at.markdown]
-    select_points(at, "lat_view_1", [40, 3])  # a box or lasso in the PCA view
+    assert all("selectedpoints" not in t for t in latent_views(at)[1])
+    select_points(at, "lat_views", [40, 3], curve=1)  # a box or lasso in the PCA view
     assert "2 selected point(s)" in [s.value for s in at.subheader]
     assert f"**2 of {n} selected**" in [m.value for m in at.markdown]
     # linked: the same points are highlighted in every view
-    assert all(f["data"][0]["selectedpoints"] == [3, 40] for f in charts(at).values())
+    titles, traces, _ = latent_views(at)
+    assert len(traces) == 5 and all(t["selectedpoints"] == [3, 40] for t in traces)
     shown = digits.x_test[caches["index"][[3, 40]]]
     images, recons, near = (picture(e, media) for e in at.image)
     assert same_picture(images, image_grid([shown], scale=8))
@@ -287,16 +303,19 @@ def test_selected_points_show_their_images_reconstructions_and_neighbours(runs, 
     neighbours = nearest_neighbours(caches["codes"], 3, k=8)
     assert same_picture(near, image_grid([digits.x_test[caches["index"][neighbours]]], scale=8))
 
-    select_points(at, "lat_view_3", [10, 11, 12])  # then a selection in another view
+    select_points(at, "lat_views", [10, 11, 12], curve=3)  # then a selection in another view
     assert "3 selected point(s)" in [s.value for s in at.subheader]
-    select_points(at, "lat_view_1", [7])  # a click back in the first view: the newest wins
+    assert f"**3 of {n} selected**" in [m.value for m in at.markdown]
+    assert all(t["selectedpoints"] == [10, 11, 12] for t in latent_views(at)[1])
+    select_points(at, "lat_views", [7], curve=1)  # a click back in the first view: the newest wins
     assert "1 selected point(s)" in [s.value for s in at.subheader]
     clicked = digits.x_test[caches["index"][[7]]]
     assert same_picture(picture(at.image[0], media), image_grid([clicked], scale=8))
-    select_points(at, "lat_view_3", [5, 6])  # any view: its selection replaces the page's
-    assert all(f["data"][0]["selectedpoints"] == [5, 6] for f in charts(at).values())
+    select_points(at, "lat_views", [5, 6], curve=4)  # any view: its selection replaces the page's
+    assert all(t["selectedpoints"] == [5, 6] for t in latent_views(at)[1])
     at.button(key="lat_clear").click().run()
     assert f"**0 of {n} selected**" in [m.value for m in at.markdown] and len(at.image) == 0
+    assert all("selectedpoints" not in t for t in latent_views(at)[1])
 
 
 def test_a_run_without_caches_gets_them_computed_and_stored(tmp_path, monkeypatch):
@@ -310,7 +329,7 @@ def test_a_run_without_caches_gets_them_computed_and_stored(tmp_path, monkeypatc
     assert read_tensors(run_dir / CACHE)[1]["weights_sha256"] == weights_hash(run_dir)
     labels = [s.label for s in at.status]
     assert "Computing codes and projections: done" in labels, labels
-    assert len(charts(at)) == 4
+    assert len(latent_views(at)[1]) == 4
     again = open_page("latent")  # now it opens from the stored cache
     assert "Computing codes and projections: done" not in [s.label for s in again.status]
     at = open_page("traversal")
@@ -639,7 +658,7 @@ def test_scores_not_ready_are_computed_in_the_background_never_in_the_page(runs,
     at = open_page("latent")
     assert started == ["latent"]  # handed to a background process (python -m aelab latent-scores)
     assert any("Scoring the score table in the background" in i.value for i in at.info)
-    assert len(at.dataframe) == 0 and len(at.get("plotly_chart")) == 5  # the rest of the page is there
+    assert len(at.dataframe) == 0 and len(latent_views(at)[1]) == 5  # the rest of the page is there
     assert not (root / runs.id("ae2") / "scores.json").exists()
 
 

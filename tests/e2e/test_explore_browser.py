@@ -24,6 +24,7 @@ from .test_browser import _expect, choose, no_failures, open_page
 
 EXPLORE_RUNS = ("demo-vae", "demo-ae-z2")
 SELECTED = re.compile(r"^(\d+) selected point\(s\)$")
+COUNTED = re.compile(r"^(\d+) of (\d+) selected$")
 
 
 @pytest.fixture(scope="module")
@@ -126,18 +127,24 @@ def test_traversal_slider_drag(browser, app_server, page, screenshots):
 
 
 def test_latent_lasso_selection(browser, app_server, page, screenshots):
-    """A lasso drawn over the 2-D codes selects points; their images are shown below."""
+    """A lasso drawn over the 2-D codes (one subplot of the page's one figure) selects
+    points; the page counts them and highlights the same points in every view; their
+    images are shown below."""
     require(browser)
     expect = _expect()
     open_home_then(page, app_server, "Latent space")
     choose(page, "Run", run_option(app_server.runs_dir, "demo-ae-z2"))
-    chart = page.get_by_test_id("stPlotlyChart").first
-    expect(chart.locator(".gtitle")).to_have_text("The 2-D codes as they are")  # latent dim 2
+    expect(page.get_by_test_id("stPlotlyChart")).to_have_count(1)  # every view in one figure
+    chart = page.get_by_test_id("stPlotlyChart")
+    titles = chart.locator(".annotation-text")
+    expect(titles.first).to_have_text("The 2-D codes as they are")  # latent dim 2
+    expect(titles).to_have_count(5)
     expect(page.get_by_role("heading", name=SELECTED)).to_have_count(0)
-    wait_idle(page)  # every chart drawn
+    expect(page.get_by_text(COUNTED)).to_have_text(re.compile(r"^0 of \d+ selected$"))
+    wait_idle(page)  # the figure drawn
     assert chart.evaluate("e => e.querySelector('.js-plotly-plot').layout.dragmode") == "lasso"
 
-    # Draw a closed lasso over the middle of the plot area (the page sets dragmode=lasso).
+    # Draw a closed lasso over the middle of the first subplot (the page sets dragmode=lasso).
     area = chart.locator(".nsewdrag").first
     area.scroll_into_view_if_needed()
     box = area.bounding_box()
@@ -153,9 +160,12 @@ def test_latent_lasso_selection(browser, app_server, page, screenshots):
     expect(heading).to_be_visible(timeout=60_000)
     wait_idle(page)
     count = int(SELECTED.match(heading.inner_text().strip()).group(1))
+    assert COUNTED.match(page.get_by_text(COUNTED).inner_text().strip()).group(1) == str(count)
+    # linked: the same number of points highlighted in each of the five views
     lassoed = chart.evaluate(
-        "e => (e.querySelector('.js-plotly-plot').data[0].selectedpoints || []).length")
-    assert count >= 1 and count == lassoed, (count, lassoed)
+        "e => e.querySelector('.js-plotly-plot').data.slice(0, 5)"
+        ".map(t => (t.selectedpoints || []).length)")
+    assert count >= 1 and lassoed == [count] * 5, (count, lassoed)
     # images, reconstructions and code-space neighbours: one picture each after the heading
     shown = page.evaluate(
         """(pattern) => {
