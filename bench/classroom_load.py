@@ -1,34 +1,49 @@
 """A class at once: N students open /traversal on one fresh server, then all move a slider.
 
-What it does (the real path: ``streamlit run app.py`` and the system Chromium, one browser
-context per student, as separate browsers would be):
+Two kinds of students (``--clients``):
+
+- ``browser`` (the default): one context of the system Chromium per student, as separate
+  browsers would be. On one machine the N browsers take most of the CPU (30 of them ~94% on
+  2 cores), which a class does not share: each student's browser runs on their own machine.
+- ``protocol``: N students without a browser (tests/e2e/protocol_client.py) that send what a
+  browser's visit sends - the page's HTML, ``/_stcore/health``, ``/_stcore/host-config``, the
+  websocket ``/_stcore/stream`` and its ``rerun_script`` frames, the page's ``/media`` images -
+  pinned against streamlit 1.67 and a captured Chromium visit. They cost a fraction of a CPU,
+  so the figures are the shared server's. ``both``: protocol, then browser, each on a fresh server.
+
+What it does (the real path: ``streamlit run app.py``):
 
 1. starts a fresh server over copies of the demo runs (nothing in checkpoints/ is touched);
-2. opens ``/traversal?run=<run>`` in N contexts at once and records, per student, the time
-   from the first ``goto`` until the picture decoded from the sliders is drawn; the figure is
-   the time until *every* student sees one (the issue's goal: within 30 s for 30 students);
-   beside it: when the server had sent every student's page (``$AELAB_TIMING``: the end of
-   its last script run) and the CPU seconds the server and the browsers used meanwhile (on
-   one machine the N browsers take most of it; in a class each student's is their own);
-3. then ``--rounds`` times, every student presses the right arrow on the first slider at
-   once; per student the time from its key press to the frame showing the new picture
-   (decoded and drawn in the browser by the page's component; both ends in its page time);
-   reported as median and p95 (goal: p95 under 300 ms) beside the same measured for one
-   student alone on the same warm server first (the baseline of the ratio);
-4. one student then goes through every page of app.py in the sidebar twice; the time per
-   switch (title shown and the app idle) of both rounds is reported (goal: any switch under
+2. opens ``/traversal?run=<run>`` for N students at once and records, per student, the time
+   from its first request until the picture decoded from the sliders is drawn (browser) or its
+   element has arrived (protocol: the decoder's iframe, whose weights the browser decodes);
+   the figure is the time until *every* student has one (the issue's goal: within 30 s for
+   30 students); beside it: when the server had sent every student's page (``$AELAB_TIMING``:
+   the end of its last script run) and the CPU seconds the server and the students used
+   meanwhile;
+3. then ``--rounds`` times, every student moves a slider at once, beside the same measured for
+   one student alone on the same warm server first (the baseline of the ratio), reported as
+   median and p95. Browser: the right arrow on the picture's first slider, until the frame
+   showing the new picture (decoded and drawn in the browser by the page's component; goal:
+   p95 under 300 ms). Protocol: those sliders never reach the server, so the students move
+   the traversal grid's Steps slider instead, a rerun of the page on the server, until the run
+   finished and the new grid's images are fetched;
+4. (browser) one student then goes through every page of app.py in the sidebar twice; the time
+   per switch (title shown and the app idle) of both rounds is reported (goal: any switch under
    1.5 s); ``--pages-only`` does only this, after one student opened /traversal.
 
 The server holds a copy of every shipped demo run (as a class's server does), never
 checkpoints/ itself.
 
-    python bench/classroom_load.py                  # 30 students, 3 rounds
+    python bench/classroom_load.py                  # 30 browser students, 3 rounds
+    python bench/classroom_load.py --clients protocol --students 30
+    python bench/classroom_load.py --clients both --students 30 --timeout 240
     python bench/classroom_load.py --students 10 --rounds 5 --json
     python bench/classroom_load.py --pages-only     # every page switch, one student
 
-Timings are wall clock on whatever else the machine does; the server, the browser and its
-N renderers share the same cores, so on a 2-core machine the browser side is a large part of
-what is measured. Say the machine and its load beside any figure.
+Timings are wall clock on whatever else the machine does; with browser students the server,
+the browser and its N renderers share the same cores, so on a 2-core machine the browser side
+is a large part of what is measured. Say the machine and its load beside any figure.
 """
 from __future__ import annotations
 
@@ -36,6 +51,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import statistics
 import sys
 import tempfile
@@ -196,36 +212,15 @@ def switch_pages(page, timeout_ms: float, log_path: Path) -> dict[str, dict]:
     return times
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--students", type=int, default=30, help="browser contexts (default 30)")
-    parser.add_argument("--rounds", type=int, default=3, help="slider moves by everybody at once")
-    parser.add_argument("--run", default="demo-vae", help="the demo run the students open")
-    parser.add_argument("--timeout", type=float, default=300.0)
-    parser.add_argument("--pages-only", action="store_true",
-                        help="only step 4: one student times every page switch (no class)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    args = parser.parse_args(argv)
-    if args.students < 1 or args.rounds < 1:
-        print("--students and --rounds must be at least 1", file=sys.stderr)
-        return 2
-    from appserver import (DEMO_RUNS, AppServer, copy_demo_runs, launch_chromium, missing_browser,
-                           wait_idle)
+GRID_SLIDER = "slider:Steps"  # the Traversal grid's slider: a server rerun (the picture's own decode in the browser)
+
+
+def browser_class(server, log: Path, args) -> dict:
+    """Steps 2-4 with N browser contexts of the system Chromium."""
+    from appserver import launch_chromium, wait_idle
     from playwright.sync_api import sync_playwright
 
-    reason = missing_browser()
-    if reason:
-        print(f"classroom_load needs the browser: {reason}", file=sys.stderr)
-        return 2
-    with tempfile.TemporaryDirectory() as folder, sync_playwright() as playwright:
-        folder = Path(folder)
-        # every shipped demo run, as a class's server has them (the Runs page lists them all)
-        copy_demo_runs(folder / "runs", sorted({args.run} | {p.parent.name for p in
-                                                              DEMO_RUNS.glob("demo-*/status.json")}))
-        load_before = os.getloadavg()[0]
-        os.environ["AELAB_TIMING"] = "1"  # the server logs each page's script time
-        server = AppServer(folder / "runs", log_path=folder / "server.log",
-                           threads=os.environ.get("AELAB_THREADS", "1")).start()
+    with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         try:
             server.wait_healthy(120)
@@ -238,9 +233,8 @@ def main(argv=None) -> int:
             opened = open_all(pages, url, args.timeout)  # a fresh server: the cold path
             for page in pages:
                 wait_idle(page, args.timeout * 1000)
-            served = server_done_s(folder / "server.log", opening, "traversal")
+            served = server_done_s(log, opening, "traversal")
             after = cpu_split(server.process.pid)
-            open_cpu = {k: round(after[k] - before[k], 1) for k in after}
             alone, together = [], []
             for _ in range(0 if args.pages_only else args.rounds):  # one student alone: baseline
                 alone += nudge_all(pages[:1], args.timeout)
@@ -250,19 +244,83 @@ def main(argv=None) -> int:
                 time.sleep(0.5)
             for extra in pages[1:]:  # the others leave: one student switches pages alone
                 extra.close()
-            log = folder / "server.log"
             first_visits = switch_pages(pages[0], args.timeout * 1000, log)  # caches warm up
             switches = switch_pages(pages[0], args.timeout * 1000, log)
         finally:
             browser.close()
+    return {"students": students, "opened": opened, "served": served, "alone": alone, "together": together,
+            "open_cpu_s": {k: round(after[k] - before[k], 1) for k in after},
+            "page_switch_first_visit_s": first_visits, "page_switch_s": switches}
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def protocol_class(server, log: Path, args) -> dict:
+    """Steps 2-3 with N protocol students (tests/e2e/protocol_client.py: a browser's requests
+    and websocket frames, no browser): what the shared server does for a class. Their slider
+    rounds move the grid's Steps slider, a rerun of the page on the server."""
+    import asyncio
+
+    from protocol_client import Student, nudge_all, open_all
+
+    async def lesson() -> dict:
+        students = [Student(server.url, args.timeout) for _ in range(args.students)]
+        try:
+            before, own, opening = cpu_split(server.process.pid)["server"], own_cpu_seconds(), time.time()
+            opened = await open_all(students, f"/traversal?run={args.run}", args.timeout)
+            served = server_done_s(log, opening, "traversal")
+            cpu = {"server": round(cpu_split(server.process.pid)["server"] - before, 1),
+                   "protocol_students": round(own_cpu_seconds() - own, 1)}
+            alone, together = [], []
+            for _ in range(args.rounds):  # one student alone: the baseline
+                alone += await nudge_all(students[:1], GRID_SLIDER, args.timeout)
+                await asyncio.sleep(0.3)
+            for _ in range(args.rounds):
+                together += await nudge_all(students, GRID_SLIDER, args.timeout)
+                await asyncio.sleep(0.5)
+        finally:
+            for student in students:
+                await student.close()
+        failed = [v for v in opened + alone + together if v.exceptions or v.finished_status != 0]
+        if failed:
+            raise SystemExit(f"{len(failed)} page run(s) failed: {failed[0]}\n{server.log_tail()}")
+        if any(v.picture_s is None for v in opened):
+            raise SystemExit("a protocol student got no Traversal picture")
+        return {"students": args.students, "opened": [v.picture_s for v in opened],
+                "page_done_s": round(max(v.finished_s for v in opened), 2), "served": served,
+                "alone": [v.finished_s * 1000 for v in alone],
+                "together": [v.finished_s * 1000 for v in together], "open_cpu_s": cpu}
+
+    server.wait_healthy(120)
+    return asyncio.run(lesson())
+
+
+def one_class(clients: str, args) -> dict:
+    """A fresh server over copies of the demo runs, a class of ``clients`` on it; the figures."""
+    from appserver import DEMO_RUNS, AppServer, copy_demo_runs
+
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        # every shipped demo run, as a class's server has them (the Runs page lists them all)
+        copy_demo_runs(folder / "runs", sorted({args.run} | {p.parent.name for p in
+                                                              DEMO_RUNS.glob("demo-*/status.json")}))
+        load_before = os.getloadavg()[0]
+        os.environ["AELAB_TIMING"] = "1"  # the server logs each page's script time
+        server = AppServer(folder / "runs", log_path=folder / "server.log",
+                           threads=os.environ.get("AELAB_THREADS", "1")).start()
+        try:
+            run = (browser_class if clients == "browser" else protocol_class)(server, folder / "server.log", args)
+        finally:
             server.stop()
-    result = {
-        "students": students, "rounds": 0 if args.pages_only else args.rounds,
-        "cores": os.cpu_count(), "load_avg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
-        "all_see_a_picture_s": round(max(opened), 2), "first_picture_s": round(min(opened), 2),
-        "open_cpu_s": open_cpu, "server_done_s": served,
-        "page_switch_first_visit_s": first_visits, "page_switch_s": switches,
-    }
+    opened, alone, together = run.pop("opened"), run.pop("alone"), run.pop("together")
+    result = {"clients": clients, "students": run.pop("students"),
+              "rounds": len(together) // max(1, len(opened)),
+              "cores": os.cpu_count(), "load_avg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+              "all_see_a_picture_s": round(max(opened), 2), "first_picture_s": round(min(opened), 2),
+              "server_done_s": run.pop("served"), **run}
     if alone:
         result["slider_alone_ms"] = {"median": round(statistics.median(alone)),
                                      "p95": round(percentile(alone, 0.95))}
@@ -270,23 +328,74 @@ def main(argv=None) -> int:
                                         "p95": round(percentile(together, 0.95))}
         result["p95_together_over_alone"] = round(result["slider_together_ms"]["p95"]
                                                   / max(1, result["slider_alone_ms"]["p95"]), 1)
-    if args.json:
-        print(json.dumps(result))
-        return 0
-    print(f"{students} student(s) on {os.cpu_count()} cores (load average {load_before:.1f} before, "
-          f"{os.getloadavg()[0]:.1f} after): all saw a picture after {result['all_see_a_picture_s']} s "
-          f"(first {result['first_picture_s']} s; goal: 30 students within 30 s); the server had "
-          f"sent every page after {served} s; CPU seconds meanwhile: server {open_cpu['server']}, "
-          f"browsers {open_cpu['browsers']}")
-    if alone:
-        print(f"slider -> new picture: alone median {result['slider_alone_ms']['median']} ms, "
-              f"p95 {result['slider_alone_ms']['p95']} ms; all at once median "
-              f"{result['slider_together_ms']['median']} ms, p95 {result['slider_together_ms']['p95']} ms "
-              f"(goal p95 < 300 ms; together/alone p95 x{result['p95_together_over_alone']})")
-    for what, times in (("first visit", first_visits), ("second visit", switches)):
-        print(f"page switch, one student, {what}, in the browser (server script) s: "
+    return result
+
+
+def report(r: dict) -> None:
+    """The figures of one class, labelled with the kind of students."""
+    load = f"{r['cores']} cores, load average {r['load_avg_1min'][0]:.1f} before, {r['load_avg_1min'][1]:.1f} after"
+    cpu = r["open_cpu_s"]
+    if r["clients"] == "protocol":
+        print(f"[protocol students: Streamlit's websocket protocol, no browser] {r['students']} on {load}: "
+              f"all got the Traversal picture after {r['all_see_a_picture_s']} s (first "
+              f"{r['first_picture_s']} s; goal: 30 students within 30 s), the whole page (script finished, "
+              f"images fetched) after {r['page_done_s']} s; the server had sent every page after "
+              f"{r['server_done_s']} s; CPU seconds meanwhile: server {cpu['server']}, the protocol "
+              f"students {cpu['protocol_students']}")
+        if "slider_alone_ms" in r:
+            print(f"[protocol students] grid Steps slider -> page rerun finished and new grid fetched "
+                  f"(a server rerun; the picture's own sliders decode in the browser): alone median "
+                  f"{r['slider_alone_ms']['median']} ms, p95 {r['slider_alone_ms']['p95']} ms; all at once "
+                  f"median {r['slider_together_ms']['median']} ms, p95 {r['slider_together_ms']['p95']} ms "
+                  f"(together/alone p95 x{r['p95_together_over_alone']})")
+        return
+    print(f"[browser students: Chromium contexts on this machine] {r['students']} on {load}: all saw a "
+          f"picture after {r['all_see_a_picture_s']} s (first {r['first_picture_s']} s; goal: 30 students "
+          f"within 30 s); the server had sent every page after {r['server_done_s']} s; CPU seconds "
+          f"meanwhile: server {cpu['server']}, browsers {cpu['browsers']}")
+    if "slider_alone_ms" in r:
+        print(f"[browser students] slider -> new picture: alone median {r['slider_alone_ms']['median']} ms, "
+              f"p95 {r['slider_alone_ms']['p95']} ms; all at once median "
+              f"{r['slider_together_ms']['median']} ms, p95 {r['slider_together_ms']['p95']} ms "
+              f"(goal p95 < 300 ms; together/alone p95 x{r['p95_together_over_alone']})")
+    for what, times in (("first visit", r["page_switch_first_visit_s"]), ("second visit", r["page_switch_s"])):
+        print(f"[browser students] page switch, one student, {what}, in the browser (server script) s: "
               + ", ".join(f"{k} {v['switch_s']} ({v['script_s']})" for k, v in times.items())
               + f"; slowest {max(v['switch_s'] for v in times.values())} s (goal < 1.5 s)")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--students", type=int, default=30, help="students at once (default 30)")
+    parser.add_argument("--rounds", type=int, default=3, help="slider moves by everybody at once")
+    parser.add_argument("--clients", choices=("browser", "protocol", "both"), default="browser",
+                        help="browser: Chromium contexts (default); protocol: Streamlit's websocket "
+                             "protocol without a browser, the server's share alone; both: protocol, "
+                             "then browser, each on a fresh server")
+    parser.add_argument("--run", default="demo-vae", help="the demo run the students open")
+    parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--pages-only", action="store_true",
+                        help="only step 4: one student times every page switch (no class; browser)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object (a list with --clients both)")
+    args = parser.parse_args(argv)
+    if args.students < 1 or args.rounds < 1:
+        print("--students and --rounds must be at least 1", file=sys.stderr)
+        return 2
+    kinds = ["browser"] if args.pages_only else (["protocol", "browser"] if args.clients == "both"
+                                                   else [args.clients])
+    from appserver import missing_browser
+
+    reason = missing_browser() if "browser" in kinds else None
+    if reason:
+        print(f"classroom_load needs the browser: {reason} (or use --clients protocol)", file=sys.stderr)
+        return 2
+    results = []
+    for kind in kinds:
+        results.append(one_class(kind, args))
+        if not args.json:
+            report(results[-1])
+    if args.json:
+        print(json.dumps(results if len(results) > 1 else results[0]))
     return 0
 
 

@@ -23,8 +23,14 @@ frames through Playwright):
    scheme) - the browser's first frame field for field;
 4. the server answers with ``ForwardMsg`` frames: ``new_session``, ``navigation``, the page's
    ``delta``s (elements at ``metadata.delta_path``) and at the end ``script_finished``.
-   Messages come in full: the client lists no ``cached_message_hashes``, so no ``ref_hash``.
+   Messages come in full on a first visit: no ``cached_message_hashes`` are listed yet.
    Images (``imgs`` elements) are separate ``/media/...`` files, fetched as a browser does.
+
+A rerun (a widget moved) is the frame the browser then sends, captured the same way: every
+widget's current value in ``widget_states`` (download buttons, being triggers, left out), the
+page's ``page_script_hash`` (from the ``navigation`` message) and the hashes of the cacheable
+messages it holds (``metadata.cacheable``), so the server may answer a ``ref_hash`` in place of
+a message the client has (streamlit/runtime/forward_msg_cache.py).
 
 The Traversal page's picture is the ``iframe`` element whose ``alt`` is ``CAPTION`` (its
 srcdoc carries the decoder's weights; the browser decodes and draws the picture from it), or,
@@ -39,6 +45,7 @@ from urllib.parse import urlsplit
 
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.proto.WidgetStates_pb2 import WidgetState
 
 from aelab.webdecoder import CAPTION
 
@@ -47,17 +54,16 @@ SUCCESS = {ForwardMsg.FINISHED_SUCCESSFULLY}  # the whole page ran (not a fragme
 
 @dataclass
 class Visit:
-    """What one student got: seconds from its first request (``None``: not seen)."""
+    """What one page run brought one student: seconds from its first request (``None``: not seen)."""
 
     picture_s: float | None = None  # the picture element arrived (and its image, if one)
-    finished_s: float | None = None  # script_finished and every image of the page fetched
+    finished_s: float | None = None  # script_finished and every new image of the page fetched
     finished_status: int | None = None
     alerts: list[tuple[str, str]] = field(default_factory=list)  # (format, body): st.error etc.
     exceptions: list[str] = field(default_factory=list)  # an uncaught exception on the page
     elements: int = 0
     bytes_received: int = 0
     media: int = 0  # /media files fetched
-    widget_ids: dict[str, str] = field(default_factory=dict)  # element type:label -> widget id
 
 
 async def http_get(url: str, timeout: float) -> tuple[int, bytes]:
@@ -90,87 +96,188 @@ def _unchunk(body: bytes) -> bytes:
     return out
 
 
-def first_message(url: str) -> bytes:
-    """The browser's first websocket frame for ``url``: rerun the page its path names."""
+def rerun_message(url: str, widgets=(), page_script_hash: str = "", cached=()) -> bytes:
+    """The browser's ``rerun_script`` frame for ``url``: its first (no widgets, the page named
+    by the path) or a rerun with every widget's value."""
     parts = urlsplit(url)
     msg = BackMsg()
     state = msg.rerun_script
     state.query_string = parts.query
-    state.widget_states.SetInParent()  # present and empty, as the browser sends it
-    state.page_name = parts.path.strip("/")
+    state.widget_states.SetInParent()  # present even when empty, as the browser sends it
+    state.widget_states.widgets.extend(widgets)
+    state.page_script_hash = page_script_hash
+    if not page_script_hash:
+        state.page_name = parts.path.strip("/")
+    state.cached_message_hashes.extend(cached)
     info = state.context_info
     info.timezone, info.timezone_offset, info.locale = "UTC", 0, "en-US"
     info.url, info.is_embedded, info.color_scheme = f"{parts.scheme}://{parts.netloc}{parts.path}", False, "light"
     return msg.SerializeToString()
 
 
-def _note_element(visit: Visit, element, media: list[str]) -> bool:
-    """Record one new element; True when it is the Traversal picture."""
+def first_message(url: str) -> bytes:
+    """The browser's first websocket frame for ``url``: rerun the page its path names."""
+    return rerun_message(url)
+
+
+def widget_state(element) -> WidgetState | None:
+    """The value a browser reports for a widget it shows untouched (its ``value`` when the
+    server set one, else its default); None for elements that are no value widgets."""
     kind = element.WhichOneof("type")
-    visit.elements += 1
-    if kind == "alert":
-        visit.alerts.append((type(element.alert).Format.Name(element.alert.format), element.alert.body))
-    elif kind == "exception":
-        visit.exceptions.append(f"{element.exception.type}: {element.exception.message}")
-    elif kind == "imgs":
-        media += [img.url for img in element.imgs.imgs if img.caption != CAPTION]
-        return any(img.caption == CAPTION for img in element.imgs.imgs)
-    elif kind == "iframe":
-        return element.iframe.alt == CAPTION
-    widget = getattr(element, kind, None)
-    if widget is not None and getattr(widget, "id", "") and hasattr(widget, "label"):
-        visit.widget_ids[f"{kind}:{widget.label}"] = widget.id
-    return False
+    w = getattr(element, kind)
+    state = WidgetState(id=getattr(w, "id", ""))
+    if kind == "checkbox":
+        state.bool_value = w.value if w.set_value else w.default
+    elif kind in ("selectbox", "radio"):
+        state.string_value = w.raw_value if w.set_value else w.options[w.default]
+    elif kind == "number_input":
+        number = w.value if w.set_value else w.default
+        if w.data_type == w.DataType.INT:
+            state.int_value = int(number)
+        else:
+            state.double_value = number
+    elif kind == "slider":
+        state.double_array_value.data.extend(w.value if w.set_value else w.default)
+    else:
+        return None
+    return state
 
 
-async def fetch_media(base_url: str, url: str, result: Visit, timeout: float) -> None:
-    status, _ = await http_get(url if url.startswith("http") else base_url + url, timeout)
-    if status != 200:
-        raise RuntimeError(f"GET {url} answered {status}")
-    result.media += 1
+class Student:
+    """One browser's worth of protocol: ``open`` a page as a first visit, then ``move`` widgets
+    (a rerun with every widget's value), ``close`` at the end."""
 
+    def __init__(self, base_url: str, timeout: float = 120.0):
+        self.base_url, self.timeout = base_url, timeout
+        self.url = ""
+        self.ws = None
+        self.widgets: dict[str, WidgetState] = {}  # "type:label" -> the value the browser holds
+        self.sliders: dict[str, tuple[float, float, float]] = {}  # "slider:label" -> min, max, step
+        self.page_script_hash = ""
+        self.cache: dict[str, ForwardMsg] = {}  # hash -> cacheable message, as the browser keeps
 
-async def visit(base_url: str, path: str, timeout: float = 120.0) -> Visit:
-    """One student opens ``base_url + path`` (e.g. ``/traversal?run=demo-vae``) as a browser's
-    first visit does; returns once the script finished and the page's images are fetched."""
-    from websockets.asyncio.client import connect
+    async def open(self, path: str) -> Visit:
+        """The first visit of ``base_url + path`` (e.g. ``/traversal?run=demo-vae``); returns
+        once the script finished and the page's images are fetched."""
+        from websockets.asyncio.client import connect
 
-    result, start = Visit(), time.monotonic()
-    url = base_url + path
-    for endpoint in (url, f"{base_url}/_stcore/health", f"{base_url}/_stcore/host-config"):
-        status, _ = await http_get(endpoint, timeout)
-        if status != 200:
-            raise RuntimeError(f"GET {endpoint} answered {status}")
-    ws_url = "ws" + base_url.removeprefix("http") + "/_stcore/stream"
-    media: list[str] = []
-    async with connect(ws_url, subprotocols=["streamlit"], origin=base_url, max_size=None,
-                       open_timeout=timeout) as ws:
-        await ws.send(first_message(url))
+        start = time.monotonic()
+        self.url = self.base_url + path
+        for endpoint in (self.url, f"{self.base_url}/_stcore/health", f"{self.base_url}/_stcore/host-config"):
+            status, _ = await http_get(endpoint, self.timeout)
+            if status != 200:
+                raise RuntimeError(f"GET {endpoint} answered {status}")
+        ws_url = "ws" + self.base_url.removeprefix("http") + "/_stcore/stream"
+        self.ws = await connect(ws_url, subprotocols=["streamlit"], origin=self.base_url, max_size=None,
+                                open_timeout=self.timeout)
+        await self.ws.send(first_message(self.url))
+        return await self._page_run(start)
+
+    async def move(self, changes: dict[str, list[float]]) -> Visit:
+        """Move sliders (``{"slider:Steps": [10]}``) and rerun as the browser does; seconds from
+        the frame until the run finished and its new images are fetched."""
+        start = time.monotonic()
+        for name, value in changes.items():
+            self.widgets[name].double_array_value.data[:] = value
+        await self.ws.send(rerun_message(self.url, self.widgets.values(), self.page_script_hash,
+                                         list(self.cache)))
+        return await self._page_run(start)
+
+    async def nudge(self, name: str) -> Visit:
+        """Slider ``name`` one step right (back to its minimum at the end): the browser's
+        ArrowRight on it."""
+        low, high, step = self.sliders[name]
+        value = self.widgets[name].double_array_value.data[0] + step
+        return await self.move({name: [value if value <= high else low]})
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+
+    async def _page_run(self, start: float) -> Visit:
+        result, media = Visit(), []
         while result.finished_status not in SUCCESS:
-            payload = await asyncio.wait_for(ws.recv(), timeout)
+            payload = await asyncio.wait_for(self.ws.recv(), self.timeout)
             result.bytes_received += len(payload)
             msg = ForwardMsg()
             msg.ParseFromString(payload)
             kind = msg.WhichOneof("type")
-            if kind == "ref_hash":  # never expected: no cached_message_hashes were sent
-                raise RuntimeError("the server sent a cached-message reference to a fresh client")
-            if kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+            if kind == "ref_hash":  # a message this client holds (it said so)
+                msg = self.cache[msg.ref_hash]
+                kind = msg.WhichOneof("type")
+            elif msg.metadata.cacheable:
+                self.cache[msg.hash] = msg
+            if kind == "navigation" and msg.navigation.page_script_hash:
+                self.page_script_hash = msg.navigation.page_script_hash
+            elif kind == "page_info_changed":  # the page wrote st.query_params
+                self.url = self.url.split("?")[0] + (f"?{msg.page_info_changed.query_string}"
+                                                     if msg.page_info_changed.query_string else "")
+            elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
                 element = msg.delta.new_element
-                if _note_element(result, element, media) and result.picture_s is None:
+                if self._note(result, element, media) and result.picture_s is None:
                     for img in element.imgs.imgs if element.WhichOneof("type") == "imgs" else ():
-                        await fetch_media(base_url, img.url, result, timeout)  # drawn once fetched
+                        await self._fetch(img.url, result)  # an image is drawn once fetched
                     result.picture_s = time.monotonic() - start
             elif kind == "script_finished":
                 result.finished_status = msg.script_finished
                 if msg.script_finished == ForwardMsg.FINISHED_WITH_COMPILE_ERROR:
                     break
-    for u in dict.fromkeys(media):  # the page's other images, fetched as the browser does
-        await fetch_media(base_url, u, result, timeout)
-    result.finished_s = time.monotonic() - start
-    return result
+        for url in dict.fromkeys(media):  # the page's other images, fetched as the browser does
+            await self._fetch(url, result)
+        result.finished_s = time.monotonic() - start
+        return result
+
+    def _note(self, visit: Visit, element, media: list[str]) -> bool:
+        """Record one new element; True when it is the Traversal picture."""
+        kind = element.WhichOneof("type")
+        visit.elements += 1
+        if kind == "alert":
+            visit.alerts.append((type(element.alert).Format.Name(element.alert.format), element.alert.body))
+        elif kind == "exception":
+            visit.exceptions.append(f"{element.exception.type}: {element.exception.message}")
+        elif kind == "imgs":
+            media += [img.url for img in element.imgs.imgs if img.caption != CAPTION]
+            return any(img.caption == CAPTION for img in element.imgs.imgs)
+        elif kind == "iframe":
+            return element.iframe.alt == CAPTION
+        state = widget_state(element)
+        if state is None:
+            return False
+        widget = getattr(element, kind)
+        name = f"{kind}:{widget.label}"
+        # a widget keeps the value it holds, as in the browser, unless the server sets one
+        if name not in self.widgets or widget.set_value:
+            self.widgets[name] = state
+        if kind == "slider":
+            self.sliders[name] = (widget.min, widget.max, widget.step)
+        return False
+
+    async def _fetch(self, url: str, result: Visit) -> None:
+        status, _ = await http_get(url if url.startswith("http") else self.base_url + url, self.timeout)
+        if status != 200:
+            raise RuntimeError(f"GET {url} answered {status}")
+        result.media += 1
 
 
-async def visit_all(base_url: str, path: str, students: int, timeout: float) -> list[Visit]:
-    """``students`` first visits of ``path`` at once (each its own websocket session)."""
-    return list(await asyncio.wait_for(
-        asyncio.gather(*(visit(base_url, path, timeout) for _ in range(students))), timeout))
+async def visit(base_url: str, path: str, timeout: float = 120.0) -> Visit:
+    """One student's first visit of ``path``; its websocket closed at the end."""
+    student = Student(base_url, timeout)
+    try:
+        return await student.open(path)
+    finally:
+        await student.close()
+
+
+async def open_all(students: list[Student], path: str, timeout: float) -> list[Visit]:
+    """Every student's first visit of ``path`` at once (each its own websocket session)."""
+    return list(await asyncio.wait_for(asyncio.gather(*(s.open(path) for s in students)), timeout))
+
+
+async def move_all(students: list[Student], changes: dict[str, list[float]], timeout: float) -> list[Visit]:
+    """Every student moves the same widgets at once."""
+    return list(await asyncio.wait_for(asyncio.gather(*(s.move(changes) for s in students)), timeout))
+
+
+async def nudge_all(students: list[Student], name: str, timeout: float) -> list[Visit]:
+    """Every student moves slider ``name`` one step at once."""
+    return list(await asyncio.wait_for(asyncio.gather(*(s.nudge(name) for s in students)), timeout))

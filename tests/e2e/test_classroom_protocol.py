@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from .appserver import AppServer, copy_demo_runs
-from .protocol_client import first_message, visit, visit_all
+from .protocol_client import Student, first_message, move_all, open_all, visit
 
 RUN = "demo-vae"
 
@@ -26,16 +26,29 @@ def server(tmp_path_factory):
     assert app.process.poll() is not None  # the server is gone
 
 
-def test_three_students_at_once_each_get_the_traversal_picture(server):
-    visits = asyncio.run(visit_all(server.url, f"/traversal?run={RUN}", 3, timeout=120))
-    for v in visits:
+def test_three_students_at_once_each_get_the_traversal_picture_then_move_a_slider(server):
+    async def lesson():
+        students = [Student(server.url, timeout=120) for _ in range(3)]
+        try:
+            opened = await open_all(students, f"/traversal?run={RUN}", timeout=120)
+            moved = await move_all(students, {"slider:Steps": [10]}, timeout=120)
+        finally:
+            for s in students:
+                await s.close()
+        return opened, moved
+
+    opened, moved = asyncio.run(lesson())
+    for v in opened:
         assert v.exceptions == [] and v.alerts == [], server.log_tail()
         assert v.picture_s is not None and v.picture_s <= v.finished_s  # the decoder's iframe
         assert v.finished_status == 0  # FINISHED_SUCCESSFULLY: the whole page ran
         assert v.media >= 1  # the traversal grid's images, fetched from /media as a browser does
-        assert "slider:Steps" in v.widget_ids  # the page itself, not only app.py's navigation
-    # each its own session that got the whole page, the decoder's weights included
-    assert all(v.bytes_received > 100_000 for v in visits)
+        assert v.bytes_received > 100_000  # each its own session: the decoder's weights included
+    for v in moved:  # the grid's Steps slider: a rerun with every widget's value, as a browser's
+        assert v.exceptions == [] and v.alerts == [] and v.finished_status == 0, server.log_tail()
+        assert v.media >= 1  # a new grid
+        assert v.elements == opened[0].elements  # the same run's page (the picker kept its value)
+        assert v.bytes_received < 100_000  # the unchanged decoder iframe came as a ref_hash
 
 
 def test_an_unknown_run_gets_one_sentence_and_no_traceback(server):
