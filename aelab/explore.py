@@ -12,6 +12,10 @@ from .evaluate import encode_array, probe_scores
 
 KL_INACTIVE = 0.01  # nats: a dimension carrying less KL than this is marked inactive
 TRUST_POINTS = 2000  # trustworthiness is O(n^2): scored on a seeded subset
+# Latent views of at most this many points per view are drawn as SVG, larger ones in WebGL:
+# in headless Chromium on 2 cores (software WebGL) the Latent page with four 5,000-point
+# views took 0.6-1.6 s to draw as SVG and 11-18 s in WebGL (750 points: 0.2-0.3 s vs 1.2-2.1 s).
+SVG_POINTS = 5000
 
 
 def is_vae(model) -> bool:
@@ -64,12 +68,12 @@ def latent_scores(model, dataset, caches: dict) -> list[dict]:
 def label_scatters(views: dict[str, np.ndarray], labels: np.ndarray | None,
                    selected: list[int] | None = None, columns: int = 2):
     """One Plotly figure of every 2-D view in ``views`` (title -> points (N, 2), the same N
-    points in each), one subplot per view, ``columns`` a row; in each subplot one WebGL
-    trace of every point (trace ``i`` is view ``i``, so a selection's point indices are the
-    points'; ``selected_indices`` maps a selection event back), coloured by label as
+    points in each), one subplot per view, ``columns`` a row; in each subplot one trace of
+    every point, SVG up to ``SVG_POINTS`` points, else WebGL (trace ``i`` is view ``i``, so
+    a selection's point indices are the points'; ``selected_indices`` maps a selection
+    event back), coloured by label as
     categories with one legend of the classes; ``selected`` points highlighted in every
-    view, the others faded. One figure, not one per view: the browser draws it in one
-    WebGL context, and a selection anywhere is one event.
+    view, the others faded. One figure, not one per view: a selection anywhere is one event.
 
     Built from arrays only (the colour is each point's class index on a stepped colour
     scale, the hover text a template over the labels): Plotly validates a list of colour
@@ -91,17 +95,18 @@ def label_scatters(views: dict[str, np.ndarray], labels: np.ndarray | None,
         marker.update(color=codes.astype(np.int32), colorscale=steps, cmin=-0.5,
                       cmax=len(classes) - 0.5, showscale=False)
         hover = dict(customdata=np.asarray(labels), hovertemplate="label %{customdata}<extra></extra>")
+    scatter = go.Scatter if len(next(iter(views.values()))) <= SVG_POINTS else go.Scattergl
     rows = -(-len(views) // columns)
     figure = make_subplots(rows=rows, cols=columns, subplot_titles=list(views),
                            horizontal_spacing=0.06, vertical_spacing=70 / (360 * rows))  # ~70 px
     for i, points in enumerate(views.values()):
-        figure.add_trace(go.Scattergl(x=points[:, 0], y=points[:, 1], mode="markers", marker=marker,
-                                      showlegend=False, selectedpoints=list(selected or []) or None,
-                                      unselected=dict(marker=dict(opacity=0.12)), **hover),
+        figure.add_trace(scatter(x=points[:, 0], y=points[:, 1], mode="markers", marker=marker,
+                                 showlegend=False, selectedpoints=list(selected or []) or None,
+                                 unselected=dict(marker=dict(opacity=0.12)), **hover),
                          row=i // columns + 1, col=i % columns + 1)
     for i, c in enumerate(classes):  # legend entries only: no points, never in a selection
-        figure.add_trace(go.Scattergl(x=[None], y=[None], mode="markers", name=str(c),
-                                      marker=dict(color=marker["colorscale"][2 * i][1], size=8)),
+        figure.add_trace(scatter(x=[None], y=[None], mode="markers", name=str(c),
+                                 marker=dict(color=marker["colorscale"][2 * i][1], size=8)),
                          row=1, col=1)
     figure.update_layout(height=360 * rows + 40, margin=dict(l=10, r=10, t=40, b=10),
                          dragmode="lasso", legend=dict(title_text="label", itemclick=False,

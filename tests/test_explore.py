@@ -210,11 +210,15 @@ def test_trustworthiness_scores_a_seeded_subset_of_large_sets(monkeypatch):
     assert trustworthiness_2d(high, low, seed=4) != pytest.approx(expected)
 
 
-def test_a_selection_in_any_view_names_the_same_points_and_the_legend_none():
+def test_a_selection_in_any_view_names_the_same_points_and_the_legend_none(monkeypatch):
     views = {"a": np.zeros((6, 2)), "b": np.ones((6, 2))}
-    figure = explore.label_scatters(views, np.array([0, 1, 0, 1, 2, 2]), selected=[4, 1])
+    labels = np.array([0, 1, 0, 1, 2, 2])
+    figure = explore.label_scatters(views, labels, selected=[4, 1])
     assert [t.selectedpoints for t in figure.data[:2]] == [(4, 1), (4, 1)]
     assert [t.name for t in figure.data[2:]] == ["0", "1", "2"]  # the legend: after the views
+    assert {t.type for t in figure.data} == {"scatter"}  # few points: SVG
+    monkeypatch.setattr(explore, "SVG_POINTS", 5)
+    assert {t.type for t in explore.label_scatters(views, labels).data} == {"scattergl"}
     event = [{"curve_number": 1, "point_index": 5}, {"curve_number": 1, "point_index": 2},
              {"curve_number": 3, "point_index": 0}, {"curve_number": 0, "point_index": 2}]
     assert explore.selected_indices(event, len(views)) == [2, 5]
