@@ -129,6 +129,8 @@ def widget_state(element) -> WidgetState | None:
     if kind == "checkbox":
         state.bool_value = w.value if w.set_value else w.default
     elif kind in ("selectbox", "radio"):
+        if not w.set_value and not 0 <= w.default < len(w.options):
+            return None  # nothing chosen (a placeholder): the browser reports no value
         state.string_value = w.raw_value if w.set_value else w.options[w.default]
     elif kind == "number_input":
         number = w.value if w.set_value else w.default
