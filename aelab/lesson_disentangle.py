@@ -54,6 +54,8 @@ REFERENCE = {
 
 LABEL_GAP = 0.2  # a latent is labelled with a factor only if that factor's MIG gap >= this
 MIXED = "mixed"
+UNUSED = "unused"
+UNUSED_NATS = 0.01  # a dimension with less information than this about every factor is unused
 
 
 def metric_rows(scores: dict) -> list[dict]:
@@ -83,12 +85,14 @@ def mig_gaps(mi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def dimension_labels(mi: np.ndarray, threshold: float = LABEL_GAP) -> list[str]:
     """A label per code dimension: the factor it carries when it is that factor's best
     dimension by a MIG gap of at least ``threshold`` (the largest such gap if several),
-    else ``mixed`` (no factor clearly its own)."""
+    else ``unused`` when it says (almost) nothing about any factor (a collapsed or pruned
+    latent), else ``mixed`` (no factor clearly its own)."""
+    mi = np.asarray(mi)
     best, gaps = mig_gaps(mi)
     labels = []
-    for j in range(np.asarray(mi).shape[0]):
+    for j in range(mi.shape[0]):
         mine = [(gaps[k], FACTORS[k]) for k in range(len(FACTORS)) if best[k] == j and gaps[k] >= threshold]
-        labels.append(max(mine)[1] if mine else MIXED)
+        labels.append(max(mine)[1] if mine else UNUSED if mi[j].max() < UNUSED_NATS else MIXED)
     return labels
 
 

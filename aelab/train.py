@@ -377,6 +377,7 @@ class Trainer:
 
     def _finish(self, state: str, **extra) -> dict:
         if state == "done":
+            self.model.finish_training()
             self._log_mig(self.train_seconds)  # the final model's MIG
             self._save_checkpoint()
             extra.setdefault("progress", 1.0)

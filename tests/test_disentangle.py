@@ -284,14 +284,14 @@ def test_latents_are_named_only_when_one_factor_clearly_dominates():
     from aelab import lesson_disentangle as L
 
     h = np.log(np.array(shapes.SIZES))
-    mi = np.zeros((4, 5))
+    mi = np.zeros((5, 5))   # z4 says nothing about any factor -> unused
     mi[0, 3] = 0.9 * h[3]   # z0 carries pos_x alone: gap 0.9
     mi[1, 4] = 0.5 * h[4]   # z1 and z2 share pos_y: gap 0.5 - 0.45 = 0.05 -> mixed
     mi[2, 4] = 0.45 * h[4]
     mi[3, 1] = 0.25 * h[1]  # z3 carries scale with a gap of 0.25 and shape with 0.21
     mi[3, 0] = 0.21 * h[0]
-    assert L.dimension_labels(mi) == ["pos_x", "mixed", "mixed", "scale"]
-    assert L.dimension_labels(mi, threshold=0.3) == ["pos_x", "mixed", "mixed", "mixed"]
+    assert L.dimension_labels(mi) == ["pos_x", "mixed", "mixed", "scale", "unused"]
+    assert L.dimension_labels(mi, threshold=0.3) == ["pos_x", "mixed", "mixed", "mixed", "unused"]
     best, gaps = L.mig_gaps(mi)
     assert best[3] == 0 and gaps[3] == pytest.approx(0.9) and gaps[4] == pytest.approx(0.05)
 

@@ -286,3 +286,40 @@ def test_loss_figure_ignores_live_mig_rows_even_when_one_comes_first():
     (mig,) = mig_figure({"run": rows}).data
     assert list(mig.x) == [1.0, 2.0] and list(mig.y) == [0.1, 0.3]
     assert mig_figure({"run": rows[1:2]}) is None
+
+
+def test_pruning_pins_a_collapsed_latent_to_the_prior_and_is_saved_only_when_on(batch):
+    x, _ = batch
+    plain = build_model(small_config("betatcvae"))
+    assert "latent_mask" not in plain.state_dict() and plain.live_latents() == list(range(6))
+    model = build_model(small_config("betatcvae", prune_kl_below=0.05, prune_after=100)).train()
+    assert model.state_dict()["latent_mask"].tolist() == [1.0] * 6
+    model(x)  # the first batch starts the KL average
+    kl = torch.tensor([0.01, 2.0, 0.049, 0.3, 0.0, 1.0])
+    model.recent_kl = kl.clone()
+    model.start_step(99, 1000)  # before prune_after: nothing happens
+    assert model.live_latents() == list(range(6))
+    model.start_step(100, 1000)
+    assert model.live_latents() == [1, 3, 5]
+    mu, logvar = model.posterior(x)
+    assert torch.all(mu[:, [0, 2, 4]] == 0) and torch.all(logvar[:, [0, 2, 4]] == 0)
+    assert torch.all(mu[:, [1, 3, 5]] != 0)
+    out = model(x)  # a pruned latent costs no KL and is sampled from the prior
+    assert torch.all(out.extras["mu"][:, 0] == 0) and out.code[:, 0].std() > 0.5
+    model.recent_kl = torch.zeros(6)  # a pruned latent stays pruned; the rest follow the rule
+    assert model.prune() == [1, 3, 5] and model.live_latents() == []
+
+
+def test_training_averages_the_kl_and_prunes_when_it_ends(runs_dir, small_pool):
+    run_dir = prepare_run("betatcvae", "shapes32", {"arch": "burgess", "hidden": "4,4,4,4",
+                                                   "latent_dim": 4, "prune_kl_below": 1e6,
+                                                   "prune_after": 10 ** 6},
+                          {"epochs": 1, "batch_size": 100}, runs_dir=runs_dir)
+    trainer = Trainer(run_dir)
+    assert trainer.run()["state"] == "done"
+    assert trainer.model.recent_kl.shape == (4,) and torch.all(trainer.model.recent_kl >= 0)
+    from aelab.runs import load_model
+    saved = load_model(run_dir)  # every latent was below 1e6 nats, so all were pinned at the end
+    assert saved.live_latents() == []
+    images = torch.from_numpy(data.load_dataset("shapes32").pool()[0][:8]).float()
+    assert torch.all(saved.encode(images) == 0)

@@ -10,6 +10,7 @@ A variant overrides only the hook it changes:
 - ``trainable_parameters()`` / ``after_step(x, out)`` a variant with a second network
                        trained by its own objective (FactorVAE's discriminator) keeps it
                        out of the trainer's optimizer and updates it after each step
+- ``finish_training()`` a last change once training ends (VAE: pruning collapsed latents)
 """
 from __future__ import annotations
 
@@ -132,6 +133,9 @@ class Autoencoder(nn.Module):
     def after_step(self, x: torch.Tensor, out: AEOutput) -> dict[str, torch.Tensor]:
         """Called by the trainer after each optimizer step; extra terms to log."""
         return {}
+
+    def finish_training(self) -> None:
+        """Called by the trainer once training ends well, before the final weights are saved."""
 
     # --- the contract ---
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:

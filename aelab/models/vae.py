@@ -3,6 +3,14 @@
 Gaussian encoder q(z|x) = N(mu, diag(exp(logvar))), a sample by
 reparameterisation z = mu + sigma * eps (4.1.2), and the loss
 -E_q[log p(x|z)] + KL(q(z|x) || N(0, I)) with the KL in closed form (4.1.1).
+
+Optional pruning of collapsed latents (``prune_kl_below`` > 0): a latent whose KL, averaged
+over recent batches, stays below the threshold carries (almost) no information about x
+(Burda et al. 2016 call it inactive), so it is pinned to the prior: its mean and
+log-variance become exactly 0 from then on. The decision uses no labels. Without it, Adam
+keeps such a latent's encoder weights jittering around zero, and the jitter is a tiny random
+projection of the live latents' features that a histogram-based score such as MIG counts in
+full.
 """
 from dataclasses import dataclass
 
@@ -10,12 +18,21 @@ import torch
 
 from ..losses import gaussian_kl
 from ..variants import register
-from .base import AEConfig, Autoencoder
+from .base import AEConfig, Autoencoder, param
+
+PRUNE_EVERY = 50        # steps between two pruning checks
+KL_AVERAGE_DECAY = 0.99  # the KL per latent is an exponential average over ~100 batches
 
 
 @dataclass
 class Config(AEConfig):
     """``likelihood`` (common field) picks Bernoulli (default) or Gaussian p(x|z)."""
+
+    prune_kl_below: float = param(0.0, "pin a latent to the prior once its KL, averaged over "
+                                       "recent batches, is below this many nats (0: never)",
+                                  ge=0.0)
+    prune_after: int = param(0, "training steps before latents may be pruned (they are "
+                                "also pruned when training ends)", ge=0)
 
 
 @register("vae")
@@ -28,13 +45,49 @@ class VAE(Autoencoder):
              "posteriors close to the N(0, I) prior, so one can sample new images from the prior.")
     loss_latex = r"L_{VAE} = -\mathbb{E}_{z \sim q_\phi(z|x)} \log p_\theta(x|z) + D_{KL}\big(q_\phi(z|x) \,\|\, p_\theta(z)\big),\quad z = \mu + \sigma \odot \epsilon"
 
+    def __init__(self, config):
+        super().__init__(config)
+        self.recent_kl = None  # (latent_dim,) average KL per latent while training
+        if config.prune_kl_below > 0:  # saved with the weights: 1 = live, 0 = pinned to the prior
+            self.register_buffer("latent_mask", torch.ones(config.latent_dim))
+
     def encoder_out_dim(self):
         return 2 * self.config.latent_dim  # mu and logvar side by side
 
+    @property
+    def pruning(self) -> bool:
+        return self.config.prune_kl_below > 0
+
     def posterior(self, x, y=None):
-        """Mean and log-variance of q(z|x): two (B, latent_dim) tensors."""
+        """Mean and log-variance of q(z|x): two (B, latent_dim) tensors (a pruned latent's
+        are 0: exactly the prior)."""
         mu, logvar = self.encoder(x, self.condition(y)).chunk(2, dim=1)
+        if self.pruning:
+            mu, logvar = mu * self.latent_mask, logvar * self.latent_mask
         return mu, logvar
+
+    def live_latents(self) -> list[int]:
+        """Indices of the latents not pinned to the prior (all of them without pruning)."""
+        if not self.pruning:
+            return list(range(self.config.latent_dim))
+        return self.latent_mask.nonzero().flatten().tolist()
+
+    def prune(self) -> list[int]:
+        """Pin every latent whose recent average KL is below ``prune_kl_below`` to the prior;
+        return the indices pruned now."""
+        if not self.pruning or self.recent_kl is None:
+            return []
+        newly = (self.recent_kl < self.config.prune_kl_below) & (self.latent_mask > 0)
+        self.latent_mask[newly] = 0.0
+        return newly.nonzero().flatten().tolist()
+
+    def start_step(self, step, total_steps):
+        super().start_step(step, total_steps)
+        if self.pruning and step >= self.config.prune_after and step % PRUNE_EVERY == 0:
+            self.prune()
+
+    def finish_training(self):
+        self.prune()
 
     @staticmethod
     def reparameterize(mu, logvar):
@@ -46,6 +99,11 @@ class VAE(Autoencoder):
 
     def code(self, x, y=None):
         mu, logvar = self.posterior(x, y)
+        if self.training and self.pruning:
+            with torch.no_grad():
+                kl = gaussian_kl(mu, logvar).mean(0)
+                self.recent_kl = kl if self.recent_kl is None else torch.lerp(
+                    kl, self.recent_kl, KL_AVERAGE_DECAY)
         z = self.reparameterize(mu, logvar) if self.training else mu
         return z, {"mu": mu, "logvar": logvar}
 
