@@ -14,6 +14,7 @@ from typing import Callable
 
 from .caches import build_caches, load_disentanglement, load_latent_scores
 from .data import is_shapes
+from .presets import DISENTANGLE_RECIPE
 from .runs import TRAIN_STATE, read_config, runs_root
 from .train import prepare_run, train_run
 
@@ -36,12 +37,8 @@ DEMOS: dict[str, tuple[str, str, dict, dict]] = {
     # 4096 inputs: a narrow MLP keeps the folder under 2 MB; the entangled contrast
     "demo-betavae-shapes": ("betavae", "shapes", {"latent_dim": 6, "beta": 4.0, "hidden": "32"},
                             {"epochs": 8, "lr": 1e-3, "batch_size": 64}),
-    # the disentangled one (README "Disentanglement"): beta-TCVAE with the Burgess net on
-    # 32x32 shapes from the 120k pool, beta 12 for 1,500 steps (the positions split), then
-    # down to 3 over 2,000 steps (scale and shape get dimensions), 16 epochs of the pool
-    "demo-betatcvae-shapes": ("betatcvae", "shapes32",
-                              {"arch": "burgess", "hidden": "", "latent_dim": 10, "beta": 12.0,
-                               "beta_final": 3.0, "beta_hold": 1500, "beta_steps": 2000},
+    # the disentangled one: the recipe of the classroom preset (aelab/presets.py), trained longer
+    "demo-betatcvae-shapes": ("betatcvae", "shapes32", {**DISENTANGLE_RECIPE, "hidden": ""},
                               {"epochs": 16, "lr": 1e-3, "batch_size": 128,
                                "live_mig_seconds": 60.0}),
 }

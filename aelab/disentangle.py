@@ -466,12 +466,12 @@ class LiveMIG:
         return self.every > 0 and training_seconds - max(self.last, 0.0) >= self.every
 
     def score(self, model, training_seconds: float) -> float | None:
-        """MIG of ``model`` (left in eval mode), or None when off or already scored at this time."""
+        """MIG of the model a run stopped now would save (``model.stopped_copy()``), or None
+        when off or already scored at this time."""
         if not self.every or training_seconds == self.last:
             return None
         self.last = training_seconds
-        model.eval()
-        return mig(model_encoder(model)(self.factors), self.factors)[0]
+        return mig(model_encoder(model.stopped_copy())(self.factors), self.factors)[0]
 
 
 LIVE_MIG_SAMPLE = 2000  # sprites scored for the live MIG (about 0.3 s at 32x32 on 2 cores)

@@ -5,9 +5,11 @@ For each seed, the preset is trained exactly as ``python -m aelab train --preset
 class-disentangle --seed S --device cpu`` would (same settings, same trainer), and at
 every ``--every`` seconds of training time the model is scored on one fixed uniform sample
 of ``--sample`` sprites: MIG (Chen et al. 2018) and DCI disentanglement (Eastwood &
-Williams 2018) with ``aelab.disentangle``'s estimators. Scoring time is not training
-time (the trainer's clock stops while its progress callback runs). The machine's speed
-is put beside the results: a 1024x1024 float32 matmul's GFLOP/s measured in the same
+Williams 2018) with ``aelab.disentangle``'s estimators. What is scored is the model a run
+stopped at that moment would save (``stopped_copy``: the recipe prunes collapsed latents
+when training ends), so the row at minute m is what ``--param max_minutes=m`` would give,
+e.g. on a slower machine. Scoring time is not training time (the trainer's clock stops
+while its progress callback runs). The machine's speed is put beside the results: a 1024x1024 float32 matmul's GFLOP/s measured in the same
 run, and the load average, since a shared machine trains slower.
 
     python bench/disentangle_speed.py                       # seeds 1-3, 5 minutes each
@@ -49,10 +51,7 @@ def scorer(sample: int):
     factors = shapes.sample_factors(sample, np.random.default_rng(12345))
 
     def score(model) -> tuple[float, float]:
-        was_training = model.training
-        model.eval()
-        codes = disentangle.model_encoder(model)(factors)
-        model.train(was_training)
+        codes = disentangle.model_encoder(model.stopped_copy())(factors)
         mig = disentangle.mig(codes, factors)[0]
         dci = disentangle.dci(codes, factors, np.random.default_rng(0))["dci_disentanglement"]
         return mig, dci

@@ -292,14 +292,17 @@ def test_pruning_pins_a_collapsed_latent_to_the_prior_and_is_saved_only_when_on(
     x, _ = batch
     plain = build_model(small_config("betatcvae"))
     assert "latent_mask" not in plain.state_dict() and plain.live_latents() == list(range(6))
-    model = build_model(small_config("betatcvae", prune_kl_below=0.05, prune_after=100)).train()
+    model = build_model(small_config("betatcvae", prune_kl_below=0.05)).train()
     assert model.state_dict()["latent_mask"].tolist() == [1.0] * 6
     model(x)  # the first batch starts the KL average
-    kl = torch.tensor([0.01, 2.0, 0.049, 0.3, 0.0, 1.0])
-    model.recent_kl = kl.clone()
-    model.start_step(99, 1000)  # before prune_after: nothing happens
+    assert model.recent_kl.shape == (6,)
+    model.recent_kl = torch.tensor([0.01, 2.0, 0.049, 0.3, 0.0, 1.0])
+    model.start_step(10 ** 6, 10 ** 6)  # nothing is pruned while training goes on
     assert model.live_latents() == list(range(6))
-    model.start_step(100, 1000)
+    stopped = model.stopped_copy()  # what a run stopped now would save; the model is untouched
+    assert stopped.live_latents() == [1, 3, 5] and not stopped.training
+    assert model.live_latents() == list(range(6)) and model.training
+    model.finish_training()
     assert model.live_latents() == [1, 3, 5]
     mu, logvar = model.posterior(x)
     assert torch.all(mu[:, [0, 2, 4]] == 0) and torch.all(logvar[:, [0, 2, 4]] == 0)
@@ -312,8 +315,7 @@ def test_pruning_pins_a_collapsed_latent_to_the_prior_and_is_saved_only_when_on(
 
 def test_training_averages_the_kl_and_prunes_when_it_ends(runs_dir, small_pool):
     run_dir = prepare_run("betatcvae", "shapes32", {"arch": "burgess", "hidden": "4,4,4,4",
-                                                   "latent_dim": 4, "prune_kl_below": 1e6,
-                                                   "prune_after": 10 ** 6},
+                                                   "latent_dim": 4, "prune_kl_below": 1e6},
                           {"epochs": 1, "batch_size": 100}, runs_dir=runs_dir)
     trainer = Trainer(run_dir)
     assert trainer.run()["state"] == "done"

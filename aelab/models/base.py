@@ -14,6 +14,7 @@ A variant overrides only the hook it changes:
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from dataclasses import dataclass, field
@@ -136,6 +137,13 @@ class Autoencoder(nn.Module):
 
     def finish_training(self) -> None:
         """Called by the trainer once training ends well, before the final weights are saved."""
+
+    def stopped_copy(self) -> "Autoencoder":
+        """A copy, in eval mode, of the model a run stopped now would save (``finish_training``
+        applied); this model is untouched (live scores and benches use it)."""
+        stopped = copy.deepcopy(self)
+        stopped.finish_training()
+        return stopped.eval()
 
     # --- the contract ---
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:

@@ -4,10 +4,11 @@ Gaussian encoder q(z|x) = N(mu, diag(exp(logvar))), a sample by
 reparameterisation z = mu + sigma * eps (4.1.2), and the loss
 -E_q[log p(x|z)] + KL(q(z|x) || N(0, I)) with the KL in closed form (4.1.1).
 
-Optional pruning of collapsed latents (``prune_kl_below`` > 0): a latent whose KL, averaged
-over recent batches, stays below the threshold carries (almost) no information about x
-(Burda et al. 2016 call it inactive), so it is pinned to the prior: its mean and
-log-variance become exactly 0 from then on. The decision uses no labels. Without it, Adam
+Optional pruning of collapsed latents (``prune_kl_below`` > 0): when training ends, a latent
+whose KL, averaged over the last batches, is below the threshold carries (almost) no
+information about x (Burda et al. 2016 call it inactive), so it is pinned to the prior: its
+mean and log-variance become exactly 0. Pruning only at the end leaves a latent that opens
+late (a model still leaving its first, collapsed phase) its chance. The decision uses no labels. Without it, Adam
 keeps such a latent's encoder weights jittering around zero, and the jitter is a tiny random
 projection of the live latents' features that a histogram-based score such as MIG counts in
 full.
@@ -20,7 +21,6 @@ from ..losses import gaussian_kl
 from ..variants import register
 from .base import AEConfig, Autoencoder, param
 
-PRUNE_EVERY = 50        # steps between two pruning checks
 KL_AVERAGE_DECAY = 0.99  # the KL per latent is an exponential average over ~100 batches
 
 
@@ -28,11 +28,9 @@ KL_AVERAGE_DECAY = 0.99  # the KL per latent is an exponential average over ~100
 class Config(AEConfig):
     """``likelihood`` (common field) picks Bernoulli (default) or Gaussian p(x|z)."""
 
-    prune_kl_below: float = param(0.0, "pin a latent to the prior once its KL, averaged over "
-                                       "recent batches, is below this many nats (0: never)",
-                                  ge=0.0)
-    prune_after: int = param(0, "training steps before latents may be pruned (they are "
-                                "also pruned when training ends)", ge=0)
+    prune_kl_below: float = param(0.0, "when training ends, pin each latent whose KL, averaged "
+                                       "over the last batches, is below this many nats to the "
+                                       "prior (0: never)", ge=0.0)
 
 
 @register("vae")
@@ -80,11 +78,6 @@ class VAE(Autoencoder):
         newly = (self.recent_kl < self.config.prune_kl_below) & (self.latent_mask > 0)
         self.latent_mask[newly] = 0.0
         return newly.nonzero().flatten().tolist()
-
-    def start_step(self, step, total_steps):
-        super().start_step(step, total_steps)
-        if self.pruning and step >= self.config.prune_after and step % PRUNE_EVERY == 0:
-            self.prune()
 
     def finish_training(self):
         self.prune()

@@ -39,6 +39,10 @@ FIELD_LABELS = {
     "k_start": "Units kept at the start", "k_test_multiplier": "Units kept at test time (× k)",
     "contractive_weight": "Contractive weight λ", "alpha": "α", "disc_hidden": "Discriminator layers",
     "disc_lr": "Discriminator learning rate", "device": "Device",
+    "beta_final": "β at the end of the schedule", "beta_hold": "Steps at the first β",
+    "beta_steps": "Steps for β to reach its end value",
+    "prune_kl_below": "At the end, prune latents with KL below (nats)",
+    "max_minutes": "Time limit (minutes)", "live_mig_seconds": "Live MIG every (seconds)",
 }
 
 
