@@ -299,15 +299,22 @@ def cmd_demo_runs(args) -> int:
 
 def cmd_disentangle(args) -> int:
     from .caches import load_disentanglement
-    from .disentangle import REFERENCE_ENCODERS, format_scores, score_encoder, score_run_dir
+    from .disentangle import (REFERENCE_ENCODERS, format_scores, score_encoder, score_run,
+                              score_run_dir)
 
     if (args.run is None) == (args.encoder is None):
         raise AelabError(f"disentangle needs exactly one of a run (folder or id) or --encoder "
                          f"{'|'.join(REFERENCE_ENCODERS)}")
     from .runref import RunRef
 
-    scores = (score_encoder(args.encoder) if args.encoder
-              else load_disentanglement(score_run_dir(RunRef.resolve(args.run, args.runs_dir))))
+    if args.unpruned and args.run is None:
+        raise AelabError("--unpruned needs a run: reference encoders have nothing pruned")
+    if args.encoder:
+        scores = score_encoder(args.encoder)
+    elif args.unpruned:  # not cached: the run's own scores are those of its pruned model
+        scores = score_run(RunRef.resolve(args.run, args.runs_dir), unpruned=True)
+    else:
+        scores = load_disentanglement(score_run_dir(RunRef.resolve(args.run, args.runs_dir)))
     print(json.dumps(scores) if args.json else format_scores(scores))
     return 0
 
@@ -419,6 +426,9 @@ def build_parser() -> argparse.ArgumentParser:
                                           "trained on shapes")
     p.add_argument("--encoder", metavar="ground-truth|mixed|noise",
                    help="score a reference encoder of the true factors instead of a run")
+    p.add_argument("--unpruned", action="store_true",
+                   help="score the run with its pruned latents given back (not cached): what "
+                        "pruning collapsed latents changed")
     p.add_argument("--runs-dir")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_disentangle)

@@ -39,7 +39,7 @@ DEMOS: dict[str, tuple[str, str, dict, dict]] = {
                             {"epochs": 8, "lr": 1e-3, "batch_size": 64}),
     # the disentangled one: the recipe of the classroom preset (aelab/presets.py), trained longer
     "demo-betatcvae-shapes": ("betatcvae", "shapes32", {**DISENTANGLE_RECIPE, "hidden": ""},
-                              {"epochs": 16, "lr": 1e-3, "batch_size": 128,
+                              {"epochs": 8, "lr": 1e-3, "batch_size": 128,
                                "live_mig_seconds": 60.0}),
 }
 SIZE_LIMIT = {"demo-betatcvae-shapes": 5 * 1024 * 1024}  # bytes; others 2 MB (a conv net)

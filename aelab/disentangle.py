@@ -441,12 +441,20 @@ def score_run_dir(run, runs_dir=None):
     return run
 
 
-def score_run(run, runs_dir=None, seed: int = 0, device: str = "cpu") -> dict:
-    """``score`` of a trained run (see ``score_run_dir``), which must have been trained on shapes."""
+def score_run(run, runs_dir=None, seed: int = 0, device: str = "cpu",
+              unpruned: bool = False) -> dict:
+    """``score`` of a trained run (see ``score_run_dir``), which must have been trained on
+    shapes; ``unpruned``: with every pruned latent given back its encoder output (to see
+    what pruning changed; ``aelab.models.vae``)."""
     run = score_run_dir(run, runs_dir)
     config = run.config
     model = run.load_model(device)
+    pruned = sorted(set(range(model.config.latent_dim)) - set(model.live_latents())) \
+        if hasattr(model, "live_latents") else []
+    if unpruned and pruned:
+        model.latent_mask.fill_(1.0)
     return {"run": run.run_id, "variant": config["variant"], "dataset": config["dataset"],
+            "pruned_latents": [] if unpruned else pruned,
             **score(model_encoder(model), seed=seed)}
 
 
@@ -486,6 +494,10 @@ def format_scores(scores: dict) -> str:
     levels, then the MI matrix with the factors as columns."""
     who = (f"run {scores['run']} ({scores['variant']})" if "run" in scores
            else f"reference encoder {scores['encoder']}")
+    pruned = scores.get("pruned_latents") or []
+    if pruned:
+        who += (f"; {len(pruned)} pruned (pinned to the prior): "
+                + ", ".join(f"z{j}" for j in pruned))
     lines = [f"{who}, {scores['latent_dim']} code dimensions", "",
              f"{'metric':<22}{'score':>7}{'chance':>8}"]
     lines += [f"{name:<22}{scores[name]:>7.3f}{scores['chance'][name]:>8.3f}" for name in SCORES]

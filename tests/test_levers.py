@@ -1,5 +1,6 @@
 """Disentangling levers: beta-TCVAE and FactorVAE against their papers' formulas, the
 Burgess net, 32x32 shapes with a training pool, time-limited runs, live MIG and presets."""
+import json
 import math
 
 import numpy as np
@@ -313,7 +314,7 @@ def test_pruning_pins_a_collapsed_latent_to_the_prior_and_is_saved_only_when_on(
     assert model.prune() == [1, 3, 5] and model.live_latents() == []
 
 
-def test_training_averages_the_kl_and_prunes_when_it_ends(runs_dir, small_pool):
+def test_training_averages_the_kl_and_prunes_when_it_ends(runs_dir, small_pool, capsys):
     run_dir = prepare_run("betatcvae", "shapes32", {"arch": "burgess", "hidden": "4,4,4,4",
                                                    "latent_dim": 4, "prune_kl_below": 1e6},
                           {"epochs": 1, "batch_size": 100}, runs_dir=runs_dir)
@@ -325,3 +326,15 @@ def test_training_averages_the_kl_and_prunes_when_it_ends(runs_dir, small_pool):
     assert saved.live_latents() == []
     images = torch.from_numpy(data.load_dataset("shapes32").pool()[0][:8]).float()
     assert torch.all(saved.encode(images) == 0)
+    # the scores say which latents were pruned; --unpruned gives them back, not cached
+    from aelab.cli import main
+    assert main(["disentangle", str(run_dir), "--json"]) == 0
+    pruned = json.loads(capsys.readouterr().out)
+    assert pruned["pruned_latents"] == [0, 1, 2, 3] and np.max(pruned["mi_matrix"]) == 0
+    assert main(["disentangle", str(run_dir), "--unpruned", "--json"]) == 0
+    unpruned = json.loads(capsys.readouterr().out)
+    assert unpruned["pruned_latents"] == [] and np.max(unpruned["mi_matrix"]) > 0
+    assert load_model(run_dir).live_latents() == []  # the run itself is unchanged
+    assert main(["disentangle", "--encoder", "noise", "--unpruned"]) == 2
+    assert capsys.readouterr().err == ("error: --unpruned needs a run: reference encoders "
+                                       "have nothing pruned\n")
