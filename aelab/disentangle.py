@@ -494,11 +494,10 @@ def format_scores(scores: dict) -> str:
     levels, then the MI matrix with the factors as columns."""
     who = (f"run {scores['run']} ({scores['variant']})" if "run" in scores
            else f"reference encoder {scores['encoder']}")
-    pruned = scores.get("pruned_latents") or []
-    if pruned:
-        who += (f"; {len(pruned)} pruned (pinned to the prior): "
-                + ", ".join(f"z{j}" for j in pruned))
-    lines = [f"{who}, {scores['latent_dim']} code dimensions", "",
+    who += f", {scores['latent_dim']} code dimensions"
+    if pruned := scores.get("pruned_latents"):
+        who += f"; {len(pruned)} pruned (pinned to the prior): " + ", ".join(f"z{j}" for j in pruned)
+    lines = [who, "",
              f"{'metric':<22}{'score':>7}{'chance':>8}"]
     lines += [f"{name:<22}{scores[name]:>7.3f}{scores['chance'][name]:>8.3f}" for name in SCORES]
     factors = scores["factors"]
