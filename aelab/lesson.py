@@ -63,7 +63,8 @@ STEPS = (
          "Weighting the KL term by $\\beta > 1$ pushes each latent towards one **generative "
          "factor**. On sprites with known factors (shape, scale, rotation, x, y) each row sweeps "
          "one latent; it is named after a factor only when it holds clearly more about that "
-         "factor than any other latent (MIG gap >= 0.2), else *mixed*. Left: a beta-VAE that "
+         "factor than any other latent (MIG gap >= 0.2), *unused* when it holds nothing (a "
+         "collapsed latent, pinned to the prior when training ended), else *mixed*. Left: a beta-VAE that "
          "stayed entangled; right: a beta-TCVAE whose positions have a latent each.",
          "betavae", ("demo-betavae-shapes", "demo-betatcvae-shapes"), "pages/disentangle.py",
          "What do we pay for disentanglement?"),

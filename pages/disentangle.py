@@ -50,7 +50,12 @@ ui.plot(heat, key="dis_heat")
 st.subheader("Traversals from one sprite")
 st.caption(f"A latent is named after a factor only when it is that factor's best dimension by "
            f"a MIG gap of at least {L.LABEL_GAP} (its information minus the runner-up's, as a "
-           f"share of the factor's entropy); otherwise it is {L.MIXED}.")
+           f"share of the factor's entropy); {L.UNUSED} when it holds almost nothing about any "
+           f"factor (a collapsed latent; a pruned one is pinned to the prior); otherwise it is "
+           f"{L.MIXED}.")
+if pruned := scores.get("pruned_latents"):
+    st.caption(f"{len(pruned)} of {len(mi)} latents were pruned when training ended (their KL "
+               f"stayed under the run's threshold): " + ", ".join(f"z{j}" for j in pruned) + ".")
 factors = []
 for column, name, size in zip(st.columns(len(FACTORS)), FACTORS, SIZES):
     with column:
