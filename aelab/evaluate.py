@@ -56,13 +56,12 @@ def reconstruction_errors(recon: np.ndarray, target: np.ndarray) -> tuple[np.nda
     return per_image, float(bce.reshape(len(target), -1).sum(1).mean())
 
 
-def fit_pca(x_train: np.ndarray, n_components: int, seed: int = 0):
-    """scikit-learn PCA on flattened images, with at most as many components as the data allows."""
-    from sklearn.decomposition import PCA
+def fit_pca(x_train: np.ndarray, n_components: int):
+    """Exact PCA (``aelab.pca``, numpy) on flattened images, with at most as many components
+    as the data allows."""
+    from .pca import fit
 
-    flat = x_train.reshape(len(x_train), -1)
-    k = max(1, min(n_components, flat.shape[0], flat.shape[1]))
-    return PCA(n_components=k, random_state=seed).fit(flat)
+    return fit(x_train.reshape(len(x_train), -1), n_components)
 
 
 def pca_reconstruct(pca, x: np.ndarray) -> np.ndarray:
@@ -121,7 +120,7 @@ def evaluate_model(model, dataset, seed: int = 0) -> dict:
                        f"weights are too large (the training diverged); train it again")
     per_image_mse, recon_bce = reconstruction_errors(recon, x)
     latent_dim = model.config.latent_dim
-    pca = fit_pca(dataset.x_train, latent_dim, seed)
+    pca = fit_pca(dataset.x_train, latent_dim)
     scores = {"n_images": int(len(x)), "latent_dim": latent_dim,
               "recon_mse": float(per_image_mse.mean()),
               "recon_bce": recon_bce,

@@ -34,15 +34,31 @@ with top[1]:
 top[2].button("Next", icon=":material/arrow_forward:", on_click=go_to, args=(1,), key="lesson_next",
               width="stretch")
 step = BY_KEY[key]
-try:
-    run_dirs = [ui.runs_dir() / run for run in step.runs]
-    models = [ui.model_for(run_dir) for run_dir in run_dirs]
-    ds = ui.dataset_for(read_config(run_dirs[0])["dataset"])
-except AelabError as exc:
+
+
+def no_demo_runs(exc: AelabError) -> None:
     ui.show_error(exc)
     st.info("The Lesson uses the shipped demo runs: `python -m aelab demo-runs` makes them again.")
     st.stop()
-scale = max(1, 56 // ds.x_test.shape[-1])
+
+
+try:
+    run_dirs = [ui.runs_dir() / run for run in step.runs]
+    models = [ui.model_for(run_dir) for run_dir in run_dirs]
+    run_keys = tuple(ui.run_key(run_dir) for run_dir in run_dirs)  # the shared results' keys
+    dataset_name = read_config(run_dirs[0])["dataset"]
+except AelabError as exc:
+    no_demo_runs(exc)
+scale = max(1, 56 // models[0].config.input_shape[-1])
+
+
+def test_images():
+    """The demo runs' dataset, loaded (once per server) only for the screens that show its
+    images: the beta-VAE screen draws its own sprites, and loading shapes32 took seconds."""
+    try:
+        return ui.dataset_for(dataset_name)
+    except AelabError as exc:
+        no_demo_runs(exc)
 
 text, live = st.columns([2, 3], gap="large")
 with text:
@@ -51,7 +67,7 @@ with text:
     st.markdown(step.text)
     if step.ask:
         st.info(step.ask, icon=":material/help:")
-    link = ({"dataset": ds.name, "runs": ",".join(step.runs)} if step.page.endswith("reconstructions.py")
+    link = ({"dataset": dataset_name, "runs": ",".join(step.runs)} if step.page.endswith("reconstructions.py")
             else {"run": step.runs[0]})  # the page opens on the same run(s)
     st.page_link(step.page, label="Explore it on its page", icon=":material/open_in_new:",
                  query_params=link)
@@ -59,35 +75,43 @@ with text:
 
 @st.cache_data(max_entries=16, show_spinner="Measuring the units...")
 def unit_use(run_key: str, _model, how: str) -> np.ndarray:
-    return (mean_activations if how == "mean" else kept_frequency)(_model, ds.x_test[:1000])
+    return (mean_activations if how == "mean" else kept_frequency)(_model, test_images().x_test[:1000])
 
 
 @st.cache_data(max_entries=8, show_spinner="Differentiating the encoders...")
 def jacobian_spectrum(run_key: str, _model) -> np.ndarray:
-    return jacobian_singular_values(_model, ds.x_test, n=48).mean(0)
+    return jacobian_singular_values(_model, test_images().x_test, n=48).mean(0)
 
 
 with live:
     if step.show in ("reconstruct", "denoise"):
         c1, c2 = st.columns(2)
         seed = c1.number_input("Examples (seed)", 0, 10_000, 0, key="lesson_seed")
-        index = pick_examples(ds.x_test, ds.y_test, "random", 8, seed)
-        named = {run_dir.name: m for run_dir, m in zip(run_dirs, models)}
-        pca_for = lambda k: ui.pca(ds.name, k)  # noqa: E731
-        if step.show == "reconstruct":
-            rows = reconstruction_rows(named, ds.x_test[index], None, ds.x_train, pca_for)
-        else:
+        if step.show == "denoise":
             trained = models[0].config
             noise = c2.selectbox("Corruption", NOISES, index=NOISES.index(trained.noise), key="lesson_noise")
             level = st.slider("Level", 0.0, 0.9, float(trained.noise_level), 0.05, key="lesson_level")
-            rows = denoising_rows(named, ds.x_test[index], None, ds.x_train, noise, level, seed, pca_for)
+        else:
+            noise, level = None, None
+
+        def image_rows():
+            ds = test_images()
+            x = ds.x_test[pick_examples(ds.x_test, ds.y_test, "random", 8, seed)]
+            named = {run_dir.name: m for run_dir, m in zip(run_dirs, models)}
+            pca_for = lambda k: ui.pca(ds.name, k)  # noqa: E731
+            if noise is None:
+                return reconstruction_rows(named, x, None, ds.x_train, pca_for)
+            return denoising_rows(named, x, None, ds.x_train, noise, level, seed, pca_for)
+
+        # made once per runs and controls for every session (a rerun or another student reuses them)
+        rows = ui.shared(("lesson", step.key, run_keys, seed, noise, level), image_rows)
         ui.labelled_images([(f"**{r.label}**" + (f"  \nMSE {r.mse:.4f}" if r.mse is not None else ""),
                              r.images) for r in rows], scale, width=(1, 3))
     elif step.show == "sparsity":
         for run_dir, model, how, target in [(run_dirs[0], models[0], "mean", models[0].config.rho),
                                             (run_dirs[1], models[1], "kept",
                                              models[1].config.k / models[1].config.latent_dim)]:
-            use = unit_use(run_dir.name, model, how)
+            use = unit_use(ui.run_key(run_dir), model, how)
             bar = go.Figure(go.Bar(x=[f"u{j}" for j in range(len(use))], y=np.sort(use)[::-1]))
             bar.add_hline(y=target, line_dash="dot", annotation_text=f"target {target:.2f}")
             bar.update_layout(height=260, margin=dict(l=10, r=10, t=40, b=10),
@@ -97,7 +121,7 @@ with live:
     elif step.show == "jacobian":
         line = go.Figure()
         for run_dir, model in zip(run_dirs, models):
-            line.add_trace(go.Scatter(y=jacobian_spectrum(run_dir.name, model), mode="lines+markers",
+            line.add_trace(go.Scatter(y=jacobian_spectrum(ui.run_key(run_dir), model), mode="lines+markers",
                                       name=run_dir.name))
         line.update_layout(height=360, xaxis_title="index (sorted)", yaxis_title="mean singular value",
                            margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=1.1))
@@ -112,11 +136,12 @@ with live:
         with picture:
             ui.image(image_grid([decode_codes(model, z[None])], scale=2 * scale), caption="decoded z")
         seed = st.number_input("Samples z ~ N(0, I) (seed)", 0, 10_000, 0, key="lesson_sample_seed")
-        samples = prior_samples(model, 16, seed)
+        samples = ui.shared(("lesson-samples", run_keys, seed), lambda: prior_samples(model, 16, seed))
         ui.image(image_grid([samples[:8], samples[8:]], scale=scale))
     elif step.show == "cvae":
         seed = st.number_input("Styles (seed)", 0, 10_000, 0, key="lesson_style_seed")
-        ui.image(image_grid(list(class_swap_grid(models[0], 6, seed)), scale=scale),
+        swaps = ui.shared(("lesson-swaps", run_keys, seed), lambda: class_swap_grid(models[0], 6, seed))
+        ui.image(image_grid(list(swaps), scale=scale),
                  caption="rows: one z each; columns: the classes 0-9")
     elif step.show == "betavae":
         factors = [0, 3, 0, 16, 16]  # one sprite, the same for both runs: a mid-size square, centred
