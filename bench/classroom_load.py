@@ -267,7 +267,7 @@ def protocol_class(server, log: Path, args) -> dict:
     from protocol_client import Student, nudge_all, open_all
 
     async def lesson() -> dict:
-        students = [Student(server.url, args.timeout) for _ in range(args.students)]
+        students = [Student(server.url, args.timeout, assets=not args.no_assets) for _ in range(args.students)]
         try:
             before, own, opening = cpu_split(server.process.pid)["server"], own_cpu_seconds(), time.time()
             opened = await open_all(students, f"/traversal?run={args.run}", args.timeout)
@@ -296,6 +296,33 @@ def protocol_class(server, log: Path, args) -> dict:
 
     server.wait_healthy(120)
     return asyncio.run(lesson())
+
+
+def record_assets(args) -> int:
+    """Write the frontend files one Chromium first visit of /traversal loads, for the protocol
+    students to load the same (tests/e2e/traversal_assets.txt)."""
+    from appserver import AppServer, copy_demo_runs, decoder_frame, launch_chromium, wait_idle
+    from playwright.sync_api import sync_playwright
+    from protocol_client import RECORDED_ASSETS
+
+    with tempfile.TemporaryDirectory() as folder, sync_playwright() as playwright:
+        copy_demo_runs(Path(folder) / "runs", [args.run])
+        server = AppServer(Path(folder) / "runs", log_path=Path(folder) / "server.log").start()
+        browser = launch_chromium(playwright)
+        try:
+            server.wait_healthy(120)
+            page, files = browser.new_page(), []
+            page.on("request", lambda r: files.append(r.url.removeprefix(server.url)))
+            page.goto(f"{server.url}/traversal?run={args.run}")
+            decoder_frame(page, args.timeout * 1000)  # the picture drawn, then everything else
+            wait_idle(page, args.timeout * 1000)
+        finally:
+            browser.close()
+            server.stop()
+    files = list(dict.fromkeys(f for f in files if f.startswith("/static/")))
+    RECORDED_ASSETS.write_text("".join(f"{f}\n" for f in files))
+    print(f"{len(files)} frontend files of a first visit of /traversal -> {RECORDED_ASSETS}")
+    return 0
 
 
 def one_class(clients: str, args) -> dict:
@@ -376,8 +403,15 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--pages-only", action="store_true",
                         help="only step 4: one student times every page switch (no class; browser)")
+    parser.add_argument("--no-assets", action="store_true",
+                        help="protocol students load no frontend files (browsers that cached them)")
+    parser.add_argument("--record-assets", action="store_true",
+                        help="record the frontend files a Chromium first visit loads, for the "
+                             "protocol students (after a streamlit upgrade)")
     parser.add_argument("--json", action="store_true", help="print one JSON object (a list with --clients both)")
     args = parser.parse_args(argv)
+    if args.record_assets:
+        return record_assets(args)
     if args.students < 1 or args.rounds < 1:
         print("--students and --rounds must be at least 1", file=sys.stderr)
         return 2

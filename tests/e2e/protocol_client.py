@@ -39,8 +39,10 @@ for a run the browser cannot decode, an image captioned ``CAPTION``.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from streamlit.proto.BackMsg_pb2 import BackMsg
@@ -49,6 +51,11 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 
 from aelab.webdecoder import CAPTION
 
+ASSET = re.compile(r'(?:src|href)="\./(static/[^"]+)"')  # the frontend's files in its index.html
+# every frontend file a Chromium first visit of /traversal loaded (written by
+# `python bench/classroom_load.py --record-assets`): the page's HTML names 61 of them, the
+# scripts import the rest (Plotly, sliders, images...) as the page's elements arrive
+RECORDED_ASSETS = Path(__file__).with_name("traversal_assets.txt")
 SUCCESS = {ForwardMsg.FINISHED_SUCCESSFULLY}  # the whole page ran (not a fragment alone)
 
 
@@ -115,6 +122,14 @@ def rerun_message(url: str, widgets=(), page_script_hash: str = "", cached=()) -
     return msg.SerializeToString()
 
 
+def frontend_files(html: str) -> list[str]:
+    """Paths of the frontend files a first visit loads: those the page's HTML names, and the
+    ones recorded from a real browser's visit of /traversal (RECORDED_ASSETS)."""
+    named = [f"/{a}" for a in ASSET.findall(html)]
+    recorded = RECORDED_ASSETS.read_text().split() if RECORDED_ASSETS.is_file() else []
+    return list(dict.fromkeys(named + [line for line in recorded if line.startswith("/static/")]))
+
+
 def first_message(url: str) -> bytes:
     """The browser's first websocket frame for ``url``: rerun the page its path names."""
     return rerun_message(url)
@@ -149,8 +164,8 @@ class Student:
     """One browser's worth of protocol: ``open`` a page as a first visit, then ``move`` widgets
     (a rerun with every widget's value), ``close`` at the end."""
 
-    def __init__(self, base_url: str, timeout: float = 120.0):
-        self.base_url, self.timeout = base_url, timeout
+    def __init__(self, base_url: str, timeout: float = 120.0, assets: bool = True):
+        self.base_url, self.timeout, self.assets = base_url, timeout, assets
         self.url = ""
         self.ws = None
         self.widgets: dict[str, WidgetState] = {}  # "type:label" -> the value the browser holds
@@ -165,7 +180,12 @@ class Student:
 
         start = time.monotonic()
         self.url = self.base_url + path
-        for endpoint in (self.url, f"{self.base_url}/_stcore/health", f"{self.base_url}/_stcore/host-config"):
+        status, html = await http_get(self.url, self.timeout)
+        if status != 200:
+            raise RuntimeError(f"GET {self.url} answered {status}")
+        if self.assets:  # the frontend's files, as a browser with an empty cache loads them
+            await self._fetch_all(frontend_files(html.decode()))
+        for endpoint in (f"{self.base_url}/_stcore/health", f"{self.base_url}/_stcore/host-config"):
             status, _ = await http_get(endpoint, self.timeout)
             if status != 200:
                 raise RuntimeError(f"GET {endpoint} answered {status}")
@@ -253,6 +273,19 @@ class Student:
         if kind == "slider":
             self.sliders[name] = (widget.min, widget.max, widget.step)
         return False
+
+    async def _fetch_all(self, paths: list[str], parallel: int = 6) -> None:
+        """GET every path, ``parallel`` at a time (a browser's connections per host)."""
+        gate = asyncio.Semaphore(parallel)
+
+        async def get(path: str) -> None:
+            async with gate:
+                status, _ = await http_get(self.base_url + path, self.timeout)
+            if status != 200:
+                raise RuntimeError(f"GET {path} answered {status}; if streamlit changed, record the "
+                                   f"frontend's files again: python bench/classroom_load.py --record-assets")
+
+        await asyncio.gather(*(get(path) for path in paths))
 
     async def _fetch(self, url: str, result: Visit) -> None:
         status, _ = await http_get(url if url.startswith("http") else self.base_url + url, self.timeout)

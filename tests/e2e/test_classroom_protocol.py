@@ -71,3 +71,19 @@ def test_the_first_frame_is_the_browsers(server):
     assert (state.query_string, state.page_name, state.page_script_hash) == (f"run={RUN}", "traversal", "")
     assert state.HasField("widget_states") and not state.widget_states.widgets
     assert state.context_info.url == f"{server.url}/traversal"
+
+
+def test_the_recorded_frontend_files_are_the_installed_streamlits():
+    """The files a protocol student loads as a browser's first visit does exist in the installed
+    streamlit (hashed names: an upgrade needs `classroom_load.py --record-assets`)."""
+    from pathlib import Path
+
+    import streamlit
+
+    from .protocol_client import RECORDED_ASSETS, frontend_files
+
+    static = Path(streamlit.__file__).parent / "static"
+    files = frontend_files((static / "index.html").read_text())
+    assert len(files) == len(RECORDED_ASSETS.read_text().split()) > 61  # the HTML's and the imported ones
+    missing = [f for f in files if not (static / f.lstrip("/")).is_file()]
+    assert not missing, f"record again: python bench/classroom_load.py --record-assets ({missing[:3]})"
