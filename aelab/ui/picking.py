@@ -16,14 +16,14 @@ def pick_run(rows: list[dict], key: str, variants: tuple[str, ...] | None = None
     """A selectbox over finished runs (optionally of some variants), demo runs first, kept in
     the URL as ``?run=<id>``; None with a note if there is none."""
     done = order_runs([r for r in finished_runs(rows) if variants is None or r["variant"] in variants])
-    kinds = f" of {', '.join(variants)}" if variants else ""
     if not done:
+        kinds = f" of {', '.join(variants)}" if variants else ""
         st.info(f"No finished runs{kinds} yet. Train one, or run `python -m aelab demo-runs`.")
         return None
     labels = run_labels(done)
-    wanted = st.query_params.get(param)  # a link names a run this server lacks: say so
+    wanted = st.query_params.get(param)  # a link names a run this page cannot show: say so
     if wanted is not None and wanted not in labels:
-        st.warning(f"There is no finished run '{wanted}'{kinds} on this server, so this page shows "
+        st.warning(f"This page has no finished run '{wanted}' to show, so it shows "
                    f"{labels[done[0]['id']]} instead.")
     chosen = url_selectbox(label, list(labels), key=key, param=param, format_func=labels.get,
                            always=True)
