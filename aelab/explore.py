@@ -296,12 +296,17 @@ def kept_frequency(model, x: np.ndarray, y=None) -> np.ndarray:
 
 def jacobian_singular_values(model, x: np.ndarray, y=None, n: int = 64) -> np.ndarray:
     """Singular values of the encoder Jacobian dz/dx at the first ``n`` images:
-    (n, min(latent_dim, D)), each row sorted descending."""
+    (n, min(latent_dim, D)), each row sorted descending.
+
+    One backward pass per code unit k over the whole batch: the gradient of sum_i z_k(x_i)
+    with respect to x_i is row k of image i's Jacobian, as each image's code depends on its
+    own pixels only (an eval-mode encoder); latent_dim passes, not n * latent_dim."""
     device = next(model.parameters()).device
-    values = []
-    for i, image in enumerate(x[:n]):
-        xt = torch.as_tensor(image[None], device=device)
-        yt = None if y is None else torch.as_tensor(y[i:i + 1], device=device)
-        jac = torch.autograd.functional.jacobian(lambda v: model.encode(v, yt)[0], xt)  # (K, 1, C, H, W)
-        values.append(torch.linalg.svdvals(jac.reshape(jac.shape[0], -1)).cpu().numpy())
-    return np.stack(values)
+    xt = torch.as_tensor(x[:n], device=device).clone().requires_grad_()
+    yt = None if y is None else torch.as_tensor(y[:n], device=device)
+    with torch.enable_grad():
+        z = model.encode(xt, yt)  # (n, K)
+        rows = [torch.autograd.grad(z[:, k].sum(), xt, retain_graph=k < z.shape[1] - 1)[0]
+                for k in range(z.shape[1])]
+    jac = torch.stack([r.reshape(len(xt), -1) for r in rows], 1)  # (n, K, D)
+    return torch.linalg.svdvals(jac).detach().cpu().numpy()
