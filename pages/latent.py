@@ -10,7 +10,7 @@ import streamlit as st
 from aelab.compare import image_grid
 from aelab.errors import AelabError
 from aelab.evaluate import reconstruct_array
-from aelab.explore import label_scatters, nearest_neighbours, selected_indices
+from aelab.explore import label_groups, label_scatters, nearest_neighbours, selected_indices
 
 st.title("Latent space")
 run = ui.pick_run(ui.list_runs(), key="lat_run")
@@ -35,7 +35,8 @@ def remember() -> None:
     (Kept here, not in the chart: a chart whose highlighted points change is a new chart.)"""
     event = st.session_state.get("lat_views")
     points = event.selection.points if event and event.selection else []
-    st.session_state[SELECTION] = selected_indices(points, len(views))
+    groups = ui.shared((run_key, "label groups"), lambda: label_groups(labels, n_points))
+    st.session_state[SELECTION] = selected_indices(points, groups)
 
 
 n_points = len(caches["index"])

@@ -210,19 +210,34 @@ def test_trustworthiness_scores_a_seeded_subset_of_large_sets(monkeypatch):
     assert trustworthiness_2d(high, low, seed=4) != pytest.approx(expected)
 
 
-def test_a_selection_in_any_view_names_the_same_points_and_the_legend_none(monkeypatch):
-    views = {"a": np.zeros((6, 2)), "b": np.ones((6, 2))}
-    labels = np.array([0, 1, 0, 1, 2, 2])
+def test_a_selection_in_any_view_names_the_same_points_in_every_view(monkeypatch):
+    rng = np.random.default_rng(0)
+    views = {"a": rng.random((6, 2)), "b": rng.random((6, 2))}
+    labels = np.array([2, 1, 2, 1, 0, 0])
+    groups = explore.label_groups(labels, 6)
+    assert [(name, member.tolist()) for name, _, member in groups] == [
+        ("0", [4, 5]), ("1", [1, 3]), ("2", [0, 2])]
+    assert len({colour for _, colour, _ in groups}) == 3
     figure = explore.label_scatters(views, labels, selected=[4, 1])
-    assert [t.selectedpoints for t in figure.data[:2]] == [(4, 1), (4, 1)]
-    assert [t.name for t in figure.data[2:]] == ["0", "1", "2"]  # the legend: after the views
+    assert len(figure.data) == 2 * 3  # a trace per view and class
+    for v, points in enumerate(views.values()):
+        for (name, colour, member), trace in zip(groups, figure.data[3 * v:3 * v + 3]):
+            assert trace.name == name and trace.marker.color == colour and trace.showlegend == (v == 0)
+            np.testing.assert_array_equal(np.column_stack([trace.x, trace.y]), points[member])
+        # the selected points 4 (class 0, first) and 1 (class 1, first), none of class 2
+        assert [t.selectedpoints for t in figure.data[3 * v:3 * v + 3]] == [(0,), (0,), ()]
+    assert all(t.selectedpoints is None for t in explore.label_scatters(views, labels).data)
     assert {t.type for t in figure.data} == {"scatter"}  # few points: SVG
     monkeypatch.setattr(explore, "SVG_POINTS", 5)
     assert {t.type for t in explore.label_scatters(views, labels).data} == {"scattergl"}
-    event = [{"curve_number": 1, "point_index": 5}, {"curve_number": 1, "point_index": 2},
-             {"curve_number": 3, "point_index": 0}, {"curve_number": 0, "point_index": 2}]
-    assert explore.selected_indices(event, len(views)) == [2, 5]
-    assert explore.selected_indices([], len(views)) == []
+    # a lasso in view b over its class-2 trace (curve 5) and class-0 trace (curve 3)
+    event = [{"curve_number": 5, "point_index": 1}, {"curve_number": 3, "point_index": 0},
+             {"curve_number": 3, "point_index": 1}]
+    assert explore.selected_indices(event, groups) == [2, 4, 5]
+    assert explore.selected_indices([], groups) == []
+    unlabelled = explore.label_groups(None, 6)
+    assert explore.selected_indices([{"curve_number": 1, "point_index": 3}], unlabelled) == [3]
+    assert not any(t.showlegend for t in explore.label_scatters(views, None).data)
 
 
 def test_latent_scores_compare_codes_pca_codes_and_pixels(models, digits):

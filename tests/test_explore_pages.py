@@ -184,16 +184,16 @@ def drawn_colour(marker: dict, value: float) -> str:
                 if low <= t < high)
 
 
-def select_points(at: AppTest, key: str, indices: list[int], curve: int = 0) -> AppTest:
-    """Select ``indices`` in trace ``curve`` of chart ``key`` (on the Latent page: in view
-    ``curve``) as the browser reports a box/lasso/click selection."""
+def select_points(at: AppTest, key: str, points: list[dict]) -> AppTest:
+    """Select ``points`` (each a ``curve_number`` and ``point_index``) in chart ``key`` as
+    the browser reports a box/lasso/click selection."""
     states = at._tree.get_widget_states()
     chart = next(c for c in at.get("plotly_chart") if c.key == key)
     state = next((w for w in states.widgets if w.id == chart.proto.id), None) or states.widgets.add()
     state.id = chart.proto.id
     state.string_value = json.dumps({"selection": {
-        "points": [{"point_index": i, "point_number": i, "curve_number": curve} for i in indices],
-        "point_indices": indices, "box": [], "lasso": []}})
+        "points": [{**p, "point_number": p["point_index"]} for p in points],
+        "point_indices": [p["point_index"] for p in points], "box": [], "lasso": []}})
     at._run(states)
     assert_ok(at)
     return at
@@ -215,13 +215,28 @@ def private_copy(runs: Runs, names: list[str], root: Path, monkeypatch) -> Path:
 
 
 # --- Latent space ---
-def latent_views(at: AppTest) -> tuple[list[str], list[dict], list[dict]]:
-    """The Latent page's one figure: its subplot titles, its view traces (one per subplot,
-    in order) and its legend traces."""
+def latent_views(at: AppTest) -> tuple[list[str], list[list[dict]]]:
+    """The Latent page's one figure: its subplot titles and, per view (subplot), its traces
+    (one per label class)."""
     (figure,) = charts(at).values()
     titles = [a["text"] for a in figure["layout"]["annotations"]]
     data = figure["data"]
-    return titles, data[:len(titles)], data[len(titles):]
+    per_view = len(data) // len(titles)
+    return titles, [data[v * per_view:(v + 1) * per_view] for v in range(len(titles))]
+
+
+def highlighted(at: AppTest, labels: np.ndarray) -> list[list[int] | None]:
+    """Per view, the point indices it highlights (None: no selection), mapped back through
+    the points of each class (in index order) that each trace holds."""
+    classes = sorted(set(labels.tolist()))
+    out = []
+    for traces in latent_views(at)[1]:
+        if all(t.get("selectedpoints") is None for t in traces):
+            out.append(None)
+            continue
+        out.append(sorted(int(np.flatnonzero(labels == c)[i]) for c, t in zip(classes, traces)
+                          for i in t["selectedpoints"]))
+    return out
 
 
 @pytest.mark.parametrize("name, views", [
@@ -234,23 +249,26 @@ def test_latent_page_shows_views_coloured_by_label_and_the_score_table(runs, nam
     at = open_page("latent", "lat_run", runs.id(name))
     caches = runs.caches(name)
     assert list(charts(at)) == ["lat_views"]  # one figure, a subplot per view
-    titles, traces, legend = latent_views(at)
+    titles, per_view = latent_views(at)
     assert titles == views
     sources = (["codes"] if name == "ae2" else []) + ["pca_codes", "umap_codes", "pca_pixels", "umap_pixels"]
-    classes = sorted(set(caches["labels"].tolist()))
-    # one legend for the figure: one entry per class, with its colour
-    assert [t["name"] for t in legend] == [str(c) for c in classes]
-    colour = {int(t["name"]): t["marker"]["color"] for t in legend}
+    labels = caches["labels"]
+    classes = sorted(set(labels.tolist()))
+    first = per_view[0]
+    # categorical colours: a trace per class, one colour each, named once in the legend
+    assert [t["name"] for t in first] == [str(c) for c in classes]
+    colour = {t["name"]: t["marker"]["color"] for t in first}
     assert len(set(colour.values())) == len(classes)
     axes = set()
-    for trace, source in zip(traces, sources, strict=True):
-        assert trace["type"] == "scatter" and not trace["showlegend"]  # SVG: few points
-        axes.add((trace["xaxis"], trace["yaxis"]))
-        np.testing.assert_allclose(array(trace["x"]), caches[source][:, 0], rtol=1e-6)
-        np.testing.assert_allclose(array(trace["y"]), caches[source][:, 1], rtol=1e-6)
-        # categorical colours: each point drawn in its class's legend colour
-        assert [drawn_colour(trace["marker"], v) for v in array(trace["marker"]["color"])] == [
-            colour[v] for v in caches["labels"].tolist()]
+    for v, (traces, source) in enumerate(zip(per_view, sources, strict=True)):
+        assert [t["name"] for t in traces] == [str(c) for c in classes]
+        for c, trace in zip(classes, traces):
+            assert trace["type"] == "scatter"  # SVG: few points
+            assert trace["showlegend"] == (v == 0) and trace["marker"]["color"] == colour[str(c)]
+            axes.add((trace["xaxis"], trace["yaxis"]))
+            member = np.flatnonzero(labels == c)  # the class's points, in index order
+            np.testing.assert_allclose(array(trace["x"]), caches[source][member, 0], rtol=1e-6)
+            np.testing.assert_allclose(array(trace["y"]), caches[source][member, 1], rtol=1e-6)
     assert len(axes) == len(views)  # each view on its own axes
     table = at.dataframe[0].value
     assert table["space"].tolist() == ["codes", f"PCA codes ({RUNS[name][1]['latent_dim']})", "raw pixels"]
@@ -283,19 +301,31 @@ def test_sessions_share_the_latent_figure_and_the_cached_arrays(runs, tmp_path, 
     assert "aelab-timing page=latent script_s=" in capsys.readouterr().err
 
 
+def select_in_view(at: AppTest, view: int, indices: list[int], labels: np.ndarray) -> AppTest:
+    """Select the points ``indices`` in view ``view`` as the browser reports it: per point,
+    the trace of its class in that view and its place in that trace."""
+    classes = sorted(set(labels.tolist()))
+    points = []
+    for i in indices:
+        c = classes.index(int(labels[i]))
+        points.append({"curve_number": view * len(classes) + c,
+                       "point_index": int(np.flatnonzero(labels == labels[i]).tolist().index(i))})
+    return select_points(at, "lat_views", points)
+
+
 def test_selected_points_show_their_images_reconstructions_and_neighbours(runs, media, digits):
     at = open_page("latent", "lat_run", runs.id("ae2"))
     assert len(at.image) == 0
     caches, model = runs.caches("ae2"), runs.model("ae2")
+    labels = caches["labels"]
     n = len(caches["index"])
     assert f"**0 of {n} selected**" in [m.value for m in at.markdown]
-    assert all("selectedpoints" not in t for t in latent_views(at)[1])
-    select_points(at, "lat_views", [40, 3], curve=1)  # a box or lasso in the PCA view
+    assert highlighted(at, labels) == [None] * 5
+    select_in_view(at, 1, [40, 3], labels)  # a box or lasso in the PCA view
     assert "2 selected point(s)" in [s.value for s in at.subheader]
     assert f"**2 of {n} selected**" in [m.value for m in at.markdown]
     # linked: the same points are highlighted in every view
-    titles, traces, _ = latent_views(at)
-    assert len(traces) == 5 and all(t["selectedpoints"] == [3, 40] for t in traces)
+    assert highlighted(at, labels) == [[3, 40]] * 5
     shown = digits.x_test[caches["index"][[3, 40]]]
     images, recons, near = (picture(e, media) for e in at.image)
     assert same_picture(images, image_grid([shown], scale=8))
@@ -303,19 +333,19 @@ def test_selected_points_show_their_images_reconstructions_and_neighbours(runs, 
     neighbours = nearest_neighbours(caches["codes"], 3, k=8)
     assert same_picture(near, image_grid([digits.x_test[caches["index"][neighbours]]], scale=8))
 
-    select_points(at, "lat_views", [10, 11, 12], curve=3)  # then a selection in another view
+    select_in_view(at, 3, [10, 11, 12], labels)  # then a selection in another view
     assert "3 selected point(s)" in [s.value for s in at.subheader]
     assert f"**3 of {n} selected**" in [m.value for m in at.markdown]
-    assert all(t["selectedpoints"] == [10, 11, 12] for t in latent_views(at)[1])
-    select_points(at, "lat_views", [7], curve=1)  # a click back in the first view: the newest wins
+    assert highlighted(at, labels) == [[10, 11, 12]] * 5
+    select_in_view(at, 1, [7], labels)  # a click back in the first view: the newest wins
     assert "1 selected point(s)" in [s.value for s in at.subheader]
     clicked = digits.x_test[caches["index"][[7]]]
     assert same_picture(picture(at.image[0], media), image_grid([clicked], scale=8))
-    select_points(at, "lat_views", [5, 6], curve=4)  # any view: its selection replaces the page's
-    assert all(t["selectedpoints"] == [5, 6] for t in latent_views(at)[1])
+    select_in_view(at, 4, [5, 6], labels)  # any view: its selection replaces the page's
+    assert highlighted(at, labels) == [[5, 6]] * 5
     at.button(key="lat_clear").click().run()
     assert f"**0 of {n} selected**" in [m.value for m in at.markdown] and len(at.image) == 0
-    assert all("selectedpoints" not in t for t in latent_views(at)[1])
+    assert highlighted(at, labels) == [None] * 5
 
 
 def test_a_run_without_caches_gets_them_computed_and_stored(tmp_path, monkeypatch):

@@ -162,9 +162,10 @@ def test_latent_lasso_selection(browser, app_server, page, screenshots):
     count = int(SELECTED.match(heading.inner_text().strip()).group(1))
     assert COUNTED.match(page.get_by_text(COUNTED).inner_text().strip()).group(1) == str(count)
     # linked: the same number of points highlighted in each of the five views
-    lassoed = chart.evaluate(
-        "e => e.querySelector('.js-plotly-plot').data.slice(0, 5)"
-        ".map(t => (t.selectedpoints || []).length)")
+    lassoed = chart.evaluate(  # the traces of each view (one per label class), summed
+        """e => { const d = e.querySelector('.js-plotly-plot').data, per = d.length / 5;
+                  return [0, 1, 2, 3, 4].map(v => d.slice(v * per, (v + 1) * per)
+                    .reduce((n, t) => n + (t.selectedpoints || []).length, 0)); }""")
     assert count >= 1 and lassoed == [count] * 5, (count, lassoed)
     # images, reconstructions and code-space neighbours: one picture each after the heading
     shown = page.evaluate(
