@@ -88,6 +88,31 @@ def test_betatcvae_beta_schedule_holds_then_moves_linearly_to_beta_final(batch):
     assert constant.current_beta() == 12.0  # beta_steps = 0: no schedule
 
 
+def test_beta_hold_can_end_when_enough_latents_have_opened(batch):
+    x, _ = batch
+    model = build_model(small_config("betatcvae", beta=12.0, beta_final=3.0, beta_hold=100,
+                                     beta_steps=200, beta_hold_active=2)).train()
+    model(x)  # training keeps the average KL per latent
+    model.recent_kl = torch.tensor([0.0, 2.5, 0.2, 0.0, 0.0, 0.0])  # one latent open
+    model.start_step(500, 10_000)
+    assert model.hold_end() is None and model.current_beta() == 12.0
+    model.recent_kl[2] = 1.5  # a second latent opens before beta_hold: still held until 100
+    model.start_step(50, 10_000)
+    assert model.hold_end() is None
+    model.start_step(700, 10_000)
+    assert model.hold_end() == 700
+    for step, beta in {700: 12.0, 800: 7.5, 900: 3.0}.items():
+        model.start_step(step, 10_000)
+        assert model.current_beta() == pytest.approx(beta)
+    # the step the hold ended travels with the weights, so a resumed run keeps its schedule
+    resumed = build_model(small_config("betatcvae", beta=12.0, beta_final=3.0, beta_hold=100,
+                                       beta_steps=200, beta_hold_active=2))
+    resumed.load_state_dict(model.state_dict())
+    resumed.start_step(800, 10_000)
+    assert resumed.recent_kl is None and resumed.current_beta() == pytest.approx(7.5)
+    assert "hold_ended" not in build_model(small_config("betatcvae")).state_dict()
+
+
 def test_factorvae_loss_is_kim_and_mnih_density_ratio(batch):
     x, _ = batch
     torch.manual_seed(0)

@@ -15,8 +15,17 @@ steps, then moved linearly to ``beta_final`` over ``beta_steps`` steps. A strong
 early splits the factors that matter most to the reconstruction (the positions) into their
 own dimensions; a weaker one later lets further dimensions open for the rest (scale, shape)
 - the ordering Burgess et al. 2018 (sec. 4) get from a growing capacity.
+
+How long the first phase takes varies from seed to seed (a model may draw the mean sprite
+for a few hundred or a few thousand steps before its code opens), so the hold can also end
+on what the code does rather than on a step count, without labels: with
+``beta_hold_active`` = n > 0, beta is held until n latents carry more than
+``ACTIVE_NATS`` of KL each (and at least ``beta_hold`` steps). The step at which that
+happened is saved with the weights, so a resumed run keeps its schedule.
 """
 from dataclasses import dataclass
+
+import torch
 
 from ..losses import tc_decomposition
 from ..variants import register
@@ -34,6 +43,11 @@ class Config(VAEConfig):
     beta_hold: int = param(0, "steps at the starting beta before the schedule begins", ge=0)
     beta_steps: int = param(0, "steps over which beta moves to beta_final (0: constant beta)",
                             ge=0)
+    beta_hold_active: int = param(0, "hold beta until this many latents carry more than 1 nat "
+                                     "each (0: hold for beta_hold steps only)", ge=0)
+
+
+ACTIVE_NATS = 1.0  # a latent with more KL than this on recent batches has opened
 
 
 @register("betatcvae")
@@ -50,12 +64,34 @@ class BetaTCVAE(VAE):
                   r"KL\big(q(z)\,\|\,\textstyle\prod_j q(z_j)\big) + \gamma \sum_j "
                   r"KL\big(q(z_j)\,\|\,p(z_j)\big)")
 
+    def __init__(self, config):
+        super().__init__(config)
+        if config.beta_hold_active:  # the step the hold ended (-1: still holding), saved
+            self.register_buffer("hold_ended", torch.tensor(-1))
+
+    def tracks_kl(self) -> bool:
+        return super().tracks_kl() or bool(self.config.beta_hold_active)
+
+    def start_step(self, step, total_steps):
+        super().start_step(step, total_steps)
+        c = self.config
+        if (c.beta_hold_active and self.hold_ended < 0 and step >= c.beta_hold
+                and self.active_latents(ACTIVE_NATS) >= c.beta_hold_active):
+            self.hold_ended.fill_(step)
+
+    def hold_end(self) -> int | None:
+        """The step at which beta starts to move (None: still held)."""
+        if not self.config.beta_hold_active:
+            return self.config.beta_hold
+        return int(self.hold_ended) if self.hold_ended >= 0 else None
+
     def current_beta(self) -> float:
         """beta at this training step: ``beta``, or the schedule's value when ``beta_steps`` > 0."""
         c = self.config
-        if not c.beta_steps:
+        end = self.hold_end()
+        if not c.beta_steps or end is None:
             return c.beta
-        done = min(1.0, max(0, self.step - c.beta_hold) / c.beta_steps)
+        done = min(1.0, max(0, self.step - end) / c.beta_steps)
         return c.beta + (c.beta_final - c.beta) * done
 
     def penalties(self, x, out):

@@ -56,6 +56,14 @@ class VAE(Autoencoder):
     def pruning(self) -> bool:
         return self.config.prune_kl_below > 0
 
+    def tracks_kl(self) -> bool:
+        """Whether training keeps ``recent_kl``, the average KL per latent (pruning needs it)."""
+        return self.pruning
+
+    def active_latents(self, nats: float) -> int:
+        """How many latents carry more than ``nats`` of KL on recent batches (0 before any)."""
+        return 0 if self.recent_kl is None else int((self.recent_kl > nats).sum())
+
     def posterior(self, x, y=None):
         """Mean and log-variance of q(z|x): two (B, latent_dim) tensors (a pruned latent's
         are 0: exactly the prior)."""
@@ -92,7 +100,7 @@ class VAE(Autoencoder):
 
     def code(self, x, y=None):
         mu, logvar = self.posterior(x, y)
-        if self.training and self.pruning:
+        if self.training and self.tracks_kl():
             with torch.no_grad():
                 kl = gaussian_kl(mu, logvar).mean(0)
                 self.recent_kl = kl if self.recent_kl is None else torch.lerp(
