@@ -41,6 +41,7 @@ FIELD_LABELS = {
     "disc_lr": "Discriminator learning rate", "device": "Device",
     "beta_final": "β at the end of the schedule", "beta_hold": "Steps at the first β",
     "beta_steps": "Steps for β to reach its end value",
+    "beta_hold_active": "Hold β until this many latents have opened",
     "prune_kl_below": "At the end, prune latents with KL below (nats)",
     "max_minutes": "Time limit (minutes)", "live_mig_seconds": "Live MIG every (seconds)",
 }
