@@ -116,21 +116,28 @@ else:
     st.caption(f"The server decodes this run's pictures, since {refused}.")
     server_sliders_and_picture()
 
-st.subheader("Traversal grid")
-g1, g2 = st.columns(2)
-steps = g1.slider("Steps", 5, 15, 9, key="trav_steps")
-n_dims = len(active) + len(inactive)
-rows_max = (g2.slider("Dimensions shown", 1, n_dims, min(10, max(1, len(active))), key="trav_rows")
-            if n_dims > 1 else 1)  # a slider needs min < max
-dims = (active + inactive)[:rows_max]
-png, gif, rows = grid_files(run_key, base, tuple(dims), steps, label, model, low, high)
-st.caption("Each row sweeps one dimension, the others held at the base; columns: "
-           + ("-3 to +3 aggregate posterior std" if vae else "the observed code range"))
-ui.labelled_images([(f"**z{d}**" + (f"  \nKL {kl[d]:.2f}" if kl is not None else ""), row)
-                    for d, row in zip(dims, rows)], scale=grid_scale(width), width=(1, 8))
-d1, d2 = st.columns(2)
-d1.download_button("Download PNG", png, f"{run['id']}-traversal.png", "image/png", key="trav_png")
-d2.download_button("Download GIF", gif, f"{run['id']}-traversal.gif", "image/gif", key="trav_gif")
+@st.fragment
+def traversal_grid_section() -> None:
+    """The grid, its sliders and downloads: moving its sliders reruns only this part
+    (st.fragment), not the page."""
+    st.subheader("Traversal grid")
+    g1, g2 = st.columns(2)
+    steps = g1.slider("Steps", 5, 15, 9, key="trav_steps")
+    n_dims = len(active) + len(inactive)
+    rows_max = (g2.slider("Dimensions shown", 1, n_dims, min(10, max(1, len(active))), key="trav_rows")
+                if n_dims > 1 else 1)  # a slider needs min < max
+    dims = (active + inactive)[:rows_max]
+    png, gif, rows = grid_files(run_key, base, tuple(dims), steps, label, model, low, high)
+    st.caption("Each row sweeps one dimension, the others held at the base; columns: "
+               + ("-3 to +3 aggregate posterior std" if vae else "the observed code range"))
+    ui.labelled_images([(f"**z{d}**" + (f"  \nKL {kl[d]:.2f}" if kl is not None else ""), row)
+                        for d, row in zip(dims, rows)], scale=grid_scale(width), width=(1, 8))
+    d1, d2 = st.columns(2)
+    d1.download_button("Download PNG", png, f"{run['id']}-traversal.png", "image/png", key="trav_png")
+    d2.download_button("Download GIF", gif, f"{run['id']}-traversal.gif", "image/gif", key="trav_gif")
+
+
+traversal_grid_section()
 
 if kl is not None:
     st.subheader("KL per dimension")
