@@ -20,9 +20,9 @@ def test_variants_lists_every_registered_variant_with_parameters(capsys):
     assert list(rows) == list_variants()
     assert {p["name"]: p["default"] for p in rows["sparse"]["parameters"]} == {
         "rho": 0.05, "sparsity_weight": 1.0}
-    assert {p["name"] for p in rows["betavae"]["parameters"]} == {
-        "beta", "capacity_max", "capacity_steps", "gamma"}
-    assert rows["betavae"]["parameters"][0]["default"] == 4.0
+    betavae = {p["name"]: p["default"] for p in rows["betavae"]["parameters"]}
+    assert set(betavae) == {"beta", "capacity_max", "capacity_steps", "gamma", "prune_kl_below"}
+    assert betavae["beta"] == 4.0 and betavae["prune_kl_below"] == 0.0  # no pruning unless asked
     assert main(["variants"]) == 0
     text = capsys.readouterr().out
     assert "k_test_multiplier=1.0" in text and "noise=gaussian" in text
