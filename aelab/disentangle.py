@@ -449,12 +449,10 @@ def score_run(run, runs_dir=None, seed: int = 0, device: str = "cpu",
     run = score_run_dir(run, runs_dir)
     config = run.config
     model = run.load_model(device)
-    pruned = sorted(set(range(model.config.latent_dim)) - set(model.live_latents())) \
-        if hasattr(model, "live_latents") else []
-    if unpruned and pruned:
-        model.latent_mask.fill_(1.0)
+    if unpruned:
+        model.unprune()
     return {"run": run.run_id, "variant": config["variant"], "dataset": config["dataset"],
-            "pruned_latents": [] if unpruned else pruned,
+            "pruned_latents": model.pruned_latents(),
             **score(model_encoder(model), seed=seed)}
 
 

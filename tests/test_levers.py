@@ -317,26 +317,27 @@ def test_loss_figure_ignores_live_mig_rows_even_when_one_comes_first():
 def test_pruning_pins_a_collapsed_latent_to_the_prior_and_is_saved_only_when_on(batch):
     x, _ = batch
     plain = build_model(small_config("betatcvae"))
-    assert "latent_mask" not in plain.state_dict() and plain.live_latents() == list(range(6))
+    assert "latent_mask" not in plain.state_dict() and plain.pruned_latents() == []
+    assert build_model(small_config("ae")).pruned_latents() == []  # only a VAE prunes
     model = build_model(small_config("betatcvae", prune_kl_below=0.05)).train()
     assert model.state_dict()["latent_mask"].tolist() == [1.0] * 6
     model(x)  # the first batch starts the KL average
     assert model.recent_kl.shape == (6,)
     model.recent_kl = torch.tensor([0.01, 2.0, 0.049, 0.3, 0.0, 1.0])
     model.start_step(10 ** 6, 10 ** 6)  # nothing is pruned while training goes on
-    assert model.live_latents() == list(range(6))
+    assert model.pruned_latents() == []
     stopped = model.stopped_copy()  # what a run stopped now would save; the model is untouched
-    assert stopped.live_latents() == [1, 3, 5] and not stopped.training
-    assert model.live_latents() == list(range(6)) and model.training
+    assert stopped.pruned_latents() == [0, 2, 4] and not stopped.training
+    assert model.pruned_latents() == [] and model.training
     model.finish_training()
-    assert model.live_latents() == [1, 3, 5]
+    assert model.pruned_latents() == [0, 2, 4]
     mu, logvar = model.posterior(x)
     assert torch.all(mu[:, [0, 2, 4]] == 0) and torch.all(logvar[:, [0, 2, 4]] == 0)
     assert torch.all(mu[:, [1, 3, 5]] != 0)
     out = model(x)  # a pruned latent costs no KL and is sampled from the prior
     assert torch.all(out.extras["mu"][:, 0] == 0) and out.code[:, 0].std() > 0.5
     model.recent_kl = torch.zeros(6)  # a pruned latent stays pruned; the rest follow the rule
-    assert model.prune() == [1, 3, 5] and model.live_latents() == []
+    assert model.prune() == [1, 3, 5] and model.pruned_latents() == list(range(6))
 
 
 def test_training_averages_the_kl_and_prunes_when_it_ends(runs_dir, small_pool, capsys):
@@ -348,7 +349,7 @@ def test_training_averages_the_kl_and_prunes_when_it_ends(runs_dir, small_pool, 
     assert trainer.model.recent_kl.shape == (4,) and torch.all(trainer.model.recent_kl >= 0)
     from aelab.runs import load_model
     saved = load_model(run_dir)  # every latent was below 1e6 nats, so all were pinned at the end
-    assert saved.live_latents() == []
+    assert saved.pruned_latents() == [0, 1, 2, 3]
     images = torch.from_numpy(data.load_dataset("shapes32").pool()[0][:8]).float()
     assert torch.all(saved.encode(images) == 0)
     # the scores say which latents were pruned; --unpruned gives them back, not cached
@@ -359,7 +360,7 @@ def test_training_averages_the_kl_and_prunes_when_it_ends(runs_dir, small_pool, 
     assert main(["disentangle", str(run_dir), "--unpruned", "--json"]) == 0
     unpruned = json.loads(capsys.readouterr().out)
     assert unpruned["pruned_latents"] == [] and np.max(unpruned["mi_matrix"]) > 0
-    assert load_model(run_dir).live_latents() == []  # the run itself is unchanged
+    assert load_model(run_dir).pruned_latents() == [0, 1, 2, 3]  # the run itself is unchanged
     assert main(["disentangle", "--encoder", "noise", "--unpruned"]) == 2
     assert capsys.readouterr().err == ("error: --unpruned needs a run: reference encoders "
                                        "have nothing pruned\n")

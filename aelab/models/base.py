@@ -138,6 +138,10 @@ class Autoencoder(nn.Module):
     def finish_training(self) -> None:
         """Called by the trainer once training ends well, before the final weights are saved."""
 
+    def pruned_latents(self) -> list[int]:
+        """Indices of the code dimensions pinned to the prior (none unless a VAE prunes)."""
+        return []
+
     def stopped_copy(self) -> "Autoencoder":
         """A copy, in eval mode, of the model a run stopped now would save (``finish_training``
         applied); this model is untouched (live scores and benches use it)."""

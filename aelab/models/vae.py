@@ -8,10 +8,10 @@ Optional pruning of collapsed latents (``prune_kl_below`` > 0): when training en
 whose KL, averaged over the last batches, is below the threshold carries (almost) no
 information about x (Burda et al. 2016 call it inactive), so it is pinned to the prior: its
 mean and log-variance become exactly 0. Pruning only at the end leaves a latent that opens
-late (a model still leaving its first, collapsed phase) its chance. The decision uses no labels. Without it, Adam
-keeps such a latent's encoder weights jittering around zero, and the jitter is a tiny random
-projection of the live latents' features that a histogram-based score such as MIG counts in
-full.
+late (a model still leaving its first, collapsed phase) its chance. The decision uses no
+labels. Without it, Adam keeps such a latent's encoder weights jittering around zero, and the
+jitter is a tiny random projection of the live latents' features that a histogram-based score
+such as MIG counts in full.
 """
 from dataclasses import dataclass
 
@@ -72,11 +72,15 @@ class VAE(Autoencoder):
             mu, logvar = mu * self.latent_mask, logvar * self.latent_mask
         return mu, logvar
 
-    def live_latents(self) -> list[int]:
-        """Indices of the latents not pinned to the prior (all of them without pruning)."""
+    def pruned_latents(self) -> list[int]:
         if not self.pruning:
-            return list(range(self.config.latent_dim))
-        return self.latent_mask.nonzero().flatten().tolist()
+            return []
+        return (self.latent_mask == 0).nonzero().flatten().tolist()
+
+    def unprune(self) -> None:
+        """Give every pruned latent its encoder output back (to see what pruning changed)."""
+        if self.pruning:
+            self.latent_mask.fill_(1.0)
 
     def prune(self) -> list[int]:
         """Pin every latent whose recent average KL is below ``prune_kl_below`` to the prior;
