@@ -22,6 +22,7 @@ from typing import Callable
 import torch
 
 from .config import TrainConfig
+from .cpumem import keep_freed_memory
 from .disentangle import LiveMIG
 from .data import describe_dataset, load_dataset
 from .errors import ConfigError, RunError
@@ -227,6 +228,8 @@ class Trainer:
         """Device, model, optimizer and generators (from the checkpoint when resuming); the data."""
         cfg = self.config
         self.device = resolve_device(cfg.device)
+        if self.device.type == "cpu":
+            keep_freed_memory()  # no page faults for the same activation buffers every step
         if os.environ.get("AELAB_THREADS"):  # e.g. 1 when several processes share few cores
             torch.set_num_threads(max(1, int(os.environ["AELAB_THREADS"])))
         ds = load_dataset(self.dataset_name)
@@ -298,7 +301,7 @@ class Trainer:
 
     def _step(self, x, y, index) -> tuple[list[str], torch.Tensor]:
         """One optimizer step on the examples ``index``: term names and values, on the device."""
-        xb = x[index]  # (B, C, H, W)
+        xb = x.index_select(0, index)  # (B, C, H, W); x[index] is 5x slower on CPU
         if not xb.is_floating_point():  # a bool pool of binary images
             xb = xb.float()
         yb = None if y is None else y[index]
