@@ -14,7 +14,7 @@ this thread, for the whole ``train_run`` call (start-up, logging and checkpoints
 so it is conservative) against the matmul's FLOPs per CPU second. On a machine shared with
 other work, where wall time mostly measures the neighbours, it is the steadier figure.
 
-    python bench/train_speed.py efficiency          # MLP on mnist5k, conv on shapes
+    python bench/train_speed.py efficiency          # MLP on mnist5k, convs on shapes
 """
 from __future__ import annotations
 
@@ -37,6 +37,10 @@ CASES = (
      {"epochs": 10, "batch_size": 128, "lr": 1e-3}),
     ("conv beta-VAE 64x64 shapes, batch 64", "betavae", "shapes",
      {"latent_dim": 10, "arch": "conv"}, {"epochs": 1, "batch_size": 64, "lr": 1e-3}),
+    # and the class preset's net (aelab/presets.py), for its first 30 seconds
+    ("Burgess beta-TCVAE 32x32 shapes, batch 128", "betatcvae", "shapes32",
+     {"latent_dim": 10, "arch": "burgess"},
+     {"epochs": 1, "batch_size": 128, "lr": 1e-3, "max_minutes": 0.5}),
 )
 
 

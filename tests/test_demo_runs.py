@@ -12,7 +12,7 @@ from aelab.runs import load_model, read_config, read_status
 
 ROOT = Path(__file__).resolve().parents[1] / "checkpoints"
 # demo-betatcvae-shapes' scores when it was made (README "Disentanglement"), rounded down
-SHIPPED_SCORES = {"beta_vae": 0.88, "factor_vae": 0.59, "mig": 0.44, "dci_disentanglement": 0.37}
+SHIPPED_SCORES = {"beta_vae": 0.88, "factor_vae": 0.59, "mig": 0.45, "dci_disentanglement": 0.37}
 
 
 @pytest.mark.parametrize("name", list(DEMOS))
