@@ -53,7 +53,7 @@ class BernoulliNLL(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         logits, x = ctx.saved_tensors
-        grad_logits = (torch.sigmoid(logits) - x) * grad if ctx.needs_input_grad[0] else None
+        grad_logits = torch.sigmoid(logits).sub_(x).mul_(grad) if ctx.needs_input_grad[0] else None
         grad_x = -logits * grad if ctx.needs_input_grad[1] else None
         return grad_logits, grad_x
 
