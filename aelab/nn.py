@@ -22,10 +22,10 @@ from torch.nn import functional as F
 FC = (256, 256)  # the Burgess net's fully connected layers
 
 
-def _mlp(sizes: list[int]) -> list[nn.Module]:
+def _mlp(sizes: list[int], linear: type[nn.Linear] = nn.Linear) -> list[nn.Module]:
     layers: list[nn.Module] = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-        layers += [Linear(fan_in, fan_out), nn.ReLU()]
+        layers += [linear(fan_in, fan_out), nn.ReLU()]
     return layers
 
 
@@ -43,7 +43,7 @@ class _WideLinear(torch.autograd.Function):
     def forward(ctx, x, weight, bias):
         ctx.save_for_backward(x, weight)
         ctx.has_bias = bias is not None
-        return torch.addmm(bias, x, weight.t()) if bias is not None else x @ weight.t()
+        return F.linear(x, weight, bias)
 
     @staticmethod
     @once_differentiable
@@ -55,9 +55,10 @@ class _WideLinear(torch.autograd.Function):
         return grad_x, grad_w, grad_b
 
 
-class Linear(nn.Linear):
+class DecoderLinear(nn.Linear):
     """``nn.Linear`` (same parameters, same state dict); a layer at least 64 times wider than
-    its input trains through ``_WideLinear`` on CPU."""
+    its input trains through ``_WideLinear`` on CPU. Decoders only: ``_WideLinear`` has no
+    double backward, which the contractive penalty takes through the encoder."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.device.type == "cpu" and x.dim() == 2 and self.out_features >= 64 * self.in_features:
@@ -82,7 +83,8 @@ class _FoldConvTranspose(torch.autograd.Function):
         ctx.conf = (stride, padding, bias is not None)
         c_in, height, width = x.shape[1:]
         c_out, k = weight.shape[1], weight.shape[2]
-        out_size = tuple((n - 1) * s - 2 * p + k for n, s, p in zip((height, width), stride, padding))
+        out_size = tuple((n - 1) * s - 2 * p + k
+                         for n, s, p in zip((height, width), stride, padding))
         # (C_out k k, C_in) @ (B, C_in, HW): every pixel's patch, laid out as fold wants it
         patches = torch.matmul(weight.reshape(c_in, -1).t(), x.flatten(2))  # (B, C_out k k, HW)
         out = F.fold(patches, out_size, k, stride=stride, padding=padding)  # (B, C_out, H', W')
@@ -93,7 +95,8 @@ class _FoldConvTranspose(torch.autograd.Function):
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
         stride, padding, has_bias = ctx.conf
-        mask = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], has_bias and ctx.needs_input_grad[2]]
+        wanted = ctx.needs_input_grad
+        mask = [wanted[0], wanted[1], has_bias and wanted[2]]
         grad_x, grad_w, grad_b = torch.ops.aten.convolution_backward(
             grad, x, weight, [weight.shape[1]] if has_bias else None, list(stride), list(padding),
             [1, 1], True, [0, 0], 1, mask)
@@ -140,7 +143,7 @@ class Encoder(nn.Module):
             # its keys (no parameters move)
             self.body = nn.Sequential(*layers[:-1], nn.Flatten(), layers[-1], *fc)
             features = FC[-1] if fc else features
-        self.head = Linear(features + cond_dim, out_dim)
+        self.head = nn.Linear(features + cond_dim, out_dim)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         h = self.body(x)  # (B, features)
@@ -160,14 +163,15 @@ class Decoder(nn.Module):
         if arch == "mlp":
             sizes = [latent_dim + cond_dim, *reversed(hidden)]
             self.net = nn.Sequential(
-                *_mlp(sizes), Linear(sizes[-1], math.prod(input_shape)),
+                *_mlp(sizes, DecoderLinear), DecoderLinear(sizes[-1], math.prod(input_shape)),
                 nn.Unflatten(1, self.input_shape))
         else:
             shrink = 2 ** len(hidden)
             start = (hidden[-1], height // shrink, width // shrink)
             fc = [*FC[::-1]] if arch == "burgess" else []
-            layers: list[nn.Module] = [*_mlp([latent_dim + cond_dim, *fc, math.prod(start)]),
-                                       nn.Unflatten(1, start)]
+            layers: list[nn.Module] = [
+                *_mlp([latent_dim + cond_dim, *fc, math.prod(start)], DecoderLinear),
+                nn.Unflatten(1, start)]
             outs = [*reversed(hidden[:-1]), channels]
             prev = hidden[-1]
             for i, ch in enumerate(outs):  # each layer doubles the height and width

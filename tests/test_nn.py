@@ -49,9 +49,9 @@ def test_the_decoder_uses_it_only_for_the_image_layer():
 
 
 def test_a_wide_linear_layer_has_torchs_values_gradients_and_flop_count():
-    from aelab.nn import Linear
+    from aelab.nn import DecoderLinear
     torch.manual_seed(0)
-    layer = Linear(10, 1024)
+    layer = DecoderLinear(10, 1024)
     plain = torch.nn.Linear(10, 1024)
     plain.load_state_dict(layer.state_dict())
     grad = torch.randn(6, 1024)
@@ -82,3 +82,13 @@ def test_a_conv_decoder_takes_the_wide_path_from_its_code():
             names.add(node.name())
             stack += [n for n, _ in node.next_functions]
     assert any("WideLinear" in name for name in names)
+
+
+def test_a_wide_encoder_layer_keeps_the_contractive_penalty_differentiable():
+    # the wide path has no double backward, so encoders keep torch's Linear
+    from aelab.losses import jacobian_frobenius_sq
+    from aelab.registry import build_model
+    from conftest import small_config
+    model = build_model(small_config("contractive", hidden="4096"))  # 64 inputs -> 4096
+    jacobian_frobenius_sq(model.encode, torch.rand(4, 1, 8, 8)).mean().backward()
+    assert model.encoder.body[1].weight.grad.abs().sum() > 0
