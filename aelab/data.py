@@ -45,8 +45,9 @@ class Dataset:
     factors_train: np.ndarray | None = None  # (N, F) generative factor indices (shapes)
     factors_test: np.ndarray | None = None
     # a larger training set the trainer draws its batches from instead of (x_train, y_train):
-    # a function returning (images (N, C, H, W) bool or float32, labels (N,) or None)
-    pool: Callable[[], tuple[np.ndarray, np.ndarray | None]] | None = None
+    # a function returning (images (N, C, H, W) bool or float32, labels (N,) or None,
+    # factor indices (N, F) or None)
+    pool: Callable[[], tuple[np.ndarray, np.ndarray | None, np.ndarray | None]] | None = None
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -243,11 +244,12 @@ def _shapes(name: str) -> Dataset:
 
 @functools.lru_cache(maxsize=2)
 def _shapes_pool(side: int) -> tuple[np.ndarray, np.ndarray]:
-    """``SHAPES_POOL`` sprites from their own seed (2), as bool images (1 byte a pixel)."""
+    """``SHAPES_POOL`` sprites from their own seed (2), as bool images (1 byte a pixel), with
+    their shape labels and factors."""
     from . import shapes
 
     factors = shapes.sample_factors(SHAPES_POOL, np.random.default_rng(2))
-    return _render_cached(factors, side), factors[:, 0].copy()
+    return _render_cached(factors, side), factors[:, 0].copy(), factors
 
 
 def _torchvision_cached(name: str) -> bool:

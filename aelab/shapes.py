@@ -91,6 +91,24 @@ def sample_factors(n: int, rng: np.random.Generator, fixed: dict[int, int] | Non
     return factors
 
 
+def pair_factors(factors: np.ndarray, rng: np.random.Generator, differing: int = 1) -> np.ndarray:
+    """Partners for weakly supervised pairs (Locatello et al. 2020, sec. 5): each row of
+    ``factors`` with ``differing`` of its factors, chosen at random, moved to another of their
+    values (uniformly); ``differing`` = 0 draws that count per row from 1 to 4. The other
+    factors are shared, and which ones differ is not told to the model."""
+    factors = np.asarray(factors, dtype=np.int64)
+    if not 0 <= differing < len(FACTORS):
+        raise ValueError(f"differing must be 0 (random) or 1 to {len(FACTORS) - 1}, got {differing}")
+    n, sizes = len(factors), np.array(SIZES)
+    counts = (rng.integers(1, len(FACTORS), n) if differing == 0 else np.full(n, differing))
+    # a random order of the factors per row; the first ``count`` of it are the ones that move
+    order = np.argsort(rng.random((n, len(FACTORS))), axis=1)
+    moves = np.zeros((n, len(FACTORS)), dtype=bool)
+    np.put_along_axis(moves, order, np.arange(len(FACTORS))[None, :] < counts[:, None], axis=1)
+    shift = rng.integers(1, sizes, (n, len(FACTORS)))  # 1 .. size-1: never the same value
+    return np.where(moves, (factors + shift) % sizes, factors)
+
+
 def index_of(factors: np.ndarray) -> np.ndarray:
     """The flat index in [0, 737280) of each factor row (row-major over SIZES)."""
     return np.ravel_multi_index(np.asarray(factors).T, SIZES)

@@ -255,6 +255,8 @@ def test_train_shows_each_variants_own_settings_and_loss(runs, variant):
     ("ae", {"common.hidden": "32,x"}, "hidden must be comma-separated integers such as 512,256, got '32,x'"),
     ("ae", {"train.epochs": 0}, "epochs must be in [1, 100000], got 0"),  # refused, never 10
     ("vae", {"train.lr": -1.0}, "lr must be"),
+    ("adagvae", {"dataset": "digits"}, "adagvae trains on pairs of images that differ in known "
+                                       "generative factors, and digits has none"),
 ])
 def test_train_invalid_settings_show_the_error_and_submit_nothing(runs, supervisor_calls, variant,
                                                                   settings, message):

@@ -190,7 +190,7 @@ def small_pool(monkeypatch):
 
 def test_shapes32_trains_from_its_pool_with_a_live_mig_and_a_time_limit(runs_dir, small_pool):
     ds = data.load_dataset("shapes32")
-    images, labels = ds.pool()
+    images, labels, factors = ds.pool()
     assert images.dtype == bool and images.shape == (2000, 1, 32, 32)
     assert np.array_equal(labels, shapes.sample_factors(2000, np.random.default_rng(2))[:, 0])
     run_dir = prepare_run("betatcvae", "shapes32", {"arch": "burgess", "hidden": "4,4,4,4",

@@ -79,8 +79,8 @@ def test_overfitting_64_samples_lowers_the_loss(variant, batch):
                                           ((1, 64, 64), "8,8,16,16"), ((3, 64, 64), "8,16")])
 def test_conv_arch_for_28_and_64_pixel_images(variant, shape, hidden):
     model = build_model(small_config(variant, arch="conv", hidden=hidden, input_shape=shape))
-    x = torch.rand(3, *shape)
-    y = torch.tensor([0, 1, 2])
+    x = torch.rand(4, *shape)  # an even batch: Ada-GVAE trains on pairs
+    y = torch.tensor([0, 1, 2, 0])
     out = model(x, y)
     assert out.recon.shape == x.shape
     assert torch.isfinite(model.loss(x, out)[0])

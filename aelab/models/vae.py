@@ -109,8 +109,15 @@ class VAE(Autoencoder):
                 kl = gaussian_kl(mu, logvar).mean(0)
                 self.recent_kl = kl if self.recent_kl is None else torch.lerp(
                     kl, self.recent_kl, KL_AVERAGE_DECAY)
+        if self.training:
+            mu, logvar = self.training_posterior(mu, logvar)
         z = self.reparameterize(mu, logvar) if self.training else mu
         return z, {"mu": mu, "logvar": logvar}
+
+    def training_posterior(self, mu, logvar):
+        """The posterior that training samples from and penalises (Ada-GVAE: shared between
+        the two images of a pair); q(z|x) itself here."""
+        return mu, logvar
 
     def kl_term(self, kl):
         """(value to log, contribution to the loss) of the batch-mean KL."""
