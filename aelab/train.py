@@ -282,9 +282,11 @@ class Trainer:
         self.model.train()
         for epoch in range(self.step // self.per_epoch, cfg.epochs):
             self.epoch_rng = self.batches.get_state()
-            order = torch.randperm(n, generator=self.batches).to(self.device)
+            order_on_host = torch.randperm(n, generator=self.batches)
+            order = order_on_host.to(self.device)
             for batch in range(self.step - epoch * self.per_epoch, self.per_epoch):
-                index = order[batch * cfg.batch_size:(batch + 1) * cfg.batch_size]
+                rows = slice(batch * cfg.batch_size, (batch + 1) * cfg.batch_size)
+                index, self.host_index = order[rows], order_on_host[rows]
                 window.add(*self._step(x, y, index), len(index), self.step)
                 self.step += 1
                 now = time.monotonic()
@@ -314,7 +316,7 @@ class Trainer:
             xb = xb.float()
         yb = None if y is None else y[index]
         if self.factors is not None:
-            xb, yb = self._pairs(xb, yb, index)
+            xb, yb = self._pairs(xb, yb)
         self.model.start_step(self.step, self.total_steps)
         out = self.model(xb, yb)
         loss, terms = self.model.loss(xb, out)
@@ -324,13 +326,14 @@ class Trainer:
         terms = {**terms, **self.model.after_step(xb, out)}
         return ["loss", *terms], torch.stack([loss.detach(), *(t.detach() for t in terms.values())])
 
-    def _pairs(self, xb, yb, index):
+    def _pairs(self, xb, yb):
         """The batch followed by one partner per image that shares all but the model's
         ``differing`` factors (Locatello et al. 2020), rendered now at the data's resolution
         (about 2.5 ms for 64 sprites at 32x32 on one core); drawn from (seed, step), so a
-        resumed run draws the same partners."""
+        resumed run draws the same partners. The factors are looked up with the batch's
+        host copy of ``index`` (reading the device's would make a GPU wait for each step)."""
         rng = np.random.default_rng([self.config.seed, self.step])
-        rows = shapes.pair_factors(self.factors[index.cpu().numpy()], rng,
+        rows = shapes.pair_factors(self.factors[self.host_index.numpy()], rng,
                                    self.model.config.differing)
         partners = torch.from_numpy(shapes.render(rows, side=xb.shape[-1])).to(self.device)
         if yb is not None:  # the shapes datasets' label is the shape
