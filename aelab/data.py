@@ -243,7 +243,7 @@ def _shapes(name: str) -> Dataset:
 
 
 @functools.lru_cache(maxsize=2)
-def _shapes_pool(side: int) -> tuple[np.ndarray, np.ndarray]:
+def _shapes_pool(side: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``SHAPES_POOL`` sprites from their own seed (2), as bool images (1 byte a pixel), with
     their shape labels and factors."""
     from . import shapes

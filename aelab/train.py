@@ -73,7 +73,7 @@ def validate_run(variant: str, dataset: str, model_params: dict | None = None,
 
     Returns ``(model_config, train_config)``; raises a one-sentence AelabError.
     """
-    if getattr(get_variant(variant), "trains_on_pairs", False) and not is_shapes(dataset):
+    if get_variant(variant).trains_on_pairs and not is_shapes(dataset):
         raise ConfigError(f"{variant} trains on pairs of images that differ in known generative "
                           f"factors, and {dataset} has none; choose one of: "
                           f"{', '.join(SHAPES_SIDES)}")
@@ -257,7 +257,7 @@ class Trainer:
         x_train, y_train, factors = ds.pool() if ds.pool else (ds.x_train, ds.y_train,
                                                                 ds.factors_train)
         x = torch.from_numpy(x_train).to(self.device)  # (N, C, H, W), the whole split (or pool)
-        self.factors = factors if getattr(self.model, "trains_on_pairs", False) else None
+        self.factors = factors if self.model.trains_on_pairs else None
         y = None if y_train is None else torch.from_numpy(y_train).to(self.device)
         self.model.train_size = len(x)
         self.live_mig = LiveMIG(ds.name, cfg.live_mig_seconds)

@@ -60,7 +60,7 @@ class AdaGVAE(BetaVAE):
     """Ada-GVAE: a beta-VAE on pairs of images that share all but a few factors (Locatello et al. 2020)."""
 
     Config = Config
-    trains_on_pairs = True  # the trainer builds each batch as pairs (needs a dataset's factors)
+    trains_on_pairs = True
     about = ("A beta-VAE trained on pairs of sprites that differ in one factor (weak "
              "supervision, Locatello et al. 2020), like two frames of a video in which one "
              "thing moved; the model is not told which. Latents whose posteriors hardly differ "

@@ -11,6 +11,8 @@ A variant overrides only the hook it changes:
                        trained by its own objective (FactorVAE's discriminator) keeps it
                        out of the trainer's optimizer and updates it after each step
 - ``finish_training()`` a last change once training ends (VAE: pruning collapsed latents)
+- ``trains_on_pairs``  True: each training batch of B images is followed by B partners that
+                       share all but some of their known factors (Ada-GVAE)
 """
 from __future__ import annotations
 
@@ -113,6 +115,7 @@ class Autoencoder(nn.Module):
 
     # --- hooks the variants override ---
     cond_dim = 0
+    trains_on_pairs = False
 
     def encoder_out_dim(self) -> int:
         return self.config.latent_dim
