@@ -67,6 +67,14 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
 
 
+def gaussian_kl_between(mu1: torch.Tensor, logvar1: torch.Tensor, mu2: torch.Tensor,
+                        logvar2: torch.Tensor) -> torch.Tensor:
+    """KL( N(mu1, exp(logvar1)) || N(mu2, exp(logvar2)) ) per dimension, elementwise:
+    1/2 (log s2^2 - log s1^2 + (s1^2 + (mu1 - mu2)^2) / s2^2 - 1); ``gaussian_kl`` is the
+    case mu2 = 0, s2 = 1."""
+    return 0.5 * (logvar2 - logvar1 + (logvar1.exp() + (mu1 - mu2) ** 2) / logvar2.exp() - 1)
+
+
 def bernoulli_kl(rho: float, rho_hat: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """KL(rho || rho_hat) between Bernoulli means, elementwise (survey 3.2, L_SAE).
 

@@ -13,9 +13,15 @@ and moments) has pushed out of the core's 1 MB L2 cache, so the same GEMM runs a
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo's aelab, not installed
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # flop_rate
+from flop_rate import matmul_rate  # noqa: E402
 
 
 def best_seconds(call, repeats: int, blocks: int = 5) -> float:
@@ -36,8 +42,7 @@ def main(argv=None) -> None:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
-    matmul = 2 * 1024 ** 3 / best_seconds(lambda i: a @ b, 20)
+    matmul = matmul_rate()[0]  # the same baseline as bench/flop_rate.py's table
     grad, x = torch.randn(128, 400), torch.rand(128, 784)  # dL/dh of layer 1, the batch
     flops = 2 * 400 * 128 * 784
     outs = [torch.empty(400, 784) for _ in range(8)]

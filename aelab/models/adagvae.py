@@ -30,6 +30,7 @@ import math
 import torch
 
 from ..errors import ConfigError
+from ..losses import gaussian_kl_between
 from ..variants import register
 from .base import param
 from .betavae import BetaVAE, Config as BetaVAEConfig
@@ -42,15 +43,10 @@ class Config(BetaVAEConfig):
                               "(0: from 1 to 4 at random per pair)", ge=0, le=4)
 
 
-def pair_kl(mu1, logvar1, mu2, logvar2):
-    """KL(N(mu1, exp(logvar1)) || N(mu2, exp(logvar2))) per latent: (B, K)."""
-    return 0.5 * (logvar2 - logvar1 + (logvar1.exp() + (mu1 - mu2) ** 2) / logvar2.exp() - 1)
-
-
 def shared_latents(mu1, logvar1, mu2, logvar2) -> torch.Tensor:
     """Which latents each pair shares (B, K) bool: those whose KL between the two posteriors
     is below the midpoint of the pair's largest and smallest (Locatello et al. 2020, eq. 6)."""
-    delta = pair_kl(mu1, logvar1, mu2, logvar2)
+    delta = gaussian_kl_between(mu1, logvar1, mu2, logvar2)  # (B, K)
     tau = 0.5 * (delta.amax(1, keepdim=True) + delta.amin(1, keepdim=True))
     return delta < tau
 
