@@ -124,3 +124,13 @@ def test_trainer_feeds_pairs_that_differ_in_the_configured_factors(runs_dir, sma
     # the same seed draws the same pairs again (so does a resumed run: (seed, step) decide)
     train_once()
     assert all(np.array_equal(a[1], b[1]) for a, b in zip(drawn[:steps], drawn[steps:]))
+
+
+def test_kl_between_gaussians_is_the_prior_kl_when_the_second_is_the_prior():
+    from aelab.losses import gaussian_kl, gaussian_kl_between
+
+    torch.manual_seed(0)
+    mu, logvar = torch.randn(8, 5), torch.randn(8, 5)
+    zeros = torch.zeros_like(mu)
+    torch.testing.assert_close(gaussian_kl_between(mu, logvar, zeros, zeros), gaussian_kl(mu, logvar))
+    assert gaussian_kl_between(mu, logvar, mu, logvar).abs().max() < 1e-6
