@@ -204,7 +204,10 @@ def test_cli_background_show_and_refusals(runs_dir, capsys):
     assert folder == str((runs_dir / run_id).resolve())
     manager = RunManager(runs_dir)
     assert manager.wait(run_id, timeout=120)["state"] == "done"
-    wait_for(lambda: read_status(runs_dir / run_id).get("caches") != "building", timeout=180)
+    # the worker marks the caches "building" a moment after "done", then "ready" (or "failed")
+    wait_for(lambda: read_status(runs_dir / run_id).get("caches") not in (None, "building"),
+             timeout=180)
+    assert read_status(runs_dir / run_id)["caches"] == "ready"
     before = (runs_dir / run_id / "status.json").read_text()  # final: the caches are built too
     assert main(["runs", "resume", run_id, "--runs-dir", str(runs_dir)]) == 2
     assert "is done; only interrupted or cancelled runs can be resumed" in capsys.readouterr().err
