@@ -12,7 +12,8 @@ A variant overrides only the hook it changes:
                        out of the trainer's optimizer and updates it after each step
 - ``finish_training()`` a last change once training ends (VAE: pruning collapsed latents)
 - ``trains_on_pairs``  True: each training batch of B images is followed by B partners that
-                       share all but some of their known factors (Ada-GVAE)
+                       share all but some of their known factors (Ada-GVAE), and
+  ``start_pairs(moved)`` tells the model which factors differ in each pair (match pairing)
 """
 from __future__ import annotations
 
@@ -182,6 +183,10 @@ class Autoencoder(nn.Module):
         return total, terms
 
     # --- helpers shared by trainer, evaluation and app ---
+    def start_pairs(self, moved: torch.Tensor) -> None:
+        """Told by the trainer before each step of a model that ``trains_on_pairs``: which
+        factors differ in each pair, (B/2, factors) bool; a model that must guess ignores it."""
+
     def start_step(self, step: int, total_steps: int) -> None:
         """Told by the trainer before each step (drives schedules such as k or capacity)."""
         self.step, self.total_steps = step, max(total_steps, 1)
