@@ -73,9 +73,8 @@ def validate_run(variant: str, dataset: str, model_params: dict | None = None,
 
     Returns ``(model_config, train_config)``; raises a one-sentence AelabError.
     """
-    if get_variant(variant).trains_on_pairs and not is_shapes(dataset):
-        raise ConfigError(f"{variant} trains on pairs of images that differ in known generative "
-                          f"factors, and {dataset} has none; choose one of: "
+    if (factor_use := get_variant(variant).factor_use) and not is_shapes(dataset):
+        raise ConfigError(f"{variant} trains on {factor_use}, and {dataset} has none; choose one of: "
                           f"{', '.join(SHAPES_SIDES)}")
     train_config = TrainConfig.from_dict(train_params or {})
     input_shape, num_classes = describe_dataset(dataset)
@@ -258,6 +257,7 @@ class Trainer:
                                                                 ds.factors_train)
         x = torch.from_numpy(x_train).to(self.device)  # (N, C, H, W), the whole split (or pool)
         self.factors = factors if self.model.trains_on_pairs else None
+        self.model.start_training(x, factors)
         y = None if y_train is None else torch.from_numpy(y_train).to(self.device)
         self.model.train_size = len(x)
         self.live_mig = LiveMIG(ds.name, cfg.live_mig_seconds)

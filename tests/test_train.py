@@ -28,7 +28,7 @@ def tiny_run(runs_dir, variant="ae", epochs=2, **train):
 
 
 @pytest.mark.parametrize("variant", [v for v in VARIANTS  # pairs need factors: not digits
-                                     if not get_variant(v).trains_on_pairs])
+                                     if not get_variant(v).factor_use])
 def test_every_variant_trains_to_a_complete_run_folder(variant, runs_dir):
     run_dir = tiny_run(runs_dir, variant)
     status = train_run(run_dir)

@@ -56,6 +56,7 @@ class AdaGVAE(BetaVAE):
     """Ada-GVAE: a beta-VAE on pairs of images that share all but a few factors (Locatello et al. 2020)."""
 
     Config = Config
+    factor_use = "pairs of images that differ in known generative factors"
     trains_on_pairs = True
     about = ("A beta-VAE trained on pairs of sprites that differ in one factor (weak "
              "supervision, Locatello et al. 2020), like two frames of a video in which one "

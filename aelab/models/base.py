@@ -11,9 +11,13 @@ A variant overrides only the hook it changes:
                        trained by its own objective (FactorVAE's discriminator) keeps it
                        out of the trainer's optimizer and updates it after each step
 - ``finish_training()`` a last change once training ends (VAE: pruning collapsed latents)
+- ``factor_use``       what a variant that learns from the data's known generative factors
+                       does with them ("" = nothing); it trains only on datasets that have them
 - ``trains_on_pairs``  True: each training batch of B images is followed by B partners that
                        share all but some of their known factors (Ada-GVAE), and
   ``start_pairs(moved)`` tells the model which factors differ in each pair (match pairing)
+- ``start_training(x, factors)`` told once before the first step: the training images and
+                       their factors (semi-supervised: keeps a few labelled ones)
 """
 from __future__ import annotations
 
@@ -116,6 +120,7 @@ class Autoencoder(nn.Module):
 
     # --- hooks the variants override ---
     cond_dim = 0
+    factor_use = ""
     trains_on_pairs = False
 
     def encoder_out_dim(self) -> int:
@@ -183,6 +188,11 @@ class Autoencoder(nn.Module):
         return total, terms
 
     # --- helpers shared by trainer, evaluation and app ---
+    def start_training(self, x: torch.Tensor, factors) -> None:
+        """Told by the trainer once, before the first step (and again on resuming): the
+        training images (N, C, H, W) on the device, bool or float, and their generative
+        factor indices (N, factors) as a numpy array, or None where the data has none."""
+
     def start_pairs(self, moved: torch.Tensor) -> None:
         """Told by the trainer before each step of a model that ``trains_on_pairs``: which
         factors differ in each pair, (B/2, factors) bool; a model that must guess ignores it."""

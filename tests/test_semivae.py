@@ -1,0 +1,77 @@
+"""Semi-supervised beta-VAE (Locatello et al. 2020, few labels): its loss against the formula,
+the labelled set the trainer gives it, and the settings it refuses."""
+import numpy as np
+import pytest
+import torch
+
+from aelab import shapes
+from aelab.errors import ConfigError
+from aelab.models.semivae import SemiVAE, scaled_factors
+from aelab.registry import build_model
+from aelab.train import Trainer, prepare_run, validate_run
+
+from conftest import small_config
+from test_adagvae import numpy_kl
+from test_levers import bce, numpy_of, small_pool  # noqa: F401  (small_pool: a fixture)
+
+
+def test_semivae_loss_is_the_beta_vae_loss_plus_the_labels_cross_entropy(batch):
+    x, _ = batch
+    factors = shapes.sample_factors(len(x), np.random.default_rng(0))
+    model = build_model(small_config("semivae", latent_dim=7, beta=3.0, labels=20,
+                                     label_weight=5.0, label_batch=8)).train()
+    model.start_training(x, factors)
+    torch.manual_seed(1)
+    out = model(x)
+    pick = torch.randint(20, (8,))  # the draw the loss makes next, replayed
+    torch.manual_seed(1)
+    out = model(x)
+    total, terms = model.loss(x, out)
+    mu, logvar, logits = numpy_of(out.extras["mu"], out.extras["logvar"], out.recon)
+    kl = numpy_kl(mu, np.exp(logvar), 0.0, 1.0).sum(1)
+    recon = bce(logits, x.double().numpy())
+    # Locatello et al. 2020 R_s: BCE(sigmoid(mu_j(x')), y_j) summed over the 5 factors
+    labelled_mu = numpy_of(model.posterior(x[pick])[0])[0][:, :5]
+    y = factors[pick.numpy()] / (np.array(shapes.SIZES) - 1)
+    p = 1 / (1 + np.exp(-labelled_mu))
+    supervised = -(y * np.log(p) + (1 - y) * np.log(1 - p)).sum(1).mean()
+    assert terms["labels"].item() == pytest.approx(supervised, rel=1e-4)
+    assert total.item() == pytest.approx(recon.mean() + 3.0 * kl.mean() + 5.0 * supervised,
+                                         rel=1e-4)
+
+
+def test_scaled_factors_span_zero_to_one_per_factor():
+    grid_corners = np.array([[0, 0, 0, 0, 0], [2, 5, 39, 31, 31], [1, 1, 1, 1, 1]])
+    np.testing.assert_allclose(scaled_factors(grid_corners),
+                               [[0] * 5, [1] * 5, [0.5, 0.2, 1 / 39, 1 / 31, 1 / 31]], rtol=1e-6)
+
+
+def test_semivae_refuses_too_few_latents_too_many_labels_and_data_without_factors(batch):
+    x, _ = batch
+    with pytest.raises(ConfigError, match="latent_dim must be at least 5, got 4"):
+        small_config("semivae", latent_dim=4)
+    with pytest.raises(ConfigError, match="semivae trains on a few images labelled .* digits "
+                                          "has none; choose one of: shapes, shapes32"):
+        validate_run("semivae", "digits", {"latent_dim": 6})
+    model = build_model(small_config("semivae", labels=100))
+    with pytest.raises(ConfigError, match=r"labels \(100\) must not exceed the 64 training"):
+        model.start_training(x, shapes.sample_factors(64, np.random.default_rng(0)))
+    model.eval()  # outside training: the beta-VAE loss, no labelled set needed
+    assert "labels" not in model.loss(x, model(x))[1]
+
+
+def test_trainer_gives_semivae_the_first_training_images_and_their_factors(runs_dir, small_pool,
+                                                                        monkeypatch):
+    given = []
+    start_training = SemiVAE.start_training
+    monkeypatch.setattr(SemiVAE, "start_training",
+                        lambda self, x, f: given.append((x, f)) or start_training(self, x, f))
+    run_dir = prepare_run("semivae", "shapes32", {"arch": "burgess", "hidden": "4,4,4,4",
+                                                  "latent_dim": 5, "labels": 50},
+                          {"epochs": 1, "batch_size": 16, "log_every": 25}, runs_dir=runs_dir)
+    trainer = Trainer(run_dir)
+    assert trainer.run()["state"] == "done"
+    (x, factors), = given
+    np.testing.assert_array_equal(x[:50].float().numpy(), shapes.render(factors[:50], side=32))
+    np.testing.assert_array_equal(trainer.model.targets.numpy(), scaled_factors(factors[:50]))
+    assert "labels" in trainer.metrics[-1]
