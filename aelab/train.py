@@ -333,10 +333,9 @@ class Trainer:
         resumed run draws the same partners. The factors are looked up with the batch's
         host copy of ``index`` (reading the device's would make a GPU wait for each step)."""
         rng = np.random.default_rng([self.config.seed, self.step])
-        originals = self.factors[self.host_index.numpy()]
-        rows = shapes.pair_factors(originals, rng, self.model.config.differing)
+        rows = shapes.pair_factors(self.factors[self.host_index.numpy()], rng,
+                                   self.model.config.differing)
         partners = torch.from_numpy(shapes.render(rows, side=xb.shape[-1])).to(self.device)
-        self.model.start_pairs(torch.from_numpy(rows != originals).to(self.device))
         if yb is not None:  # the shapes datasets' label is the shape
             yb = torch.cat([yb, torch.from_numpy(rows[:, 0]).to(yb)])
         return torch.cat([xb, partners]), yb

@@ -13,21 +13,11 @@ def make(variant, seed=0, **overrides):
     return build_model(small_config(variant, **overrides))
 
 
-def train_forward(model, x, y):
-    """``model(x, y)`` in training mode, as the trainer calls it: a model that trains on
-    pairs (rows i and i + B/2) is first told which factors differ in each (the first here)."""
-    if model.trains_on_pairs:
-        moved = torch.zeros(len(x) // 2, 5, dtype=torch.bool)
-        moved[:, 0] = True
-        model.start_pairs(moved)
-    return model.train()(x, y)
-
-
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_shapes_and_finite_loss(variant, batch):
     x, y = batch
-    model = make(variant)
-    out = train_forward(model, x, y)
+    model = make(variant).train()
+    out = model(x, y)
     assert out.recon.shape == x.shape
     assert out.code.shape == (len(x), 6)
     assert model.encode(x, y).shape == (len(x), 6)
@@ -40,8 +30,8 @@ def test_shapes_and_finite_loss(variant, batch):
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_gradients_reach_every_parameter(variant, batch):
     x, y = batch
-    model = make(variant)
-    total, _ = model.loss(x, train_forward(model, x, y))
+    model = make(variant).train()
+    total, _ = model.loss(x, model(x, y))
     total.backward()
     for name, p in model.named_parameters():
         assert p.grad is not None, f"{name} got no gradient"
@@ -64,13 +54,13 @@ def test_save_load_round_trip(variant, batch, tmp_path):
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_overfitting_64_samples_lowers_the_loss(variant, batch):
     x, y = batch
-    model = make(variant)
+    model = make(variant).train()
     optimizer = torch.optim.Adam(model.trainable_parameters(), lr=3e-3)
     torch.manual_seed(0)
     losses, recons = [], []
     for step in range(150):  # as the trainer does it
         model.start_step(step, 150)
-        out = train_forward(model, x, y)
+        out = model(x, y)
         total, terms = model.loss(x, out)
         optimizer.zero_grad()
         total.backward()
@@ -91,7 +81,7 @@ def test_conv_arch_for_28_and_64_pixel_images(variant, shape, hidden):
     model = build_model(small_config(variant, arch="conv", hidden=hidden, input_shape=shape))
     x = torch.rand(4, *shape)  # an even batch: Ada-GVAE trains on pairs
     y = torch.tensor([0, 1, 2, 0])
-    out = train_forward(model, x, y)
+    out = model(x, y)
     assert out.recon.shape == x.shape
     assert torch.isfinite(model.loss(x, out)[0])
 

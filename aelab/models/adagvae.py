@@ -75,7 +75,7 @@ class AdaGVAE(BetaVAE):
                               f"training batch needs an even number of images, got {len(mu)}")
         mu1, mu2 = mu.chunk(2)
         logvar1, logvar2 = logvar.chunk(2)
-        shared = self.shared_latents(mu1, logvar1, mu2, logvar2)
+        shared = shared_latents(mu1, logvar1, mu2, logvar2).detach()
         mean_mu = 0.5 * (mu1 + mu2)
         mean_logvar = torch.logaddexp(logvar1, logvar2) - math.log(2.0)  # log((s1^2 + s2^2) / 2)
         mu = torch.cat([torch.where(shared, mean_mu, mu1), torch.where(shared, mean_mu, mu2)])
@@ -83,6 +83,3 @@ class AdaGVAE(BetaVAE):
                             torch.where(shared, mean_logvar, logvar2)])
         return mu, logvar
 
-    def shared_latents(self, mu1, logvar1, mu2, logvar2) -> torch.Tensor:
-        """Which latents each pair shares (B/2, K) bool: here guessed from the posteriors."""
-        return shared_latents(mu1, logvar1, mu2, logvar2).detach()

@@ -14,8 +14,7 @@ A variant overrides only the hook it changes:
 - ``factor_use``       what a variant that learns from the data's known generative factors
                        does with them ("" = nothing); it trains only on datasets that have them
 - ``trains_on_pairs``  True: each training batch of B images is followed by B partners that
-                       share all but some of their known factors (Ada-GVAE), and
-  ``start_pairs(moved)`` tells the model which factors differ in each pair (match pairing)
+                       share all but some of their known factors (Ada-GVAE)
 - ``start_training(x, factors)`` told once before the first step: the training images and
                        their factors (semi-supervised: keeps a few labelled ones)
 """
@@ -192,10 +191,6 @@ class Autoencoder(nn.Module):
         """Told by the trainer once, before the first step (and again on resuming): the
         training images (N, C, H, W) on the device, bool or float, and their generative
         factor indices (N, factors) as a numpy array, or None where the data has none."""
-
-    def start_pairs(self, moved: torch.Tensor) -> None:
-        """Told by the trainer before each step of a model that ``trains_on_pairs``: which
-        factors differ in each pair, (B/2, factors) bool; a model that must guess ignores it."""
 
     def start_step(self, step: int, total_steps: int) -> None:
         """Told by the trainer before each step (drives schedules such as k or capacity)."""

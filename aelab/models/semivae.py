@@ -31,8 +31,6 @@ from .betavae import BetaVAE, Config as BetaVAEConfig
 @dataclass
 class Config(BetaVAEConfig):
     beta: float = param(1.0, "weight of the KL term (beta = 1 is the VAE)", ge=0.0)
-    latent_dim: int = param(10, "size of the code: latent j < 5 for factor j (shape, scale, "
-                                "orientation, pos_x, pos_y), the rest for none", ge=1, le=4096)
     labels: int = param(1000, "training images whose factors the model is told (the first "
                               "ones of the training set, a random sample of the grid)", ge=1)
     label_weight: float = param(10.0, "omega: weight of the supervised term", ge=0.0)
