@@ -1,19 +1,19 @@
 """Semi-supervised beta-VAE with a few labels (Locatello et al. 2020, "Disentangling Factors
-of Variation Using Few Labels", ICLR 2020, arXiv:1905.01258, sec. 3): a beta-VAE (survey 4.3)
+of Variation Using Few Labels", ICLR 2020, arXiv:1905.01258): a beta-VAE (survey 4.3)
 told the generative factors of a small labelled subset of its training images.
 
 Latent j < 5 is given to factor j of the shapes grid (shape, scale, orientation, pos_x, pos_y;
 latents from 5 on to none). Each step adds to the beta-VAE loss of the batch a supervised
 term on ``label_batch`` sprites drawn from the first ``labels`` training images, whose factors
-are known (their R_s with the cross-entropy, eq. 3 and sec. 3.1):
+are known (the paper's semi-supervised objective with its cross-entropy regulariser R_s):
 
     L = L_beta-VAE(batch) + omega * mean_labelled sum_{j<5} BCE(sigmoid(mu_j(x)), y_j)
 
 where mu_j(x) is the posterior mean of latent j and y_j = index_j / (size_j - 1) is factor j
 scaled to [0, 1]. Unsupervised disentanglement cannot be guaranteed without inductive biases
-or supervision (Locatello et al. 2019); the paper finds that 100 to 1,000 labels (0.01-0.1%
-of dSprites) are enough to pick and align a disentangled code. Outside training (no labelled
-set) the loss is the beta-VAE's.
+or supervision (Locatello et al. 2019); the paper finds labels on 0.01-0.5% of the data set
+enough to select disentangled models and, used in training like this, to learn them
+reliably. Outside training (no labelled set) the loss is the beta-VAE's.
 """
 from dataclasses import dataclass
 
