@@ -82,4 +82,3 @@ class AdaGVAE(BetaVAE):
         logvar = torch.cat([torch.where(shared, mean_logvar, logvar1),
                             torch.where(shared, mean_logvar, logvar2)])
         return mu, logvar
-
