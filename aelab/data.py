@@ -108,6 +108,13 @@ def describe_dataset(name: str) -> tuple[tuple[int, int, int], int]:
     return ds.input_shape, ds.num_classes
 
 
+def training_images(name: str) -> int | None:
+    """How many images the trainer draws from for a named dataset (its pool, if it has one),
+    without loading it; None for a user's npz file."""
+    info = INFO.get(name)
+    return None if info is None else info.get("pool", info["train"])
+
+
 def load_dataset(name: str) -> Dataset:
     """The dataset called ``name`` (see module docstring); a clear error otherwise."""
     if name.startswith("npz:"):

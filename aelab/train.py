@@ -27,7 +27,7 @@ from . import shapes
 from .config import TrainConfig
 from .cpumem import keep_freed_memory
 from .disentangle import LiveMIG
-from .data import SHAPES_SIDES, describe_dataset, is_shapes, load_dataset
+from .data import SHAPES_SIDES, describe_dataset, is_shapes, load_dataset, training_images
 from .errors import ConfigError, RunError
 from .optim import adam
 from .registry import build_model, get_variant
@@ -80,6 +80,8 @@ def validate_run(variant: str, dataset: str, model_params: dict | None = None,
     input_shape, num_classes = describe_dataset(dataset)
     params = {**(model_params or {}), "input_shape": input_shape, "num_classes": num_classes}
     model_config = get_variant(variant).Config.from_dict(params)
+    if (images := training_images(dataset)) is not None:
+        model_config.check_data(images)
     resolve_device(train_config.device)
     check_model_size(model_config)
     return model_config, train_config

@@ -257,6 +257,8 @@ def test_train_shows_each_variants_own_settings_and_loss(runs, variant):
     ("vae", {"train.lr": -1.0}, "lr must be"),
     ("adagvae", {"dataset": "digits"}, "adagvae trains on pairs of images that differ in known "
                                        "generative factors, and digits has none"),
+    ("semivae", {"dataset": "shapes32", "own.semivae.labels": 200_000},
+     "labels (200000) must not exceed the 120000 training images"),
 ])
 def test_train_invalid_settings_show_the_error_and_submit_nothing(runs, supervisor_calls, variant,
                                                                   settings, message):

@@ -53,6 +53,9 @@ def test_semivae_refuses_too_few_latents_too_many_labels_and_data_without_factor
     with pytest.raises(ConfigError, match="semivae trains on a few images labelled .* digits "
                                           "has none; choose one of: shapes, shapes32"):
         validate_run("semivae", "digits", {"latent_dim": 6})
+    with pytest.raises(ConfigError, match=r"labels \(200000\) must not exceed the 120000 "
+                                          "training images"):  # before any run folder exists
+        validate_run("semivae", "shapes32", {"labels": 200_000})
     model = build_model(small_config("semivae", labels=100))
     with pytest.raises(ConfigError, match=r"labels \(100\) must not exceed the 64 training"):
         model.start_training(x, shapes.sample_factors(64, np.random.default_rng(0)))

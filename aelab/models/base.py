@@ -53,6 +53,9 @@ class AEConfig(Settings):
     input_shape: tuple[int, ...] = param((1, 28, 28), "image shape (C, H, W), set from the dataset")
     num_classes: int = param(0, "number of labels in the dataset (0 = unlabelled)", ge=0)
 
+    def check_data(self, train_images: int) -> None:
+        """Rules that need the number of training images; raise ConfigError (none here)."""
+
     def validate(self) -> None:
         """Resolve defaults, check every field's rules, then the cross-field rules."""
         if not self.hidden:

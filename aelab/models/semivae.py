@@ -43,6 +43,11 @@ class Config(BetaVAEConfig):
                               f"({', '.join(FACTORS)}), so latent_dim must be at least "
                               f"{len(FACTORS)}, got {self.latent_dim}")
 
+    def check_data(self, train_images):
+        if self.labels > train_images:
+            raise ConfigError(f"labels ({self.labels}) must not exceed the {train_images} "
+                              f"training images")
+
 
 def scaled_factors(factors: np.ndarray) -> np.ndarray:
     """Factor indices (N, 5) scaled to [0, 1] per factor: index / (size - 1)."""
@@ -71,10 +76,9 @@ class SemiVAE(BetaVAE):
     def start_training(self, x, factors):
         if factors is None:
             raise ConfigError("semivae needs the factors of its training images (shapes data)")
+        self.config.check_data(len(x))
         n = self.config.labels
-        if n > len(x):
-            raise ConfigError(f"labels ({n}) must not exceed the {len(x)} training images")
-        self.labelled = x[:n]
+        self.labelled = x[:n].float()  # once, not each step (the shapes pools are bool)
         self.targets = torch.from_numpy(scaled_factors(factors[:n])).to(x.device)
 
     def penalties(self, x, out):
@@ -82,10 +86,7 @@ class SemiVAE(BetaVAE):
         if self.training and self.labelled is not None:
             pick = torch.randint(len(self.labelled), (self.config.label_batch,),
                                  device=self.labelled.device)
-            images = self.labelled.index_select(0, pick)
-            if not images.is_floating_point():  # a bool pool of binary images
-                images = images.float()
-            mu = self.posterior(images)[0][:, :len(FACTORS)]
+            mu = self.posterior(self.labelled.index_select(0, pick))[0][:, :len(FACTORS)]
             supervised = F.binary_cross_entropy_with_logits(
                 mu, self.targets.index_select(0, pick), reduction="none").sum(1).mean()
             terms["labels"] = (supervised, self.config.label_weight * supervised)
