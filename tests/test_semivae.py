@@ -15,11 +15,22 @@ from test_adagvae import numpy_kl
 from test_levers import bce, numpy_of, small_pool  # noqa: F401  (small_pool: a fixture)
 
 
+def labels_as_seen(factors: np.ndarray) -> np.ndarray:
+    """The semivae labels of factor indices, written out: square 0, ellipse 1, heart 0.5;
+    (1 - cos(k theta)) / 2 with k = 4, 2, 1 quarter/half/whole turns; the rest index/(size-1)."""
+    y = factors / (np.array(shapes.SIZES) - 1.0)
+    y[:, 0] = np.choose(factors[:, 0], [0.0, 1.0, 0.5])
+    theta = 2 * np.pi * factors[:, 2] / 39
+    y[:, 2] = (1 - np.cos(np.choose(factors[:, 0], [4, 2, 1]) * theta)) / 2
+    return y
+
+
 def test_semivae_loss_is_the_beta_vae_loss_plus_the_labels_cross_entropy(batch):
     x, _ = batch
     factors = shapes.sample_factors(len(x), np.random.default_rng(0))
     model = build_model(small_config("semivae", latent_dim=7, beta=3.0, labels=20,
-                                     label_weight=5.0, label_batch=8)).train()
+                                     label_weight=5.0, label_batch=8, shape_weight=3.0,
+                                     orientation_weight=0.5)).train()
     model.start_training(x, factors)
     torch.manual_seed(1)
     out = model(x)
@@ -30,20 +41,32 @@ def test_semivae_loss_is_the_beta_vae_loss_plus_the_labels_cross_entropy(batch):
     mu, logvar, logits = numpy_of(out.extras["mu"], out.extras["logvar"], out.recon)
     kl = numpy_kl(mu, np.exp(logvar), 0.0, 1.0).sum(1)
     recon = bce(logits, x.double().numpy())
-    # Locatello et al. 2020 R_s: BCE(sigmoid(mu_j(x')), y_j) summed over the 5 factors
+    # Locatello et al. 2020 R_s: BCE(sigmoid(mu_j(x')), y_j) summed over the 5 factors,
+    # shape's weighted by 3 and orientation's by 0.5
     labelled_mu = numpy_of(model.posterior(x[pick])[0])[0][:, :5]
-    y = factors[pick.numpy()] / (np.array(shapes.SIZES) - 1)
+    y = labels_as_seen(factors[pick.numpy()])
     p = 1 / (1 + np.exp(-labelled_mu))
-    supervised = -(y * np.log(p) + (1 - y) * np.log(1 - p)).sum(1).mean()
+    bce_per_factor = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+    supervised = (bce_per_factor * [3.0, 1, 0.5, 1, 1]).sum(1).mean()
     assert terms["labels"].item() == pytest.approx(supervised, rel=1e-4)
     assert total.item() == pytest.approx(recon.mean() + 3.0 * kl.mean() + 5.0 * supervised,
                                          rel=1e-4)
 
 
-def test_scaled_factors_span_zero_to_one_per_factor():
-    grid_corners = np.array([[0, 0, 0, 0, 0], [2, 5, 39, 31, 31], [1, 1, 1, 1, 1]])
-    np.testing.assert_allclose(scaled_factors(grid_corners),
-                               [[0] * 5, [1] * 5, [0.5, 0.2, 1 / 39, 1 / 31, 1 / 31]], rtol=1e-6)
+def test_labels_are_the_factors_as_the_image_shows_them():
+    every = np.array([[s, 5, o, 31, 0] for s in range(3) for o in range(40)])
+    y = scaled_factors(every)
+    np.testing.assert_allclose(y, labels_as_seen(every), atol=1e-6)
+    assert y.min() >= 0 and y.max() <= 1
+    np.testing.assert_array_equal(y[:, 0], np.repeat([0.0, 1.0, 0.5], 40))  # ellipse at an end
+    np.testing.assert_allclose(y[:, [1, 3, 4]], [[1, 1, 0]] * len(every))
+    # 0 and 2 pi (orientation 0 and 39) are one picture, and get one label
+    np.testing.assert_allclose(y[::40, 2], y[39::40, 2], atol=1e-6)
+    # labels repeat with each shape's symmetry: 4 periods over the turn for the square,
+    # 2 for the ellipse, 1 for the heart (counted as sign changes of label - 1/2)
+    for shape, turns in enumerate((4, 2, 1)):
+        crossings = np.count_nonzero(np.diff(np.sign(y[40 * shape:40 * shape + 40, 2] - 0.5)))
+        assert crossings == 2 * turns
 
 
 def test_semivae_refuses_too_few_latents_too_many_labels_and_data_without_factors(batch):
