@@ -48,10 +48,11 @@ DEMOS: dict[str, tuple[str, str, dict, dict]] = {
                                                     "prune_kl_below": 0.02},
                             {"epochs": 3, "lr": 1e-3, "batch_size": 64, "seed": 1,
                              "live_mig_seconds": 60.0}),
-    # labels: the same net and data, told the factors of 10,000 pool sprites (README "A few labels")
+    # labels: the same net and data, told the factors of 10,000 pool sprites (README "Labels")
     "demo-semivae-shapes": ("semivae", "shapes32", {"arch": "burgess", "latent_dim": 10,
                                                     "hidden": "", "beta": 1.0, "labels": 10_000,
-                                                    "label_weight": 100.0, "label_batch": 64,
+                                                    "label_weight": 100.0,
+                                                    "label_weight_final": 10.0, "label_batch": 64,
                                                     "shape_weight": 5.0,
                                                     "orientation_weight": 5.0,
                                                     "prune_kl_below": 0.02},

@@ -53,6 +53,29 @@ def test_semivae_loss_is_the_beta_vae_loss_plus_the_labels_cross_entropy(batch):
                                          rel=1e-4)
 
 
+def test_label_weight_falls_geometrically_from_first_to_last_step(batch):
+    x, _ = batch
+    model = build_model(small_config("semivae", labels=20, label_weight=100.0,
+                                     label_weight_final=10.0)).train()
+    model.start_training(x, shapes.sample_factors(len(x), np.random.default_rng(0)))
+    weights, rest = [], []
+    for step in (0, 50, 100):
+        model.start_step(step, 100)
+        torch.manual_seed(0)  # the same noise and labelled draw at each step
+        total, terms = model.loss(x, model(x))
+        weights.append(model.label_weight())
+        rest.append(total.item() - weights[-1] * terms["labels"].item())
+    # omega multiplies the supervised term and nothing else in the total
+    assert rest == pytest.approx([rest[0]] * 3, rel=1e-5)
+    assert weights == pytest.approx([100.0, 100.0 * 0.1 ** 0.5, 10.0])
+    fixed = build_model(small_config("semivae", label_weight=7.0, label_weight_final=7.0))
+    fixed.start_step(30, 100)
+    assert fixed.label_weight() == 7.0
+    with pytest.raises(ConfigError, match="label_weight and label_weight_final must both be "
+                                          "positive .* got 0.0 and 10.0"):
+        small_config("semivae", label_weight=0.0)
+
+
 def test_labels_are_the_factors_as_the_image_shows_them():
     every = np.array([[s, 5, o, 31, 0] for s in range(3) for o in range(40)])
     y = scaled_factors(every)

@@ -11,17 +11,20 @@ are known (the paper's semi-supervised objective with its cross-entropy regulari
 
 where mu_j(x) is the posterior mean of latent j and y_j is factor j as the image shows it,
 scaled to [0, 1] (``scaled_factors``); w_j is ``shape_weight`` for shape,
-``orientation_weight`` for orientation and 1 for the others (the paper weighs them equally).
+``orientation_weight`` for orientation and 1 for the others (the paper weighs them equally),
+and omega falls geometrically from ``label_weight`` to ``label_weight_final`` over the run
+(the paper keeps it fixed): a large omega opens the shape latent early, a smaller one later
+lets reconstruction sharpen the codes (README "Labels").
 Unsupervised disentanglement cannot be guaranteed without inductive biases or supervision
 (Locatello et al. 2019); the paper finds labels on 0.01-0.5% of the data set enough to
 select disentangled models and, used in training like this, to learn them. Outside training
 (no labelled set) the loss is the beta-VAE's.
 
 Two choices of ours make the labels learnable on this grid, measured with a Burgess encoder
-alone on 32x32 sprites, 4,000 steps (README "A few labels"):
+alone on 32x32 sprites, 4,000 steps (`bench/label_targets.py`, README "Labels"):
 
 * shape is categorical, so its place on [0, 1] is a choice: square 0, heart 0.5, ellipse 1.
-  With the grid's order (ellipse in the middle) one squashed latent told shape reached 42%
+  With the grid's order (ellipse in the middle) one squashed latent told shape reached 45%
   accuracy; with the ellipse (the elongated one) at an end, 80%, as much as a 3-way softmax.
 * orientation is only partly in the image: a square turned by 90 degrees, or an ellipse by
   180, is the same picture, so index / 39 asks for different answers to one image. The label
@@ -46,7 +49,11 @@ class Config(BetaVAEConfig):
     beta: float = param(1.0, "weight of the KL term (beta = 1 is the VAE)", ge=0.0)
     labels: int = param(10_000, "training images whose factors the model is told (the first "
                                 "ones of the training set, a random sample of the grid)", ge=1)
-    label_weight: float = param(100.0, "omega: weight of the supervised term", ge=0.0)
+    label_weight: float = param(100.0, "omega at the first step: weight of the supervised term",
+                                ge=0.0)
+    label_weight_final: float = param(10.0, "omega at the last step: omega falls geometrically "
+                                            "from label_weight to this over the run (set it "
+                                            "to label_weight to keep omega fixed)", ge=0.0)
     label_batch: int = param(64, "labelled images in each step's supervised term", ge=1)
     shape_weight: float = param(5.0, "w_shape: weight of shape's cross-entropy within the "
                                      "supervised term (the others' is 1)", ge=0.0)
@@ -59,6 +66,10 @@ class Config(BetaVAEConfig):
             raise ConfigError(f"semivae gives one latent to each of the {len(FACTORS)} factors "
                               f"({', '.join(FACTORS)}), so latent_dim must be at least "
                               f"{len(FACTORS)}, got {self.latent_dim}")
+        if (self.label_weight > 0) != (self.label_weight_final > 0):
+            raise ConfigError("label_weight and label_weight_final must both be positive (omega "
+                              "falls geometrically from one to the other) or both 0, got "
+                              f"{self.label_weight} and {self.label_weight_final}")
 
     def check_data(self, train_images):
         if self.labels > train_images:
@@ -105,6 +116,13 @@ class SemiVAE(BetaVAE):
         weights[FACTORS.index("orientation")] = config.orientation_weight
         self.register_buffer("factor_weights", torch.tensor(weights), persistent=False)
 
+    def label_weight(self) -> float:
+        """omega at this step: label_weight * (label_weight_final / label_weight) ** (t / T)."""
+        start, end = self.config.label_weight, self.config.label_weight_final
+        if start == 0 or start == end:
+            return start
+        return start * (end / start) ** (self.step / self.total_steps)
+
     def start_training(self, x, factors):
         if factors is None:
             raise ConfigError("semivae needs the factors of its training images (shapes data)")
@@ -122,5 +140,5 @@ class SemiVAE(BetaVAE):
             supervised = (F.binary_cross_entropy_with_logits(
                 mu, self.targets.index_select(0, pick), reduction="none")
                 * self.factor_weights).sum(1).mean()
-            terms["labels"] = (supervised, self.config.label_weight * supervised)
+            terms["labels"] = (supervised, self.label_weight() * supervised)
         return terms
