@@ -119,7 +119,7 @@ class SemiVAE(BetaVAE):
     def label_weight(self) -> float:
         """omega at this step: label_weight * (label_weight_final / label_weight) ** (t / T)."""
         start, end = self.config.label_weight, self.config.label_weight_final
-        if start == 0 or start == end:
+        if start == end:  # fixed omega (Config.check: both 0, or both positive)
             return start
         return start * (end / start) ** (self.step / self.total_steps)
 
