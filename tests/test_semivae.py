@@ -15,22 +15,26 @@ from test_adagvae import numpy_kl
 from test_levers import bce, numpy_of, small_pool  # noqa: F401  (small_pool: a fixture)
 
 
-def labels_as_seen(factors: np.ndarray) -> np.ndarray:
+def labels_as_seen(factors: np.ndarray, circle: bool = False) -> np.ndarray:
     """The semivae labels of factor indices, written out: square 0, ellipse 1, heart 0.5;
-    (1 - cos(k theta)) / 2 with k = 4, 2, 1 quarter/half/whole turns; the rest index/(size-1)."""
+    (1 - cos(k theta)) / 2 with k = 4, 2, 1 quarter/half/whole turns; the rest index/(size-1);
+    with ``circle`` a last column (1 - sin(k theta)) / 2."""
     y = factors / (np.array(shapes.SIZES) - 1.0)
     y[:, 0] = np.choose(factors[:, 0], [0.0, 1.0, 0.5])
     theta = 2 * np.pi * factors[:, 2] / 39
-    y[:, 2] = (1 - np.cos(np.choose(factors[:, 0], [4, 2, 1]) * theta)) / 2
-    return y
+    k = np.choose(factors[:, 0], [4, 2, 1])
+    y[:, 2] = (1 - np.cos(k * theta)) / 2
+    return np.column_stack([y, (1 - np.sin(k * theta)) / 2]) if circle else y
 
 
-def test_semivae_loss_is_the_beta_vae_loss_plus_the_labels_cross_entropy(batch):
+@pytest.mark.parametrize("circle", [False, True])
+def test_semivae_loss_is_the_beta_vae_loss_plus_the_labels_cross_entropy(batch, circle):
     x, _ = batch
     factors = shapes.sample_factors(len(x), np.random.default_rng(0))
     model = build_model(small_config("semivae", latent_dim=7, beta=3.0, labels=20,
                                      label_weight=5.0, label_batch=8, shape_weight=3.0,
-                                     orientation_weight=0.5)).train()
+                                     scale_weight=2.0, orientation_weight=0.5,
+                                     orientation_circle=circle)).train()
     model.start_training(x, factors)
     torch.manual_seed(1)
     out = model(x)
@@ -41,13 +45,14 @@ def test_semivae_loss_is_the_beta_vae_loss_plus_the_labels_cross_entropy(batch):
     mu, logvar, logits = numpy_of(out.extras["mu"], out.extras["logvar"], out.recon)
     kl = numpy_kl(mu, np.exp(logvar), 0.0, 1.0).sum(1)
     recon = bce(logits, x.double().numpy())
-    # Locatello et al. 2020 R_s: BCE(sigmoid(mu_j(x')), y_j) summed over the 5 factors,
-    # shape's weighted by 3 and orientation's by 0.5
-    labelled_mu = numpy_of(model.posterior(x[pick])[0])[0][:, :5]
-    y = labels_as_seen(factors[pick.numpy()])
+    # Locatello et al. 2020 R_s: BCE(sigmoid(mu_j(x')), y_j) summed over the 5 factors (and
+    # orientation's sine on latent 5), shape's weighted by 3, scale's by 2, orientation's by 0.5
+    weights = [3.0, 2, 0.5, 1, 1] + [0.5] * circle
+    labelled_mu = numpy_of(model.posterior(x[pick])[0])[0][:, :len(weights)]
+    y = labels_as_seen(factors[pick.numpy()], circle)
     p = 1 / (1 + np.exp(-labelled_mu))
     bce_per_factor = -(y * np.log(p) + (1 - y) * np.log(1 - p))
-    supervised = (bce_per_factor * [3.0, 1, 0.5, 1, 1]).sum(1).mean()
+    supervised = (bce_per_factor * weights).sum(1).mean()
     assert terms["labels"].item() == pytest.approx(supervised, rel=1e-4)
     assert total.item() == pytest.approx(recon.mean() + 3.0 * kl.mean() + 5.0 * supervised,
                                          rel=1e-4)
@@ -90,12 +95,21 @@ def test_labels_are_the_factors_as_the_image_shows_them():
     for shape, turns in enumerate((4, 2, 1)):
         crossings = np.count_nonzero(np.diff(np.sign(y[40 * shape:40 * shape + 40, 2] - 0.5)))
         assert crossings == 2 * turns
+    # on the circle (cosine and sine) a label names one picture: the heart's 39 distinct
+    # turns get 39 distinct labels, where the cosine alone gives theta and -theta one
+    heart = scaled_factors(every[80:119], circle=True)
+    np.testing.assert_allclose(heart, labels_as_seen(every[80:119], circle=True), atol=1e-6)
+    assert len(np.unique(heart[:, [2, 5]].round(4), axis=0)) == 39
+    assert len(np.unique(heart[:, 2].round(4))) == 20
 
 
 def test_semivae_refuses_too_few_latents_too_many_labels_and_data_without_factors(batch):
     x, _ = batch
     with pytest.raises(ConfigError, match="latent_dim must be at least 5, got 4"):
         small_config("semivae", latent_dim=4)
+    with pytest.raises(ConfigError, match="and a second one to orientation, so latent_dim must "
+                                          "be at least 6, got 5"):
+        small_config("semivae", latent_dim=5, orientation_circle=True)
     with pytest.raises(ConfigError, match="semivae trains on a few images labelled .* digits "
                                           "has none; choose one of: shapes, shapes32"):
         validate_run("semivae", "digits", {"latent_dim": 6})

@@ -59,17 +59,29 @@ class Config(BetaVAEConfig):
                                      "supervised term (the others' is 1)", ge=0.0)
     orientation_weight: float = param(5.0, "w_orientation: weight of orientation's cross-"
                                            "entropy within the supervised term", ge=0.0)
+    scale_weight: float = param(1.0, "w_scale: weight of scale's cross-entropy within the "
+                                     "supervised term", ge=0.0)
+    orientation_circle: bool = param(False, "label orientation as a point on a circle: "
+                                            "(1 - cos k theta) / 2 on latent 2 and "
+                                            "(1 - sin k theta) / 2 on latent 5 (needs "
+                                            "latent_dim >= 6); off: the cosine alone")
 
     def check(self):
         super().check()
-        if self.latent_dim < len(FACTORS):
+        if self.latent_dim < self.labelled_latents():
+            circle = " and a second one to orientation" if self.orientation_circle else ""
             raise ConfigError(f"semivae gives one latent to each of the {len(FACTORS)} factors "
-                              f"({', '.join(FACTORS)}), so latent_dim must be at least "
-                              f"{len(FACTORS)}, got {self.latent_dim}")
+                              f"({', '.join(FACTORS)}){circle}, so latent_dim must be at least "
+                              f"{self.labelled_latents()}, got {self.latent_dim}")
         if (self.label_weight > 0) != (self.label_weight_final > 0):
             raise ConfigError("label_weight and label_weight_final must both be positive (omega "
                               "falls geometrically from one to the other) or both 0, got "
                               f"{self.label_weight} and {self.label_weight_final}")
+
+    def labelled_latents(self) -> int:
+        """How many latents the labels supervise: one per factor, and a second for
+        orientation on the circle."""
+        return len(FACTORS) + self.orientation_circle
 
     def check_data(self, train_images):
         if self.labels > train_images:
@@ -81,14 +93,18 @@ SHAPE_TARGET = np.array([0.0, 1.0, 0.5])  # square, ellipse, heart: the ellipse 
 SYMMETRY = np.array([4, 2, 1])  # turns that map each shape onto itself: square, ellipse, heart
 
 
-def scaled_factors(factors: np.ndarray) -> np.ndarray:
+def scaled_factors(factors: np.ndarray, circle: bool = False) -> np.ndarray:
     """The labels y (N, 5) in [0, 1] of factor indices (N, 5), each factor as the image shows
     it: shape as ``SHAPE_TARGET``, orientation theta as (1 - cos(k theta)) / 2 with k the
-    shape's ``SYMMETRY``, and scale, pos_x and pos_y as index / (size - 1)."""
+    shape's ``SYMMETRY``, and scale, pos_x and pos_y as index / (size - 1). With ``circle``,
+    a sixth column (1 - sin(k theta)) / 2: with the cosine, the point k theta on the circle."""
     factors = np.asarray(factors)
     y = factors / (np.array(SIZES) - 1)
     y[:, 0] = SHAPE_TARGET[factors[:, 0]]
-    y[:, 2] = (1 - np.cos(SYMMETRY[factors[:, 0]] * ORIENTATIONS[factors[:, 2]])) / 2
+    turn = SYMMETRY[factors[:, 0]] * ORIENTATIONS[factors[:, 2]]  # k theta
+    y[:, 2] = (1 - np.cos(turn)) / 2
+    if circle:
+        y = np.concatenate([y, (1 - np.sin(turn))[:, None] / 2], axis=1)
     return y.astype(np.float32)
 
 
@@ -113,7 +129,10 @@ class SemiVAE(BetaVAE):
         self.labelled, self.targets = None, None  # the labelled images and scaled factors
         weights = [1.0] * len(FACTORS)  # w_j
         weights[FACTORS.index("shape")] = config.shape_weight
+        weights[FACTORS.index("scale")] = config.scale_weight
         weights[FACTORS.index("orientation")] = config.orientation_weight
+        if config.orientation_circle:  # the sine: orientation's second latent
+            weights.append(config.orientation_weight)
         self.register_buffer("factor_weights", torch.tensor(weights), persistent=False)
 
     def label_weight(self) -> float:
@@ -129,14 +148,16 @@ class SemiVAE(BetaVAE):
         self.config.check_data(len(x))
         n = self.config.labels
         self.labelled = x[:n].float()  # once, not each step (the shapes pools are bool)
-        self.targets = torch.from_numpy(scaled_factors(factors[:n])).to(x.device)
+        self.targets = torch.from_numpy(
+            scaled_factors(factors[:n], self.config.orientation_circle)).to(x.device)
 
     def penalties(self, x, out):
         terms = super().penalties(x, out)
         if self.training and self.labelled is not None:
             pick = torch.randint(len(self.labelled), (self.config.label_batch,),
                                  device=self.labelled.device)
-            mu = self.posterior(self.labelled.index_select(0, pick))[0][:, :len(FACTORS)]
+            labelled = self.config.labelled_latents()
+            mu = self.posterior(self.labelled.index_select(0, pick))[0][:, :labelled]
             supervised = (F.binary_cross_entropy_with_logits(
                 mu, self.targets.index_select(0, pick), reduction="none")
                 * self.factor_weights).sum(1).mean()
