@@ -243,7 +243,7 @@ def _shapes(name: str) -> Dataset:
     side = SHAPES_SIDES[name]
     factors = [shapes.sample_factors(n, np.random.default_rng(seed))
                for n, seed in ((SHAPES_TRAIN, 0), (SHAPES_TEST, 1))]
-    pool = functools.partial(_shapes_pool, side) if name == "shapes32" else None
+    pool = functools.partial(_shapes_pool, side)
     train, test = (_render_cached(f, side).astype(np.float32) for f in factors)
     return Dataset(name, train, factors[0][:, 0].copy(), test, factors[1][:, 0].copy(),
                    factors_train=factors[0], factors_test=factors[1], pool=pool)

@@ -147,7 +147,7 @@ class SemiVAE(BetaVAE):
             raise ConfigError("semivae needs the factors of its training images (shapes data)")
         self.config.check_data(len(x))
         n = self.config.labels
-        self.labelled = x[:n].float()  # once, not each step (the shapes pools are bool)
+        self.labelled = x[:n]  # a view: as the pool stores them (bool: 1 byte a pixel)
         self.targets = torch.from_numpy(
             scaled_factors(factors[:n], self.config.orientation_circle)).to(x.device)
 
@@ -157,7 +157,8 @@ class SemiVAE(BetaVAE):
             pick = torch.randint(len(self.labelled), (self.config.label_batch,),
                                  device=self.labelled.device)
             labelled = self.config.labelled_latents()
-            mu = self.posterior(self.labelled.index_select(0, pick))[0][:, :labelled]
+            images = self.labelled.index_select(0, pick).float()  # float only for the batch
+            mu = self.posterior(images)[0][:, :labelled]
             supervised = (F.binary_cross_entropy_with_logits(
                 mu, self.targets.index_select(0, pick), reduction="none")
                 * self.factor_weights).sum(1).mean()
