@@ -2,8 +2,10 @@
 
 Every dataset arrives as float32 arrays ``(N, C, H, W)`` in [0, 1] with int64
 labels where they exist. ``digits`` and ``mnist5k`` ship inside installed
-packages; ``shapes`` and ``shapes32`` are rendered procedurally (``aelab.shapes``), and
-``shapes32`` also offers the trainer a large pool of fresh sprites (``Dataset.pool``); ``mnist`` and ``fashion-mnist`` are downloaded once by torchvision
+packages; ``shapes``, ``shapes32`` and ``shapes64`` are rendered procedurally
+(``aelab.shapes``): ``shapes`` is a fixed sample of 64x64 sprites, while ``shapes32`` and
+``shapes64`` also offer the trainer a large pool of fresh sprites (``Dataset.pool``) at 32x32
+and 64x64; ``mnist`` and ``fashion-mnist`` are downloaded once by torchvision
 into ``$AELAB_DATA`` (default ``~/.cache/aelab``); ``npz:PATH`` is the user's.
 """
 from __future__ import annotations
@@ -23,10 +25,11 @@ import numpy as np
 
 from .errors import DatasetError
 
-OFFLINE = ("digits", "mnist5k", "shapes", "shapes32")
+OFFLINE = ("digits", "mnist5k", "shapes", "shapes32", "shapes64")
 SHAPES_TRAIN, SHAPES_TEST = 20_000, 5_000
-SHAPES_POOL = 120_000  # shapes32 training pool: about 16% of the 737,280-sprite grid, 123 MB as bool
-SHAPES_SIDES = {"shapes": 64, "shapes32": 32}
+SHAPES_POOL = 120_000  # training pool: 16% of the 737,280-sprite grid; 123 MB as bool at 32x32
+SHAPES_SIDES = {"shapes": 64, "shapes32": 32, "shapes64": 64}
+POOLED = ("shapes32", "shapes64")  # the shapes datasets that train on the pool (491 MB at 64)
 TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 TEST_FRACTION = 0.15
 SPLIT_SEED = 0
@@ -82,6 +85,8 @@ INFO = {
     "mnist5k": {"train": 4250, "test": 750, "shape": [1, 28, 28], "classes": 10},
     "shapes": {"train": SHAPES_TRAIN, "test": SHAPES_TEST, "shape": [1, 64, 64], "classes": 3},
     "shapes32": {"train": SHAPES_TRAIN, "test": SHAPES_TEST, "shape": [1, 32, 32], "classes": 3,
+                 "pool": SHAPES_POOL},
+    "shapes64": {"train": SHAPES_TRAIN, "test": SHAPES_TEST, "shape": [1, 64, 64], "classes": 3,
                  "pool": SHAPES_POOL},
     "mnist": {"train": 60000, "test": 10000, "shape": [1, 28, 28], "classes": 10},
     "fashion-mnist": {"train": 60000, "test": 10000, "shape": [1, 28, 28], "classes": 10},
@@ -146,8 +151,9 @@ def _split(name: str, x: np.ndarray, y: np.ndarray | None, evaluate_whole: bool 
 
 
 # arrays that are slow to make (a shipped dataset's split: sklearn and pandas imports, about
-# 2 s of CPU on a 2-core machine; rendered sprites: about 6 s for the shapes32 pool) are kept in
-# data_dir() as npz files (never pickles), so later processes read them in a fraction of a second
+# 2 s of CPU on a 2-core machine; rendered sprites: about 6 s for the shapes32 pool, 25 s for
+# shapes64's) are kept in data_dir() as npz files (never pickles), so later processes read them
+# in a fraction of a second
 SPLIT_CACHE_VERSION = 1  # bump when a shipped dataset's arrays or its split change
 SPLIT_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -237,13 +243,14 @@ def is_shapes(name: str) -> bool:
 def _shapes(name: str) -> Dataset:
     """Procedural dSprites-like sprites (``aelab.shapes``) at the side of ``name``: a seeded
     sample of the factor grid, labelled by shape, with every image's factors attached.
-    ``shapes32`` trains on a pool of ``SHAPES_POOL`` fresh sprites (rendered on first use)."""
+    ``shapes32`` and ``shapes64`` train on a pool of ``SHAPES_POOL`` fresh sprites (rendered on
+    first use)."""
     from . import shapes
 
     side = SHAPES_SIDES[name]
     factors = [shapes.sample_factors(n, np.random.default_rng(seed))
                for n, seed in ((SHAPES_TRAIN, 0), (SHAPES_TEST, 1))]
-    pool = functools.partial(_shapes_pool, side)
+    pool = functools.partial(_shapes_pool, side) if name in POOLED else None
     train, test = (_render_cached(f, side).astype(np.float32) for f in factors)
     return Dataset(name, train, factors[0][:, 0].copy(), test, factors[1][:, 0].copy(),
                    factors_train=factors[0], factors_test=factors[1], pool=pool)

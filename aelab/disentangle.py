@@ -136,8 +136,8 @@ def reference_encoder(name: str) -> Represent:
 def model_encoder(model, chunk: int = CHUNK) -> Represent:
     """The representation function of a trained model: render the sprites, encode them
     (posterior means for VAEs), ``chunk`` images at a time, at the model's own resolution
-    (64x64 for ``shapes``, 32x32 for ``shapes32``). A conditional model is given the shape,
-    which is the shapes dataset's label."""
+    (64x64 for ``shapes`` and ``shapes64``, 32x32 for ``shapes32``). A conditional model is
+    given the shape, which is the shapes dataset's label."""
     from .evaluate import encode_array
 
     side = int(model.config.input_shape[-1])

@@ -88,7 +88,7 @@ def test_pair_factors_with_zero_draws_one_to_four_moved_factors():
 
 def test_adagvae_needs_a_dataset_with_known_factors():
     with pytest.raises(ConfigError, match="adagvae trains on pairs .* digits has none; "
-                                          "choose one of: shapes, shapes32"):
+                                          "choose one of: shapes, shapes32, shapes64"):
         validate_run("adagvae", "digits", {"latent_dim": 4})
 
 

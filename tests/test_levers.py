@@ -207,6 +207,18 @@ def test_shapes32_trains_from_its_pool_with_a_live_mig_and_a_time_limit(runs_dir
     assert migs[-1]["step"] == status["step"]  # the final model is scored too
 
 
+def test_shapes64_is_the_same_pool_at_64_pixels_and_shapes_has_none(small_pool):
+    _, _, factors32 = data.load_dataset("shapes32").pool()
+    images, labels, factors = data.load_dataset("shapes64").pool()
+    assert images.dtype == bool and images.shape == (2000, 1, 64, 64)
+    assert np.array_equal(factors, factors32) and np.array_equal(labels, factors[:, 0])
+    assert np.array_equal(images[:50], shapes.render(factors[:50]).astype(bool))
+    assert data.load_dataset("shapes").pool is None  # its fixed 20,000-sprite sample
+    assert data.training_images("shapes64") == data.training_images("shapes32") == 120_000
+    assert data.training_images("shapes") == data.SHAPES_TRAIN
+    assert data.describe_dataset("shapes64") == ((1, 64, 64), 3) and data.is_shapes("shapes64")
+
+
 def test_live_mig_is_off_for_datasets_without_factors(runs_dir):
     run_dir = prepare_run("vae", "digits", {"latent_dim": 4, "hidden": "16"},
                           {"epochs": 1, "live_mig_seconds": 0.01}, runs_dir=runs_dir)

@@ -105,13 +105,14 @@ def test_labels_are_the_factors_as_the_image_shows_them():
 
 def test_semivae_refuses_too_few_latents_too_many_labels_and_data_without_factors(batch):
     x, _ = batch
-    with pytest.raises(ConfigError, match="latent_dim must be at least 5, got 4"):
-        small_config("semivae", latent_dim=4)
+    with pytest.raises(ConfigError, match=r"\(shape, scale, orientation, pos_x, pos_y\), so "
+                                          "latent_dim must be at least 5, got 4"):
+        small_config("semivae", latent_dim=4, orientation_circle=False)
     with pytest.raises(ConfigError, match="and a second one to orientation, so latent_dim must "
                                           "be at least 6, got 5"):
-        small_config("semivae", latent_dim=5, orientation_circle=True)
+        small_config("semivae", latent_dim=5)  # orientation on the circle: the default
     with pytest.raises(ConfigError, match="semivae trains on a few images labelled .* digits "
-                                          "has none; choose one of: shapes, shapes32"):
+                                          "has none; choose one of: shapes, shapes32, shapes64"):
         validate_run("semivae", "digits", {"latent_dim": 6})
     with pytest.raises(ConfigError, match=r"labels \(200000\) must not exceed the 120000 "
                                           "training images"):  # before any run folder exists
@@ -130,11 +131,12 @@ def test_trainer_gives_semivae_the_first_training_images_and_their_factors(runs_
     monkeypatch.setattr(SemiVAE, "start_training",
                         lambda self, x, f: given.append((x, f)) or start_training(self, x, f))
     run_dir = prepare_run("semivae", "shapes32", {"arch": "burgess", "hidden": "4,4,4,4",
-                                                  "latent_dim": 5, "labels": 50},
+                                                  "latent_dim": 6, "labels": 50},
                           {"epochs": 1, "batch_size": 16, "log_every": 25}, runs_dir=runs_dir)
     trainer = Trainer(run_dir)
     assert trainer.run()["state"] == "done"
     (x, factors), = given
     np.testing.assert_array_equal(x[:50].float().numpy(), shapes.render(factors[:50], side=32))
-    np.testing.assert_array_equal(trainer.model.targets.numpy(), scaled_factors(factors[:50]))
+    np.testing.assert_array_equal(trainer.model.targets.numpy(),
+                                  scaled_factors(factors[:50], circle=True))
     assert "labels" in trainer.metrics[-1]

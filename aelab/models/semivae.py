@@ -2,16 +2,19 @@
 of Variation Using Few Labels", ICLR 2020, arXiv:1905.01258): a beta-VAE (survey 4.3)
 told the generative factors of a small labelled subset of its training images.
 
-Latent j < 5 is given to factor j of the shapes grid (shape, scale, orientation, pos_x, pos_y;
-latents from 5 on to none). Each step adds to the beta-VAE loss of the batch a supervised
-term on ``label_batch`` sprites drawn from the first ``labels`` training images, whose factors
-are known (the paper's semi-supervised objective with its cross-entropy regulariser R_s):
+Latent j < 5 is given to factor j of the shapes grid (shape, scale, orientation, pos_x, pos_y),
+and latent 5 to orientation's second coordinate on the circle (``orientation_circle``, on by
+default); the latents after those to none. Each step adds to the beta-VAE loss of the batch a
+supervised term on ``label_batch`` sprites drawn from the first ``labels`` training images,
+whose factors are known (the paper's semi-supervised objective with its cross-entropy
+regulariser R_s):
 
-    L = L_beta-VAE(batch) + omega * mean_labelled sum_{j<5} w_j BCE(sigmoid(mu_j(x)), y_j)
+    L = L_beta-VAE(batch) + omega * mean_labelled sum_j w_j BCE(sigmoid(mu_j(x)), y_j)
 
 where mu_j(x) is the posterior mean of latent j and y_j is factor j as the image shows it,
-scaled to [0, 1] (``scaled_factors``); w_j is ``shape_weight`` for shape,
-``orientation_weight`` for orientation and 1 for the others (the paper weighs them equally),
+scaled to [0, 1] (``scaled_factors``); w_j is ``shape_weight`` for shape, ``scale_weight`` for
+scale, ``orientation_weight`` for orientation's one or two labels and 1 for the positions (the
+paper weighs them equally),
 and omega falls geometrically from ``label_weight`` to ``label_weight_final`` over the run
 (the paper keeps it fixed): a large omega opens the shape latent early, a smaller one later
 lets reconstruction sharpen the codes (README "Labels").
@@ -29,7 +32,9 @@ alone on 32x32 sprites, 4,000 steps (`bench/label_targets.py`, README "Labels"):
 * orientation is only partly in the image: a square turned by 90 degrees, or an ellipse by
   180, is the same picture, so index / 39 asks for different answers to one image. The label
   is therefore (1 - cos(k theta)) / 2 with k the shape's rotational symmetry (4, 2, 1): the
-  same for every angle that gives the same picture, and smooth across 0 = 2 pi.
+  same for every angle that gives the same picture, and smooth across 0 = 2 pi. The cosine
+  alone gives theta and -theta one label, so with ``orientation_circle`` a second latent is
+  told (1 - sin(k theta)) / 2: the point k theta on the circle, one label per picture.
 """
 from dataclasses import dataclass
 
@@ -59,9 +64,9 @@ class Config(BetaVAEConfig):
                                      "supervised term (the others' is 1)", ge=0.0)
     orientation_weight: float = param(5.0, "w_orientation: weight of orientation's cross-"
                                            "entropy within the supervised term", ge=0.0)
-    scale_weight: float = param(1.0, "w_scale: weight of scale's cross-entropy within the "
+    scale_weight: float = param(5.0, "w_scale: weight of scale's cross-entropy within the "
                                      "supervised term", ge=0.0)
-    orientation_circle: bool = param(False, "label orientation as a point on a circle: "
+    orientation_circle: bool = param(True, "label orientation as a point on a circle: "
                                             "(1 - cos k theta) / 2 on latent 2 and "
                                             "(1 - sin k theta) / 2 on latent 5 (needs "
                                             "latent_dim >= 6); off: the cosine alone")
@@ -116,12 +121,13 @@ class SemiVAE(BetaVAE):
     factor_use = "a few images labelled with their known generative factors"
     about = ("A beta-VAE told the factors of some of its training sprites (10,000 of them by "
              "default, 1.4% of the grid): latent 0 is trained to follow shape, 1 scale, "
-             "2 orientation, 3 pos_x and 4 pos_y on those, by a cross-entropy between the "
-             "squashed latent and the factor as the image shows it, scaled to [0, 1] "
+             "2 orientation (with 5: its cosine and sine), 3 pos_x and 4 pos_y on those, by a "
+             "cross-entropy between the squashed latent and the factor as the image shows it, "
+             "scaled to [0, 1] "
              "(Locatello et al. 2020). Semi-supervised: it needs a dataset with known factors "
              "(shapes).")
     loss_latex = (r"L = -\mathbb{E}_{q}\log p_\theta(x|z) + \beta\, D_{KL}\big(q_\phi(z|x)\,\|\,"
-                  r"p(z)\big) + \omega\,\mathbb{E}_{(x', y) \in \text{labelled}} \sum_{j<5} "
+                  r"p(z)\big) + \omega\,\mathbb{E}_{(x', y) \in \text{labelled}} \sum_{j} "
                   r"w_j\,\mathrm{BCE}\big(\sigma(\mu_j(x')), y_j\big)")
 
     def __init__(self, config):
