@@ -15,12 +15,17 @@ other sprites (chance 1/3):
   index or as semivae's (1 - cos(k theta)) / 2.
 
 And ``--ceiling`` scores the labels themselves as a code (``aelab.disentangle.score``): what
-a model that learned them exactly would get, with orientation as seen, with orientation
-replaced by noise, without orientation, and with every label blurred by Gaussian noise
-(std 0.05, about 1.5 position steps).
+a model that learned them exactly would get, with orientation as seen (its cosine, and on the
+circle: cosine and sine), with orientation replaced by noise, without orientation, and with
+every label blurred by Gaussian noise (std 0.05, about 1.5 position steps).
+
+``--generalisation RUN`` asks whether a trained semivae run's labelled latents learned the
+factors or the labelled sprites: the root-mean-square error of sigmoid(mu_j) against label
+y_j on 5,000 of its labelled pool sprites and on the dataset's 5,000 test sprites.
 
     python bench/label_targets.py            # about 8 minutes on one core
     python bench/label_targets.py --ceiling  # about 2 minutes
+    python bench/label_targets.py --generalisation checkpoints/demo-semivae-shapes
 """
 from __future__ import annotations
 
@@ -101,28 +106,66 @@ def ceiling() -> list[dict]:
 
     rng = np.random.default_rng(0)
     spoil = {"labels as seen": lambda y: y,
+             "labels as seen, orientation on the circle": None,
              "orientation replaced by noise": lambda y: np.c_[y[:, :2], rng.random(len(y)), y[:, 3:]],
              "without orientation": lambda y: np.delete(y, 2, axis=1),
              "every label + noise (std 0.05)": lambda y: y + 0.05 * rng.standard_normal(y.shape)}
     rows = []
     for name, change in spoil.items():
-        scores = score(lambda f: change(scaled_factors(f).astype(np.float64)))
+        scores = score(lambda f: scaled_factors(f, circle=True).astype(np.float64)
+                       if change is None else change(scaled_factors(f).astype(np.float64)))
         rows.append({"code": name, **{k: round(scores[k], 3) for k in
                                       ("mig", "dci_disentanglement", "factor_vae")}})
     return rows
+
+
+def generalisation(run_dir: str, n: int = 5000) -> dict:
+    """RMS of sigmoid(mu_j) - y_j per labelled latent of a semivae run, on ``n`` of its labelled
+    pool sprites and on the test split (a separate sample of the grid)."""
+    from aelab.data import load_dataset
+    from aelab.runs import load_model, read_config
+
+    config = read_config(run_dir)
+    model = load_model(run_dir).eval()
+    settings = model.config
+    if config["variant"] != "semivae":
+        raise SystemExit(f"{run_dir} is a {config['variant']} run, not a semivae one")
+    ds = load_dataset(config["dataset"])
+    images, _, factors = ds.pool() if ds.pool else (ds.x_train, None, ds.factors_train)
+    names = list(shapes.FACTORS) + ["orientation (sine)"] * settings.orientation_circle
+
+    def rms(images: np.ndarray, factors: np.ndarray) -> list[float]:
+        with torch.no_grad():
+            mu = model.posterior(torch.from_numpy(images).float())[0]
+        y = scaled_factors(factors, settings.orientation_circle)
+        guess = torch.sigmoid(mu[:, :len(names)]).numpy()
+        return np.sqrt(((guess - y) ** 2).mean(0)).round(3).tolist()
+
+    labelled = min(n, settings.labels)
+    return {"latents": names, "labelled": rms(images[:labelled], factors[:labelled]),
+            "test": rms(ds.x_test[:n], ds.factors_test[:n])}
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=4000)
     ap.add_argument("--ceiling", action="store_true", help="score the labels as codes instead")
+    ap.add_argument("--generalisation", metavar="RUN",
+                    help="a semivae run folder: its labelled latents' errors on labelled and "
+                         "other sprites")
     ap.add_argument("--json", action="store_true", help="one JSON object instead of a table")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
+    if args.generalisation:
+        result = generalisation(args.generalisation)
+        print(json.dumps(result) if args.json else "\n".join(
+            f"{name:20s} labelled {a:.3f}  test {b:.3f}" for name, a, b in
+            zip(result["latents"], result["labelled"], result["test"])))
+        return
     if args.ceiling:
         rows = ceiling()
         print(json.dumps(rows) if args.json else "\n".join(
-            f"{r['code']:32s} MIG {r['mig']:.3f}  DCI D {r['dci_disentanglement']:.3f}  "
+            f"{r["code"]:42s} MIG {r['mig']:.3f}  DCI D {r['dci_disentanglement']:.3f}  "
             f"FactorVAE {r['factor_vae']:.3f}" for r in rows))
         return
     rows = [run(case, args.steps) for case in CASES]
