@@ -165,7 +165,7 @@ def main(argv=None) -> None:
     if args.ceiling:
         rows = ceiling()
         print(json.dumps(rows) if args.json else "\n".join(
-            f"{r["code"]:42s} MIG {r['mig']:.3f}  DCI D {r['dci_disentanglement']:.3f}  "
+            f"{r['code']:42s} MIG {r['mig']:.3f}  DCI D {r['dci_disentanglement']:.3f}  "
             f"FactorVAE {r['factor_vae']:.3f}" for r in rows))
         return
     rows = [run(case, args.steps) for case in CASES]
