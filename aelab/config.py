@@ -27,6 +27,10 @@ class Settings:
 
     variant: ClassVar[str] = ""
     hidden_from_parameters: ClassVar[tuple[str, ...]] = ()
+    # settings added after runs were first saved: the value a saved config without the key was
+    # trained with (or a function of its saved settings giving it), which may not be today's
+    # default; ``from_saved`` applies them
+    saved_without: ClassVar[dict[str, Any]] = {}
 
     @classmethod
     def from_dict(cls, params: dict[str, Any]):
@@ -41,6 +45,14 @@ class Settings:
         settings = cls(**{k: _coerce(k, v, hints[k]) for k, v in params.items()})
         settings.validate()
         return settings
+
+    @classmethod
+    def from_saved(cls, params: dict[str, Any]):
+        """``from_dict`` for a run's saved settings: a setting added since the run was saved
+        takes the value the run was trained with (``saved_without``), not today's default."""
+        older = {name: value(params) if callable(value) else value
+                 for name, value in cls.saved_without.items() if name not in params}
+        return cls.from_dict({**params, **older})
 
     def validate(self) -> None:
         """Check every field against its rules, then the cross-field rules in ``check``."""

@@ -159,8 +159,8 @@ def read_config(run_dir: str | os.PathLike) -> dict:
         created = raw.get("created")
         if created is not None and (not isinstance(created, (int, float)) or isinstance(created, bool)):
             raise AelabError(f"created is {type(created).__name__}, not a number")
-        raw["model_config"] = get_variant(raw["variant"]).Config.from_dict(raw["model"])
-        raw["train_config"] = TrainConfig.from_dict(raw["train"])
+        raw["model_config"] = get_variant(raw["variant"]).Config.from_saved(raw["model"])
+        raw["train_config"] = TrainConfig.from_saved(raw["train"])
     except KeyError as exc:
         raise RunError(f"config of run {run_dir.name} is damaged (missing {exc})") from None
     except AelabError as exc:

@@ -108,8 +108,9 @@ def test_semivae_refuses_too_few_latents_too_many_labels_and_data_without_factor
     with pytest.raises(ConfigError, match=r"\(shape, scale, orientation, pos_x, pos_y\), so "
                                           "latent_dim must be at least 5, got 4"):
         small_config("semivae", latent_dim=4, orientation_circle=False)
-    with pytest.raises(ConfigError, match="and a second one to orientation, so latent_dim must "
-                                          "be at least 6, got 5"):
+    with pytest.raises(ConfigError, match=r"and a second one to orientation, so latent_dim must "
+                                          r"be at least 6, got 5 \(or set orientation_circle "
+                                          r"false for 5\)$"):
         small_config("semivae", latent_dim=5)  # orientation on the circle: the default
     with pytest.raises(ConfigError, match="semivae trains on a few images labelled .* digits "
                                           "has none; choose one of: shapes, shapes32, shapes64"):
@@ -140,3 +141,28 @@ def test_trainer_gives_semivae_the_first_training_images_and_their_factors(runs_
     np.testing.assert_array_equal(trainer.model.targets.numpy(),
                                   scaled_factors(factors[:50], circle=True))
     assert "labels" in trainer.metrics[-1]
+
+
+def test_a_run_saved_before_the_newer_settings_loads_with_what_it_was_trained_with(runs_dir):
+    """A semivae config.json from before shape/scale/orientation weights, the circle and the
+    falling omega existed is read with the values it trained with, not today's defaults (with
+    those, its 5 latents would make it unreadable)."""
+    import json
+
+    from aelab.runs import read_config
+
+    run_dir = prepare_run("semivae", "shapes32", {"arch": "burgess", "hidden": "4,4,4,4",
+                                                  "latent_dim": 5, "orientation_circle": False,
+                                                  "labels": 50, "label_weight": 30.0},
+                          {"epochs": 1}, runs_dir=runs_dir)
+    config = json.loads((run_dir / "config.json").read_text())
+    for added in ("shape_weight", "scale_weight", "orientation_weight", "orientation_circle",
+                  "label_weight_final"):
+        del config["model"][added]
+    (run_dir / "config.json").write_text(json.dumps(config))
+    saved = read_config(run_dir)["model_config"]
+    assert (saved.shape_weight, saved.scale_weight, saved.orientation_weight) == (1.0, 1.0, 1.0)
+    assert saved.orientation_circle is False and saved.latent_dim == 5
+    assert saved.label_weight_final == saved.label_weight == 30.0  # omega was fixed
+    # a setting the user names is today's default where absent (the CLI, the Train page)
+    assert small_config("semivae").orientation_circle is True

@@ -71,13 +71,20 @@ class Config(BetaVAEConfig):
                                             "(1 - sin k theta) / 2 on latent 5 (needs "
                                             "latent_dim >= 6); off: the cosine alone")
 
+    # runs saved before these settings existed: weights 1, the cosine alone, a fixed omega
+    saved_without = {"shape_weight": 1.0, "orientation_weight": 1.0, "scale_weight": 1.0,
+                     "orientation_circle": False,
+                     "label_weight_final": lambda saved: saved.get("label_weight", 10.0)}
+
     def check(self):
         super().check()
         if self.latent_dim < self.labelled_latents():
             circle = " and a second one to orientation" if self.orientation_circle else ""
+            or_fewer = (f" (or set orientation_circle false for {len(FACTORS)})"
+                        if self.orientation_circle and self.latent_dim == len(FACTORS) else "")
             raise ConfigError(f"semivae gives one latent to each of the {len(FACTORS)} factors "
                               f"({', '.join(FACTORS)}){circle}, so latent_dim must be at least "
-                              f"{self.labelled_latents()}, got {self.latent_dim}")
+                              f"{self.labelled_latents()}, got {self.latent_dim}{or_fewer}")
         if (self.label_weight > 0) != (self.label_weight_final > 0):
             raise ConfigError("label_weight and label_weight_final must both be positive (omega "
                               "falls geometrically from one to the other) or both 0, got "
