@@ -105,15 +105,18 @@ def ceiling() -> list[dict]:
     from aelab.disentangle import score
 
     rng = np.random.default_rng(0)
-    spoil = {"labels as seen": lambda y: y,
-             "labels as seen, orientation on the circle": None,
-             "orientation replaced by noise": lambda y: np.c_[y[:, :2], rng.random(len(y)), y[:, 3:]],
-             "without orientation": lambda y: np.delete(y, 2, axis=1),
-             "every label + noise (std 0.05)": lambda y: y + 0.05 * rng.standard_normal(y.shape)}
+    seen = lambda f: scaled_factors(f).astype(np.float64)  # noqa: E731
+    codes = {"labels as seen": seen,
+             "labels as seen, orientation on the circle":
+                 lambda f: scaled_factors(f, circle=True).astype(np.float64),
+             "orientation replaced by noise":
+                 lambda f: np.c_[seen(f)[:, :2], rng.random(len(f)), seen(f)[:, 3:]],
+             "without orientation": lambda f: np.delete(seen(f), 2, axis=1),
+             "every label + noise (std 0.05)":
+                 lambda f: seen(f) + 0.05 * rng.standard_normal((len(f), len(shapes.FACTORS)))}
     rows = []
-    for name, change in spoil.items():
-        scores = score(lambda f: scaled_factors(f, circle=True).astype(np.float64)
-                       if change is None else change(scaled_factors(f).astype(np.float64)))
+    for name, code in codes.items():
+        scores = score(code)
         rows.append({"code": name, **{k: round(scores[k], 3) for k in
                                       ("mig", "dci_disentanglement", "factor_vae")}})
     return rows
@@ -126,10 +129,10 @@ def generalisation(run_dir: str, n: int = 5000) -> dict:
     from aelab.runs import load_model, read_config
 
     config = read_config(run_dir)
-    model = load_model(run_dir).eval()
-    settings = model.config
     if config["variant"] != "semivae":
         raise SystemExit(f"{run_dir} is a {config['variant']} run, not a semivae one")
+    model = load_model(run_dir).eval()
+    settings = model.config
     ds = load_dataset(config["dataset"])
     images, _, factors = ds.pool() if ds.pool else (ds.x_train, None, ds.factors_train)
     names = list(shapes.FACTORS) + ["orientation (sine)"] * settings.orientation_circle

@@ -169,9 +169,8 @@ class SemiVAE(BetaVAE):
         if self.training and self.labelled is not None:
             pick = torch.randint(len(self.labelled), (self.config.label_batch,),
                                  device=self.labelled.device)
-            labelled = self.config.labelled_latents()
             images = self.labelled.index_select(0, pick).float()  # float only for the batch
-            mu = self.posterior(images)[0][:, :labelled]
+            mu = self.posterior(images)[0][:, :self.config.labelled_latents()]
             supervised = (F.binary_cross_entropy_with_logits(
                 mu, self.targets.index_select(0, pick), reduction="none")
                 * self.factor_weights).sum(1).mean()
