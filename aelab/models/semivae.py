@@ -61,7 +61,7 @@ class Config(BetaVAEConfig):
                                             "to label_weight to keep omega fixed)", ge=0.0)
     label_batch: int = param(64, "labelled images in each step's supervised term", ge=1)
     shape_weight: float = param(5.0, "w_shape: weight of shape's cross-entropy within the "
-                                     "supervised term (the others' is 1)", ge=0.0)
+                                     "supervised term (pos_x's and pos_y's are 1)", ge=0.0)
     orientation_weight: float = param(5.0, "w_orientation: weight of orientation's cross-"
                                            "entropy within the supervised term", ge=0.0)
     scale_weight: float = param(5.0, "w_scale: weight of scale's cross-entropy within the "
