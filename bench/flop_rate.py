@@ -3,16 +3,21 @@
 
 The FLOPs of one training step (forward, loss and backward of a real batch) are counted by
 ``torch.utils.flop_counter.FlopCounterMode`` (matmuls and convolutions; elementwise work
-and the optimizer count as zero, so the percentage is of useful dense work). The rate is
-those FLOPs times aelab's own logged samples/second (``train_run``'s steady state,
-start-up excluded) over the batch size. The matmul rate is the best of several timings
-taken just before and just after the training, so a noisy neighbour lowers training's
-share rather than raising it.
+and the optimizer count as zero, so the percentage is of useful dense work). Training's
+rate in a logging window is those FLOPs times aelab's own logged samples/second for the
+window (``train_run``'s log rows; start-up excluded) over the batch size.
+
+``share`` pairs each window with the matmul timed right after it (``train_run``'s progress
+callback, outside the timed windows, 0.1 s of matmuls): the median over windows of
+training's rate over its neighbour's. The host's speed drifts by 10-20% over a minute on
+these shared machines (the matmul alone read 82-100 GFLOP/s within ten minutes on
+2026-12-02), so a ratio of rates taken at the same moment is the one that measures the
+code. ``vs best`` is the older, harsher figure: the median window against the best matmul
+block timed before or after the whole training, so any drift counts against training.
 
 With one torch thread the table also gives ``cpu share``: the same FLOPs per CPU second of
 this thread, for the whole ``train_run`` call (start-up, logging and checkpoints included,
-so it is conservative) against the matmul's FLOPs per CPU second. On a machine shared with
-other work, where wall time mostly measures the neighbours, it is the steadier figure.
+so it is conservative) against the matmul's FLOPs per CPU second.
 
     python bench/train_speed.py efficiency          # MLP on mnist5k, convs on shapes
 """
@@ -44,21 +49,33 @@ CASES = (
 )
 
 
+class MatmulClock:
+    """An (n x n) @ (n x n) float32 matmul, the baseline of every ratio here, timed on demand."""
+
+    def __init__(self, n: int = 1024):
+        self.n, self.a, self.b = n, torch.randn(n, n), torch.randn(n, n)
+
+    def rate(self, seconds: float, blocks: int = 1, warmup: int = 1) -> tuple[float, float]:
+        """FLOP/s over ``blocks`` timed blocks of about ``seconds / blocks`` each, after
+        ``warmup`` untimed products: the best block by wall clock and by this thread's CPU time."""
+        for _ in range(warmup):
+            self.a @ self.b
+        best = best_cpu = 0.0
+        for _ in range(blocks):
+            reps, start, cpu = 0, time.perf_counter(), time.thread_time()
+            while time.perf_counter() - start < seconds / blocks:
+                self.a @ self.b
+                reps += 1
+            flops = 2 * self.n ** 3 * reps
+            best = max(best, flops / (time.perf_counter() - start))
+            best_cpu = max(best_cpu, flops / max(time.thread_time() - cpu, 1e-9))
+        return best, best_cpu
+
+
 def matmul_rate(n: int = 1024, seconds: float = 1.0) -> tuple[float, float]:
     """FLOP/s of an (n x n) @ (n x n) float32 matmul: the best of 5 timed blocks, by wall
     clock and by this thread's CPU time."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    for _ in range(3):
-        a @ b  # warm-up
-    best = best_cpu = 0.0
-    for _ in range(5):
-        reps, start, cpu = 0, time.perf_counter(), time.thread_time()
-        while time.perf_counter() - start < seconds / 5:
-            a @ b
-            reps += 1
-        best = max(best, 2 * n ** 3 * reps / (time.perf_counter() - start))
-        best_cpu = max(best_cpu, 2 * n ** 3 * reps / max(time.thread_time() - cpu, 1e-9))
-    return best, best_cpu
+    return MatmulClock(n).rate(seconds, blocks=5, warmup=3)
 
 
 def step_flops(run_dir) -> int:
@@ -74,28 +91,50 @@ def step_flops(run_dir) -> int:
     return counter.get_total_flops()
 
 
-def efficiency() -> list[dict]:
-    """Each case's training FLOP/s as a share of the matmul rate (see module docstring)."""
+def paired_shares(window_rates: list[float], matmul_rates: list[float]) -> list[float]:
+    """Each logging window's training FLOP/s over the matmul rate timed right after it,
+    the first window (warm-up) left out unless it is the only one."""
+    if len(window_rates) != len(matmul_rates):
+        raise ValueError(f"{len(window_rates)} logged windows but {len(matmul_rates)} matmul timings")
+    pairs = list(zip(window_rates, matmul_rates))
+    return [rate / matmul for rate, matmul in (pairs[1:] or pairs)]
+
+
+def efficiency(cases=CASES) -> list[dict]:
+    """Each case's training FLOP/s as a share of the matmul rate (see module docstring);
+    ``cases`` as ``CASES``."""
     rows = []
-    for name, variant, dataset, model, train in CASES:
+    clock = MatmulClock()
+    for name, variant, dataset, model, train in cases:
         load_dataset(dataset)  # rendered / cached before any timing
+        beside, beside_cpu = [], [0.0]  # the matmul rate right after each window; its CPU time
+
+        def time_matmul(status):
+            if status.get("state") == "running" and "samples_per_second" in status:
+                cpu = time.thread_time()
+                beside.append(clock.rate(0.1)[0])
+                beside_cpu[0] += time.thread_time() - cpu
+
         with tempfile.TemporaryDirectory() as runs:
             run_dir = prepare_run(variant, dataset, model, {**train, "device": "cpu",
                                                             "caches": False}, runs_dir=runs)
             before = matmul_rate()
             cpu = time.thread_time()
-            status = train_run(run_dir)
-            cpu = time.thread_time() - cpu
+            status = train_run(run_dir, progress=time_matmul)
+            cpu = time.thread_time() - cpu - beside_cpu[0]  # training's CPU time alone
             after = matmul_rate()
             logged = [r["samples_per_second"] for r in read_metrics(run_dir)
                       if "samples_per_second" in r]
             flops = step_flops(run_dir)
         batch = train["batch_size"]
+        rates = [flops / batch * sps for sps in logged]
         sps = statistics.median(logged[1:] or logged)  # the first window holds the warm-up
         rate = flops / batch * sps
         peak = max(before[0], after[0])
         row = {"case": name, "flops_per_sample": flops / batch, "samples_per_s": sps,
-               "gflops": rate / 1e9, "matmul_gflops": peak / 1e9, "share": rate / peak}
+               "gflops": rate / 1e9, "matmul_gflops": statistics.median(beside) / 1e9,
+               "share": statistics.median(paired_shares(rates, beside)), "windows": len(rates),
+               "best_matmul_gflops": peak / 1e9, "share_vs_best": rate / peak}
         if torch.get_num_threads() == 1:  # other threads' CPU time is not in thread_time
             row["cpu_share"] = flops * status["step"] / cpu / max(before[1], after[1])
         rows.append(row)
