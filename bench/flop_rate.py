@@ -9,7 +9,7 @@ window (``train_run``'s log rows; start-up excluded) over the batch size.
 
 ``share`` pairs each window with the matmul timed right after it (``train_run``'s progress
 callback, outside the timed windows, 0.1 s of matmuls): the median over windows of
-training's rate over its neighbour's. The host's speed drifts by 10-20% over a minute on
+training's rate over its neighbour's. The host's speed drifts by 10-20% within minutes on
 these shared machines (the matmul alone read 82-100 GFLOP/s within ten minutes on
 2026-12-02), so a ratio of rates taken at the same moment is the one that measures the
 code. ``vs best`` is the older, harsher figure: the median window against the best matmul
@@ -17,7 +17,8 @@ block timed before or after the whole training, so any drift counts against trai
 
 With one torch thread the table also gives ``cpu share``: the same FLOPs per CPU second of
 this thread, for the whole ``train_run`` call (start-up, logging and checkpoints included,
-so it is conservative) against the matmul's FLOPs per CPU second.
+so it is conservative) against the matmul's FLOPs per CPU second. On a machine shared with
+other work, where wall time mostly measures the neighbours, it is the steadier figure.
 
     python bench/train_speed.py efficiency          # MLP on mnist5k, convs on shapes
 """
@@ -91,6 +92,20 @@ def step_flops(run_dir) -> int:
     return counter.get_total_flops()
 
 
+class MatmulAfterEachWindow:
+    """``train_run``'s progress callback: times 0.1 s of matmuls after each logged window
+    (the trainer restarts its window clock after the callback returns)."""
+
+    def __init__(self, clock: MatmulClock):
+        self.clock, self.rates, self.cpu_seconds = clock, [], 0.0
+
+    def __call__(self, status: dict) -> None:
+        if status.get("state") == "running" and "samples_per_second" in status:
+            cpu = time.thread_time()
+            self.rates.append(self.clock.rate(0.1)[0])
+            self.cpu_seconds += time.thread_time() - cpu
+
+
 def paired_shares(window_rates: list[float], matmul_rates: list[float]) -> list[float]:
     """Each logging window's training FLOP/s over the matmul rate timed right after it,
     the first window (warm-up) left out unless it is the only one."""
@@ -107,21 +122,14 @@ def efficiency(cases=CASES) -> list[dict]:
     clock = MatmulClock()
     for name, variant, dataset, model, train in cases:
         load_dataset(dataset)  # rendered / cached before any timing
-        beside, beside_cpu = [], [0.0]  # the matmul rate right after each window; its CPU time
-
-        def time_matmul(status):
-            if status.get("state") == "running" and "samples_per_second" in status:
-                cpu = time.thread_time()
-                beside.append(clock.rate(0.1)[0])
-                beside_cpu[0] += time.thread_time() - cpu
-
+        beside = MatmulAfterEachWindow(clock)
         with tempfile.TemporaryDirectory() as runs:
             run_dir = prepare_run(variant, dataset, model, {**train, "device": "cpu",
                                                             "caches": False}, runs_dir=runs)
             before = matmul_rate()
             cpu = time.thread_time()
-            status = train_run(run_dir, progress=time_matmul)
-            cpu = time.thread_time() - cpu - beside_cpu[0]  # training's CPU time alone
+            status = train_run(run_dir, progress=beside)
+            cpu = time.thread_time() - cpu - beside.cpu_seconds  # training's CPU time alone
             after = matmul_rate()
             logged = [r["samples_per_second"] for r in read_metrics(run_dir)
                       if "samples_per_second" in r]
@@ -132,8 +140,8 @@ def efficiency(cases=CASES) -> list[dict]:
         rate = flops / batch * sps
         peak = max(before[0], after[0])
         row = {"case": name, "flops_per_sample": flops / batch, "samples_per_s": sps,
-               "gflops": rate / 1e9, "matmul_gflops": statistics.median(beside) / 1e9,
-               "share": statistics.median(paired_shares(rates, beside)), "windows": len(rates),
+               "gflops": rate / 1e9, "matmul_gflops": statistics.median(beside.rates) / 1e9,
+               "share": statistics.median(paired_shares(rates, beside.rates)), "windows": len(rates),
                "best_matmul_gflops": peak / 1e9, "share_vs_best": rate / peak}
         if torch.get_num_threads() == 1:  # other threads' CPU time is not in thread_time
             row["cpu_share"] = flops * status["step"] / cpu / max(before[1], after[1])
