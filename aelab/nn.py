@@ -17,52 +17,85 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
+from torch.utils.flop_counter import flop_registry, register_flop_formula
 
 
 FC = (256, 256)  # the Burgess net's fully connected layers
 
 
-def _mlp(sizes: list[int], linear: type[nn.Linear] = nn.Linear) -> list[nn.Module]:
+def _mlp(sizes: list[int]) -> list[nn.Module]:
     layers: list[nn.Module] = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-        layers += [linear(fan_in, fan_out), nn.ReLU()]
+        layers += [Linear(fan_in, fan_out), nn.ReLU()]
     return layers
 
 
-class _WideLinear(torch.autograd.Function):
-    """y = x W^T + b with the backward's two matmuls written the other way round.
+# oneDNN's fully connected kernel on dense CPU tensors: y = x W^T + b (what inductor lowers
+# linear layers to on CPU)
+_ONEDNN_LINEAR = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
 
-    For a layer much wider than its input (a code of 10 to 16,384 conv features), torch's
-    backward computes dW = g^T x and dx = g W with the long (B, out) gradient transposed,
-    which MKL runs at 7% of its matmul rate on CPU; dW = (x^T g)^T and dx = (W^T g^T)^T
-    are the same products (the same FLOPs) in the fast orientation: 3 ms against 0.9 ms
-    and 1.6 ms against 0.7 ms for out 16,384, in 10, batch 64, 1 thread, cold caches.
+
+def _onednn_mm(a: torch.Tensor, b_t: torch.Tensor) -> torch.Tensor:
+    """a @ b_t^T through oneDNN (either operand may be a transposed view)."""
+    return _ONEDNN_LINEAR(a, b_t, None, "none", [], "")
+
+
+if _ONEDNN_LINEAR is not None and _ONEDNN_LINEAR not in flop_registry:
+    @register_flop_formula(_ONEDNN_LINEAR)
+    def _onednn_linear_flops(x_shape, w_shape, *args, **kwargs) -> int:
+        """2 * rows * in * out, as FlopCounterMode counts ``addmm``."""
+        return 2 * math.prod(x_shape[:-1]) * w_shape[0] * w_shape[1]
+
+
+class _OneDNNLinear(torch.autograd.Function):
+    """y = x W^T + b with all three matmuls (forward, dx, dW) in oneDNN's kernels.
+
+    torch's CPU matmul is MKL's sgemm, and MKL runs its AVX2 code on AMD CPUs: on an AVX-512
+    AMD EPYC, 1 thread, a 1024x1024 float32 matmul ran at 71-85 GFLOP/s through ``@`` and
+    172-180 through oneDNN, and the VAE's 784x400 layers' matmuls at 78-89 against 142-192
+    (bench/train_speed.py efficiency prints both rates). dW = g^T x is taken as is, except
+    for a narrow input (in < 64, a code entering a decoder) where (x^T g)^T is 1.6-4x faster
+    (the long gradient stays untransposed). The same multiply-adds as ``F.linear``, so FLOP
+    counts are unchanged (tests/test_nn.py).
+
+    With grad mode on in backward (``create_graph``: the contractive penalty's Jacobian) the
+    backward uses torch's differentiable matmuls, so it can itself be differentiated.
     """
 
     @staticmethod
     def forward(ctx, x, weight, bias):
         ctx.save_for_backward(x, weight)
         ctx.has_bias = bias is not None
-        return F.linear(x, weight, bias)
+        return _ONEDNN_LINEAR(x, weight, bias, "none", [], "")
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
-        grad_x = (weight.t() @ grad.t()).t() if ctx.needs_input_grad[0] else None
-        grad_w = (x.t() @ grad).t().contiguous() if ctx.needs_input_grad[1] else None
-        grad_b = grad.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        wanted = ctx.needs_input_grad
+        grad_x = grad_w = grad_b = None
+        if torch.is_grad_enabled():  # a double backward will follow: differentiable ops
+            grad_x = grad @ weight if wanted[0] else None
+            grad_w = grad.t() @ x if wanted[1] else None
+        else:
+            grad_x = _onednn_mm(grad, weight.t()) if wanted[0] else None  # (B, out) @ (out, in)
+            if wanted[1] and x.shape[1] < 64:
+                grad_w = _onednn_mm(x.t(), grad.t()).t().contiguous()  # (x^T g)^T
+            elif wanted[1]:
+                grad_w = _onednn_mm(grad.t(), x.t())  # g^T x: (out, B) @ (B, in)
+        if ctx.has_bias and wanted[2]:
+            grad_b = grad.sum(0)
         return grad_x, grad_w, grad_b
 
 
-class DecoderLinear(nn.Linear):
-    """``nn.Linear`` (same parameters, same state dict); a layer at least 64 times wider than
-    its input trains through ``_WideLinear`` on CPU. Decoders only: ``_WideLinear`` has no
-    double backward, which the contractive penalty takes through the encoder."""
+class Linear(nn.Linear):
+    """``nn.Linear`` (same parameters, same state dict) that trains through
+    ``_OneDNNLinear`` on CPU for float32 batches of vectors; elsewhere (GPU, other dtypes,
+    a torch without oneDNN) it is ``nn.Linear``."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type == "cpu" and x.dim() == 2 and self.out_features >= 64 * self.in_features:
-            return _WideLinear.apply(x, self.weight, self.bias)
+        if (_ONEDNN_LINEAR is not None and x.device.type == "cpu" and x.dim() == 2
+                and x.dtype == torch.float32 and self.weight.dtype == torch.float32):
+            return _OneDNNLinear.apply(x, self.weight, self.bias)
         return super().forward(x)
 
 
@@ -143,7 +176,7 @@ class Encoder(nn.Module):
             # its keys (no parameters move)
             self.body = nn.Sequential(*layers[:-1], nn.Flatten(), layers[-1], *fc)
             features = FC[-1] if fc else features
-        self.head = nn.Linear(features + cond_dim, out_dim)
+        self.head = Linear(features + cond_dim, out_dim)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         h = self.body(x)  # (B, features)
@@ -163,14 +196,14 @@ class Decoder(nn.Module):
         if arch == "mlp":
             sizes = [latent_dim + cond_dim, *reversed(hidden)]
             self.net = nn.Sequential(
-                *_mlp(sizes, DecoderLinear), DecoderLinear(sizes[-1], math.prod(input_shape)),
+                *_mlp(sizes), Linear(sizes[-1], math.prod(input_shape)),
                 nn.Unflatten(1, self.input_shape))
         else:
             shrink = 2 ** len(hidden)
             start = (hidden[-1], height // shrink, width // shrink)
             fc = [*FC[::-1]] if arch == "burgess" else []
             layers: list[nn.Module] = [
-                *_mlp([latent_dim + cond_dim, *fc, math.prod(start)], DecoderLinear),
+                *_mlp([latent_dim + cond_dim, *fc, math.prod(start)]),
                 nn.Unflatten(1, start)]
             outs = [*reversed(hidden[:-1]), channels]
             prev = hidden[-1]

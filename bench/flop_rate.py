@@ -20,6 +20,12 @@ this thread, for the whole ``train_run`` call (start-up, logging and checkpoints
 so it is conservative) against the matmul's FLOPs per CPU second. On a machine shared with
 other work, where wall time mostly measures the neighbours, it is the steadier figure.
 
+The baseline of all three is torch's ``@``, the issue's "1024x1024 float32 matmul". MKL,
+behind it, runs its AVX2 code on AMD CPUs, so on an AVX-512 AMD machine it reaches about
+half of what the cores can do; ``oneDNN`` and ``vs oneDNN`` pair each window with the same
+product through oneDNN's kernel as well (about 2x torch's ``@`` there, the same elsewhere),
+the ceiling for aelab's linear layers, which train with that kernel on CPU.
+
     python bench/train_speed.py efficiency          # MLP on mnist5k, convs on shapes
 """
 from __future__ import annotations
@@ -50,22 +56,39 @@ CASES = (
 )
 
 
-class MatmulClock:
-    """An (n x n) @ (n x n) float32 matmul, the baseline of every ratio here, timed on demand."""
+KERNELS = ("torch", "onednn")
 
-    def __init__(self, n: int = 1024):
+
+class MatmulClock:
+    """An (n x n) @ (n x n) float32 matmul, the baseline of every ratio here, timed on demand.
+
+    ``kernel`` "torch" is the issue's baseline, torch's ``@`` (MKL's sgemm); "onednn" is the
+    same product through oneDNN's kernel, the one aelab's linear layers train with on CPU
+    (``aelab.nn.Linear``). MKL runs its AVX2 code on AMD CPUs, so on an AVX-512 AMD machine
+    the second is about twice the first, and the honest ceiling for training."""
+
+    def __init__(self, n: int = 1024, kernel: str = "torch"):
+        if kernel not in KERNELS:
+            raise ValueError(f"unknown matmul kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
         self.n, self.a, self.b = n, torch.randn(n, n), torch.randn(n, n)
+        self.kernel = kernel
+
+    def product(self) -> torch.Tensor:
+        """One n x n x n product (a @ b, or a @ b^T through oneDNN: the same FLOPs)."""
+        if self.kernel == "onednn":
+            return torch.ops.mkldnn._linear_pointwise(self.a, self.b, None, "none", [], "")
+        return self.a @ self.b
 
     def rate(self, seconds: float, blocks: int = 1, warmup: int = 1) -> tuple[float, float]:
         """FLOP/s over ``blocks`` timed blocks of about ``seconds / blocks`` each, after
         ``warmup`` untimed products: the best block by wall clock and by this thread's CPU time."""
         for _ in range(warmup):
-            self.a @ self.b
+            self.product()
         best = best_cpu = 0.0
         for _ in range(blocks):
             reps, start, cpu = 0, time.perf_counter(), time.thread_time()
             while time.perf_counter() - start < seconds / blocks:
-                self.a @ self.b
+                self.product()
                 reps += 1
             flops = 2 * self.n ** 3 * reps
             best = max(best, flops / (time.perf_counter() - start))
@@ -93,16 +116,18 @@ def step_flops(run_dir) -> int:
 
 
 class MatmulAfterEachWindow:
-    """``train_run``'s progress callback: times 0.1 s of matmuls after each logged window
-    (the trainer restarts its window clock after the callback returns)."""
+    """``train_run``'s progress callback: times 0.1 s of each clock's matmuls after each
+    logged window (the trainer restarts its window clock after the callback returns)."""
 
-    def __init__(self, clock: MatmulClock):
-        self.clock, self.rates, self.cpu_seconds = clock, [], 0.0
+    def __init__(self, *clocks: MatmulClock):
+        self.clocks, self.cpu_seconds = clocks, 0.0
+        self.rates: dict[str, list[float]] = {clock.kernel: [] for clock in clocks}
 
     def __call__(self, status: dict) -> None:
         if status.get("state") == "running" and "samples_per_second" in status:
             cpu = time.thread_time()
-            self.rates.append(self.clock.rate(0.1)[0])
+            for clock in self.clocks:
+                self.rates[clock.kernel].append(clock.rate(0.1)[0])
             self.cpu_seconds += time.thread_time() - cpu
 
 
@@ -119,10 +144,10 @@ def efficiency(cases=CASES) -> list[dict]:
     """Each case's training FLOP/s as a share of the matmul rate (see module docstring);
     ``cases`` as ``CASES``."""
     rows = []
-    clock = MatmulClock()
+    clocks = [MatmulClock(kernel=kernel) for kernel in KERNELS]
     for name, variant, dataset, model, train in cases:
         load_dataset(dataset)  # rendered / cached before any timing
-        beside = MatmulAfterEachWindow(clock)
+        beside = MatmulAfterEachWindow(*clocks)
         with tempfile.TemporaryDirectory() as runs:
             run_dir = prepare_run(variant, dataset, model, {**train, "device": "cpu",
                                                             "caches": False}, runs_dir=runs)
@@ -139,10 +164,13 @@ def efficiency(cases=CASES) -> list[dict]:
         sps = statistics.median(logged[1:] or logged)  # the first window holds the warm-up
         rate = flops / batch * sps
         peak = max(before[0], after[0])
+        torchs, onednns = beside.rates["torch"], beside.rates["onednn"]
         row = {"case": name, "flops_per_sample": flops / batch, "samples_per_s": sps,
-               "gflops": rate / 1e9, "matmul_gflops": statistics.median(beside.rates) / 1e9,
-               "share": statistics.median(paired_shares(rates, beside.rates)), "windows": len(rates),
-               "best_matmul_gflops": peak / 1e9, "share_vs_best": rate / peak}
+               "gflops": rate / 1e9, "matmul_gflops": statistics.median(torchs) / 1e9,
+               "share": statistics.median(paired_shares(rates, torchs)), "windows": len(rates),
+               "best_matmul_gflops": peak / 1e9, "share_vs_best": rate / peak,
+               "onednn_matmul_gflops": statistics.median(onednns) / 1e9,
+               "share_onednn": statistics.median(paired_shares(rates, onednns))}
         if torch.get_num_threads() == 1:  # other threads' CPU time is not in thread_time
             row["cpu_share"] = flops * status["step"] / cpu / max(before[1], after[1])
         rows.append(row)

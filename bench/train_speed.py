@@ -208,14 +208,17 @@ def other_parts(args) -> None:
             print(json.dumps(rows))
             return
         print(f"{'case':<42}{'MFLOP/sample':>13}{'samples/s':>11}{'GFLOP/s':>9}{'matmul':>8}{'share':>7}"
-              f"{'best matmul':>13}{'vs best':>9}{'cpu share':>11}")
+              f"{'best matmul':>13}{'vs best':>9}{'cpu share':>11}{'oneDNN':>8}{'vs oneDNN':>11}")
         for r in rows:
             cpu_share = f"{r['cpu_share']:>11.0%}" if "cpu_share" in r else f"{'-':>11}"
             print(f"{r['case']:<42}{r['flops_per_sample'] / 1e6:>13.2f}{r['samples_per_s']:>11.0f}"
                   f"{r['gflops']:>9.1f}{r['matmul_gflops']:>8.1f}{r['share']:>7.0%}"
-                  f"{r['best_matmul_gflops']:>13.1f}{r['share_vs_best']:>9.0%}{cpu_share}")
-        print("share: each logging window against the matmul timed right after it (median); "
-              "vs best: the median window against the best matmul of the run")
+                  f"{r['best_matmul_gflops']:>13.1f}{r['share_vs_best']:>9.0%}{cpu_share}"
+                  f"{r['onednn_matmul_gflops']:>8.1f}{r['share_onednn']:>11.0%}")
+        print("matmul: torch's @ (MKL) right after each window, median; share: each window against "
+              "it (median); vs best: the median window against the best of the run; oneDNN, vs "
+              "oneDNN: the same product through oneDNN's kernel, which aelab's linear layers use "
+              "(about 2x MKL's on AMD AVX-512 CPUs, where MKL runs AVX2 code)")
         print("targets: MLP >= 60%, conv on 64x64 shapes >= 70% of the 1024x1024 float32 matmul rate")
         return
     result = compare_pythae(args.epochs, args.repeats, args.threads)

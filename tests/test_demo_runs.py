@@ -68,7 +68,11 @@ def test_the_disentangled_shapes_run_beats_the_entangled_one_by_its_cached_score
 
 
 def test_the_disentangled_run_recomputes_its_cached_mig():
-    """A fast recompute (the MIG sample alone, about 2 s) agrees with the cached score."""
+    """A fast recompute (the MIG sample alone, about 2 s) agrees with the cached score.
+
+    Not to the last bit: the cache was scored when torch's MKL matmuls ran the encoder's
+    linear layers, oneDNN's sum in another order (aelab.nn.Linear), and codes that move by
+    1e-7 can cross a histogram bin edge (8e-6 here). Another run's MIG differs by 0.1 or more."""
     import numpy as np
 
     from aelab import disentangle, shapes
@@ -77,7 +81,7 @@ def test_the_disentangled_run_recomputes_its_cached_mig():
     model = load_model(run)
     factors = shapes.sample_factors(disentangle.N_SAMPLE, np.random.default_rng(0).spawn(5)[0])
     mig, _ = disentangle.mig(disentangle.model_encoder(model)(factors), factors)
-    assert mig == pytest.approx(peek_disentanglement(run)["mig"], abs=1e-9)
+    assert mig == pytest.approx(peek_disentanglement(run)["mig"], abs=1e-4)
 
 
 @pytest.mark.parametrize("name", list(SHIPPED_SCORES))

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import flop_rate  # noqa: E402
@@ -27,4 +28,13 @@ def test_efficiency_times_a_matmul_after_every_logged_window():
     layers = [64 * 32, 32 * 8, 4 * 32, 32 * 64]
     assert row["flops_per_sample"] == 2 * (2 * sum(layers) + sum(layers[1:]))
     assert row["matmul_gflops"] > 0 and row["best_matmul_gflops"] > 0
-    assert 0 < row["share"] < 10 and 0 < row["share_vs_best"] < 10
+    assert row["onednn_matmul_gflops"] > 0
+    assert 0 < row["share"] < 10 and 0 < row["share_vs_best"] < 10 and 0 < row["share_onednn"] < 10
+
+
+def test_the_onednn_clock_times_the_same_product():
+    clock = flop_rate.MatmulClock(64, kernel="onednn")
+    torch.testing.assert_close(clock.product(), clock.a @ clock.b.t(), rtol=1e-4, atol=1e-3)
+    assert flop_rate.MatmulClock(64).product().shape == (64, 64)
+    with pytest.raises(ValueError, match="unknown matmul kernel 'blas'; choose one of torch, onednn"):
+        flop_rate.MatmulClock(64, kernel="blas")

@@ -1,10 +1,11 @@
-"""The fold path of ImageConvTranspose2d computes torch's transposed convolution."""
+"""aelab.nn's CPU paths compute what torch's layers compute: the fold path of
+ImageConvTranspose2d, oneDNN's Linear (values, gradients, FLOP counts, double backward)."""
 import pytest
 import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from aelab.nn import Decoder, ImageConvTranspose2d
+from aelab.nn import Decoder, Encoder, ImageConvTranspose2d, Linear
 
 
 @pytest.mark.parametrize("c_in,c_out,side,channels_last", [(32, 1, 16, True), (8, 3, 5, False),
@@ -48,32 +49,51 @@ def test_the_decoder_uses_it_only_for_the_image_layer():
     assert [m.out_channels for m in transposed] == [32, 1]  # 32 channels take torch's path
 
 
-def test_a_wide_linear_layer_has_torchs_values_gradients_and_flop_count():
-    from aelab.nn import DecoderLinear
+@pytest.mark.parametrize("batch,fan_in,fan_out", [(6, 10, 1024), (5, 784, 400), (7, 400, 40),
+                                                   (3, 20, 400)])
+def test_linear_has_torchs_values_gradients_and_flop_count(batch, fan_in, fan_out):
+    # wide (a code into a decoder), an image into an encoder, a head, a decoder's first layer
     torch.manual_seed(0)
-    layer = DecoderLinear(10, 1024)
-    plain = torch.nn.Linear(10, 1024)
+    layer = Linear(fan_in, fan_out)
+    plain = torch.nn.Linear(fan_in, fan_out)
     plain.load_state_dict(layer.state_dict())
-    grad = torch.randn(6, 1024)
+    grad = torch.randn(batch, fan_out)
     counts, results = [], []
     for module in (layer, plain):
-        x = torch.randn(6, 10, generator=torch.Generator().manual_seed(1), requires_grad=True)
+        x = torch.randn(batch, fan_in, generator=torch.Generator().manual_seed(1),
+                        requires_grad=True)
         with FlopCounterMode(display=False) as counter:
             out = module(x)
             out.backward(grad)
         counts.append(counter.get_total_flops())
         results.append((out, x.grad, module.weight.grad, module.bias.grad))
-    assert counts[0] == counts[1] > 0
+    assert counts[0] == counts[1] == 2 * 2 * batch * fan_in * fan_out + 2 * batch * fan_in * fan_out
     for ours, torchs in zip(*results):
         torch.testing.assert_close(ours, torchs, rtol=1e-5, atol=1e-5)
     assert results[0][2].is_contiguous()  # the fused Adam walks gradients as flat arrays
-    assert layer(x).grad_fn.name() != plain(x).grad_fn.name()  # it took the wide path
+    assert layer(x).grad_fn.name() == "_OneDNNLinearBackward"  # it took oneDNN's kernels
 
 
-def test_a_conv_decoder_takes_the_wide_path_from_its_code():
-    decoder = Decoder("conv", (1, 64, 64), (32, 64), latent_dim=10)
-    out = decoder(torch.randn(2, 10))
-    assert out.shape == (2, 1, 64, 64)
+def test_every_linear_layer_of_the_networks_takes_onednns_kernels_on_cpu():
+    for arch, hidden in (("mlp", (400,)), ("burgess", (32, 32)), ("conv", (32, 64))):
+        encoder = Encoder(arch, (1, 32, 32), hidden, out_dim=20)
+        decoder = Decoder(arch, (1, 32, 32), hidden, latent_dim=10)
+        linears = [m for net in (encoder, decoder) for m in net.modules()
+                   if isinstance(m, torch.nn.Linear)]
+        assert linears and all(type(m) is Linear for m in linears), arch
+        out = decoder(encoder(torch.rand(2, 1, 32, 32))[:, :10])
+        assert out.shape == (2, 1, 32, 32)
+        assert "_OneDNNLinearBackward" in _graph_names(out)
+
+
+def test_linear_keeps_torchs_path_off_the_fast_case():
+    layer = Linear(8, 4).double()  # float64: oneDNN's kernel is float32 only
+    out = layer(torch.randn(3, 8, dtype=torch.float64, requires_grad=True))
+    assert out.grad_fn.name() == "AddmmBackward0"
+    assert Linear(8, 4)(torch.randn(2, 3, 8)).shape == (2, 3, 4)  # batches of matrices too
+
+
+def _graph_names(out: torch.Tensor) -> set[str]:
     names = set()
     stack = [out.grad_fn]
     while stack:
@@ -81,14 +101,35 @@ def test_a_conv_decoder_takes_the_wide_path_from_its_code():
         if node is not None:
             names.add(node.name())
             stack += [n for n, _ in node.next_functions]
-    assert any("WideLinear" in name for name in names)
+    return names
 
 
-def test_a_wide_encoder_layer_keeps_the_contractive_penalty_differentiable():
-    # the wide path has no double backward, so encoders keep torch's Linear
+def _grad(param: torch.Tensor) -> torch.Tensor:
+    """A parameter's gradient, zeros where the loss does not reach it (the head's bias)."""
+    return torch.zeros_like(param) if param.grad is None else param.grad
+
+
+@pytest.mark.parametrize("hidden", ["4096", "32,16"])
+def test_the_contractive_penalty_is_differentiable_through_onednn_layers(hidden):
+    # its Jacobian is a backward with create_graph, itself differentiated: Linear's backward
+    # takes torch's differentiable matmuls then; same penalty and gradient as torch's Linear
     from aelab.losses import jacobian_frobenius_sq
     from aelab.registry import build_model
     from conftest import small_config
-    model = build_model(small_config("contractive", hidden="4096"))  # 64 inputs -> 4096
-    jacobian_frobenius_sq(model.encode, torch.rand(4, 1, 8, 8)).mean().backward()
-    assert model.encoder.body[1].weight.grad.abs().sum() > 0
+    torch.manual_seed(0)
+    model = build_model(small_config("contractive", hidden=hidden))  # 64 inputs -> hidden
+    x = torch.rand(4, 1, 8, 8)
+    penalty = jacobian_frobenius_sq(model.encode, x).mean()
+    penalty.backward()
+    grads = [_grad(p).clone() for p in model.encoder.parameters()]
+    assert "_OneDNNLinearBackward" in _graph_names(model.encode(x))
+    for module in model.encoder.modules():  # the same weights through torch's layer
+        if type(module) is Linear:
+            module.forward = torch.nn.Linear.forward.__get__(module)
+    model.zero_grad()
+    reference = jacobian_frobenius_sq(model.encode, x).mean()
+    reference.backward()
+    torch.testing.assert_close(penalty, reference)
+    for ours, torchs in zip(grads, (_grad(p) for p in model.encoder.parameters())):
+        torch.testing.assert_close(ours, torchs, rtol=1e-4, atol=1e-6)
+    assert sum(g.abs().sum() for g in grads) > 0

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..losses import gaussian_kl
+from ..nn import Linear
 from ..variants import register
 from .base import param
 from .vae import VAE, Config as VAEConfig
@@ -61,8 +62,8 @@ class FactorVAE(VAE):
         sizes = [config.latent_dim, *config.disc_hidden]
         layers: list[nn.Module] = []
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-            layers += [nn.Linear(fan_in, fan_out), nn.LeakyReLU(0.2)]
-        self.discriminator = nn.Sequential(*layers, nn.Linear(sizes[-1], 1))  # logit of D(z)
+            layers += [Linear(fan_in, fan_out), nn.LeakyReLU(0.2)]
+        self.discriminator = nn.Sequential(*layers, Linear(sizes[-1], 1))  # logit of D(z)
         self._disc_optimizer = None
 
     def trainable_parameters(self):
