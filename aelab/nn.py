@@ -89,12 +89,13 @@ class _OneDNNLinear(torch.autograd.Function):
 
 class Linear(nn.Linear):
     """``nn.Linear`` (same parameters, same state dict) that trains through
-    ``_OneDNNLinear`` on CPU for float32 batches of vectors; elsewhere (GPU, other dtypes,
-    a torch without oneDNN) it is ``nn.Linear``."""
+    ``_OneDNNLinear`` on CPU for non-empty float32 batches of vectors; elsewhere (GPU, other
+    dtypes, an empty batch, which oneDNN refuses, a torch without oneDNN) it is ``nn.Linear``."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if (_ONEDNN_LINEAR is not None and x.device.type == "cpu" and x.dim() == 2
-                and x.dtype == torch.float32 and self.weight.dtype == torch.float32):
+                and x.shape[0] > 0 and x.dtype == torch.float32
+                and self.weight.dtype == torch.float32):
             return _OneDNNLinear.apply(x, self.weight, self.bias)
         return super().forward(x)
 

@@ -91,6 +91,13 @@ def test_linear_keeps_torchs_path_off_the_fast_case():
     out = layer(torch.randn(3, 8, dtype=torch.float64, requires_grad=True))
     assert out.grad_fn.name() == "AddmmBackward0"
     assert Linear(8, 4)(torch.randn(2, 3, 8)).shape == (2, 3, 4)  # batches of matrices too
+    empty = torch.randn(0, 8, requires_grad=True)  # oneDNN refuses an empty reduction
+    Linear(8, 4)(empty).sum().backward()
+    assert empty.grad.shape == (0, 8)
+    layer = Linear(5, 3)
+    strided = torch.randn(4, 10)[:, ::2]  # a view, as slicing a code gives
+    torch.testing.assert_close(layer(strided), F.linear(strided, layer.weight, layer.bias))
+    assert layer(torch.randn(1, 5)).grad_fn.name() == "_OneDNNLinearBackward"
 
 
 def _graph_names(out: torch.Tensor) -> set[str]:
