@@ -4,6 +4,9 @@
 beta-VAE", appendix A.1): stride-2 4x4 convs, then two fully connected layers of 256
 units, mirrored in the decoder.
 
+Every linear layer is ``Linear``, which on CPU trains through oneDNN's matmul kernel (about
+twice MKL's on AMD CPUs with AVX-512, where MKL runs AVX2 code).
+
 An encoder maps images ``(B, C, H, W)`` to ``out_dim`` numbers (a code, or
 ``mu`` and ``logvar`` side by side); a decoder maps a code back to image
 logits of the input shape. An optional condition vector (the one-hot label of
@@ -35,8 +38,9 @@ def _mlp(sizes: list[int]) -> list[nn.Module]:
 _ONEDNN_LINEAR = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
 
 
-def _onednn_mm(a: torch.Tensor, b_t: torch.Tensor) -> torch.Tensor:
-    """a @ b_t^T through oneDNN (either operand may be a transposed view)."""
+def onednn_mm(a: torch.Tensor, b_t: torch.Tensor) -> torch.Tensor:
+    """a @ b_t^T for float32 CPU matrices through oneDNN's kernel (either operand may be a
+    transposed view); bench/flop_rate.py times it as the second matmul baseline."""
     return _ONEDNN_LINEAR(a, b_t, None, "none", [], "")
 
 
@@ -77,11 +81,11 @@ class _OneDNNLinear(torch.autograd.Function):
             grad_x = grad @ weight if wanted[0] else None
             grad_w = grad.t() @ x if wanted[1] else None
         else:
-            grad_x = _onednn_mm(grad, weight.t()) if wanted[0] else None  # (B, out) @ (out, in)
+            grad_x = onednn_mm(grad, weight.t()) if wanted[0] else None  # (B, out) @ (out, in)
             if wanted[1] and x.shape[1] < 64:
-                grad_w = _onednn_mm(x.t(), grad.t()).t().contiguous()  # (x^T g)^T
+                grad_w = onednn_mm(x.t(), grad.t()).t().contiguous()  # (x^T g)^T
             elif wanted[1]:
-                grad_w = _onednn_mm(grad.t(), x.t())  # g^T x: (out, B) @ (B, in)
+                grad_w = onednn_mm(grad.t(), x.t())  # g^T x: (out, B) @ (B, in)
         if ctx.has_bias and wanted[2]:
             grad_b = grad.sum(0)
         return grad_x, grad_w, grad_b
