@@ -76,7 +76,7 @@ class _OneDNNLinear(torch.autograd.Function):
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
         wanted = ctx.needs_input_grad
-        grad_x = grad_w = grad_b = None
+        grad_x = grad_w = None
         if torch.is_grad_enabled():  # a double backward will follow: differentiable ops
             grad_x = grad @ weight if wanted[0] else None
             grad_w = grad.t() @ x if wanted[1] else None
@@ -86,8 +86,7 @@ class _OneDNNLinear(torch.autograd.Function):
                 grad_w = onednn_mm(x.t(), grad.t()).t().contiguous()  # (x^T g)^T
             elif wanted[1]:
                 grad_w = onednn_mm(grad.t(), x.t())  # g^T x: (out, B) @ (B, in)
-        if ctx.has_bias and wanted[2]:
-            grad_b = grad.sum(0)
+        grad_b = grad.sum(0) if ctx.has_bias and wanted[2] else None
         return grad_x, grad_w, grad_b
 
 
