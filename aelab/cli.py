@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 
-from .errors import AelabError
+from aelab.errors import AelabError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -24,7 +24,7 @@ def _print_json(obj) -> None:
 
 # --- commands ---
 def cmd_variants(args) -> int:
-    from .registry import get_variant, list_variants
+    from aelab.models import get_variant, list_variants
 
     rows = []
     for name in list_variants():
@@ -44,7 +44,7 @@ def cmd_variants(args) -> int:
 
 
 def cmd_datasets(args) -> int:
-    from .data import list_datasets
+    from aelab.data.datasets import list_datasets
 
     rows = list_datasets()
     rows.append({"name": "npz:PATH", "offline": True, "shipped": False,
@@ -76,7 +76,7 @@ def _train_params(args) -> tuple[dict, dict]:
     either kind (training settings such as max_minutes have no flag of their own)."""
     import dataclasses
 
-    from .config import TrainConfig
+    from aelab.config import TrainConfig
 
     training_names = {f.name for f in dataclasses.fields(TrainConfig)}
     model, train = {}, {}
@@ -95,7 +95,7 @@ def _train_params(args) -> tuple[dict, dict]:
 
 
 def cmd_presets(args) -> int:
-    from .presets import PRESETS
+    from aelab.training.presets import PRESETS
 
     rows = [{"name": name, "about": p.about, "variant": p.variant, "dataset": p.dataset,
              "model": p.model, "train": p.train} for name, p in PRESETS.items()]
@@ -108,13 +108,13 @@ def cmd_presets(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .presets import apply_preset
-    from .train import prepare_run, train_run
+    from aelab.training.presets import apply_preset
+    from aelab.training.trainer import prepare_run, train_run
 
     args.variant, args.dataset, model_params, train_params = apply_preset(
         args.preset, args.variant, args.dataset, *_train_params(args))
     if args.background:
-        from .manager import RunManager
+        from aelab.runs.local import RunManager
 
         if args.out:
             raise AelabError("--out cannot be used with --background; background runs live in "
@@ -165,8 +165,8 @@ class _progress_bar:
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluate import evaluate_run
-    from .runref import RunRef
+    from aelab.metrics.evaluate import evaluate_run
+    from aelab.runs.refs import RunRef
 
     scores = evaluate_run(RunRef.resolve(args.run, args.runs_dir), dataset=args.dataset)
     if args.json:
@@ -190,7 +190,7 @@ def _fmt_row(row: dict) -> str:
 
 
 def cmd_runs(args) -> int:
-    from .manager import RunManager
+    from aelab.runs.local import RunManager
 
     manager = RunManager(args.runs_dir)
     if args.action == "list":
@@ -204,7 +204,7 @@ def cmd_runs(args) -> int:
         return 0
     if not args.run:
         raise AelabError(f"runs {args.action} needs a run id")
-    from .runref import RunRef
+    from aelab.runs.refs import RunRef
 
     args.run = RunRef.resolve(args.run, manager.runs_dir).run_id  # confined, once, here
     if args.action == "show":
@@ -231,8 +231,8 @@ def cmd_sweep(args) -> int:
     import contextlib
     import time
 
-    from .execution import get_backend
-    from .study import Study, StudySpec, check_backend_args, parse_grid, summarise
+    from aelab.runs.execution import get_backend
+    from aelab.runs.study import Study, StudySpec, check_backend_args, parse_grid, summarise
 
     check_backend_args(args.ray, args.ray_address)
     params = _pairs(args.param)
@@ -273,21 +273,21 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_worker(args) -> int:
-    from .manager import worker_main
-    from .runref import RunRef
+    from aelab.runs.local import worker_main
+    from aelab.runs.refs import RunRef
 
     return worker_main(RunRef.resolve(args.run_dir, args.runs_dir), resume=args.resume)
 
 
 def cmd_supervise(args) -> int:
-    from .manager import supervise
+    from aelab.runs.local import supervise
 
     supervise(args.runs_dir, max_parallel=args.max_parallel, lock_fd=args.lock_fd)
     return 0
 
 
 def cmd_demo_runs(args) -> int:
-    from .demo import DEMOS, make_demo_runs
+    from aelab.training.demo_runs import DEMOS, make_demo_runs
 
     unknown = [n for n in args.names if n not in DEMOS]
     if unknown:
@@ -298,14 +298,14 @@ def cmd_demo_runs(args) -> int:
 
 
 def cmd_disentangle(args) -> int:
-    from .caches import load_disentanglement
-    from .disentangle import (REFERENCE_ENCODERS, format_scores, score_encoder, score_run,
+    from aelab.metrics.results import load_disentanglement
+    from aelab.metrics.disentanglement import (REFERENCE_ENCODERS, format_scores, score_encoder, score_run,
                               score_run_dir)
 
     if (args.run is None) == (args.encoder is None):
         raise AelabError(f"disentangle needs exactly one of a run (folder or id) or --encoder "
                          f"{'|'.join(REFERENCE_ENCODERS)}")
-    from .runref import RunRef
+    from aelab.runs.refs import RunRef
 
     if args.unpruned and args.run is None:
         raise AelabError("--unpruned needs a run: reference encoders have nothing pruned")
@@ -321,9 +321,9 @@ def cmd_disentangle(args) -> int:
 
 def cmd_latent_scores(args) -> int:
     """The Latent space page's score table of a run, cached in its folder (started in the
-    background by the page, see aelab.scoring)."""
-    from .caches import load_latent_scores
-    from .runref import RunRef
+    background by the page, see aelab.metrics.background)."""
+    from aelab.metrics.results import load_latent_scores
+    from aelab.runs.refs import RunRef
 
     rows = load_latent_scores(RunRef.resolve(args.run, args.runs_dir))
     print(json.dumps(rows) if args.json else "\n".join(json.dumps(r) for r in rows))
@@ -450,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # the disk or the file system said no: one sentence, no traceback
-        from .runs import os_error_reason
+        from aelab.runs.folder import os_error_reason
 
         where = f" ({exc.filename})" if exc.filename else ""
         print(f"error: {os_error_reason(exc)}{where}", file=sys.stderr)

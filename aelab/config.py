@@ -14,7 +14,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from .errors import ConfigError
+from aelab.errors import ConfigError
 
 
 def param(default, help: str, **rules):

@@ -84,7 +84,7 @@ def first_render(runs_dir: Path, repeats: int, timeout: float = 120.0) -> list[d
 # --- (b) the Reconstructions rerun ---
 def finished_by_dataset(runs_dir: Path) -> dict[str, list[str]]:
     """Ids of finished runs in ``runs_dir``, grouped by dataset."""
-    from aelab.manager import RunManager
+    from aelab.runs.local import RunManager
 
     groups = defaultdict(list)
     for row in RunManager(runs_dir, start_supervisor=False).list():
@@ -95,7 +95,7 @@ def finished_by_dataset(runs_dir: Path) -> dict[str, list[str]]:
 
 def tiny_runs(folder: Path) -> Path:
     """Three small finished ``digits`` runs (ae, denoising, vae) made here, in this process."""
-    from aelab.train import prepare_run, train_run
+    from aelab.training.trainer import prepare_run, train_run
 
     for variant in ("ae", "denoising", "vae"):
         run_dir = prepare_run(variant, "digits", {"latent_dim": 4, "hidden": "64,32"},

@@ -23,9 +23,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from aelab.manager import RunManager, supervisor_running  # noqa: E402
-from aelab.runs import read_metrics  # noqa: E402
-from aelab.train import prepare_run, train_run  # noqa: E402
+from aelab.runs.local import RunManager, supervisor_running  # noqa: E402
+from aelab.runs.folder import read_metrics  # noqa: E402
+from aelab.training.trainer import prepare_run, train_run  # noqa: E402
 
 # log_every=1 so that the first step is visible in metrics.jsonl as soon as it is taken
 RUN = ("ae", "mnist5k", {"latent_dim": 16}, {"epochs": 1, "caches": False, "seed": 0, "log_every": 1})
@@ -56,7 +56,7 @@ def latency_and_overhead(root: Path) -> dict:
 
 SUBMITTER = """
 import sys
-from aelab.manager import RunManager
+from aelab.runs.local import RunManager
 m = RunManager(sys.argv[1], max_parallel=int(sys.argv[3]))
 for i in range(int(sys.argv[2])):
     m.submit("ae", "digits", {"latent_dim": 2, "hidden": "16"},

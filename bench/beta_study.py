@@ -1,6 +1,6 @@
 """The beta trade-off of survey section 4.3, measured on the ``shapes`` sprites: a sweep plus a plot.
 
-Two studies of ``betavae`` (``aelab.study``; every trial an ordinary run folder, each
+Two studies of ``betavae`` (``aelab.runs.study``; every trial an ordinary run folder, each
 trained for the same number of steps, ``--epochs``):
 beta over ``--betas`` (beta = 1 is the VAE), and, unless ``--capacity 0``, the
 controlled-capacity form (Burgess et al.: gamma |KL - C|, C raised to
@@ -27,12 +27,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from aelab.caches import load_disentanglement, load_eval  # noqa: E402
-from aelab.execution import get_backend  # noqa: E402
-from aelab.presets import get_preset  # noqa: E402
-from aelab.runs import read_status  # noqa: E402
-from aelab.study import Study, StudySpec, summarise  # noqa: E402
-from aelab.study_results import summarise_metric, trial_rows  # noqa: E402
+from aelab.metrics.results import load_disentanglement, load_eval  # noqa: E402
+from aelab.runs.execution import get_backend  # noqa: E402
+from aelab.training.presets import get_preset  # noqa: E402
+from aelab.runs.folder import read_status  # noqa: E402
+from aelab.runs.study import Study, StudySpec, summarise  # noqa: E402
+from aelab.runs.study_results import summarise_metric, trial_rows  # noqa: E402
 
 METRICS = ("beta_vae", "factor_vae", "mig", "dci_disentanglement", "dci_completeness",
            "dci_informativeness")

@@ -5,7 +5,7 @@ For each seed, the preset is trained exactly as ``python -m aelab train --preset
 class-disentangle --seed S --device cpu`` would (same settings, same trainer), and at
 every ``--every`` seconds of training time the model is scored on one fixed uniform sample
 of ``--sample`` sprites: MIG (Chen et al. 2018) and DCI disentanglement (Eastwood &
-Williams 2018) with ``aelab.disentangle``'s estimators. What is scored is the model a run
+Williams 2018) with ``aelab.metrics.disentanglement``'s estimators. What is scored is the model a run
 stopped at that moment would save (``stopped_copy``: the recipe prunes collapsed latents
 when training ends), so the row at minute m is what ``--param max_minutes=m`` would give,
 e.g. on a slower machine. Scoring time is not training time (the trainer's clock stops
@@ -29,9 +29,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo's aelab, not installed
-from aelab import disentangle, shapes  # noqa: E402
-from aelab.presets import apply_preset  # noqa: E402
-from aelab.train import Trainer, prepare_run  # noqa: E402
+from aelab.metrics import disentanglement as disentangle  # noqa: E402
+from aelab.data import shapes
+from aelab.training.presets import apply_preset  # noqa: E402
+from aelab.training.trainer import Trainer, prepare_run  # noqa: E402
 
 
 def matmul_gflops(repeats: int = 20) -> float:

@@ -11,7 +11,7 @@ trained on it for one epoch, then its caches (codes, PCA and UMAP of codes and p
 eval metrics) and the Latent page's score table, so every page opens from caches.
 
 1. traversal: ``AppTest`` on ``pages/traversal.py`` with that run. The page's sliders
-   decode in the browser (aelab/webdecoder.py): a move there costs the server nothing. Timed
+   decode in the browser (aelab/explore/webdecoder.py): a move there costs the server nothing. Timed
    here: N moves of one latent slider decoded on the server, the fallback for runs the
    browser cannot decode (the export is refused in this process to reach it;
    ``at.slider(key=...).set_value(v).run()``, each checked to change the decoded image;
@@ -47,7 +47,7 @@ TARGETS = {"traversal_move_s": 0.100, "latent_render_s": 1.5}
 
 def make_dataset(folder: Path, points: int, seed: int = 0) -> Path:
     """An npz with ``points`` test images built from ``mnist5k`` (see module docstring)."""
-    from aelab.data import load_dataset
+    from aelab.data.datasets import load_dataset
 
     ds = load_dataset("mnist5k")
     images = np.concatenate([ds.x_train, ds.x_test])  # (5000, 1, 28, 28)
@@ -63,8 +63,8 @@ def make_dataset(folder: Path, points: int, seed: int = 0) -> Path:
 
 
 def setup(folder: Path, points: int) -> Path:
-    from aelab.caches import build_caches, load_latent_scores
-    from aelab.train import prepare_run, train_run
+    from aelab.metrics.results import build_caches, load_latent_scores
+    from aelab.training.trainer import prepare_run, train_run
 
     runs = folder / "runs"
     os.environ["AELAB_RUNS"] = str(runs)
@@ -101,13 +101,13 @@ def check(at) -> None:
 def time_traversal(run_dir: Path, moves: int) -> dict:
     """Slider moves decoded on the server: only runs the browser cannot decode do this (the
     export is refused here to time it); for the others a move never reaches the server."""
-    import aelab.webdecoder
+    import aelab.explore.webdecoder
     from aelab.ui.loaders import _web_decoder
 
     def refuse(model):
-        raise aelab.webdecoder.WebDecoderError("the bench times the server's decoding")
+        raise aelab.explore.webdecoder.WebDecoderError("the bench times the server's decoding")
 
-    real, aelab.webdecoder.export_decoder = aelab.webdecoder.export_decoder, refuse
+    real, aelab.explore.webdecoder.export_decoder = aelab.explore.webdecoder.export_decoder, refuse
     _web_decoder.clear()
     try:
         at = open_page("traversal")
@@ -129,7 +129,7 @@ def time_traversal(run_dir: Path, moves: int) -> dict:
             if i >= 3:
                 times.append(elapsed)
     finally:
-        aelab.webdecoder.export_decoder = real
+        aelab.explore.webdecoder.export_decoder = real
         _web_decoder.clear()
     return {"slider": key, "moves": moves, "median_s": statistics.median(times), "min_s": min(times)}
 
@@ -187,7 +187,7 @@ def main(argv=None) -> int:
     keep = args.keep or args.folder is not None
     try:
         run_dir = setup(folder, args.points)
-        from aelab.caches import load_caches
+        from aelab.metrics.results import load_caches
 
         cached = len(load_caches(run_dir)["index"])
         traversal = time_traversal(run_dir, args.moves)

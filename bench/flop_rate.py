@@ -37,11 +37,11 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from aelab.data import load_dataset
-from aelab.nn import onednn_mm
-from aelab.registry import build_model
-from aelab.runs import read_config, read_metrics
-from aelab.train import prepare_run, train_run
+from aelab.data.datasets import load_dataset
+from aelab.models.nn import onednn_mm
+from aelab.models import build_model
+from aelab.runs.folder import read_config, read_metrics
+from aelab.training.trainer import prepare_run, train_run
 
 # (name, variant, dataset, model settings, training settings): the issue's two cases
 CASES = (
@@ -50,7 +50,7 @@ CASES = (
      {"epochs": 10, "batch_size": 128, "lr": 1e-3}),
     ("conv beta-VAE 64x64 shapes, batch 64", "betavae", "shapes",
      {"latent_dim": 10, "arch": "conv"}, {"epochs": 1, "batch_size": 64, "lr": 1e-3}),
-    # and the class preset's net (aelab/presets.py), for its first 30 seconds
+    # and the class preset's net (aelab/training/presets.py), for its first 30 seconds
     ("Burgess beta-TCVAE 32x32 shapes, batch 128", "betatcvae", "shapes32",
      {"latent_dim": 10, "arch": "burgess"},
      {"epochs": 1, "batch_size": 128, "lr": 1e-3, "max_minutes": 0.5}),
@@ -65,7 +65,7 @@ class MatmulClock:
 
     ``kernel`` "torch" is the issue's baseline, torch's ``@`` (MKL's sgemm); "onednn" is the
     same product through oneDNN's kernel, the one aelab's linear layers train with on CPU
-    (``aelab.nn.Linear``). MKL runs its AVX2 code on AMD CPUs, so on an AVX-512 AMD machine
+    (``aelab.models.nn.Linear``). MKL runs its AVX2 code on AMD CPUs, so on an AVX-512 AMD machine
     the second is about twice the first, and the honest ceiling for training."""
 
     def __init__(self, n: int = 1024, kernel: str = "torch"):

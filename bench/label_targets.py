@@ -14,7 +14,7 @@ other sprites (chance 1/3):
   five labels at once (the supervised term with equal weights), orientation as the grid's
   index or as semivae's (1 - cos(k theta)) / 2.
 
-And ``--ceiling`` scores the labels themselves as a code (``aelab.disentangle.score``): what
+And ``--ceiling`` scores the labels themselves as a code (``aelab.metrics.disentanglement.score``): what
 a model that learned them exactly would get, with orientation as seen (its cosine, and on the
 circle: cosine and sine), with orientation replaced by noise, without orientation, and with
 every label blurred by Gaussian noise (std 0.05, about 1.5 position steps).
@@ -39,9 +39,9 @@ import torch
 from torch.nn import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo's aelab
-from aelab import shapes  # noqa: E402
+from aelab.data import shapes  # noqa: E402
 from aelab.models.semivae import SHAPE_TARGET, scaled_factors  # noqa: E402
-from aelab.nn import Encoder  # noqa: E402
+from aelab.models.nn import Encoder  # noqa: E402
 
 SIDE, TRAIN, TEST, BATCH = 32, 40_000, 3_000, 64
 
@@ -102,7 +102,7 @@ def run(case: str, steps: int, seed: int = 0) -> dict:
 
 def ceiling() -> list[dict]:
     """Disentanglement scores of the labels as codes, exact and spoiled (module docstring)."""
-    from aelab.disentangle import score
+    from aelab.metrics.disentanglement import score
 
     rng = np.random.default_rng(0)
     seen = lambda f: scaled_factors(f).astype(np.float64)  # noqa: E731
@@ -125,8 +125,8 @@ def ceiling() -> list[dict]:
 def generalisation(run_dir: str, n: int = 5000) -> dict:
     """RMS of sigmoid(mu_j) - y_j per labelled latent of a semivae run, on ``n`` of its labelled
     pool sprites and on the test split (a separate sample of the grid)."""
-    from aelab.data import load_dataset
-    from aelab.runs import load_model, read_config
+    from aelab.data.datasets import load_dataset
+    from aelab.runs.folder import load_model, read_config
 
     config = read_config(run_dir)
     if config["variant"] != "semivae":

@@ -1,5 +1,5 @@
 """Can the beta-VAE and FactorVAE scores be trusted? aelab's metrics (drawn from one encoded
-pool, ``aelab.disentangle``) over several seeds against a direct implementation of
+pool, ``aelab.metrics.disentanglement``) over several seeds against a direct implementation of
 disentanglement_lib's definitions at its full sizes (``tests/dlib_reference.py``: every
 observation drawn afresh, 10,000 + 5,000 points of 64 pairs; 10,000 + 5,000 votes of 64), on
 the reference encoders and on shapes runs, and the wall time of scoring each run.
@@ -27,9 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 import dlib_reference as ref  # noqa: E402
 
-from aelab import disentangle as D  # noqa: E402
-from aelab import shapes  # noqa: E402
-from aelab.runs import load_model, read_config  # noqa: E402
+from aelab.metrics import disentanglement as D  # noqa: E402
+from aelab.data import shapes  # noqa: E402
+from aelab.runs.folder import load_model, read_config  # noqa: E402
 
 
 def grid_table(represent, chunk: int = 20_000) -> np.ndarray:

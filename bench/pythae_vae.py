@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from aelab.data import load_dataset  # noqa: E402
+from aelab.data.datasets import load_dataset  # noqa: E402
 
 BATCH, LR, HIDDEN, LATENT = 128, 1e-3, 400, 20
 
@@ -71,8 +71,8 @@ def run_pythae(epochs: int, x: np.ndarray) -> dict:
 
 
 def run_aelab(epochs: int, x: np.ndarray) -> dict:
-    from aelab.runs import read_metrics
-    from aelab.train import prepare_run, train_run
+    from aelab.runs.folder import read_metrics
+    from aelab.training.trainer import prepare_run, train_run
 
     with tempfile.TemporaryDirectory() as runs_dir:
         start, cpu = time.perf_counter(), time.process_time()

@@ -52,9 +52,9 @@ from torchvision import transforms
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo's aelab, not installed
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # flop_rate
-from aelab.data import load_dataset
-from aelab.runs import load_model, read_metrics
-from aelab.train import prepare_run, resolve_device, train_run
+from aelab.data.datasets import load_dataset
+from aelab.runs.folder import load_model, read_metrics
+from aelab.training.trainer import prepare_run, resolve_device, train_run
 
 BATCH, LR, LATENT = 128, 1e-3, 20
 

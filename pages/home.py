@@ -6,7 +6,7 @@ ui.within_app()  # first: a deep link on a fresh server hands over to app.py
 import pandas as pd
 import streamlit as st
 
-from aelab.data import list_datasets
+from aelab.data.datasets import list_datasets
 
 st.title("aelab - an autoencoder lab")
 st.markdown(

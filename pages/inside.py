@@ -6,8 +6,8 @@ ui.within_app()  # first: a deep link on a fresh server hands over to app.py
 import plotly.graph_objects as go
 import streamlit as st
 
-from aelab.compare import image_grid
-from aelab.explore import (filters_and_atoms, jacobian_singular_values, kept_frequency,
+from aelab.explore.reconstructions import image_grid
+from aelab.explore.latent import (filters_and_atoms, jacobian_singular_values, kept_frequency,
                            mean_activations)
 
 st.title("Inside a model")

@@ -7,15 +7,15 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from aelab.caches import peek_disentanglement
-from aelab.compare import denoising_rows, image_grid, pick_examples, reconstruction_rows
+from aelab.metrics.results import peek_disentanglement
+from aelab.explore.reconstructions import denoising_rows, image_grid, pick_examples, reconstruction_rows
 from aelab.errors import AelabError
-from aelab.explore import (class_swap_grid, decode_codes, dimension_order, jacobian_singular_values,
+from aelab.explore.latent import (class_swap_grid, decode_codes, dimension_order, jacobian_singular_values,
                            kept_frequency, mean_activations, prior_samples)
-from aelab import lesson_disentangle as L
-from aelab.lesson import BY_KEY, STEPS
+from aelab.explore import disentangle_lesson as L
+from aelab.explore.lesson import BY_KEY, STEPS
 from aelab.models.denoising import NOISES
-from aelab.runs import read_config
+from aelab.runs.folder import read_config
 
 KEYS = [s.key for s in STEPS]
 

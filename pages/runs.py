@@ -6,10 +6,10 @@ ui.within_app()  # first: a deep link on a fresh server hands over to app.py
 import pandas as pd
 import streamlit as st
 
-from aelab.caches import load_eval
-from aelab.compare import loss_figure, mig_figure
+from aelab.metrics.results import load_eval
+from aelab.explore.reconstructions import loss_figure, mig_figure
 from aelab.errors import AelabError
-from aelab.runs import read_metrics
+from aelab.runs.folder import read_metrics
 
 st.title("Runs")
 manager = ui.manager()

@@ -6,11 +6,11 @@ ui.within_app()  # first: a deep link on a fresh server hands over to app.py
 import pandas as pd
 import streamlit as st
 
-from aelab.caches import load_eval
+from aelab.metrics.results import load_eval
 from aelab.errors import AelabError
-from aelab.registry import list_variants
-from aelab.study import StudySpec, parse_grid
-from aelab.study_results import (list_studies, metric_figure, metric_names, summarise_metric,
+from aelab.models import list_variants
+from aelab.runs.study import StudySpec, parse_grid
+from aelab.runs.study_results import (list_studies, metric_figure, metric_names, summarise_metric,
                                  trial_rows)
 
 st.title("Study")

@@ -7,9 +7,9 @@ import streamlit as st
 
 from aelab.errors import AelabError
 from aelab.models.base import AEConfig
-from aelab.presets import PRESETS
-from aelab.registry import get_variant, list_variants
-from aelab.train import TrainConfig, validate_run
+from aelab.training.presets import PRESETS
+from aelab.models import get_variant, list_variants
+from aelab.training.trainer import TrainConfig, validate_run
 
 st.title("Train")
 

@@ -11,7 +11,7 @@ import torch
 os.environ.setdefault("AELAB_THREADS", "1")
 torch.set_num_threads(int(os.environ["AELAB_THREADS"]))
 
-from aelab.registry import list_variants, make_config
+from aelab.models import list_variants, make_config
 
 VARIANTS = list_variants()
 DIGITS_SHAPE = (1, 8, 8)
@@ -38,7 +38,7 @@ def runs_dir(tmp_path, monkeypatch):
 @pytest.fixture
 def batch():
     """64 digits images and labels."""
-    from aelab.data import load_dataset
+    from aelab.data.datasets import load_dataset
 
     ds = load_dataset("digits")
     return torch.from_numpy(ds.x_train[:64]), torch.from_numpy(ds.y_train[:64])

@@ -1,6 +1,6 @@
 """A direct implementation of disentanglement_lib's beta-VAE and FactorVAE metrics
 (google-research/disentanglement_lib, evaluation/metrics/beta_vae.py and factor_vae.py,
-with the sizes of its gin configs), written independently of ``aelab.disentangle`` to check
+with the sizes of its gin configs), written independently of ``aelab.metrics.disentanglement`` to check
 it: every observation is drawn afresh, one point or vote at a time, as there.
 
 A representation function maps factor index rows (N, 5) to codes (N, K), as in aelab.

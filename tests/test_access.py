@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import aelab.manager
-from aelab import access
-from aelab.access import AccessError, Limits
+import aelab.runs.local
+from aelab.runs import ownership as access
+from aelab.runs.ownership import AccessError, Limits
 from aelab.errors import AelabError
-from aelab.runs import read_status
+from aelab.runs.folder import read_status
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 DEMO = APP.parent / "checkpoints" / "demo-ae-z2"
@@ -72,7 +72,7 @@ def runs(tmp_path, monkeypatch):
     shutil.copytree(DEMO, root / DEMO.name)
     monkeypatch.setenv("AELAB_RUNS", str(root))
     monkeypatch.delenv("AELAB_TEACHER_TOKEN", raising=False)
-    monkeypatch.setattr(aelab.manager, "ensure_supervisor", lambda runs_dir, max_parallel=None: None)
+    monkeypatch.setattr(aelab.runs.local, "ensure_supervisor", lambda runs_dir, max_parallel=None: None)
     return root
 
 

@@ -4,11 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from aelab import data, shapes
+from aelab.data import datasets as data
+
+from aelab.data import shapes
 from aelab.errors import ConfigError
 from aelab.models.adagvae import AdaGVAE, shared_latents
-from aelab.registry import build_model
-from aelab.train import Trainer, prepare_run, validate_run
+from aelab.models import build_model
+from aelab.training.trainer import Trainer, prepare_run, validate_run
 
 from conftest import small_config
 from test_levers import bce, numpy_of, small_pool  # noqa: F401  (small_pool: a fixture)
@@ -127,7 +129,7 @@ def test_trainer_feeds_pairs_that_differ_in_the_configured_factors(runs_dir, sma
 
 
 def test_kl_between_gaussians_is_the_prior_kl_when_the_second_is_the_prior():
-    from aelab.losses import gaussian_kl, gaussian_kl_between
+    from aelab.models.losses import gaussian_kl, gaussian_kl_between
 
     torch.manual_seed(0)
     mu, logvar = torch.randn(8, 5), torch.randn(8, 5)

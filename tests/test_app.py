@@ -22,19 +22,19 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-import aelab.caches
-import aelab.compare
-import aelab.explore
-import aelab.manager
+import aelab.metrics.results
+import aelab.explore.reconstructions
+import aelab.explore.latent
+import aelab.runs.local
 from aelab import ui
-from aelab.caches import load_eval
-from aelab.compare import image_grid, pick_examples
-from aelab.data import load_dataset
+from aelab.metrics.results import load_eval
+from aelab.explore.reconstructions import image_grid, pick_examples
+from aelab.data.datasets import load_dataset
 from aelab.errors import DatasetError
-from aelab.manager import RunManager
-from aelab.registry import get_variant, list_variants
-from aelab.runs import read_config, read_metrics, read_status
-from aelab.train import prepare_run, train_run
+from aelab.runs.local import RunManager
+from aelab.models import get_variant, list_variants
+from aelab.runs.folder import read_config, read_metrics, read_status
+from aelab.training.trainer import prepare_run, train_run
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 TIMEOUT = 60
@@ -67,9 +67,9 @@ def template(tmp_path_factory):
         ids[variant] = run_dir.name
     # The evaluate metrics the Runs page reads; UMAP (seconds of JIT compilation) is not
     # what these tests are about, so any projection is made with PCA here.
-    project = aelab.caches.project_2d
+    project = aelab.metrics.results.project_2d
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(aelab.caches, "project_2d", lambda x, method, seed=0: project(x, "pca", seed))
+        mp.setattr(aelab.metrics.results, "project_2d", lambda x, method, seed=0: project(x, "pca", seed))
         for variant, _ in RUNS:
             load_eval(root / ids[variant])
     damaged = root / DAMAGED
@@ -115,7 +115,7 @@ def teacher(monkeypatch):
 def supervisor_calls(monkeypatch):
     """Every call the app makes to start a supervisor, recorded instead of started."""
     calls = []
-    monkeypatch.setattr(aelab.manager, "ensure_supervisor",
+    monkeypatch.setattr(aelab.runs.local, "ensure_supervisor",
                         lambda runs_dir, max_parallel=None: calls.append(Path(runs_dir)))
     return calls
 
@@ -533,8 +533,8 @@ def test_reconstructions_are_made_once_for_every_session(runs, monkeypatch):
     """A rerun, and another student's visit with the same choices, run no model and encode no
     picture again."""
     made = []
-    for module, name in ((aelab.compare, "reconstruction_rows"), (aelab.compare, "denoising_rows"),
-                         (aelab.explore, "png_bytes")):  # the PNG of each picture shown
+    for module, name in ((aelab.explore.reconstructions, "reconstruction_rows"), (aelab.explore.reconstructions, "denoising_rows"),
+                         (aelab.explore.latent, "png_bytes")):  # the PNG of each picture shown
         real = getattr(module, name)
         monkeypatch.setattr(module, name,
                             lambda *a, real=real, name=name, **k: made.append(name) or real(*a, **k))

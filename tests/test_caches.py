@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from aelab.caches import (CACHE, EVAL, ensure_caches, load_caches, load_eval, project_2d,
+from aelab.metrics.results import (CACHE, EVAL, ensure_caches, load_caches, load_eval, project_2d,
                           subset_indices, weights_hash)
-from aelab.runs import WEIGHTS, atomic_write_tensors, read_tensors
-from aelab.train import prepare_run, train_run
+from aelab.runs.folder import WEIGHTS, atomic_write_tensors, read_tensors
+from aelab.training.trainer import prepare_run, train_run
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Run order and labels (aelab.catalog) and the run picker's URL state (?run=<id>)."""
+"""Run order and labels (aelab.runs.labels) and the run picker's URL state (?run=<id>)."""
 from __future__ import annotations
 
 import time
@@ -7,7 +7,7 @@ import pytest
 
 from streamlit.testing.v1 import AppTest
 
-from aelab.catalog import order_runs, run_label, run_labels
+from aelab.runs.labels import order_runs, run_label, run_labels
 
 T0 = time.mktime((2026, 12, 1, 14, 3, 0, 0, 0, -1))
 
@@ -44,7 +44,7 @@ def test_labels_are_readable_and_unique():
 
 
 def test_eta_is_never_empty_and_phases_after_training_show():
-    from aelab.catalog import eta_text, phase_of
+    from aelab.runs.labels import eta_text, phase_of
 
     assert eta_text({"state": "running", "eta_seconds": None}) == "estimating..."
     assert eta_text({"state": "running", "eta_seconds": 83.4}) == "1 min 23 s"
@@ -62,7 +62,7 @@ def test_eta_is_never_empty_and_phases_after_training_show():
 def test_warnings_for_nan_losses_and_collapsed_codes(tmp_path):
     import json as _json
 
-    from aelab.catalog import run_warnings
+    from aelab.runs.labels import run_warnings
 
     assert run_warnings(tmp_path, {"state": "done"}) == []
     (tmp_path / "metrics.jsonl").write_text('{"epoch": 1.0, "loss": 3.5}\n{"epoch": 2.0, "loss": NaN}\n')
@@ -75,9 +75,9 @@ def test_warnings_for_nan_losses_and_collapsed_codes(tmp_path):
 
 
 def test_the_worker_writes_each_phase_after_training_to_the_status(tmp_path, monkeypatch):
-    import aelab.caches
-    from aelab.manager import finish_caches
-    from aelab.runs import read_status, write_status
+    import aelab.metrics.results
+    from aelab.runs.local import finish_caches
+    from aelab.runs.folder import read_status, write_status
 
     seen = []
 
@@ -88,7 +88,7 @@ def test_the_worker_writes_each_phase_after_training_to_the_status(tmp_path, mon
             status = read_status(run_dir)
             seen.append((status["caches"], status["phase"], status["phase_progress"], status["phase_note"]))
 
-    monkeypatch.setattr(aelab.caches, "build_caches", build_caches)
+    monkeypatch.setattr(aelab.metrics.results, "build_caches", build_caches)
     done = write_status(tmp_path, state="done", progress=1.0)
     final = finish_caches(tmp_path, done, caches=True)
     assert seen == [("building", "evaluating", 0.0, "step of evaluating"),

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from aelab.cli import main
-from aelab.registry import list_variants
+from aelab.models import list_variants
 
 
 def run_cli(*args, cwd=None):
@@ -64,7 +64,7 @@ def test_train_param_and_out_and_evaluate_on_a_whole_npz(runs_dir, tmp_path, cap
                  "--out", str(out)]) == 0
     config = json.loads((out / "config.json").read_text())
     assert config["model"]["k"] == 2 and config["model"]["k_test_multiplier"] == 1.5
-    from aelab.data import load_dataset
+    from aelab.data.datasets import load_dataset
     ds = load_dataset("digits")
     np.savez(tmp_path / "d.npz", x=(ds.x_test[:50, 0] * 255).round().astype(np.uint8))
     capsys.readouterr()

@@ -13,8 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PROBE = """
 import resource, sys, torch
-from aelab.cpumem import keep_freed_memory
-from aelab.nn import Decoder, Encoder
+from aelab.training.memory import keep_freed_memory
+from aelab.models.nn import Decoder, Encoder
 torch.set_num_threads(1)
 if sys.argv[1] == "keep":
     assert keep_freed_memory()

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from aelab.data import (INFO, _cached_split, dataset_from_arrays, list_datasets, load_dataset,
+from aelab.data.datasets import (INFO, _cached_split, dataset_from_arrays, list_datasets, load_dataset,
                         load_npz)
 from aelab.errors import DatasetError
 
@@ -26,7 +26,7 @@ def test_offline_datasets(name, n, shape):
 def test_mnist_offline_without_cache_names_the_offline_datasets(tmp_path, monkeypatch):
     monkeypatch.setenv("AELAB_DATA", str(tmp_path))
     monkeypatch.setenv("AELAB_OFFLINE", "1")
-    from aelab import data
+    from aelab.data import datasets as data
 
     data._torchvision.cache_clear()
     with pytest.raises(DatasetError, match=r"mnist is not cached .* offline datasets: digits, mnist5k"):
@@ -133,7 +133,7 @@ def test_shipped_datasets_load_from_their_split_cache_without_sklearn(tmp_path, 
     import subprocess
     import sys
 
-    code = ("import json, sys; from aelab.data import load_dataset; "
+    code = ("import json, sys; from aelab.data.datasets import load_dataset; "
             "d = [load_dataset(n) for n in ('digits', 'mnist5k')]; "
             "print(json.dumps([[float(a.sum()), a.dtype.str, a.shape] for ds in d for a in "
             "(ds.x_train, ds.y_train, ds.x_test, ds.y_test)] + "
@@ -152,7 +152,8 @@ def test_shipped_datasets_load_from_their_split_cache_without_sklearn(tmp_path, 
 
 
 def test_rendered_sprites_are_cached_as_bits_and_read_back_identical(tmp_path, monkeypatch):
-    from aelab import data, shapes
+    from aelab.data import datasets as data
+    from aelab.data import shapes
 
     monkeypatch.setenv("AELAB_DATA", str(tmp_path))
     factors = shapes.sample_factors(300, np.random.default_rng(5))

@@ -3,12 +3,12 @@ from pathlib import Path
 
 import pytest
 
-from aelab.caches import (CACHE, EVAL, _eval_fresh, _projections_fresh, peek_disentanglement,
+from aelab.metrics.results import (CACHE, EVAL, _eval_fresh, _projections_fresh, peek_disentanglement,
                           peek_latent_scores, weights_hash)
-from aelab.data import is_shapes
-from aelab.demo import DEMOS, SIZE_LIMIT
-from aelab.registry import list_variants
-from aelab.runs import load_model, read_config, read_status
+from aelab.data.datasets import is_shapes
+from aelab.training.demo_runs import DEMOS, SIZE_LIMIT
+from aelab.models import list_variants
+from aelab.runs.folder import load_model, read_config, read_status
 
 ROOT = Path(__file__).resolve().parents[1] / "checkpoints"
 # the disentangled runs' scores when they were made (README "Disentanglement"), rounded down
@@ -32,7 +32,7 @@ def test_demo_run_is_done_loadable_fresh_and_small(name):
     # the shipped folder is what `python -m aelab demo-runs NAME` makes today: its recipe's
     # settings laid over the saved ones change nothing
     from aelab.config import TrainConfig
-    from aelab.registry import make_config
+    from aelab.models import make_config
     assert make_config(variant, **{**config["model"], **params}) == make_config(variant, **config["model"])
     assert (TrainConfig.from_dict({**config["train"], **train})
             == TrainConfig.from_dict(config["train"]))
@@ -71,11 +71,13 @@ def test_the_disentangled_run_recomputes_its_cached_mig():
     """A fast recompute (the MIG sample alone, about 2 s) agrees with the cached score.
 
     Not to the last bit: the cache was scored when torch's MKL matmuls ran the encoder's
-    linear layers, oneDNN's sum in another order (aelab.nn.Linear), and codes that move by
+    linear layers, oneDNN's sum in another order (aelab.models.nn.Linear), and codes that move by
     1e-7 can cross a histogram bin edge (8e-6 here). Another run's MIG differs by 0.1 or more."""
     import numpy as np
 
-    from aelab import disentangle, shapes
+    from aelab.metrics import disentanglement as disentangle
+
+    from aelab.data import shapes
 
     run = ROOT / "demo-betatcvae-shapes"
     model = load_model(run)
@@ -88,7 +90,7 @@ def test_the_disentangled_run_recomputes_its_cached_mig():
 def test_the_disentangled_run_has_a_labelled_latent_for_each_position_and_scale(name):
     """Item 1's traversal: pos_x, pos_y and scale each own one latent by a MIG gap >= 0.2
     (the page's labelling rule); the entangled run owns none."""
-    from aelab.lesson_disentangle import MIXED, UNUSED, dimension_labels
+    from aelab.explore.disentangle_lesson import MIXED, UNUSED, dimension_labels
 
     scores = peek_disentanglement(ROOT / name)
     labels = dimension_labels(scores["mi_matrix"])

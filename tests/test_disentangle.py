@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from aelab import disentangle as D
-from aelab import shapes
+from aelab.metrics import disentanglement as D
+from aelab.data import shapes
 from aelab.cli import main
 from aelab.errors import ConfigError, RunError
 
@@ -24,7 +24,7 @@ def reference():
 @pytest.fixture(scope="module")
 def shapes_run(tmp_path_factory):
     """A tiny beta-VAE trained for one epoch on shapes (renders the 25,000 sprites once)."""
-    from aelab.train import prepare_run, train_run
+    from aelab.training.trainer import prepare_run, train_run
 
     run_dir = prepare_run("betavae", "shapes", {"latent_dim": 6, "hidden": "64"},
                           {"epochs": 1, "caches": False},
@@ -187,7 +187,7 @@ def test_a_trained_shapes_run_is_scored_from_the_command_line(shapes_run, capsys
 
 
 def test_a_model_represents_factors_deterministically(shapes_run):
-    from aelab.runs import load_model
+    from aelab.runs.folder import load_model
 
     represent = D.model_encoder(load_model(shapes_run), chunk=16)
     factors = shapes.sample_factors(40, np.random.default_rng(0))
@@ -206,7 +206,7 @@ def test_plain_output_of_a_reference_encoder(reference, monkeypatch, capsys):
 
 
 def test_runs_not_trained_on_shapes_are_refused(tmp_path, capsys):
-    from aelab.train import prepare_run
+    from aelab.training.trainer import prepare_run
 
     run_dir = prepare_run("ae", "digits", {"latent_dim": 2, "hidden": "16"}, {"epochs": 1},
                           runs_dir=tmp_path)
@@ -241,16 +241,16 @@ def test_disentanglement_page_against_two_shapes_runs(shapes_run, tmp_path, monk
 
     from streamlit.testing.v1 import AppTest
 
-    import aelab.caches
-    from aelab import lesson_disentangle as L
+    import aelab.metrics.results
+    from aelab.explore import disentangle_lesson as L
 
     runs = tmp_path / "runs"
-    aelab.caches.load_disentanglement(shapes_run)  # what the worker does after training
+    aelab.metrics.results.load_disentanglement(shapes_run)  # what the worker does after training
     for name in (shapes_run.name, "twin"):
         shutil.copytree(shapes_run, runs / name)
     monkeypatch.setenv("AELAB_RUNS", str(runs))
-    project = aelab.caches.project_2d  # UMAP compiles for ~25 s; PCA stands in for it here
-    monkeypatch.setattr(aelab.caches, "project_2d", lambda x, method, seed=0: project(x, "pca", seed))
+    project = aelab.metrics.results.project_2d  # UMAP compiles for ~25 s; PCA stands in for it here
+    monkeypatch.setattr(aelab.metrics.results, "project_2d", lambda x, method, seed=0: project(x, "pca", seed))
     at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=300)
     at.run()
     at.switch_page("pages/disentangle.py").run()
@@ -281,7 +281,7 @@ def test_disentanglement_page_against_two_shapes_runs(shapes_run, tmp_path, monk
 
 
 def test_latents_are_named_only_when_one_factor_clearly_dominates():
-    from aelab import lesson_disentangle as L
+    from aelab.explore import disentangle_lesson as L
 
     h = np.log(np.array(shapes.SIZES))
     mi = np.zeros((5, 5))   # z4 says nothing about any factor -> unused
@@ -297,7 +297,7 @@ def test_latents_are_named_only_when_one_factor_clearly_dominates():
 
 
 def test_the_page_shows_the_reference_encoders_as_measured(reference):
-    from aelab import lesson_disentangle as L
+    from aelab.explore import disentangle_lesson as L
 
     for name in D.REFERENCE_ENCODERS:
         for metric in D.SCORES:
@@ -311,14 +311,14 @@ def test_the_page_never_scores_in_its_script_run(shapes_run, tmp_path, monkeypat
 
     from streamlit.testing.v1 import AppTest
 
-    import aelab.scoring
+    import aelab.metrics.background
 
     runs = tmp_path / "runs"
     shutil.copytree(shapes_run, runs / shapes_run.name)
     (runs / shapes_run.name / "disentangle.json").unlink(missing_ok=True)
     monkeypatch.setenv("AELAB_RUNS", str(runs))
     started = []
-    monkeypatch.setattr(aelab.scoring, "start_scoring", lambda run_dir, kind="disentangle": started.append(run_dir))
+    monkeypatch.setattr(aelab.metrics.background, "start_scoring", lambda run_dir, kind="disentangle": started.append(run_dir))
     monkeypatch.setattr(D, "score", lambda *a, **k: pytest.fail("scored in the page"))
     at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=60)
     at.run()
@@ -330,7 +330,7 @@ def test_the_page_never_scores_in_its_script_run(shapes_run, tmp_path, monkeypat
 
 
 def test_the_beta_study_is_read_from_docs(tmp_path):
-    from aelab import lesson_disentangle as L
+    from aelab.explore import disentangle_lesson as L
 
     assert L.beta_study(tmp_path / "missing.json") is None
     (tmp_path / "broken.json").write_text("{")

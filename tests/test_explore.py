@@ -1,4 +1,4 @@
-"""What the explore pages compute (``aelab.explore``), each checked against an
+"""What the explore pages compute (``aelab.explore.latent``), each checked against an
 independent computation on tiny ``digits`` runs trained once in this process."""
 from __future__ import annotations
 
@@ -9,17 +9,17 @@ import pytest
 import torch
 from PIL import Image
 
-import aelab.explore as explore
-from aelab.caches import project_2d
-from aelab.data import load_dataset
-from aelab.evaluate import encode_array
-from aelab.explore import (class_swap_grid, decode_codes, dimension_order, filters_and_atoms,
+import aelab.explore.latent as explore
+from aelab.metrics.results import project_2d
+from aelab.data.datasets import load_dataset
+from aelab.metrics.evaluate import encode_array
+from aelab.explore.latent import (class_swap_grid, decode_codes, dimension_order, filters_and_atoms,
                            gif_bytes, interpolation_codes, interpolation_rows,
                            jacobian_singular_values, kept_frequency, latent_scores,
                            mean_activations, nearest_neighbours, png_bytes, prior_samples, slerp,
                            traversal_grid, traversal_range, trustworthiness_2d)
-from aelab.runs import load_model
-from aelab.train import prepare_run, train_run
+from aelab.runs.folder import load_model
+from aelab.training.trainer import prepare_run, train_run
 
 KSPARSE = {"latent_dim": 8, "k": 2, "k_test_multiplier": 1.5}  # alpha * k = 3 kept at encode time
 
@@ -298,7 +298,7 @@ def test_filters_and_atoms_are_the_weights_rescaled_per_image(models, variant):
 
 
 def test_filters_and_atoms_refuse_conv_runs():
-    from aelab.registry import build_model, make_config
+    from aelab.models import build_model, make_config
 
     conv = build_model(make_config("ae", latent_dim=2, arch="conv", hidden=(4,),
                                    input_shape=(1, 8, 8)))

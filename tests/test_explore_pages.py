@@ -34,20 +34,20 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-import aelab.caches
-import aelab.explore
-import aelab.manager
-import aelab.webdecoder
-from aelab.caches import CACHE, build_caches, load_caches, load_latent_scores, weights_hash
-from aelab.compare import image_grid
-from aelab.data import load_dataset
-from aelab.evaluate import reconstruct_array
-from aelab.explore import (KL_INACTIVE, class_swap_grid, dimension_order, filters_and_atoms,
+import aelab.metrics.results
+import aelab.explore.latent
+import aelab.runs.local
+import aelab.explore.webdecoder
+from aelab.metrics.results import CACHE, build_caches, load_caches, load_latent_scores, weights_hash
+from aelab.explore.reconstructions import image_grid
+from aelab.data.datasets import load_dataset
+from aelab.metrics.evaluate import reconstruct_array
+from aelab.explore.latent import (KL_INACTIVE, class_swap_grid, dimension_order, filters_and_atoms,
                            interpolation_rows, kept_frequency, mean_activations,
                            nearest_neighbours, prior_samples)
-from aelab.runs import atomic_write_tensors, load_model, read_tensors
-from aelab.train import prepare_run, train_run
-from aelab.webdecoder import WebDecoderError, export_decoder
+from aelab.runs.folder import atomic_write_tensors, load_model, read_tensors
+from aelab.training.trainer import prepare_run, train_run
+from aelab.explore.webdecoder import WebDecoderError, export_decoder
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 TIMEOUT = 60
@@ -73,9 +73,9 @@ def make_run(root: Path, variant: str, settings: dict) -> Path:
 
 @pytest.fixture(scope="module", autouse=True)
 def pca_for_umap():
-    project = aelab.caches.project_2d
+    project = aelab.metrics.results.project_2d
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(aelab.caches, "project_2d", lambda x, method, seed=0: project(x, "pca", seed))
+        mp.setattr(aelab.metrics.results, "project_2d", lambda x, method, seed=0: project(x, "pca", seed))
         yield
 
 
@@ -113,7 +113,7 @@ def runs(template, monkeypatch):
 @pytest.fixture(autouse=True)
 def no_supervisor(monkeypatch):
     """No page test starts a background process."""
-    monkeypatch.setattr(aelab.manager, "ensure_supervisor", lambda runs_dir, max_parallel=None: None)
+    monkeypatch.setattr(aelab.runs.local, "ensure_supervisor", lambda runs_dir, max_parallel=None: None)
 
 
 @pytest.fixture(scope="module")
@@ -285,10 +285,10 @@ def test_sessions_share_the_latent_figure_and_the_cached_arrays(runs, tmp_path, 
     """The figure is built once, and the cache file read once, for a rerun and a second session."""
     private_copy(runs, ["vae"], tmp_path / "runs", monkeypatch)  # a new folder: new cache keys
     built, read = [], []
-    scatters, load = aelab.explore.label_scatters, aelab.caches.load_caches
-    monkeypatch.setattr(aelab.explore, "label_scatters",
+    scatters, load = aelab.explore.latent.label_scatters, aelab.metrics.results.load_caches
+    monkeypatch.setattr(aelab.explore.latent, "label_scatters",
                         lambda views, *a: built.append(list(views)) or scatters(views, *a))
-    monkeypatch.setattr(aelab.caches, "load_caches", lambda *a, **k: read.append(a) or load(*a, **k))
+    monkeypatch.setattr(aelab.metrics.results, "load_caches", lambda *a, **k: read.append(a) or load(*a, **k))
     monkeypatch.setenv("AELAB_TIMING", "1")  # the server's script time, for bench/
     first = open_page("latent")
     assert len(built) == 1 and len(built[0]) == 4 and len(read) == 1
@@ -398,7 +398,7 @@ def test_a_run_the_browser_cannot_decode_is_decoded_on_the_server(runs, media, t
         raise WebDecoderError("the browser cannot decode a Sigmoid layer")
 
     private_copy(runs, ["ae2"], tmp_path / "runs", monkeypatch)  # a new folder: not cached
-    monkeypatch.setattr(aelab.webdecoder, "export_decoder", refuse)
+    monkeypatch.setattr(aelab.explore.webdecoder, "export_decoder", refuse)
     at = open_page("traversal", "trav_run", runs.id("ae2"))
     assert "The server decodes this run's pictures, since the browser cannot decode a Sigmoid layer." \
         in at.caption.values
@@ -430,9 +430,9 @@ def test_the_decoder_is_exported_once_for_every_session(runs, tmp_path, monkeypa
         calls.append(model)
         return export(model)
 
-    export = aelab.webdecoder.export_decoder
+    export = aelab.explore.webdecoder.export_decoder
     private_copy(runs, ["ae2"], tmp_path / "runs", monkeypatch)  # a new folder: not cached yet
-    monkeypatch.setattr(aelab.webdecoder, "export_decoder", counted)
+    monkeypatch.setattr(aelab.explore.webdecoder, "export_decoder", counted)
     first = open_page("traversal", "trav_run", runs.id("ae2"))
     first.number_input(key="trav_index").set_value(3).run()  # a new base: the same decoder
     second = open_page("traversal", "trav_run", runs.id("ae2"))  # another student
@@ -679,12 +679,12 @@ def test_run_in_the_url_opens_that_run_and_a_choice_goes_into_the_url(runs):
 
 
 def test_scores_not_ready_are_computed_in_the_background_never_in_the_page(runs, tmp_path, monkeypatch):
-    import aelab.scoring
+    import aelab.metrics.background
 
     root = private_copy(runs, ["ae2"], tmp_path / "runs", monkeypatch)
     (root / runs.id("ae2") / "scores.json").unlink()
     started = []
-    monkeypatch.setattr(aelab.scoring, "start_scoring", lambda run_dir, kind: started.append(kind))
+    monkeypatch.setattr(aelab.metrics.background, "start_scoring", lambda run_dir, kind: started.append(kind))
     at = open_page("latent")
     assert started == ["latent"]  # handed to a background process (python -m aelab latent-scores)
     assert any("Scoring the score table in the background" in i.value for i in at.info)
@@ -693,7 +693,7 @@ def test_scores_not_ready_are_computed_in_the_background_never_in_the_page(runs,
 
 
 def test_the_latent_scores_command_writes_what_the_page_reads(runs, tmp_path, monkeypatch, capsys):
-    from aelab.caches import peek_latent_scores
+    from aelab.metrics.results import peek_latent_scores
     from aelab.cli import main
 
     root = private_copy(runs, ["ae2"], tmp_path / "runs", monkeypatch)

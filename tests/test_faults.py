@@ -17,10 +17,10 @@ import pytest
 
 from aelab.cli import main
 from aelab.errors import RunError
-from aelab.manager import RunManager
-from aelab.runref import RunRef
-from aelab.runs import write_status
-from aelab.train import prepare_run
+from aelab.runs.local import RunManager
+from aelab.runs.refs import RunRef
+from aelab.runs.folder import write_status
+from aelab.training.trainer import prepare_run
 
 TINY = {"latent_dim": 2, "hidden": "8"}
 FAULTS: dict[str, list] = {}  # kind -> [tried, refused with one sentence, lost nothing]
@@ -169,17 +169,17 @@ import shutil  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-import aelab.caches  # noqa: E402
-from aelab.caches import CACHE, EVAL, build_eval, build_projections, load_caches, load_eval  # noqa: E402
+import aelab.metrics.results  # noqa: E402
+from aelab.metrics.results import CACHE, EVAL, build_eval, build_projections, load_caches, load_eval  # noqa: E402
 from aelab.errors import AelabError  # noqa: E402
-from aelab.runs import STATES, WEIGHTS, read_metrics, read_tensors  # noqa: E402
-from aelab.train import train_run  # noqa: E402
+from aelab.runs.folder import STATES, WEIGHTS, read_metrics, read_tensors  # noqa: E402
+from aelab.training.trainer import train_run  # noqa: E402
 
 
 def _pca_only(monkeypatch_or_mp):
     """Projections by PCA only: UMAP's seconds of JIT compilation are not what is tested."""
-    project = aelab.caches.project_2d
-    monkeypatch_or_mp.setattr(aelab.caches, "project_2d",
+    project = aelab.metrics.results.project_2d
+    monkeypatch_or_mp.setattr(aelab.metrics.results, "project_2d",
                               lambda x, method, seed=0: project(x, "pca", seed))
 
 
@@ -344,7 +344,7 @@ def test_every_page_keeps_working_beside_damaged_runs(good_run, tmp_path, monkey
     without an exception (the damaged runs show as damaged or as one sentence)."""
     from streamlit.testing.v1 import AppTest
 
-    import aelab.manager
+    import aelab.runs.local
 
     root = tmp_path / "runs"
     shutil.copytree(good_run, root / "a-healthy")
@@ -355,7 +355,7 @@ def test_every_page_keeps_working_beside_damaged_runs(good_run, tmp_path, monkey
         shutil.copytree(good_run, folder)
         damage(folder, name, kind)
     monkeypatch.setenv("AELAB_RUNS", str(root))
-    monkeypatch.setattr(aelab.manager, "ensure_supervisor", lambda *a, **k: None)
+    monkeypatch.setattr(aelab.runs.local, "ensure_supervisor", lambda *a, **k: None)
     _pca_only(monkeypatch)
     app = Path(__file__).resolve().parents[1] / "app.py"
     pages = sorted(p.relative_to(app.parent).as_posix() for p in (app.parent / "pages").glob("*.py"))
@@ -374,8 +374,8 @@ import re  # noqa: E402
 import tracemalloc  # noqa: E402
 import zipfile  # noqa: E402
 
-import aelab.data  # noqa: E402
-from aelab.data import load_npz  # noqa: E402
+import aelab.data.datasets  # noqa: E402
+from aelab.data.datasets import load_npz  # noqa: E402
 from aelab.errors import ConfigError, DatasetError  # noqa: E402
 
 
@@ -451,7 +451,7 @@ def bad_npz(tmp_path_factory):
 
 def test_bad_npz_files_are_refused_from_their_headers_with_little_memory(bad_npz, monkeypatch,
                                                                          tmp_path):
-    monkeypatch.setattr(aelab.data, "MAX_NPZ_BYTES", LIMIT)
+    monkeypatch.setattr(aelab.data.datasets, "MAX_NPZ_BYTES", LIMIT)
     runs = tmp_path / "runs"
     runs.mkdir()
     for kind, (path, message) in bad_npz.items():
@@ -472,7 +472,7 @@ def test_bad_npz_files_are_refused_from_their_headers_with_little_memory(bad_npz
 
 
 def test_uploads_get_the_same_checks_and_nothing_is_written(bad_npz, monkeypatch, tmp_path):
-    monkeypatch.setattr(aelab.data, "MAX_NPZ_BYTES", LIMIT)
+    monkeypatch.setattr(aelab.data.datasets, "MAX_NPZ_BYTES", LIMIT)
     monkeypatch.setenv("AELAB_RUNS", str(tmp_path / "runs"))
     from aelab import ui
 
@@ -500,14 +500,14 @@ def test_huge_images_are_refused_before_a_run_folder_is_written(tmp_path, capsys
 # --- 5. a full disk ---
 import errno  # noqa: E402
 
-import aelab.runs  # noqa: E402
-from aelab.runs import read_config, read_status  # noqa: E402
+import aelab.runs.folder  # noqa: E402
+from aelab.runs.folder import read_config, read_status  # noqa: E402
 
 
 def fill_disk_when(monkeypatch, predicate):
     """Writes of run files whose final name satisfies ``predicate`` write half their bytes,
     then fail as a full disk does."""
-    write = aelab.runs._write_all
+    write = aelab.runs.folder._write_all
 
     def full(f, data, path):
         if predicate(Path(path).name):
@@ -515,7 +515,7 @@ def fill_disk_when(monkeypatch, predicate):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         write(f, data, path)
 
-    monkeypatch.setattr(aelab.runs, "_write_all", full)
+    monkeypatch.setattr(aelab.runs.folder, "_write_all", full)
 
 
 def temp_files(folder: Path) -> list[str]:

@@ -26,10 +26,12 @@ def import_graph() -> dict[str, set[str]]:
                 deps |= {f"{target}.{a.name}" if f"{target}.{a.name}" in modules else target
                          for a in node.names}
             elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("aelab"):
-                deps.add(node.module)
+                # `from aelab.models import ae` names the module aelab.models.ae
+                deps |= {f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules
+                         else node.module for a in node.names}
             elif isinstance(node, ast.Import):
                 deps |= {a.name for a in node.names if a.name.startswith("aelab")}
-        graph[name] = deps & set(modules)
+        graph[name] = (deps & set(modules)) - {name}
     return graph
 
 
@@ -67,6 +69,6 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_the_graph_sees_imports_inside_functions():
     graph = import_graph()
-    assert "aelab.registry" in graph["aelab.runs"]  # a lazy import in load_model
-    assert "aelab.models" in graph["aelab.registry"]
+    assert "aelab.models" in graph["aelab.runs.folder"]  # a lazy import in load_model
+    assert "aelab.models.registry" in graph["aelab.models"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from aelab.lesson import STEPS
+from aelab.explore.lesson import STEPS
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 DEMO_RUNS = APP.parent / "checkpoints"  # the shipped demo runs

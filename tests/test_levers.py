@@ -9,13 +9,15 @@ import torch
 from scipy.special import logsumexp
 from scipy.stats import norm
 
-from aelab import data, shapes
+from aelab.data import datasets as data
+
+from aelab.data import shapes
 from aelab.errors import ConfigError
 from aelab.models.factorvae import permute_dims
-from aelab.presets import PRESETS, apply_preset
-from aelab.registry import build_model
-from aelab.runs import read_metrics
-from aelab.train import Trainer, prepare_run, train_run
+from aelab.training.presets import PRESETS, apply_preset
+from aelab.models import build_model
+from aelab.runs.folder import read_metrics
+from aelab.training.trainer import Trainer, prepare_run, train_run
 
 from conftest import small_config
 
@@ -255,9 +257,9 @@ APP = str(__import__("pathlib").Path(__file__).resolve().parents[1] / "app.py")
 
 @pytest.fixture
 def app_runs(runs_dir, monkeypatch):
-    import aelab.manager
+    import aelab.runs.local
 
-    monkeypatch.setattr(aelab.manager, "ensure_supervisor", lambda runs_dir, max_parallel=None: None)
+    monkeypatch.setattr(aelab.runs.local, "ensure_supervisor", lambda runs_dir, max_parallel=None: None)
     return runs_dir
 
 
@@ -272,7 +274,7 @@ def open_app(page):
 
 
 def test_train_page_preset_fills_the_form_and_the_user_can_change_it(app_runs):
-    from aelab.runs import read_config
+    from aelab.runs.folder import read_config
 
     at = open_app("pages/train.py")
     at.selectbox(key="preset").select("class-disentangle").run()
@@ -313,7 +315,7 @@ def test_runs_page_plots_the_live_mig_the_trainer_wrote(app_runs, small_pool):
 
 
 def test_loss_figure_ignores_live_mig_rows_even_when_one_comes_first():
-    from aelab.compare import loss_figure, mig_figure
+    from aelab.explore.reconstructions import loss_figure, mig_figure
 
     rows = [{"step": 3, "mig": 0.1, "train_seconds": 60.0, "time": 0.0},
             {"step": 5, "epoch": 0.5, "loss": 2.0, "recon": 1.5, "samples_per_second": 9.0, "time": 1.0},
@@ -359,7 +361,7 @@ def test_training_averages_the_kl_and_prunes_when_it_ends(runs_dir, small_pool, 
     trainer = Trainer(run_dir)
     assert trainer.run()["state"] == "done"
     assert trainer.model.recent_kl.shape == (4,) and torch.all(trainer.model.recent_kl >= 0)
-    from aelab.runs import load_model
+    from aelab.runs.folder import load_model
     saved = load_model(run_dir)  # every latent was below 1e6 nats, so all were pinned at the end
     assert saved.pruned_latents() == [0, 1, 2, 3]
     images = torch.from_numpy(data.load_dataset("shapes32").pool()[0][:8]).float()

@@ -5,10 +5,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from aelab.losses import BernoulliNLL, bernoulli_kl, gaussian_kl, jacobian_frobenius_sq
+from aelab.models.losses import BernoulliNLL, bernoulli_kl, gaussian_kl, jacobian_frobenius_sq
 from aelab.models.denoising import add_noise
 from aelab.models.ksparse import keep_top_k
-from aelab.registry import build_model
+from aelab.models import build_model
 
 from conftest import small_config
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aelab import disentangle as D
-from aelab import shapes
+from aelab.metrics import disentanglement as D
+from aelab.data import shapes
 
 import dlib_reference as ref
 

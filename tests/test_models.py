@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from aelab.registry import build_model
-from aelab.runs import atomic_write_tensors, load_state_checked, read_tensors
+from aelab.models import build_model
+from aelab.runs.folder import atomic_write_tensors, load_state_checked, read_tensors
 
 from conftest import VARIANTS, small_config
 

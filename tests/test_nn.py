@@ -1,11 +1,11 @@
-"""aelab.nn's CPU paths compute what torch's layers compute: the fold path of
+"""aelab.models.nn's CPU paths compute what torch's layers compute: the fold path of
 ImageConvTranspose2d, oneDNN's Linear (values, gradients, FLOP counts, double backward)."""
 import pytest
 import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from aelab.nn import Decoder, Encoder, ImageConvTranspose2d, Linear
+from aelab.models.nn import Decoder, Encoder, ImageConvTranspose2d, Linear
 
 
 @pytest.mark.parametrize("c_in,c_out,side,channels_last", [(32, 1, 16, True), (8, 3, 5, False),
@@ -120,8 +120,8 @@ def _grad(param: torch.Tensor) -> torch.Tensor:
 def test_the_contractive_penalty_is_differentiable_through_onednn_layers(hidden):
     # its Jacobian is a backward with create_graph, itself differentiated: Linear's backward
     # takes torch's differentiable matmuls then; same penalty and gradient as torch's Linear
-    from aelab.losses import jacobian_frobenius_sq
-    from aelab.registry import build_model
+    from aelab.models.losses import jacobian_frobenius_sq
+    from aelab.models import build_model
     from conftest import small_config
     torch.manual_seed(0)
     model = build_model(small_config("contractive", hidden=hidden))  # 64 inputs -> hidden

@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from aelab.optim import FusedAdam, adam
+from aelab.training.optim import FusedAdam, adam
 
 
 def model_and_batches(seed=0):
@@ -63,7 +63,7 @@ def test_the_trainer_gets_fused_adam_on_cpu(device, kind):
 
 
 def test_no_dynamo_import():
-    code = ("import sys, torch; from aelab.optim import FusedAdam; net = torch.nn.Linear(3, 2); "
+    code = ("import sys, torch; from aelab.training.optim import FusedAdam; net = torch.nn.Linear(3, 2); "
             "o = FusedAdam(net.parameters(), 1e-3); net(torch.ones(1, 3)).sum().backward(); "
             "o.step(); print('torch._dynamo' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -1,4 +1,4 @@
-"""aelab.pca (numpy) against scikit-learn's exact PCA, and that the app's PCA needs no sklearn."""
+"""aelab.metrics.pca (numpy) against scikit-learn's exact PCA, and that the app's PCA needs no sklearn."""
 import os
 import subprocess
 import sys
@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aelab import pca
-from aelab.data import load_dataset
+from aelab.metrics import pca
+from aelab.data.datasets import load_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,7 +48,7 @@ def test_pca_keeps_at_most_as_many_components_as_the_data_allows():
 def test_fitting_the_apps_pca_does_not_import_scikit_learn():
     """A page's first visit on a fresh server pays for every import; scipy.stats and
     sklearn took about 1 s, more than the fit."""
-    code = ("import sys, numpy as np; from aelab.evaluate import fit_pca, pca_reconstruct; "
+    code = ("import sys, numpy as np; from aelab.metrics.evaluate import fit_pca, pca_reconstruct; "
             "x = np.random.default_rng(0).random((50, 1, 4, 4)).astype(np.float32); "
             "pca_reconstruct(fit_pca(x, 3), x); print('sklearn' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,

@@ -1,6 +1,6 @@
 """Does the library learn something PCA cannot? A small, honest quality check."""
-from aelab.evaluate import evaluate_run
-from aelab.train import prepare_run, train_run
+from aelab.metrics.evaluate import evaluate_run
+from aelab.training.trainer import prepare_run, train_run
 
 
 def test_ae_with_two_dims_beats_pca_with_two_components_on_digits(runs_dir):

@@ -5,15 +5,15 @@ import time
 
 import pytest
 
-from aelab import scoring
-from aelab.disentangle import VERSION
-from aelab.caches import DISENTANGLEMENT, _cached_json, weights_hash
+from aelab.metrics import background as scoring
+from aelab.metrics.disentanglement import VERSION
+from aelab.metrics.results import DISENTANGLEMENT, _cached_json, weights_hash
 
 
 @pytest.fixture
 def run_dir(tmp_path):
     """A trained tiny digits run (the scorer's command is replaced, so any run will do)."""
-    from aelab.train import prepare_run, train_run
+    from aelab.training.trainer import prepare_run, train_run
 
     run = prepare_run("ae", "digits", {"latent_dim": 2, "hidden": "8"},
                       {"epochs": 1, "caches": False}, runs_dir=tmp_path)

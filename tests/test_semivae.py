@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from aelab import shapes
+from aelab.data import shapes
 from aelab.errors import ConfigError
 from aelab.models.semivae import SemiVAE, scaled_factors
-from aelab.registry import build_model
-from aelab.train import Trainer, prepare_run, validate_run
+from aelab.models import build_model
+from aelab.training.trainer import Trainer, prepare_run, validate_run
 
 from conftest import small_config
 from test_adagvae import numpy_kl
@@ -149,7 +149,7 @@ def test_a_run_saved_before_the_newer_settings_loads_with_what_it_was_trained_wi
     those, its 5 latents would make it unreadable)."""
     import json
 
-    from aelab.runs import read_config
+    from aelab.runs.folder import read_config
 
     run_dir = prepare_run("semivae", "shapes32", {"arch": "burgess", "hidden": "4,4,4,4",
                                                   "latent_dim": 5, "orientation_circle": False,

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from aelab import shapes
+from aelab.data import shapes
 
 
 def test_factor_grid():
@@ -54,7 +54,7 @@ def test_fixed_factor_sampling():
 
 
 def test_shapes_dataset_has_factor_labels():
-    from aelab.data import load_dataset
+    from aelab.data.datasets import load_dataset
 
     ds = load_dataset("shapes")
     assert ds.input_shape == (1, 64, 64) and ds.num_classes == 3

@@ -12,9 +12,9 @@ import pytest
 
 from aelab.cli import main
 from aelab.errors import RunError
-from aelab.manager import pid_alive
-from aelab.runs import read_json, read_metrics, read_status
-from aelab.study import StudySpec, parse_grid, study_trials
+from aelab.runs.local import pid_alive
+from aelab.runs.folder import read_json, read_metrics, read_status
+from aelab.runs.study import StudySpec, parse_grid, study_trials
 
 SWEEP = ["sweep", "--variant", "ae", "--dataset", "digits", "--epochs", "1",
          "--param", "hidden=32", "--param", "caches=false", "--param", "log_every=5"]
@@ -222,8 +222,8 @@ class RecordingBackend:
 
 
 def test_starting_a_study_again_resumes_what_was_cut_short_and_keeps_the_rest(runs_dir):
-    from aelab.runs import write_status
-    from aelab.study import Study
+    from aelab.runs.folder import write_status
+    from aelab.runs.study import Study
 
     spec = StudySpec("ae", "digits", parse_grid(["latent_dim=2,3,4,5"]), seeds=1,
                      params={"hidden": "32"})
@@ -239,8 +239,8 @@ def test_starting_a_study_again_resumes_what_was_cut_short_and_keeps_the_rest(ru
 
 
 def test_a_trial_whose_worker_dies_while_watched_is_resumed_a_few_times(runs_dir):
-    from aelab.runs import write_status
-    from aelab.study import RETRIES, Study
+    from aelab.runs.folder import write_status
+    from aelab.runs.study import RETRIES, Study
 
     class DyingBackend(RecordingBackend):
         """Every resumed trial is interrupted again, except the first trial, which finishes."""

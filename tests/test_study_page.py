@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import aelab.manager
-from aelab.caches import load_eval
-from aelab.runs import read_status
-from aelab.study import StudySpec, parse_grid
-from aelab.study_results import list_studies, summarise_metric, trial_rows
-from aelab.train import prepare_run, train_run
+import aelab.runs.local
+from aelab.metrics.results import load_eval
+from aelab.runs.folder import read_status
+from aelab.runs.study import StudySpec, parse_grid
+from aelab.runs.study_results import list_studies, summarise_metric, trial_rows
+from aelab.training.trainer import prepare_run, train_run
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 SPEC = StudySpec("ae", "digits", parse_grid(["latent_dim=2,5"]), seeds=2,
@@ -35,7 +35,7 @@ def study_root(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def no_supervisor(monkeypatch):
     calls = []
-    monkeypatch.setattr(aelab.manager, "ensure_supervisor",
+    monkeypatch.setattr(aelab.runs.local, "ensure_supervisor",
                         lambda runs_dir, max_parallel=None: calls.append(runs_dir))
     return calls
 

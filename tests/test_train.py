@@ -10,11 +10,11 @@ import torch
 
 from aelab.errors import ConfigError, RunError
 from aelab.models.ae import VanillaAE
-from aelab.runref import RunRef
-from aelab.runs import load_model, read_config, read_metrics, read_status, read_tensors
-from aelab import train as trainer
-from aelab.train import TrainConfig, prepare_run, resolve_device, train_run
-from aelab.registry import get_variant
+from aelab.runs.refs import RunRef
+from aelab.runs.folder import load_model, read_config, read_metrics, read_status, read_tensors
+from aelab.training import trainer as trainer
+from aelab.training.trainer import TrainConfig, prepare_run, resolve_device, train_run
+from aelab.models import get_variant
 
 from conftest import VARIANTS
 
@@ -192,7 +192,7 @@ def test_loading_refuses_pickles_damage_and_mismatches(runs_dir):
         read_config(run)
     (run / "model.safetensors").unlink()
     with pytest.raises(RunError, match="no checkpoint yet"):
-        from aelab.runs import read_tensors as rt
+        from aelab.runs.folder import read_tensors as rt
         rt(run / "model.safetensors")
 
 

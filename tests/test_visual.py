@@ -1,4 +1,4 @@
-"""Visual regression of what the pages show, built with the same ``aelab.compare`` calls.
+"""Visual regression of what the pages show, built with the same ``aelab.explore.reconstructions`` calls.
 
 Three tiny ``digits`` runs (``ae`` z=2, ``denoising`` z=4, ``vae`` z=4; seed 0, trained in
 this process on one CPU thread, so every number is reproducible) give:
@@ -34,13 +34,13 @@ import pytest
 import torch
 from PIL import Image
 
-from aelab.compare import (denoising_rows, image_grid, loss_figure, pick_examples,
+from aelab.explore.reconstructions import (denoising_rows, image_grid, loss_figure, pick_examples,
                            reconstruction_rows)
-from aelab.data import load_dataset
-from aelab.evaluate import fit_pca
-from aelab.manager import RunManager
-from aelab.runs import load_model, read_metrics
-from aelab.train import prepare_run, train_run
+from aelab.data.datasets import load_dataset
+from aelab.metrics.evaluate import fit_pca
+from aelab.runs.local import RunManager
+from aelab.runs.folder import load_model, read_metrics
+from aelab.training.trainer import prepare_run, train_run
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCES = Path(__file__).resolve().parent / "references"
@@ -71,7 +71,7 @@ def fixture_runs(tmp_path_factory):
 
 def legend_label(row: dict) -> str:
     """A fixed label per fixture run (the references hold it): the pages' own labels carry
-    the run's creation time (aelab.catalog.run_label), which changes on every test run."""
+    the run's creation time (aelab.runs.labels.run_label), which changes on every test run."""
     return f"{row['variant']} z={row['latent_dim']} · {row['dataset']} · {row['id'][-4:]}"
 
 

@@ -1,4 +1,4 @@
-"""The decoder the browser runs (aelab/webdecoder.py): the exported spec, evaluated by a
+"""The decoder the browser runs (aelab/explore/webdecoder.py): the exported spec, evaluated by a
 NumPy re-implementation of webdecoder.js's semantics, matches torch's sigmoid(decode(z)).
 
 This checks the export (layer order, weight layout, offsets, the CVAE's one-hot); the real
@@ -14,9 +14,9 @@ import torch
 from torch import nn
 
 from aelab.errors import AelabError
-from aelab.explore import decode_codes
-from aelab.registry import build_model
-from aelab.webdecoder import (WebDecoderError, export_decoder, slider_page, slider_spec,
+from aelab.explore.latent import decode_codes
+from aelab.models import build_model
+from aelab.explore.webdecoder import (WebDecoderError, export_decoder, slider_page, slider_spec,
                               spec_weights)
 
 

@@ -19,7 +19,7 @@ So a latent can only change across a pair if something in the pair changed: each
 pushed towards following whatever factors differ together, one at a time.
 
 The trainer hands this model batches of pairs: rows i and i + B/2 of a batch of B images
-share all but ``differing`` factors (``aelab.shapes.pair_factors``), so it trains only on
+share all but ``differing`` factors (``aelab.data.shapes.pair_factors``), so it trains only on
 datasets with known factors (``shapes``, ``shapes32``). Outside training (eval mode) the
 model is an ordinary beta-VAE on single images.
 """
@@ -29,11 +29,11 @@ import math
 
 import torch
 
-from ..errors import ConfigError
-from ..losses import gaussian_kl_between
-from ..variants import register
-from .base import param
-from .betavae import BetaVAE, Config as BetaVAEConfig
+from aelab.errors import ConfigError
+from aelab.models.losses import gaussian_kl_between
+from aelab.models.registry import register
+from aelab.models.base import param
+from aelab.models.betavae import BetaVAE, Config as BetaVAEConfig
 
 
 @dataclass

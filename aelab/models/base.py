@@ -29,10 +29,10 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from ..config import Settings, param
-from ..errors import ConfigError
-from ..losses import LIKELIHOODS, reconstruction
-from ..nn import Decoder, Encoder
+from aelab.config import Settings, param
+from aelab.errors import ConfigError
+from aelab.models.losses import LIKELIHOODS, reconstruction
+from aelab.models.nn import Decoder, Encoder
 
 ARCHS = ("mlp", "conv", "burgess")
 DEFAULT_HIDDEN = {"mlp": (512, 256), "conv": (32, 64), "burgess": (32, 32, 64, 64)}

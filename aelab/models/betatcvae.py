@@ -27,10 +27,10 @@ from dataclasses import dataclass
 
 import torch
 
-from ..losses import tc_decomposition
-from ..variants import register
-from .base import param
-from .vae import VAE, Config as VAEConfig
+from aelab.models.losses import tc_decomposition
+from aelab.models.registry import register
+from aelab.models.base import param
+from aelab.models.vae import VAE, Config as VAEConfig
 
 
 @dataclass

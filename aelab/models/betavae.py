@@ -7,9 +7,9 @@ linearly from 0 to capacity_max nats over capacity_steps training steps.
 """
 from dataclasses import dataclass
 
-from ..variants import register
-from .base import param
-from .vae import VAE, Config as VAEConfig
+from aelab.models.registry import register
+from aelab.models.base import param
+from aelab.models.vae import VAE, Config as VAEConfig
 
 
 @dataclass

@@ -4,9 +4,9 @@ from dataclasses import dataclass
 
 import torch.nn.functional as F
 
-from ..errors import ConfigError
-from ..variants import register
-from .vae import VAE, Config as VAEConfig
+from aelab.errors import ConfigError
+from aelab.models.registry import register
+from aelab.models.vae import VAE, Config as VAEConfig
 
 
 @dataclass

@@ -4,8 +4,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..variants import register
-from .base import AEConfig, Autoencoder, param
+from aelab.models.registry import register
+from aelab.models.base import AEConfig, Autoencoder, param
 
 NOISES = ("gaussian", "masking", "salt_pepper")
 

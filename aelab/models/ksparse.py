@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ..errors import ConfigError
-from ..variants import register
-from .base import AEConfig, Autoencoder, param
+from aelab.errors import ConfigError
+from aelab.models.registry import register
+from aelab.models.base import AEConfig, Autoencoder, param
 
 
 def keep_top_k(z: torch.Tensor, k: int) -> torch.Tensor:

@@ -42,11 +42,11 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ..errors import ConfigError
-from ..shapes import FACTORS, ORIENTATIONS, SIZES
-from ..variants import register
-from .base import param
-from .betavae import BetaVAE, Config as BetaVAEConfig
+from aelab.errors import ConfigError
+from aelab.data.shapes import FACTORS, ORIENTATIONS, SIZES
+from aelab.models.registry import register
+from aelab.models.base import param
+from aelab.models.betavae import BetaVAE, Config as BetaVAEConfig
 
 
 @dataclass

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ..losses import gaussian_kl
-from ..variants import register
-from .base import AEConfig, Autoencoder, param
+from aelab.models.losses import gaussian_kl
+from aelab.models.registry import register
+from aelab.models.base import AEConfig, Autoencoder, param
 
 KL_AVERAGE_DECAY = 0.99  # the KL per latent is an exponential average over ~100 batches
 

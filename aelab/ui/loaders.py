@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from ..data import load_dataset
-from ..runref import RunRef
-from .folder import run_ref
-from .widgets import _with_status
+from aelab.data.datasets import load_dataset
+from aelab.runs.refs import RunRef
+from aelab.ui.folder import run_ref
+from aelab.ui.widgets import _with_status
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
@@ -35,7 +35,7 @@ def web_decoder_for(run) -> tuple[str | None, str | None]:
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _web_decoder(root: str, run_id: str, sha256: str) -> tuple[str | None, str | None]:
-    from ..webdecoder import WebDecoderError, export_decoder
+    from aelab.explore.webdecoder import WebDecoderError, export_decoder
 
     try:
         return json.dumps(export_decoder(_model(root, run_id, sha256))), None
@@ -62,7 +62,7 @@ def pca(name: str, k: int):
     OpenBLAS threads took 3.6-14.6 s for the mnist5k fit where one took 0.8-1.0 s."""
     from threadpoolctl import threadpool_limits
 
-    from ..evaluate import fit_pca
+    from aelab.metrics.evaluate import fit_pca
 
     with threadpool_limits(limits=1):
         return fit_pca(dataset_for(name).x_train, k)
@@ -73,7 +73,7 @@ def caches_for(run) -> dict:
 
     Read once per server for each state of the cache file (its inode, mtime and size) and
     weights: a rerun or another session gets the same arrays without reading the file."""
-    from ..caches import CACHE, load_caches
+    from aelab.metrics.results import CACHE, load_caches
 
     ref = run_ref(run)
     digest = ref.weights_sha256()
@@ -102,7 +102,7 @@ def file_stamp(path: "str | os.PathLike") -> tuple[int, int, int] | None:
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _cached_arrays(root: str, run_id: str, sha256: str, stamp: tuple) -> dict:
-    from ..caches import _projections_fresh, load_caches
+    from aelab.metrics.results import _projections_fresh, load_caches
 
     ref = RunRef(Path(root), run_id)
     if not _projections_fresh(ref, sha256):
@@ -132,7 +132,7 @@ def shared(key: tuple, build):
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _traversals(root: str, run_id: str, sha256: str, factors: tuple, dims: tuple) -> np.ndarray:
-    from ..lesson_disentangle import traversals
+    from aelab.explore.disentangle_lesson import traversals
 
     return traversals(_model(root, run_id, sha256), list(factors), list(dims))
 

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ..catalog import order_runs, run_labels
-from ..errors import AelabError
-from .folder import finished_runs, run_ref
-from .loaders import caches_for, dataset_for, model_for
-from .urlstate import url_selectbox
-from .widgets import show_error
+from aelab.runs.labels import order_runs, run_labels
+from aelab.errors import AelabError
+from aelab.ui.folder import finished_runs, run_ref
+from aelab.ui.loaders import caches_for, dataset_for, model_for
+from aelab.ui.urlstate import url_selectbox
+from aelab.ui.widgets import show_error
 
 
 def pick_run(rows: list[dict], key: str, variants: tuple[str, ...] | None = None,

@@ -1,9 +1,9 @@
-"""Scores computed by a background process (aelab.scoring): shown when ready, never blocking a page."""
+"""Scores computed by a background process (aelab.metrics.background): shown when ready, never blocking a page."""
 from __future__ import annotations
 
 import streamlit as st
 
-from .folder import run_ref
+from aelab.ui.folder import run_ref
 
 
 def scores_for(run) -> list[dict] | None:
@@ -15,16 +15,16 @@ def scores_for(run) -> list[dict] | None:
 
 def disentanglement_for(run_dir) -> dict:
     """The run's disentanglement scores; if they are not ready, start (or wait for) the
-    background scorer (``aelab.scoring``), say so, poll until it finishes and stop the page."""
+    background scorer (``aelab.metrics.background``), say so, poll until it finishes and stop the page."""
     return background_scores(run_dir, "disentangle", "this run's disentanglement",
                              "about a minute on 2 CPU cores", stop=True)
 
 
 def background_scores(run_dir, kind: str, what: str, how_long: str, stop: bool):
-    """Fresh scores of ``kind`` (``aelab.scoring.KINDS``), or start (or wait for) their
+    """Fresh scores of ``kind`` (``aelab.metrics.background.KINDS``), or start (or wait for) their
     background process: a sentence on the page, a poll every 3 s that reruns the page once
     they are ready, then ``st.stop()`` if ``stop`` else None."""
-    from ..scoring import scoring_state, start_scoring
+    from aelab.metrics.background import scoring_state, start_scoring
 
     state = scoring_state(run_dir, kind)
     if state["state"] == "ready":

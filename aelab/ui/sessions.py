@@ -1,5 +1,5 @@
 """A class on one server: who may change which run, and per-session limits on runs and uploads
-(the rules live in aelab.access; this module asks them with the session's identity)."""
+(the rules live in aelab.runs.ownership; this module asks them with the session's identity)."""
 from __future__ import annotations
 
 import io
@@ -8,10 +8,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from .. import access
-from ..data import OFFLINE, TORCHVISION, _torchvision_cached, load_npz
-from ..runs import atomic_write_bytes
-from .folder import manager, runs_dir
+from aelab.runs import ownership as access
+from aelab.data.datasets import OFFLINE, TORCHVISION, _torchvision_cached, load_npz
+from aelab.runs.folder import atomic_write_bytes
+from aelab.ui.folder import manager, runs_dir
 
 UPLOADS = ".datasets"
 
@@ -82,7 +82,7 @@ def submit_run(variant: str, dataset: str, model: dict, train: dict) -> str:
 def start_study(spec) -> int:
     """Start (or pick up) a study for this session; each new trial counts as a run against a
     student's limits. The number of trials."""
-    from ..study import Study
+    from aelab.runs.study import Study
 
     spec.validate()  # a wrong setting is the first thing to hear about
     trials = len(spec.trials())

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from .urlstate import _adopt_url, _write_url
+from aelab.ui.urlstate import _adopt_url, _write_url
 
 
 # --- navigation: app.py runs every page; a page run without it hands over to it ---

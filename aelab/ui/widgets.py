@@ -6,12 +6,12 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from ..errors import AelabError
+from aelab.errors import AelabError
 
 
 def device_text() -> str:
     """The device training would use here: the GPU's name, or CPU."""
-    from ..train import device_label, resolve_device
+    from aelab.training.trainer import device_label, resolve_device
 
     return device_label(resolve_device("auto"))
 
@@ -108,7 +108,7 @@ def plot(figure, key: str, name: str | None = None, **kwargs) -> None:
 def labelled_images(rows, scale: int, width: tuple[int, int] = (1, 6)) -> None:
     """One line per ``(label, images)``: the label (markdown) left, the images in a row
     right, so a grid's rows say what they show."""
-    from ..compare import image_grid
+    from aelab.explore.reconstructions import image_grid
 
     for label, images in rows:
         left, right = st.columns(list(width), vertical_alignment="center")
@@ -131,7 +131,7 @@ def image(picture: np.ndarray, caption: str | None = None, width: int | None = N
 
 @st.cache_resource(max_entries=512, show_spinner=False)
 def _png(digest: str, _pixels: np.ndarray) -> bytes:
-    from ..explore import png_bytes
+    from aelab.explore.latent import png_bytes
 
     return png_bytes(_pixels)
 

@@ -49,7 +49,7 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
-from aelab.webdecoder import CAPTION
+from aelab.explore.webdecoder import CAPTION
 
 ASSET = re.compile(r'(?:src|href)="\./(static/[^"]+)"')  # the frontend's files in its index.html
 # every frontend file a Chromium first visit of /traversal loaded (written by

@@ -78,7 +78,7 @@ def plotted_traces(page) -> list[dict]:
 def test_train_watch_and_compare(browser, app_server, page, screenshots):
     require(browser)
     expect = _expect()
-    from aelab.train import device_label, resolve_device
+    from aelab.training.trainer import device_label, resolve_device
 
     # Home: title, the device training uses, no runs yet.
     page.goto(app_server.url)
@@ -107,8 +107,8 @@ def test_train_watch_and_compare(browser, app_server, page, screenshots):
     # (td role=gridcell) that is in the DOM but not "visible", so wait on its text.
     table = page.get_by_test_id("stDataFrame").first
     expect(table).to_be_visible()
-    from aelab.catalog import run_labels
-    from aelab.manager import RunManager
+    from aelab.runs.labels import run_labels
+    from aelab.runs.local import RunManager
 
     rows = RunManager(app_server.runs_dir, start_supervisor=False).list()
     row = table.locator("tr", has_text=run_labels(rows)[run_id])  # the table shows readable labels

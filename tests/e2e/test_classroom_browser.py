@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from aelab.lesson import STEPS
+from aelab.explore.lesson import STEPS
 
 from .appserver import full_page_screenshot, require, serve_app, wait_idle
 from .test_browser import _expect, no_failures

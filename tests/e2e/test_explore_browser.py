@@ -16,8 +16,8 @@ import re
 import numpy as np
 import pytest
 
-from aelab.explore import decode_codes
-from aelab.runref import RunRef
+from aelab.explore.latent import decode_codes
+from aelab.runs.refs import RunRef
 
 from .appserver import DECODED, decoder_frame, full_page_screenshot, require, serve_app, wait_idle
 from .test_browser import _expect, choose, no_failures, open_page
@@ -36,7 +36,7 @@ def app_server(browser, tmp_path_factory):
 
 def run_option(runs_dir, run_id: str) -> str:
     """The label the Run selectbox shows for ``run_id``."""
-    from aelab.manager import RunManager
+    from aelab.runs.local import RunManager
     from aelab.ui import run_label
 
     return run_label(next(r for r in RunManager(runs_dir).list() if r["id"] == run_id))

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from aelab.explore import decode_codes
-from aelab.registry import build_model
-from aelab.runref import RunRef
-from aelab.webdecoder import export_decoder, slider_page, slider_spec
+from aelab.explore.latent import decode_codes
+from aelab.models import build_model
+from aelab.runs.refs import RunRef
+from aelab.explore.webdecoder import export_decoder, slider_page, slider_spec
 
 from .appserver import DEMO_RUNS, require
 

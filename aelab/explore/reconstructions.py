@@ -15,9 +15,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .evaluate import fit_pca, pca_reconstruct, reconstruct_array, reconstruction_errors
-from .models.denoising import add_noise
-from .runs import ROW_BOOKKEEPING, loss_rows
+from aelab.metrics.evaluate import fit_pca, pca_reconstruct, reconstruct_array, reconstruction_errors
+from aelab.models.denoising import add_noise
+from aelab.runs.folder import ROW_BOOKKEEPING, loss_rows
 
 SELECTIONS = ("random", "per class", "worst")
 

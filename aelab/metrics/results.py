@@ -17,11 +17,11 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .data import load_dataset
-from .errors import RunError
-from .evaluate import encode_array, evaluate_model
-from .runref import RunRef, weights_hash  # noqa: F401  (weights_hash: re-exported for pages)
-from .runs import atomic_write_json, atomic_write_tensors, os_error_reason, read_json, read_tensors
+from aelab.data.datasets import load_dataset
+from aelab.errors import RunError
+from aelab.metrics.evaluate import encode_array, evaluate_model
+from aelab.runs.refs import RunRef, weights_hash  # noqa: F401  (weights_hash: re-exported for pages)
+from aelab.runs.folder import atomic_write_json, atomic_write_tensors, os_error_reason, read_json, read_tensors
 
 CACHE = "cache.safetensors"
 EVAL = "eval.json"
@@ -113,7 +113,7 @@ def build_caches(run, progress: Callable[[str], None] | None = None,
 
     ``phase(name, index, total)`` is told each step as it starts: ``evaluating``,
     ``caching`` and, for a scorable run, ``scoring``."""
-    from .disentangle import scorable
+    from aelab.metrics.disentanglement import scorable
 
     run = RunRef.of(run)
     steps = [("evaluating", build_eval), ("caching", build_projections)]
@@ -228,7 +228,7 @@ def _cached_json(run, name: str, compute: Callable[[], object],
 def load_latent_scores(run, progress: Callable[[str], None] | None = None) -> list[dict]:
     """The Latent space page's score table (see ``explore.latent_scores``), cached in
     ``scores.json`` under the weights' hash and recomputed when missing or stale."""
-    from .explore import latent_scores
+    from aelab.explore.latent import latent_scores
 
     def compute():
         caches = load_caches(run, progress)
@@ -247,7 +247,7 @@ def peek_latent_scores(run) -> list[dict] | None:
 def load_disentanglement(run, progress: Callable[[str], None] | None = None) -> dict:
     """The disentanglement scores of a ``shapes`` run (``disentangle.score_run``), cached in
     ``disentangle.json`` under the weights' hash and recomputed when missing or stale."""
-    from .disentangle import score_run
+    from aelab.metrics.disentanglement import score_run
 
     def compute():
         (progress or (lambda message: None))("scoring disentanglement (under a minute)")
@@ -257,7 +257,7 @@ def load_disentanglement(run, progress: Callable[[str], None] | None = None) -> 
 
 
 def _current_scores(scores: dict) -> bool:
-    from .disentangle import VERSION
+    from aelab.metrics.disentanglement import VERSION
 
     return scores.get("version") == VERSION
 

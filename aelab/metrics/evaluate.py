@@ -12,10 +12,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import load_dataset
-from .errors import RunError
-from .losses import gaussian_kl
-from .runref import RunRef
+from aelab.data.datasets import load_dataset
+from aelab.errors import RunError
+from aelab.models.losses import gaussian_kl
+from aelab.runs.refs import RunRef
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2016: Var_x(E_q[z_d]) above this counts as active
 
@@ -57,9 +57,9 @@ def reconstruction_errors(recon: np.ndarray, target: np.ndarray) -> tuple[np.nda
 
 
 def fit_pca(x_train: np.ndarray, n_components: int):
-    """Exact PCA (``aelab.pca``, numpy) on flattened images, with at most as many components
+    """Exact PCA (``aelab.metrics.pca``, numpy) on flattened images, with at most as many components
     as the data allows."""
-    from .pca import fit
+    from aelab.metrics.pca import fit
 
     return fit(x_train.reshape(len(x_train), -1), n_components)
 

@@ -8,7 +8,7 @@ import io
 import numpy as np
 import torch
 
-from .evaluate import encode_array, probe_scores
+from aelab.metrics.evaluate import encode_array, probe_scores
 
 KL_INACTIVE = 0.01  # nats: a dimension carrying less KL than this is marked inactive
 TRUST_POINTS = 2000  # trustworthiness is O(n^2): scored on a seeded subset
@@ -39,7 +39,7 @@ def trustworthiness_2d(high: np.ndarray, low: np.ndarray, n_neighbors: int = 5,
 def latent_scores(model, dataset, caches: dict) -> list[dict]:
     """5-NN and linear-probe accuracy (train split -> cached test points) and the
     trustworthiness of each 2-D view, for the codes, PCA codes of the same size and raw pixels."""
-    from .evaluate import fit_pca
+    from aelab.metrics.evaluate import fit_pca
 
     x_test = dataset.x_test[caches["index"]]
     y_test = caches.get("labels")

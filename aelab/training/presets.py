@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import ConfigError
+from aelab.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,7 @@ def jacobian_frobenius_sq(encode: Callable[[torch.Tensor], torch.Tensor],
     One batched backward pass per code unit (vectorised with
     ``is_grads_batched``), so it is exact for an encoder of any depth. The graph
     is kept so the penalty itself can be differentiated. Examples must be
-    independent in ``encode`` (no batch norm), which holds for ``aelab.nn``.
+    independent in ``encode`` (no batch norm), which holds for ``aelab.models.nn``.
     """
     x = x.detach().requires_grad_(True)
     h = encode(x)  # (B, K)

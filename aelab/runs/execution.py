@@ -35,13 +35,13 @@ class Backend(Protocol):
 def get_backend(runs_dir=None, ray: bool = False, ray_address: str | None = None,
                 max_parallel: int | None = None, gpus_per_trial: float = 0.0) -> Backend:
     """The local backend, or Ray when ``ray`` (start a local cluster) or ``ray_address`` is given."""
-    from .runs import runs_root
+    from aelab.runs.folder import runs_root
 
     runs_dir = runs_root(runs_dir)
     if ray or ray_address:
-        from .raybackend import RayBackend
+        from aelab.runs.ray_backend import RayBackend
 
         return RayBackend(runs_dir, address=ray_address, gpus_per_trial=gpus_per_trial)
-    from .manager import LocalBackend
+    from aelab.runs.local import LocalBackend
 
     return LocalBackend(runs_dir, max_parallel)

@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import TrainConfig
-from .errors import AelabError, RunError
+from aelab.config import TrainConfig
+from aelab.errors import AelabError, RunError
 
 STATES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 FINISHED = ("done", "failed", "cancelled", "interrupted")
@@ -148,7 +148,7 @@ def read_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
 
 def read_config(run_dir: str | os.PathLike) -> dict:
     """The run's ``config.json`` with the model and training settings validated."""
-    from .registry import get_variant
+    from aelab.models import get_variant
 
     run_dir = Path(run_dir)
     raw = read_json(run_dir / "config.json", f"config of run {run_dir.name}")
@@ -233,7 +233,7 @@ def load_model(run_dir: str | os.PathLike, device: "str | torch.device" = "cpu",
                config: dict | None = None):
     """The trained model of a run folder, in eval mode, after checking weights against config
     (``config``: the run's ``read_config``, when the caller already holds it)."""
-    from .registry import build_model
+    from aelab.models import build_model
 
     run_dir = Path(run_dir)
     config = config or read_config(run_dir)
@@ -268,7 +268,7 @@ def library_versions() -> dict[str, str]:
     import numpy
     import torch
 
-    from . import __version__
+    from aelab import __version__
 
     return {"aelab": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
             "python": platform.python_version()}

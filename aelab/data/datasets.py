@@ -3,7 +3,7 @@
 Every dataset arrives as float32 arrays ``(N, C, H, W)`` in [0, 1] with int64
 labels where they exist. ``digits`` and ``mnist5k`` ship inside installed
 packages; ``shapes``, ``shapes32`` and ``shapes64`` are rendered procedurally
-(``aelab.shapes``): ``shapes`` is a fixed sample of 64x64 sprites, while ``shapes32`` and
+(``aelab.data.shapes``): ``shapes`` is a fixed sample of 64x64 sprites, while ``shapes32`` and
 ``shapes64`` also offer the trainer a large pool of fresh sprites (``Dataset.pool``) at 32x32
 and 64x64; ``mnist`` and ``fashion-mnist`` are downloaded once by torchvision
 into ``$AELAB_DATA`` (default ``~/.cache/aelab``); ``npz:PATH`` is the user's.
@@ -23,7 +23,7 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import DatasetError
+from aelab.errors import DatasetError
 
 OFFLINE = ("digits", "mnist5k", "shapes", "shapes32", "shapes64")
 SHAPES_TRAIN, SHAPES_TEST = 20_000, 5_000
@@ -194,7 +194,7 @@ def _render_cached(factors: np.ndarray, side: int) -> np.ndarray:
     """``shapes.render(factors, side=side)`` as bool images (N, 1, side, side), cached as bits
     under a name that hashes the renderer's source, the factors and the side, so a changed
     renderer or sample never reads old sprites."""
-    from . import shapes
+    from aelab.data import shapes
 
     key = hashlib.sha256(Path(shapes.__file__).read_bytes() + factors.astype(np.int64).tobytes()
                          + str(side).encode()).hexdigest()[:16]
@@ -241,11 +241,11 @@ def is_shapes(name: str) -> bool:
 
 @functools.lru_cache(maxsize=None)
 def _shapes(name: str) -> Dataset:
-    """Procedural dSprites-like sprites (``aelab.shapes``) at the side of ``name``: a seeded
+    """Procedural dSprites-like sprites (``aelab.data.shapes``) at the side of ``name``: a seeded
     sample of the factor grid, labelled by shape, with every image's factors attached.
     ``shapes32`` and ``shapes64`` train on a pool of ``SHAPES_POOL`` fresh sprites (rendered on
     first use)."""
-    from . import shapes
+    from aelab.data import shapes
 
     side = SHAPES_SIDES[name]
     factors = [shapes.sample_factors(n, np.random.default_rng(seed))
@@ -260,7 +260,7 @@ def _shapes(name: str) -> Dataset:
 def _shapes_pool(side: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``SHAPES_POOL`` sprites from their own seed (2), as bool images (1 byte a pixel), with
     their shape labels and factors."""
-    from . import shapes
+    from aelab.data import shapes
 
     factors = shapes.sample_factors(SHAPES_POOL, np.random.default_rng(2))
     return _render_cached(factors, side), factors[:, 0].copy(), factors

@@ -1,4 +1,4 @@
-"""Disentanglement metrics of a representation of the shapes sprites (``aelab.shapes``).
+"""Disentanglement metrics of a representation of the shapes sprites (``aelab.data.shapes``).
 
 Everything is built around a *representation function*
 ``represent(factors) -> codes``: factor index rows ``(N, 5)`` int in, codes
@@ -50,9 +50,9 @@ from typing import Callable
 
 import numpy as np
 
-from . import shapes
-from .data import is_shapes
-from .errors import ConfigError, RunError
+from aelab.data import shapes
+from aelab.data.datasets import is_shapes
+from aelab.errors import ConfigError, RunError
 
 FACTORS = shapes.FACTORS
 SIZES = np.array(shapes.SIZES)
@@ -138,7 +138,7 @@ def model_encoder(model, chunk: int = CHUNK) -> Represent:
     (posterior means for VAEs), ``chunk`` images at a time, at the model's own resolution
     (64x64 for ``shapes`` and ``shapes64``, 32x32 for ``shapes32``). A conditional model is
     given the shape, which is the shapes dataset's label."""
-    from .evaluate import encode_array
+    from aelab.metrics.evaluate import encode_array
 
     side = int(model.config.input_shape[-1])
 
@@ -432,7 +432,7 @@ def scorable(config: dict) -> bool:
 def score_run_dir(run, runs_dir=None):
     """The handle of the run ``run`` (a RunRef, a run folder, or a run id confined to
     ``runs_dir``), refused unless it can be scored."""
-    from .runref import RunRef
+    from aelab.runs.refs import RunRef
 
     run = RunRef.coerce(run, runs_dir)
     if not scorable(run.config):

@@ -20,8 +20,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import RunError
-from .runs import WEIGHTS, read_config, read_status, runs_root
+from aelab.errors import RunError
+from aelab.runs.folder import WEIGHTS, read_config, read_status, runs_root
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ class RunRef:
 
     def load_model(self, device="cpu"):
         """The run's trained model in eval mode (see ``runs.load_model``)."""
-        from .runs import load_model
+        from aelab.runs.folder import load_model
 
         return load_model(self.path, device, config=self.config)
 

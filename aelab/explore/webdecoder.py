@@ -1,6 +1,6 @@
 """A decoder the browser runs: the Traversal page's sliders decode without the server.
 
-``export_decoder`` turns a model's decoder (every arch of ``aelab/nn.py``: Linear, ReLU,
+``export_decoder`` turns a model's decoder (every arch of ``aelab/models/nn.py``: Linear, ReLU,
 Unflatten, ConvTranspose2d; the CVAE's one-hot condition in front) into a JSON layer spec
 plus its float32 weights as one base64 string; ``webdecoder.js`` evaluates it and applies
 the sigmoid, as ``explore.decode_codes`` does. ``slider_page`` is the HTML of the page's
@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import AelabError
-from .nn import Decoder
+from aelab.errors import AelabError
+from aelab.models.nn import Decoder
 
 JS = Path(__file__).with_name("webdecoder.js")
 CAPTION = "decoded from the sliders"
@@ -33,8 +33,8 @@ class WebDecoderError(AelabError):
 
 def _condition(model) -> dict | None:
     """The condition the decoder sees: none, or the CVAE's one-hot label."""
-    from .models.base import Autoencoder
-    from .models.cvae import CVAE
+    from aelab.models.base import Autoencoder
+    from aelab.models.cvae import CVAE
 
     hook = type(model).condition
     if hook is Autoencoder.condition and not model.cond_dim:
@@ -69,7 +69,7 @@ def export_decoder(model) -> dict:
     the layers of ``model.decoder.net`` in order, their float32 weights concatenated as one
     little-endian base64 string (``w``/``b``: offsets in floats). The image is the sigmoid of
     the last layer's output. Raises ``WebDecoderError`` for what the browser cannot run."""
-    from .models.base import Autoencoder
+    from aelab.models.base import Autoencoder
 
     if type(model).decode is not Autoencoder.decode or type(model.decoder) is not Decoder:
         raise WebDecoderError(f"the browser cannot decode {model.variant}: its decode is not "

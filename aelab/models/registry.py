@@ -1,9 +1,8 @@
 """The table of registered variants and the ``@register`` decorator.
 
-A leaf module (it imports nothing from aelab but errors): the model files in
-``aelab/models/`` import ``register`` from here, and ``registry.py`` looks
-names up in ``VARIANTS`` after importing ``aelab.models``. Keeping the table
-here is what keeps the import graph free of a models <-> registry cycle.
+A leaf module (it imports nothing from aelab): the model files import ``register`` from
+here, and ``aelab.models`` (the package) looks names up in ``VARIANTS`` once every model
+file has registered. Keeping the table here keeps the import graph free of a cycle.
 """
 from __future__ import annotations
 

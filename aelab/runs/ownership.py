@@ -15,9 +15,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .catalog import is_demo
-from .errors import AelabError
-from .runs import atomic_write_json, read_json
+from aelab.runs.labels import is_demo
+from aelab.errors import AelabError
+from aelab.runs.folder import atomic_write_json, read_json
 
 OWNER_FILE = "owner.json"
 TOKEN_ENV = "AELAB_TEACHER_TOKEN"

@@ -6,7 +6,7 @@ like any run. The study id is derived from the study's settings unless one is
 given, so running the same command again finds the trials it made before:
 ``done`` ones are kept, ``interrupted`` or ``cancelled`` ones resume from
 their last checkpoint, missing ones are created. A backend of
-``aelab.execution`` runs the trials; this module only creates and watches them.
+``aelab.runs.execution`` runs the trials; this module only creates and watches them.
 """
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .config import TrainConfig
-from .errors import AelabError, ConfigError, RunError
-from .runs import FINISHED, read_json, runs_root
+from aelab.config import TrainConfig
+from aelab.errors import AelabError, ConfigError, RunError
+from aelab.runs.folder import FINISHED, read_json, runs_root
 
 TRAIN_FIELDS = frozenset(f.name for f in dataclasses.fields(TrainConfig))
 RETRIES = 3  # resumes of a trial whose worker died while the study is watched
@@ -92,8 +92,8 @@ class StudySpec:
 
     def validate(self) -> None:
         """Check every name and value against the variant and dataset; writes nothing."""
-        from .registry import get_variant
-        from .train import validate_run
+        from aelab.models import get_variant
+        from aelab.training.trainer import validate_run
 
         if not self.grid:
             raise ConfigError("a study needs at least one --grid NAME=v1,v2,...")
@@ -143,7 +143,7 @@ class Study:
     """The trials of one study in one runs folder, run by one backend."""
 
     def __init__(self, spec: StudySpec, runs_dir=None, backend=None):
-        from .execution import get_backend
+        from aelab.runs.execution import get_backend
 
         self.spec = spec
         self.runs_dir = runs_root(runs_dir).resolve()
@@ -152,7 +152,7 @@ class Study:
 
     def start(self) -> list[Path]:
         """Validate, create missing trials, (re)submit unfinished ones; the trials' folders."""
-        from .train import prepare_run
+        from aelab.training.trainer import prepare_run
 
         self.spec.validate()
         existing = {}

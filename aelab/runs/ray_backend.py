@@ -22,8 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from .errors import AelabError
-from .runs import (FINISHED, TRAIN_STATE, WEIGHTS, atomic_write_bytes, read_status,
+from aelab.errors import AelabError
+from aelab.runs.folder import (FINISHED, TRAIN_STATE, WEIGHTS, atomic_write_bytes, read_status,
                    write_status)
 
 MAX_RETRIES = 3
@@ -62,8 +62,8 @@ def run_trial(run_id: str, files: dict[str, bytes], resume: bool, inbox) -> dict
     """
     import ray
 
-    from .manager import finish_caches
-    from .train import Trainer
+    from aelab.runs.local import finish_caches
+    from aelab.training.trainer import Trainer
 
     os.environ.setdefault("AELAB_THREADS", str(max(1, int(ray.get_runtime_context()
                                                            .get_assigned_resources()

@@ -18,8 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from .caches import peek_disentanglement, peek_latent_scores
-from .manager import pid_alive
+from aelab.metrics.results import peek_disentanglement, peek_latent_scores
+from aelab.runs.local import pid_alive
 
 SCORER = ".disentangle.pid"  # {"pid": ...} of the running background scorer
 LOG = "disentangle.log"      # its output

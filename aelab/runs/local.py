@@ -21,9 +21,9 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import AelabError, RunError
-from .runref import RunRef
-from .runs import (FINISHED, loss_rows, read_config, read_metrics, read_status, runs_root, stop_file,
+from aelab.errors import AelabError, RunError
+from aelab.runs.refs import RunRef
+from aelab.runs.folder import (FINISHED, loss_rows, read_config, read_metrics, read_status, runs_root, stop_file,
                    write_status)
 
 HEARTBEAT_SECONDS = 2.0
@@ -251,7 +251,7 @@ def supervise(runs_dir, max_parallel: int = 1, poll: float = 0.25,
 # --- the worker ---
 def worker_main(run: RunRef, resume: bool = False) -> int:
     """Train one run in this process, then build its explore caches; the exit status."""
-    from .train import Trainer
+    from aelab.training.trainer import Trainer
 
     run_dir = RunRef.of(run).path
     terminated = []
@@ -273,7 +273,7 @@ def finish_caches(run_dir: Path, status: dict, caches: bool = True) -> dict:
 
     A cache that fails to build leaves the run ``done`` (the pages rebuild caches on demand).
     """
-    from .caches import build_caches
+    from aelab.metrics.results import build_caches
 
     if status["state"] != "done" or not caches:
         return status
@@ -299,7 +299,7 @@ def finish_caches(run_dir: Path, status: dict, caches: bool = True) -> dict:
 class LocalBackend:
     """The execution backend of this machine: queued run folders, started by the supervisor.
 
-    Follows ``aelab.execution.Backend``: ``submit`` queues a prepared run folder and
+    Follows ``aelab.runs.execution.Backend``: ``submit`` queues a prepared run folder and
     makes sure a supervisor is alive, ``state`` reads its status (``interrupted`` if
     its worker vanished), ``cancel`` asks it to stop.
     """
@@ -377,7 +377,7 @@ class RunManager:
     def submit(self, variant: str, dataset: str, model: dict | None = None,
                train: dict | None = None) -> str:
         """Validate, write a ``queued`` run folder and make sure it will be started; its id."""
-        from .train import prepare_run
+        from aelab.training.trainer import prepare_run
 
         run_dir = prepare_run(variant, dataset, model, train, runs_dir=self.runs_dir)
         self.backend.submit(run_dir)

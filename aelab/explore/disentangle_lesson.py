@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import shapes
-from .disentangle import FACTORS, SCORES, SIZES
+from aelab.data import shapes
+from aelab.metrics.disentanglement import FACTORS, SCORES, SIZES
 
 # one sentence per score (what a student should read next to the number)
 DEFINITIONS = {
@@ -116,8 +116,8 @@ def traversals(model, factors: list[int], dims: list[int], steps: int = 9,
                sample: int = 256) -> np.ndarray:
     """Decoded sweeps of each latent in ``dims`` from the code of the sprite of ``factors``,
     over the slider range of a fixed sample of ``sample`` sprites: (len(dims), steps, C, H, W)."""
-    from .evaluate import encode_array
-    from .explore import traversal_grid, traversal_range
+    from aelab.metrics.evaluate import encode_array
+    from aelab.explore.latent import traversal_grid, traversal_range
 
     rows = shapes.sample_factors(sample, np.random.default_rng(0))
     x = shapes.render(rows, side=side(model))
@@ -130,7 +130,7 @@ def traversals(model, factors: list[int], dims: list[int], steps: int = 9,
     return traversal_grid(model, base, dims, low, high, steps, y)
 
 
-BETA_STUDY = Path(__file__).resolve().parents[1] / "docs" / "beta_study.json"
+BETA_STUDY = Path(__file__).resolve().parents[2] / "docs" / "beta_study.json"
 
 
 def beta_study(path: Path = BETA_STUDY) -> list[dict] | None:

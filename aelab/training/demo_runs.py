@@ -12,11 +12,11 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
-from .caches import build_caches, load_disentanglement, load_latent_scores
-from .data import is_shapes
-from .presets import DISENTANGLE_RECIPE
-from .runs import TRAIN_STATE, read_config, runs_root
-from .train import prepare_run, train_run
+from aelab.metrics.results import build_caches, load_disentanglement, load_latent_scores
+from aelab.data.datasets import is_shapes
+from aelab.training.presets import DISENTANGLE_RECIPE
+from aelab.runs.folder import TRAIN_STATE, read_config, runs_root
+from aelab.training.trainer import prepare_run, train_run
 
 HIDDEN = "128,64"
 TRAIN = {"epochs": 60, "batch_size": 128, "lr": 2e-3, "seed": 0, "device": "cpu", "caches": True}
@@ -37,7 +37,7 @@ DEMOS: dict[str, tuple[str, str, dict, dict]] = {
     # 4096 inputs: a narrow MLP keeps the folder under 2 MB; the entangled contrast
     "demo-betavae-shapes": ("betavae", "shapes", {"latent_dim": 6, "beta": 4.0, "hidden": "32"},
                             {"epochs": 8, "lr": 1e-3, "batch_size": 64}),
-    # the disentangled one: the recipe of the classroom preset (aelab/presets.py), trained longer
+    # the disentangled one: the recipe of the classroom preset (aelab/training/presets.py), trained longer
     "demo-betatcvae-shapes": ("betatcvae", "shapes32", {**DISENTANGLE_RECIPE, "hidden": ""},
                               {"epochs": 8, "lr": 1e-3, "batch_size": 128,
                                "live_mig_seconds": 60.0}),

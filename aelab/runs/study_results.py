@@ -13,9 +13,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from .errors import RunError
-from .runs import ROW_BOOKKEEPING, loss_rows, read_config, read_json, read_metrics, read_status
-from .study import study_trials
+from aelab.errors import RunError
+from aelab.runs.folder import ROW_BOOKKEEPING, loss_rows, read_config, read_json, read_metrics, read_status
+from aelab.runs.study import study_trials
 
 
 def list_studies(runs_dir) -> list[dict]:

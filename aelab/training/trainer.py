@@ -23,15 +23,15 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import shapes
-from .config import TrainConfig
-from .cpumem import keep_freed_memory
-from .disentangle import LiveMIG
-from .data import SHAPES_SIDES, describe_dataset, is_shapes, load_dataset, training_images
-from .errors import ConfigError, RunError
-from .optim import adam
-from .registry import build_model, get_variant
-from .runs import (TRAIN_STATE, WEIGHTS, atomic_write_bytes, atomic_write_tensors,
+from aelab.data import shapes
+from aelab.config import TrainConfig
+from aelab.training.memory import keep_freed_memory
+from aelab.metrics.disentanglement import LiveMIG
+from aelab.data.datasets import SHAPES_SIDES, describe_dataset, is_shapes, load_dataset, training_images
+from aelab.errors import ConfigError, RunError
+from aelab.training.optim import adam
+from aelab.models import build_model, get_variant
+from aelab.runs.folder import (TRAIN_STATE, WEIGHTS, atomic_write_bytes, atomic_write_tensors,
                    create_run, load_state_checked, read_config, read_metrics, read_tensors,
                    stop_file, write_status)
 
@@ -245,7 +245,7 @@ class Trainer:
                            f"the run was configured for {tuple(self.model_config.input_shape)}")
         torch.manual_seed(cfg.seed)  # weights, then noise and reparameterisation samples
         self.model = fast_layout(build_model(self.model_config).to(self.device), self.device)
-        # torch's fused Adam kernel without torch.optim's dynamo import (aelab/optim.py)
+        # torch's fused Adam kernel without torch.optim's dynamo import (aelab/training/optim.py)
         self.optimizer = adam(self.model.trainable_parameters(), cfg.lr, self.device)
         self.batches = torch.Generator().manual_seed(cfg.seed)  # epoch permutations
         self.epoch_rng = self.batches.get_state()

@@ -1,0 +1,1 @@
+"""Training: the trainer loop, the optimiser, presets, and the recipes of the shipped demo runs."""
