@@ -1,7 +1,15 @@
-"""Shared fixtures: small configs of every variant and tiny runs on ``digits``."""
+"""What the tests share: small configs of every variant, the one tiny-run factory, the page
+helper for ``AppTest``, and the stubs that keep a test from starting background processes.
+
+Markers (registered in pyproject.toml): ``slow`` (a test or module over a few seconds),
+``browser`` (drives Chromium: every test under tests/e2e), ``ray`` (starts a Ray cluster).
+The fast subset is ``python -m pytest -m "not slow and not browser and not ray"``.
+"""
 from __future__ import annotations
 
+import contextlib
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,8 +21,84 @@ torch.set_num_threads(int(os.environ["AELAB_THREADS"]))
 
 from aelab.models import list_variants, make_config
 
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "app.py"
 VARIANTS = list_variants()
 DIGITS_SHAPE = (1, 8, 8)
+TINY = {"latent_dim": 4, "hidden": "32"}  # the model settings of a tiny run, unless a test says
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test under tests/e2e drives a browser (or the browser's protocol)."""
+    for item in items:
+        if "e2e" in Path(str(item.fspath)).parts:
+            item.add_marker(pytest.mark.browser)
+
+
+# --- runs ---
+def tiny_run(root, variant: str = "ae", dataset: str = "digits", model: dict | None = None,
+             train: dict | None = None, out=None, trained: bool = True) -> Path:
+    """A run folder of ``variant`` under ``root`` (2 epochs of a 32-unit MLP, no caches unless
+    ``train`` says), trained in this process unless ``trained`` is False (then queued)."""
+    from aelab.training.trainer import prepare_run, train_run
+
+    run_dir = prepare_run(variant, dataset, {**TINY, **(model or {})},
+                          {"epochs": 2, "device": "cpu", "caches": False, **(train or {})},
+                          runs_dir=root, out=out)
+    if trained:
+        assert train_run(run_dir)["state"] == "done"
+    return run_dir
+
+
+@contextlib.contextmanager
+def umap_as_pca():
+    """Every 2-D projection made with PCA: numba compiles UMAP for tens of seconds per process,
+    and what a page test checks does not depend on which view it is (test_caches covers UMAP)."""
+    import aelab.metrics.results as results
+
+    project = results.project_2d
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(results, "project_2d", lambda x, method, seed=0: project(x, "pca", seed))
+        yield
+
+
+@pytest.fixture
+def supervisor_calls(monkeypatch):
+    """Every call the app makes to start a supervisor, recorded instead of started."""
+    import aelab.runs.local
+
+    calls = []
+    monkeypatch.setattr(aelab.runs.local, "ensure_supervisor",
+                        lambda runs_dir, max_parallel=None: calls.append(Path(runs_dir)))
+    return calls
+
+
+# --- pages ---
+def open_page(page: str | None = None, *, select: tuple[str, str] | None = None,
+              errors: bool = False, timeout: int = 60, **query):
+    """The app run once with URL ``query`` parameters, switched to ``page`` ("latent" or
+    "pages/latent.py"; None = Home), then ``select``'s (selectbox key, value) chosen. Fails on
+    any exception, and on an error box unless ``errors``."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(APP), default_timeout=timeout)
+    if page:
+        at.switch_page(page if page.startswith("pages/") else f"pages/{page}.py")
+    at.query_params.update(query)
+    at.run()
+    assert_ok(at, errors)
+    if select:
+        key, value = select
+        at.selectbox(key=key).select(value).run()
+        assert_ok(at, errors)
+    return at
+
+
+def assert_ok(at, errors: bool = False) -> None:
+    """No exception on the page (and no error box unless ``errors``)."""
+    assert not at.exception, [e.value for e in at.exception]
+    if not errors:
+        assert not at.error, [e.value for e in at.error]
 
 
 def small_config(variant: str, **overrides):

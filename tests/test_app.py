@@ -34,10 +34,9 @@ from aelab.errors import DatasetError
 from aelab.runs.local import RunManager
 from aelab.models import get_variant, list_variants
 from aelab.runs.folder import read_config, read_metrics, read_status
-from aelab.training.trainer import prepare_run, train_run
+import conftest
+from conftest import APP, tiny_run, umap_as_pca
 
-APP = Path(__file__).resolve().parents[1] / "app.py"
-TIMEOUT = 60
 RUNS = (("ae", 2), ("denoising", 4), ("vae", 4))  # made in this order, so ids sort so too
 DAMAGED = "zz-damaged"
 
@@ -59,17 +58,8 @@ def template(tmp_path_factory):
     root = tmp_path_factory.mktemp("app-runs")
     saved = os.environ.get("AELAB_RUNS")
     os.environ["AELAB_RUNS"] = str(root)
-    ids = {}
-    for variant, latent in RUNS:
-        run_dir = prepare_run(variant, "digits", {"latent_dim": latent, "hidden": "32"},
-                              {"epochs": 2, "device": "cpu", "caches": False}, runs_dir=root)
-        assert train_run(run_dir)["state"] == "done"
-        ids[variant] = run_dir.name
-    # The evaluate metrics the Runs page reads; UMAP (seconds of JIT compilation) is not
-    # what these tests are about, so any projection is made with PCA here.
-    project = aelab.metrics.results.project_2d
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(aelab.metrics.results, "project_2d", lambda x, method, seed=0: project(x, "pca", seed))
+    ids = {variant: tiny_run(root, variant, model={"latent_dim": latent}).name for variant, latent in RUNS}
+    with umap_as_pca():  # the evaluate metrics the Runs page reads
         for variant, _ in RUNS:
             load_eval(root / ids[variant])
     damaged = root / DAMAGED
@@ -112,29 +102,21 @@ def teacher(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def supervisor_calls(monkeypatch):
-    """Every call the app makes to start a supervisor, recorded instead of started."""
-    calls = []
-    monkeypatch.setattr(aelab.runs.local, "ensure_supervisor",
-                        lambda runs_dir, max_parallel=None: calls.append(Path(runs_dir)))
-    return calls
+def _no_supervisor(supervisor_calls):
+    """No test here starts a background process."""
 
 
 # --- helpers ---
 def open_page(page: str | None = None, **query) -> AppTest:
-    """The app run once (Home), then switched to ``page`` with URL ``query`` parameters;
-    fails on any exception."""
-    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    if page:
-        at.switch_page(page)
-    at.query_params.update(query)
-    at.run()
-    assert_ok(at)
-    return at
+    """The shared page helper, error boxes allowed: several tests here check them."""
+    return conftest.open_page(page, errors=True, **query)
 
 
 def assert_ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
+    """No exception; error boxes are what several tests here check."""
+    conftest.assert_ok(at, errors=True)
+
+
 
 
 def folders(root: Path) -> set[str]:

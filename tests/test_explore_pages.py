@@ -46,11 +46,9 @@ from aelab.explore.latent import (KL_INACTIVE, class_swap_grid, dimension_order,
                            interpolation_rows, kept_frequency, mean_activations,
                            nearest_neighbours, prior_samples)
 from aelab.runs.folder import atomic_write_tensors, load_model, read_tensors
-from aelab.training.trainer import prepare_run, train_run
 from aelab.explore.webdecoder import WebDecoderError, export_decoder
+from conftest import APP, assert_ok, open_page, tiny_run, umap_as_pca
 
-APP = Path(__file__).resolve().parents[1] / "app.py"
-TIMEOUT = 60
 # name -> (variant, model settings); made in this order, so "ae2" is every page's first run
 RUNS = {
     "ae2": ("ae", {"latent_dim": 2}),
@@ -65,17 +63,12 @@ RUNS = {
 
 # --- fixtures ---
 def make_run(root: Path, variant: str, settings: dict) -> Path:
-    run_dir = prepare_run(variant, "digits", {"hidden": "32", **settings},
-                          {"epochs": 2, "caches": False}, runs_dir=root)
-    assert train_run(run_dir)["state"] == "done"
-    return run_dir
+    return tiny_run(root, variant, model=settings)
 
 
 @pytest.fixture(scope="module", autouse=True)
 def pca_for_umap():
-    project = aelab.metrics.results.project_2d
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(aelab.metrics.results, "project_2d", lambda x, method, seed=0: project(x, "pca", seed))
+    with umap_as_pca():
         yield
 
 
@@ -111,9 +104,8 @@ def runs(template, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def no_supervisor(monkeypatch):
+def no_supervisor(supervisor_calls):
     """No page test starts a background process."""
-    monkeypatch.setattr(aelab.runs.local, "ensure_supervisor", lambda runs_dir, max_parallel=None: None)
 
 
 @pytest.fixture(scope="module")
@@ -122,23 +114,6 @@ def digits():
 
 
 # --- helpers ---
-def open_page(page: str, run_key: str | None = None, run_id: str | None = None) -> AppTest:
-    """The app switched to ``page`` (and to run ``run_id`` in selectbox ``run_key``)."""
-    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    at.switch_page(f"pages/{page}.py")
-    at.run()
-    assert_ok(at)
-    if run_key:
-        at.selectbox(key=run_key).select(run_id).run()
-        assert_ok(at)
-    return at
-
-
-def assert_ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-
-
 def media_bytes(url: str, media: dict) -> tuple[bytes, str]:
     return media[url.rsplit("/", 1)[1].split(".")[0]]
 
@@ -246,7 +221,7 @@ def highlighted(at: AppTest, labels: np.ndarray) -> list[list[int] | None]:
              "UMAP of the raw pixels (baseline)"]),
 ])
 def test_latent_page_shows_views_coloured_by_label_and_the_score_table(runs, name, views):
-    at = open_page("latent", "lat_run", runs.id(name))
+    at = open_page("latent", select=("lat_run", runs.id(name)))
     caches = runs.caches(name)
     assert list(charts(at)) == ["lat_views"]  # one figure, a subplot per view
     titles, per_view = latent_views(at)
@@ -314,7 +289,7 @@ def select_in_view(at: AppTest, view: int, indices: list[int], labels: np.ndarra
 
 
 def test_selected_points_show_their_images_reconstructions_and_neighbours(runs, media, digits):
-    at = open_page("latent", "lat_run", runs.id("ae2"))
+    at = open_page("latent", select=("lat_run", runs.id("ae2")))
     assert len(at.image) == 0
     caches, model = runs.caches("ae2"), runs.model("ae2")
     labels = caches["labels"]
@@ -378,7 +353,7 @@ def slider_view(at: AppTest) -> tuple[dict, dict]:
 
 
 def test_the_browser_gets_the_sliders_at_the_base_code_and_the_decoder(runs, media):
-    at = open_page("traversal", "trav_run", runs.id("ae2"))
+    at = open_page("traversal", select=("trav_run", runs.id("ae2")))
     model, codes = runs.model("ae2"), runs.caches("ae2")["codes"]
     view, decoder = slider_view(at)
     assert view["base"] == pytest.approx(codes[0].tolist(), abs=1e-6)
@@ -399,7 +374,7 @@ def test_a_run_the_browser_cannot_decode_is_decoded_on_the_server(runs, media, t
 
     private_copy(runs, ["ae2"], tmp_path / "runs", monkeypatch)  # a new folder: not cached
     monkeypatch.setattr(aelab.explore.webdecoder, "export_decoder", refuse)
-    at = open_page("traversal", "trav_run", runs.id("ae2"))
+    at = open_page("traversal", select=("trav_run", runs.id("ae2")))
     assert "The server decodes this run's pictures, since the browser cannot decode a Sigmoid layer." \
         in at.caption.values
     assert not at.get("iframe")
@@ -433,15 +408,15 @@ def test_the_decoder_is_exported_once_for_every_session(runs, tmp_path, monkeypa
     export = aelab.explore.webdecoder.export_decoder
     private_copy(runs, ["ae2"], tmp_path / "runs", monkeypatch)  # a new folder: not cached yet
     monkeypatch.setattr(aelab.explore.webdecoder, "export_decoder", counted)
-    first = open_page("traversal", "trav_run", runs.id("ae2"))
+    first = open_page("traversal", select=("trav_run", runs.id("ae2")))
     first.number_input(key="trav_index").set_value(3).run()  # a new base: the same decoder
-    second = open_page("traversal", "trav_run", runs.id("ae2"))  # another student
+    second = open_page("traversal", select=("trav_run", runs.id("ae2")))  # another student
     assert len(calls) == 1
     assert slider_view(first)[1] == slider_view(second)[1]
 
 
 def test_changing_the_base_image_starts_the_sliders_at_its_code(runs):
-    at = open_page("traversal", "trav_run", runs.id("ae2"))
+    at = open_page("traversal", select=("trav_run", runs.id("ae2")))
     codes = runs.caches("ae2")["codes"]
     at.number_input(key="trav_index").set_value(5).run()
     assert_ok(at)
@@ -451,7 +426,7 @@ def test_changing_the_base_image_starts_the_sliders_at_its_code(runs):
 
 
 def test_vae_sliders_follow_kl_prior_mean_base_and_kl_bar_chart(runs):
-    at = open_page("traversal", "trav_run", runs.id("vae"))
+    at = open_page("traversal", select=("trav_run", runs.id("vae")))
     kl = runs.caches("vae")["kl_per_dim"]
     active, inactive = dimension_order(kl, 3)
     assert [s["label"] for s in slider_view(at)[0]["dims"]] == [f"z{d} (KL {kl[d]:.2f})" for d in active + inactive]
@@ -462,7 +437,7 @@ def test_vae_sliders_follow_kl_prior_mean_base_and_kl_bar_chart(runs):
     assert slider_view(at)[0]["base"] == [0.0, 0.0, 0.0]
     assert at.caption.values.count("Dimensions ordered by KL") == 1
 
-    plain = open_page("traversal", "trav_run", runs.id("ae2"))
+    plain = open_page("traversal", select=("trav_run", runs.id("ae2")))
     assert charts(plain) == {}  # no KL for a plain autoencoder
     assert plain.radio(key="trav_source").options == ["test image"]  # no prior to take a mean of
 
@@ -484,7 +459,7 @@ def test_grid_steps_rows_and_downloads(runs, media):
     def size(steps, rows):  # image_grid: 8x8 tiles, 2 px padding, then 10x scale: (H, W)
         return ((rows * 10 + 2) * 10, (steps * 10 + 2) * 10)
 
-    at = open_page("traversal", "trav_run", runs.id("vae"))
+    at = open_page("traversal", select=("trav_run", runs.id("vae")))
     rows = [picture(row, media) for row in at.image]  # one labelled row per dimension
     assert [r.shape for r in rows] == [size(9, 1)] * 3
     kl = runs.caches("vae")["kl_per_dim"]
@@ -504,7 +479,7 @@ def test_grid_steps_rows_and_downloads(runs, media):
 
 
 def test_cvae_class_follows_the_base_image_and_goes_to_the_decoder(runs):
-    at = open_page("traversal", "trav_run", runs.id("cvae"))
+    at = open_page("traversal", select=("trav_run", runs.id("cvae")))
     caches = runs.caches("cvae")
     prefix = f"trav.{runs.id('cvae')}"
     labels = caches["labels"]
@@ -525,7 +500,7 @@ def test_a_unit_that_never_varies_still_gets_a_slider(runs):
     codes = runs.caches("ksparse")["codes"]
     constant = np.flatnonzero(codes.min(0) == codes.max(0))
     assert len(constant), "the fixture's k=1 run should have a unit never among the kept k"
-    at = open_page("traversal", "trav_run", runs.id("ksparse"))
+    at = open_page("traversal", select=("trav_run", runs.id("ksparse")))
     d = int(constant[0])
     (unit,) = [s for s in slider_view(at)[0]["dims"] if s["d"] == d]
     assert unit["low"] < codes[0, d] < unit["high"]
@@ -533,7 +508,7 @@ def test_a_unit_that_never_varies_still_gets_a_slider(runs):
 
 # --- Generate ---
 def test_prior_samples_follow_the_seed_and_the_count(runs, media):
-    at = open_page("generate", "gen_run", runs.id("vae"))
+    at = open_page("generate", select=("gen_run", runs.id("vae")))
     assert len(at.selectbox(key="gen_run").options) == 2  # vae and cvae only
     model = runs.model("vae")
     expected = prior_samples(model, 32, 0)
@@ -550,7 +525,7 @@ def test_prior_samples_follow_the_seed_and_the_count(runs, media):
 
 
 def test_cvae_class_grid_and_class_swap_grid(runs, media):
-    at = open_page("generate", "gen_run", runs.id("cvae"))
+    at = open_page("generate", select=("gen_run", runs.id("cvae")))
     model = runs.model("cvae")
 
     def class_grid(label, seed=0):
@@ -602,7 +577,7 @@ def test_interpolation_rows_follow_the_run_images_and_steps(runs, media, digits)
 
 # --- Inside ---
 def test_sparse_run_shows_the_histogram_of_mean_activations(runs, digits):
-    at = open_page("inside", "in_run", runs.id("sparse"))
+    at = open_page("inside", select=("in_run", runs.id("sparse")))
     figure = charts(at)["in_sparse"]
     (histogram,) = figure["data"]
     assert histogram["type"] == "histogram"
@@ -613,7 +588,7 @@ def test_sparse_run_shows_the_histogram_of_mean_activations(runs, digits):
 
 
 def test_ksparse_run_shows_how_often_each_unit_is_kept(runs, digits):
-    at = open_page("inside", "in_run", runs.id("ksparse"))
+    at = open_page("inside", select=("in_run", runs.id("ksparse")))
     figure = charts(at)["in_ksparse"]
     (bar,) = figure["data"]
     assert bar["type"] == "bar"
@@ -625,7 +600,7 @@ def test_ksparse_run_shows_how_often_each_unit_is_kept(runs, digits):
 
 
 def test_contractive_run_is_compared_with_its_plain_twin(runs, tmp_path, monkeypatch):
-    at = open_page("inside", "in_run", runs.id("contractive"))
+    at = open_page("inside", select=("in_run", runs.id("contractive")))
     traces = charts(at)["in_contractive"]["data"]
     assert [t["type"] for t in traces] == ["scatter", "scatter"]
     assert traces[0]["name"] == "contractive" and traces[1]["name"].startswith("plain ae")
@@ -638,7 +613,7 @@ def test_contractive_run_is_compared_with_its_plain_twin(runs, tmp_path, monkeyp
 
 
 def test_filters_and_atoms_of_an_mlp_run_and_no_chart_without_a_regulariser(runs, media):
-    at = open_page("inside", "in_run", runs.id("vae"))
+    at = open_page("inside", select=("in_run", runs.id("vae")))
     filters, atoms = filters_and_atoms(runs.model("vae"), 32)
     shown = [picture(e, media) for e in at.image]
     assert len(shown) == 2
@@ -653,7 +628,7 @@ def test_filters_and_atoms_of_an_mlp_run_and_no_chart_without_a_regulariser(runs
 # --- the selected run lives in the URL ---
 def test_run_in_the_url_opens_that_run_and_a_choice_goes_into_the_url(runs):
     def traversal(run_param: str) -> AppTest:
-        at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+        at = AppTest.from_file(str(APP), default_timeout=60)
         at.switch_page("pages/traversal.py")
         at.query_params["run"] = run_param  # a link such as /traversal?run=<id>
         at.run()

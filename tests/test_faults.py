@@ -22,7 +22,7 @@ from aelab.runs.refs import RunRef
 from aelab.runs.folder import write_status
 from aelab.training.trainer import prepare_run
 
-TINY = {"latent_dim": 2, "hidden": "8"}
+SMALLEST = {"latent_dim": 2, "hidden": "8"}  # the smallest model the checks need
 FAULTS: dict[str, list] = {}  # kind -> [tried, refused with one sentence, lost nothing]
 
 
@@ -68,8 +68,8 @@ def project(tmp_path, monkeypatch):
     runs.mkdir()
     monkeypatch.chdir(project)
     monkeypatch.delenv("AELAB_RUNS", raising=False)
-    inside = prepare_run("ae", "digits", TINY, {"epochs": 1}, runs_dir=runs)
-    outside = prepare_run("ae", "digits", TINY, {"epochs": 1}, out=tmp_path / "outside")
+    inside = prepare_run("ae", "digits", SMALLEST, {"epochs": 1}, runs_dir=runs)
+    outside = prepare_run("ae", "digits", SMALLEST, {"epochs": 1}, out=tmp_path / "outside")
     write_status(outside, state="interrupted", error="sentinel")
     (runs / "link").symlink_to(outside, target_is_directory=True)
     (runs / "notarun").mkdir()
@@ -187,7 +187,7 @@ def _pca_only(monkeypatch_or_mp):
 def good_run(tmp_path_factory):
     """One finished tiny run with its eval.json and cache.safetensors, made once."""
     root = tmp_path_factory.mktemp("good")
-    run = prepare_run("ae", "digits", TINY, {"epochs": 1, "device": "cpu", "caches": False},
+    run = prepare_run("ae", "digits", SMALLEST, {"epochs": 1, "device": "cpu", "caches": False},
                       runs_dir=root)
     assert train_run(run)["state"] == "done"
     with pytest.MonkeyPatch.context() as mp:

@@ -15,8 +15,9 @@ from aelab.errors import AelabError, RunError
 from aelab.runs.local import RunManager, pid_alive, supervise, supervisor_running
 from aelab.runs.folder import load_model, read_metrics, read_status, read_tensors
 from aelab.training.trainer import prepare_run, train_run
+from conftest import TINY
 
-TINY = {"latent_dim": 4, "hidden": "64,32"}
+TWO_LAYERS = {**TINY, "hidden": "64,32"}  # the tiny model with a second hidden layer
 
 
 def train_params(**extra):
@@ -43,8 +44,8 @@ def wait_for(predicate, timeout=60.0):
 
 
 def test_two_runs_with_a_limit_of_one_run_one_after_the_other(manager):
-    first = manager.submit("ae", "digits", TINY, train_params(epochs=30))
-    second = manager.submit("vae", "digits", TINY, train_params(epochs=3))
+    first = manager.submit("ae", "digits", TWO_LAYERS, train_params(epochs=30))
+    second = manager.submit("vae", "digits", TWO_LAYERS, train_params(epochs=3))
     wait_for(lambda: manager.status(first)["state"] == "running")
     assert manager.status(second)["state"] == "queued"
     assert [r["id"] for r in manager.list()] == sorted([first, second])
@@ -56,7 +57,7 @@ def test_two_runs_with_a_limit_of_one_run_one_after_the_other(manager):
 
 
 def test_kill_9_marks_interrupted_and_resume_matches_an_uninterrupted_run(manager, runs_dir):
-    run = manager.submit("denoising", "digits", TINY,
+    run = manager.submit("denoising", "digits", TWO_LAYERS,
                          train_params(epochs=60, seed=3, checkpoint_seconds=0.05))
     run_dir = runs_dir / run
     wait_for(lambda: (run_dir / "train_state.safetensors").exists()
@@ -69,7 +70,7 @@ def test_kill_9_marks_interrupted_and_resume_matches_an_uninterrupted_run(manage
     manager.resume(run)
     assert manager.wait(run, timeout=180)["state"] == "done"
 
-    reference = prepare_run("denoising", "digits", TINY,
+    reference = prepare_run("denoising", "digits", TWO_LAYERS,
                             train_params(epochs=60, seed=3, checkpoint_seconds=0.05),
                             runs_dir=runs_dir.parent / "reference")
     train_run(reference)
@@ -80,7 +81,7 @@ def test_kill_9_marks_interrupted_and_resume_matches_an_uninterrupted_run(manage
 
 
 def test_cancel_stops_within_two_seconds_and_resume_finishes(manager):
-    run = manager.submit("ae", "digits", TINY, train_params(epochs=2000))
+    run = manager.submit("ae", "digits", TWO_LAYERS, train_params(epochs=2000))
     wait_for(lambda: manager.status(run)["state"] == "running"
              and manager.status(run).get("step", 0) > 0)
     started = time.monotonic()
@@ -98,8 +99,8 @@ def test_a_failing_run_ends_failed_with_its_message_and_the_other_is_unaffected(
 
     data = tmp_path / "mine.npz"
     np.savez(data, x=np.random.default_rng(0).integers(0, 255, (60, 8, 8), dtype=np.uint8))
-    bad = manager.submit("ae", f"npz:{data}", TINY, train_params(epochs=2))
-    good = manager.submit("ae", "digits", TINY, train_params(epochs=2))
+    bad = manager.submit("ae", f"npz:{data}", TWO_LAYERS, train_params(epochs=2))
+    good = manager.submit("ae", "digits", TWO_LAYERS, train_params(epochs=2))
     np.savez(data, x=np.zeros((60, 6, 6), dtype=np.uint8))  # the fault: the file changed shape
     failed = manager.wait(bad, timeout=120)
     assert failed["state"] == "failed"
@@ -109,7 +110,7 @@ def test_a_failing_run_ends_failed_with_its_message_and_the_other_is_unaffected(
 
 def test_cancelling_a_queued_run_never_starts_it(runs_dir):
     manager = RunManager(runs_dir, start_supervisor=False)
-    run = manager.submit("ae", "digits", TINY, train_params(epochs=1))
+    run = manager.submit("ae", "digits", TWO_LAYERS, train_params(epochs=1))
     assert manager.cancel(run)["state"] == "cancelled"
     assert manager.resume(run)["state"] == "queued"
 
@@ -142,10 +143,10 @@ def test_kills_at_random_instants_never_leave_an_unreadable_checkpoint(runs_dir)
 
 def test_damaged_status_and_config_are_listed_as_damaged(runs_dir, capsys):
     manager = RunManager(runs_dir, start_supervisor=False)
-    ok = manager.submit("ae", "digits", TINY, train_params(epochs=1))
-    broken_status = manager.submit("ae", "digits", TINY, train_params(epochs=1))
-    broken_config = manager.submit("ae", "digits", TINY, train_params(epochs=1))
-    edited = manager.submit("ae", "digits", TINY, train_params(epochs=1))
+    ok = manager.submit("ae", "digits", TWO_LAYERS, train_params(epochs=1))
+    broken_status = manager.submit("ae", "digits", TWO_LAYERS, train_params(epochs=1))
+    broken_config = manager.submit("ae", "digits", TWO_LAYERS, train_params(epochs=1))
+    edited = manager.submit("ae", "digits", TWO_LAYERS, train_params(epochs=1))
     (runs_dir / broken_status / "status.json").write_text("{\"state\": ")
     (runs_dir / broken_config / "config.json").write_text("[]")
     config = json.loads((runs_dir / edited / "config.json").read_text())
@@ -164,7 +165,7 @@ def test_damaged_status_and_config_are_listed_as_damaged(runs_dir, capsys):
 
 def test_one_supervisor_per_runs_folder(runs_dir):
     manager = RunManager(runs_dir, max_parallel=1)
-    manager.submit("ae", "digits", TINY, train_params(epochs=20))
+    manager.submit("ae", "digits", TWO_LAYERS, train_params(epochs=20))
     manager._kick()
     manager._kick()
     wait_for(lambda: supervisor_running(runs_dir))

@@ -90,6 +90,7 @@ def assert_finished_once(run_dir, killed_pid):
     assert steps == sorted(set(steps)) and steps[-1] == status["total_steps"] == status["step"]
 
 
+@pytest.mark.slow
 def test_local_sweep_on_digits_survives_a_killed_worker_and_the_same_command_picks_it_up(
         runs_dir, capsys, monkeypatch):
     monkeypatch.setenv("AELAB_MAX_RUNS", "2")
@@ -179,6 +180,8 @@ def start_sweep(runs_dir, ray_head, *extra) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_a_sweep_on_a_ray_cluster_survives_a_worker_killed_mid_trial(ray_head, runs_dir):
     """A small sweep through a real Ray head; one worker is killed with kill -9 while it
     trains: Ray retries the trial, every trial ends done, each exactly once."""

@@ -12,13 +12,13 @@ from aelab.errors import ConfigError, RunError
 from aelab.models.ae import VanillaAE
 from aelab.runs.refs import RunRef
 from aelab.runs.folder import load_model, read_config, read_metrics, read_status, read_tensors
-from aelab.training import trainer as trainer
+from aelab.training import trainer
 from aelab.training.trainer import TrainConfig, prepare_run, resolve_device, train_run
 from aelab.models import get_variant
 
-from conftest import VARIANTS
+from conftest import TINY, VARIANTS
 
-TINY = {"latent_dim": 4, "hidden": "32"}
+
 
 
 def tiny_run(runs_dir, variant="ae", epochs=2, **train):
