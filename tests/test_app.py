@@ -34,7 +34,8 @@ from aelab.errors import DatasetError
 from aelab.runs.local import RunManager
 from aelab.models import get_variant, list_variants
 from aelab.runs.folder import read_config, read_metrics, read_status
-from aelab.training.trainer import prepare_run, train_run
+from aelab.runs.train import train_run
+from aelab.training.setup import prepare_run
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 TIMEOUT = 60
