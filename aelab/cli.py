@@ -109,7 +109,8 @@ def cmd_presets(args) -> int:
 
 def cmd_train(args) -> int:
     from aelab.training.presets import apply_preset
-    from aelab.training.trainer import prepare_run, train_run
+    from aelab.runs.train import train_run
+    from aelab.training.setup import prepare_run
 
     args.variant, args.dataset, model_params, train_params = apply_preset(
         args.preset, args.variant, args.dataset, *_train_params(args))

@@ -95,7 +95,8 @@ def finished_by_dataset(runs_dir: Path) -> dict[str, list[str]]:
 
 def tiny_runs(folder: Path) -> Path:
     """Three small finished ``digits`` runs (ae, denoising, vae) made here, in this process."""
-    from aelab.training.trainer import prepare_run, train_run
+    from aelab.runs.train import train_run
+    from aelab.training.setup import prepare_run
 
     for variant in ("ae", "denoising", "vae"):
         run_dir = prepare_run(variant, "digits", {"latent_dim": 4, "hidden": "64,32"},

@@ -25,7 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aelab.runs.local import RunManager, supervisor_running  # noqa: E402
 from aelab.runs.folder import read_metrics  # noqa: E402
-from aelab.training.trainer import prepare_run, train_run  # noqa: E402
+from aelab.runs.train import train_run  # noqa: E402
+from aelab.training.setup import prepare_run  # noqa: E402
 
 # log_every=1 so that the first step is visible in metrics.jsonl as soon as it is taken
 RUN = ("ae", "mnist5k", {"latent_dim": 16}, {"epochs": 1, "caches": False, "seed": 0, "log_every": 1})

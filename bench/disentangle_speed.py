@@ -32,7 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo's aelab
 from aelab.metrics import disentanglement as disentangle  # noqa: E402
 from aelab.data import shapes
 from aelab.training.presets import apply_preset  # noqa: E402
-from aelab.training.trainer import Trainer, prepare_run  # noqa: E402
+from aelab.training.setup import prepare_run  # noqa: E402
+from aelab.runs.train import trainer_for  # noqa: E402
 
 
 def matmul_gflops(repeats: int = 20) -> float:
@@ -66,7 +67,6 @@ def run_seed(seed: int, minutes: float, every: float, score, folder: Path) -> li
                                                    "max_minutes": minutes})
     run_dir = prepare_run(variant, dataset, model, train, out=folder / f"seed{seed}")
     rows, next_at = [], every
-    trainer = Trainer(run_dir)
 
     def on_progress(status):
         nonlocal next_at
@@ -81,7 +81,7 @@ def run_seed(seed: int, minutes: float, every: float, score, folder: Path) -> li
             while next_at <= seconds:
                 next_at += every
 
-    trainer.progress = on_progress
+    trainer = trainer_for(run_dir, progress=on_progress)  # with the preset's live MIG
     started = time.monotonic()
     status = trainer.run()
     rows[-1]["wall_seconds"] = time.monotonic() - started

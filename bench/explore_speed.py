@@ -64,7 +64,8 @@ def make_dataset(folder: Path, points: int, seed: int = 0) -> Path:
 
 def setup(folder: Path, points: int) -> Path:
     from aelab.metrics.results import build_caches, load_latent_scores
-    from aelab.training.trainer import prepare_run, train_run
+    from aelab.runs.train import train_run
+    from aelab.training.setup import prepare_run
 
     runs = folder / "runs"
     os.environ["AELAB_RUNS"] = str(runs)

@@ -41,7 +41,8 @@ from aelab.data.datasets import load_dataset
 from aelab.models.nn import onednn_mm
 from aelab.models import build_model
 from aelab.runs.folder import read_config, read_metrics
-from aelab.training.trainer import prepare_run, train_run
+from aelab.runs.train import train_run
+from aelab.training.setup import prepare_run
 
 # (name, variant, dataset, model settings, training settings): the two cases
 CASES = (

@@ -72,7 +72,8 @@ def run_pythae(epochs: int, x: np.ndarray) -> dict:
 
 def run_aelab(epochs: int, x: np.ndarray) -> dict:
     from aelab.runs.folder import read_metrics
-    from aelab.training.trainer import prepare_run, train_run
+    from aelab.runs.train import train_run
+    from aelab.training.setup import prepare_run
 
     with tempfile.TemporaryDirectory() as runs_dir:
         start, cpu = time.perf_counter(), time.process_time()

@@ -54,7 +54,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo's aelab
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # flop_rate
 from aelab.data.datasets import load_dataset
 from aelab.runs.folder import load_model, read_metrics
-from aelab.training.trainer import prepare_run, resolve_device, train_run
+from aelab.runs.train import train_run
+from aelab.training.setup import prepare_run, resolve_device
 
 BATCH, LR, LATENT = 128, 1e-3, 20
 

@@ -9,7 +9,8 @@ from aelab.errors import AelabError
 from aelab.models.base import AEConfig
 from aelab.training.presets import PRESETS
 from aelab.models import get_variant, list_variants
-from aelab.training.trainer import TrainConfig, validate_run
+from aelab.config import TrainConfig
+from aelab.training.setup import validate_run
 
 st.title("Train")
 

@@ -40,7 +40,8 @@ def tiny_run(root, variant: str = "ae", dataset: str = "digits", model: dict | N
              train: dict | None = None, out=None, trained: bool = True) -> Path:
     """A run folder of ``variant`` under ``root`` (2 epochs of a 32-unit MLP, no caches unless
     ``train`` says), trained in this process unless ``trained`` is False (then queued)."""
-    from aelab.training.trainer import prepare_run, train_run
+    from aelab.runs.train import train_run
+    from aelab.training.setup import prepare_run
 
     run_dir = prepare_run(variant, dataset, {**TINY, **(model or {})},
                           {"epochs": 2, "device": "cpu", "caches": False, **(train or {})},

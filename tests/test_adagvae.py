@@ -10,7 +10,8 @@ from aelab.data import shapes
 from aelab.errors import ConfigError
 from aelab.models.adagvae import AdaGVAE, shared_latents
 from aelab.models import build_model
-from aelab.training.trainer import Trainer, prepare_run, validate_run
+from aelab.training.setup import prepare_run, validate_run
+from aelab.training.trainer import Trainer
 
 from conftest import small_config
 from test_levers import bce, numpy_of, small_pool  # noqa: F401  (small_pool: a fixture)

@@ -36,6 +36,8 @@ from aelab.models import get_variant, list_variants
 from aelab.runs.folder import read_config, read_metrics, read_status
 import conftest
 from conftest import APP, tiny_run, umap_as_pca
+from aelab.runs.train import train_run
+from aelab.training.setup import prepare_run
 
 RUNS = (("ae", 2), ("denoising", 4), ("vae", 4))  # made in this order, so ids sort so too
 DAMAGED = "zz-damaged"

@@ -24,7 +24,8 @@ def reference():
 @pytest.fixture(scope="module")
 def shapes_run(tmp_path_factory):
     """A tiny beta-VAE trained for one epoch on shapes (renders the 25,000 sprites once)."""
-    from aelab.training.trainer import prepare_run, train_run
+    from aelab.runs.train import train_run
+    from aelab.training.setup import prepare_run
 
     run_dir = prepare_run("betavae", "shapes", {"latent_dim": 6, "hidden": "64"},
                           {"epochs": 1, "caches": False},
@@ -206,7 +207,7 @@ def test_plain_output_of_a_reference_encoder(reference, monkeypatch, capsys):
 
 
 def test_runs_not_trained_on_shapes_are_refused(tmp_path, capsys):
-    from aelab.training.trainer import prepare_run
+    from aelab.training.setup import prepare_run
 
     run_dir = prepare_run("ae", "digits", {"latent_dim": 2, "hidden": "16"}, {"epochs": 1},
                           runs_dir=tmp_path)

@@ -19,7 +19,8 @@ from aelab.explore.latent import (class_swap_grid, decode_codes, dimension_order
                            mean_activations, nearest_neighbours, png_bytes, prior_samples, slerp,
                            traversal_grid, traversal_range, trustworthiness_2d)
 from aelab.runs.folder import load_model
-from aelab.training.trainer import prepare_run, train_run
+from aelab.runs.train import train_run
+from aelab.training.setup import prepare_run
 
 KSPARSE = {"latent_dim": 8, "k": 2, "k_test_multiplier": 1.5}  # alpha * k = 3 kept at encode time
 

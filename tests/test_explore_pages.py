@@ -46,6 +46,8 @@ from aelab.explore.latent import (KL_INACTIVE, class_swap_grid, dimension_order,
                            interpolation_rows, kept_frequency, mean_activations,
                            nearest_neighbours, prior_samples)
 from aelab.runs.folder import atomic_write_tensors, load_model, read_tensors
+from aelab.runs.train import train_run
+from aelab.training.setup import prepare_run
 from aelab.explore.webdecoder import WebDecoderError, export_decoder
 from conftest import APP, assert_ok, open_page, tiny_run, umap_as_pca
 

@@ -20,7 +20,7 @@ from aelab.errors import RunError
 from aelab.runs.local import RunManager
 from aelab.runs.refs import RunRef
 from aelab.runs.folder import write_status
-from aelab.training.trainer import prepare_run
+from aelab.training.setup import prepare_run
 
 SMALLEST = {"latent_dim": 2, "hidden": "8"}  # the smallest model the checks need
 FAULTS: dict[str, list] = {}  # kind -> [tried, refused with one sentence, lost nothing]
@@ -173,7 +173,7 @@ import aelab.metrics.results  # noqa: E402
 from aelab.metrics.results import CACHE, EVAL, build_eval, build_projections, load_caches, load_eval  # noqa: E402
 from aelab.errors import AelabError  # noqa: E402
 from aelab.runs.folder import STATES, WEIGHTS, read_metrics, read_tensors  # noqa: E402
-from aelab.training.trainer import train_run  # noqa: E402
+from aelab.runs.train import train_run  # noqa: E402
 
 
 def _pca_only(monkeypatch_or_mp):

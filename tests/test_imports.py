@@ -72,3 +72,21 @@ def test_the_graph_sees_imports_inside_functions():
     assert "aelab.models" in graph["aelab.runs.folder"]  # a lazy import in load_model
     assert "aelab.models.registry" in graph["aelab.models"]
 
+
+
+def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    """Every module ``start`` imports, directly or through others."""
+    seen, todo = set(), [start]
+    while todo:
+        for dep in graph[todo.pop()] - seen:
+            seen.add(dep)
+            todo.append(dep)
+    return seen
+
+
+def test_the_trainer_does_not_import_the_metrics():
+    """Scores reach the trainer as callbacks (aelab.runs.train builds the live MIG)."""
+    graph = import_graph()
+    for module in ("aelab.training.trainer", "aelab.training.setup", "aelab.runs.recorder"):
+        assert not {m for m in reachable(graph, module) if m.startswith("aelab.metrics")}, module
+    assert "aelab.metrics.disentanglement" in reachable(graph, "aelab.runs.train")

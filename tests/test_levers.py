@@ -17,7 +17,9 @@ from aelab.models.factorvae import permute_dims
 from aelab.training.presets import PRESETS, apply_preset
 from aelab.models import build_model
 from aelab.runs.folder import read_metrics
-from aelab.training.trainer import Trainer, prepare_run, train_run
+from aelab.runs.train import train_run, trainer_for
+from aelab.training.setup import prepare_run
+from aelab.training.trainer import Trainer
 
 from conftest import small_config
 
@@ -199,7 +201,7 @@ def test_shapes32_trains_from_its_pool_with_a_live_mig_and_a_time_limit(runs_dir
                                                    "latent_dim": 4},
                           {"epochs": 1000, "batch_size": 32, "max_minutes": 0.03,
                            "live_mig_seconds": 0.5, "log_every": 10}, runs_dir=runs_dir)
-    trainer = Trainer(run_dir)
+    trainer = trainer_for(run_dir)  # the trainer with its live MIG
     status = trainer.run()
     assert status["state"] == "done" and status["progress"] == 1.0
     assert 1.8 <= status["train_seconds"] < 10 and status["step"] < 1000 * 2000 / 32

@@ -1,6 +1,7 @@
 """Does the library learn something PCA cannot? A small, honest quality check."""
 from aelab.metrics.evaluate import evaluate_run
-from aelab.training.trainer import prepare_run, train_run
+from aelab.runs.train import train_run
+from aelab.training.setup import prepare_run
 
 
 def test_ae_with_two_dims_beats_pca_with_two_components_on_digits(runs_dir):

@@ -13,7 +13,8 @@ from aelab.metrics.results import DISENTANGLEMENT, _cached_json, weights_hash
 @pytest.fixture
 def run_dir(tmp_path):
     """A trained tiny digits run (the scorer's command is replaced, so any run will do)."""
-    from aelab.training.trainer import prepare_run, train_run
+    from aelab.runs.train import train_run
+    from aelab.training.setup import prepare_run
 
     run = prepare_run("ae", "digits", {"latent_dim": 2, "hidden": "8"},
                       {"epochs": 1, "caches": False}, runs_dir=tmp_path)

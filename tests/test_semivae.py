@@ -8,7 +8,8 @@ from aelab.data import shapes
 from aelab.errors import ConfigError
 from aelab.models.semivae import SemiVAE, scaled_factors
 from aelab.models import build_model
-from aelab.training.trainer import Trainer, prepare_run, validate_run
+from aelab.training.setup import prepare_run, validate_run
+from aelab.training.trainer import Trainer
 
 from conftest import small_config
 from test_adagvae import numpy_kl

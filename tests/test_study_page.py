@@ -13,7 +13,8 @@ from aelab.metrics.results import load_eval
 from aelab.runs.folder import read_status
 from aelab.runs.study import StudySpec, parse_grid
 from aelab.runs.study_results import list_studies, summarise_metric, trial_rows
-from aelab.training.trainer import prepare_run, train_run
+from aelab.runs.train import train_run
+from aelab.training.setup import prepare_run
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 SPEC = StudySpec("ae", "digits", parse_grid(["latent_dim=2,5"]), seeds=2,

@@ -40,7 +40,8 @@ from aelab.data.datasets import load_dataset
 from aelab.metrics.evaluate import fit_pca
 from aelab.runs.local import RunManager
 from aelab.runs.folder import load_model, read_metrics
-from aelab.training.trainer import prepare_run, train_run
+from aelab.runs.train import train_run
+from aelab.training.setup import prepare_run
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCES = Path(__file__).resolve().parent / "references"

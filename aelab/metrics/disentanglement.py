@@ -458,9 +458,9 @@ def score_run(run, runs_dir=None, seed: int = 0, device: str = "cpu",
 
 class LiveMIG:
     """MIG of a model being trained, every ``every`` seconds of training, on a fixed sample of
-    ``LIVE_MIG_SAMPLE`` sprites of a shapes dataset: the trainer (in the worker process)
-    scores it and writes it to metrics.jsonl, so a page only plots it. Off (``every`` = 0)
-    for datasets without known factors."""
+    ``LIVE_MIG_SAMPLE`` sprites of a shapes dataset: the trainer (in the worker process) calls
+    it as its ``live_mig`` callback and writes the score to metrics.jsonl, so a page only
+    plots it. Off (``every`` = 0) for datasets without known factors."""
 
     def __init__(self, dataset: str, every: float):
         self.every = every if is_shapes(dataset) else 0.0
@@ -478,6 +478,11 @@ class LiveMIG:
             return None
         self.last = training_seconds
         return mig(model_encoder(model.stopped_copy())(self.factors), self.factors)[0]
+
+    def __call__(self, model, training_seconds: float, final: bool = False) -> float | None:
+        """The trainer's callback: the score when due (always when ``final``, the model a run
+        ends with), else None."""
+        return self.score(model, training_seconds) if final or self.due(training_seconds) else None
 
 
 LIVE_MIG_SAMPLE = 2000  # sprites scored for the live MIG (about 0.3 s at 32x32 on 2 cores)

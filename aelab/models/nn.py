@@ -174,7 +174,7 @@ class Encoder(nn.Module):
             shrink = 2 ** len(hidden)
             features = prev * (height // shrink) * (width // shrink)
             fc = _mlp([features, *FC]) if arch == "burgess" else []
-            # the last ReLU after Flatten (they commute): with NHWC convs (train.fast_layout)
+            # the last ReLU after Flatten (they commute): with NHWC convs (trainer.fast_layout)
             # its backward then sees one memory layout, not an NCHW gradient for an NHWC
             # output (9x slower: 5.7 ms against 0.6 ms for 2M floats); the state dict keeps
             # its keys (no parameters move)

@@ -251,13 +251,13 @@ def supervise(runs_dir, max_parallel: int = 1, poll: float = 0.25,
 # --- the worker ---
 def worker_main(run: RunRef, resume: bool = False) -> int:
     """Train one run in this process, then build its explore caches; the exit status."""
-    from aelab.training.trainer import Trainer
+    from aelab.runs.train import trainer_for
 
     run_dir = RunRef.of(run).path
     terminated = []
     signal.signal(signal.SIGTERM, lambda *_: terminated.append(True))
-    trainer = Trainer(run_dir, should_stop=lambda: bool(terminated) or stop_file(run_dir).exists())
-    beating = trainer.start_heartbeat(HEARTBEAT_SECONDS)
+    trainer = trainer_for(run_dir, should_stop=lambda: bool(terminated) or stop_file(run_dir).exists())
+    beating = trainer.record.start_heartbeat(HEARTBEAT_SECONDS)
     try:
         status = trainer.run(resume=resume)
     except Exception:
@@ -377,7 +377,7 @@ class RunManager:
     def submit(self, variant: str, dataset: str, model: dict | None = None,
                train: dict | None = None) -> str:
         """Validate, write a ``queued`` run folder and make sure it will be started; its id."""
-        from aelab.training.trainer import prepare_run
+        from aelab.training.setup import prepare_run
 
         run_dir = prepare_run(variant, dataset, model, train, runs_dir=self.runs_dir)
         self.backend.submit(run_dir)

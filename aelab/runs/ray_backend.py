@@ -63,7 +63,7 @@ def run_trial(run_id: str, files: dict[str, bytes], resume: bool, inbox) -> dict
     import ray
 
     from aelab.runs.local import finish_caches
-    from aelab.training.trainer import Trainer
+    from aelab.runs.train import trainer_for
 
     os.environ.setdefault("AELAB_THREADS", str(max(1, int(ray.get_runtime_context()
                                                            .get_assigned_resources()
@@ -74,8 +74,8 @@ def run_trial(run_id: str, files: dict[str, bytes], resume: bool, inbox) -> dict
         run_dir.mkdir()
         for name, data in {**files, **(streamed or {})}.items():
             (run_dir / name).write_bytes(data)
-        trainer = Trainer(run_dir, progress=_Streamer(inbox, run_id, run_dir),
-                          should_stop=lambda: False)  # Ray cancels the task instead
+        trainer = trainer_for(run_dir, progress=_Streamer(inbox, run_id, run_dir),
+                              should_stop=lambda: False)  # Ray cancels the task instead
         try:
             status = trainer.run(resume=resume or (run_dir / TRAIN_STATE).exists())
         except Exception:

@@ -93,7 +93,7 @@ class StudySpec:
     def validate(self) -> None:
         """Check every name and value against the variant and dataset; writes nothing."""
         from aelab.models import get_variant
-        from aelab.training.trainer import validate_run
+        from aelab.training.setup import validate_run
 
         if not self.grid:
             raise ConfigError("a study needs at least one --grid NAME=v1,v2,...")
@@ -152,7 +152,7 @@ class Study:
 
     def start(self) -> list[Path]:
         """Validate, create missing trials, (re)submit unfinished ones; the trials' folders."""
-        from aelab.training.trainer import prepare_run
+        from aelab.training.setup import prepare_run
 
         self.spec.validate()
         existing = {}

@@ -16,7 +16,8 @@ from aelab.metrics.results import build_caches, load_disentanglement, load_laten
 from aelab.data.datasets import is_shapes
 from aelab.training.presets import DISENTANGLE_RECIPE
 from aelab.runs.folder import TRAIN_STATE, read_config, runs_root
-from aelab.training.trainer import prepare_run, train_run
+from aelab.runs.train import train_run
+from aelab.training.setup import prepare_run
 
 HIDDEN = "128,64"
 TRAIN = {"epochs": 60, "batch_size": 128, "lr": 2e-3, "seed": 0, "device": "cpu", "caches": True}

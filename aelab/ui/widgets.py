@@ -11,7 +11,7 @@ from aelab.errors import AelabError
 
 def device_text() -> str:
     """The device training would use here: the GPU's name, or CPU."""
-    from aelab.training.trainer import device_label, resolve_device
+    from aelab.training.setup import device_label, resolve_device
 
     return device_label(resolve_device("auto"))
 

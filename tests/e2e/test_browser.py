@@ -78,7 +78,7 @@ def plotted_traces(page) -> list[dict]:
 def test_train_watch_and_compare(browser, app_server, page, screenshots):
     require(browser)
     expect = _expect()
-    from aelab.training.trainer import device_label, resolve_device
+    from aelab.training.setup import device_label, resolve_device
 
     # Home: title, the device training uses, no runs yet.
     page.goto(app_server.url)
