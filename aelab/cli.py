@@ -169,7 +169,7 @@ def cmd_evaluate(args) -> int:
     from aelab.metrics.evaluate import evaluate_run
     from aelab.runs.refs import RunRef
 
-    scores = evaluate_run(RunRef.resolve(args.run, args.runs_dir), dataset=args.dataset)
+    scores = evaluate_run(RunRef.resolve(args.run, args.runs_dir, anywhere=True), dataset=args.dataset)
     if args.json:
         print(json.dumps(scores))
         return 0
@@ -207,9 +207,10 @@ def cmd_runs(args) -> int:
         raise AelabError(f"runs {args.action} needs a run id")
     from aelab.runs.refs import RunRef
 
-    args.run = RunRef.resolve(args.run, manager.runs_dir).run_id  # confined, once, here
+    run = RunRef.resolve(args.run, manager.runs_dir, anywhere=True)  # resolved once, here
+    args.run = run.run_id
     if args.action == "show":
-        info = manager.show(args.run)
+        info = manager.show(run)
         if args.json:
             _print_json(info)
         else:
@@ -217,14 +218,18 @@ def cmd_runs(args) -> int:
                 print(f"{key:<20} {value}")
         return 0
     if args.action == "cancel":
-        status = manager.cancel(args.run)
+        status = manager.cancel(run)
         print(f"{args.run} {status['state'] if status['state'] != 'running' else 'cancel requested'}")
     elif args.action == "resume":
-        manager.resume(args.run)
+        manager.resume(run)
         print(f"{args.run} queued to resume")
     elif args.action == "delete":
-        manager.delete(args.run)
-        print(f"{args.run} deleted")
+        left = manager.delete(run)
+        if left:
+            print(f"{args.run}: its run files were deleted; {run.path} stays, holding files aelab "
+                  f"did not write: {', '.join(left)}")
+        else:
+            print(f"{args.run} deleted")
     return 0
 
 
@@ -313,9 +318,9 @@ def cmd_disentangle(args) -> int:
     if args.encoder:
         scores = score_encoder(args.encoder)
     elif args.unpruned:  # not cached: the run's own scores are those of its pruned model
-        scores = score_run(RunRef.resolve(args.run, args.runs_dir), unpruned=True)
+        scores = score_run(RunRef.resolve(args.run, args.runs_dir, anywhere=True), unpruned=True)
     else:
-        scores = load_disentanglement(score_run_dir(RunRef.resolve(args.run, args.runs_dir)))
+        scores = load_disentanglement(score_run_dir(RunRef.resolve(args.run, args.runs_dir, anywhere=True)))
     print(json.dumps(scores) if args.json else format_scores(scores))
     return 0
 
@@ -326,7 +331,7 @@ def cmd_latent_scores(args) -> int:
     from aelab.metrics.results import load_latent_scores
     from aelab.runs.refs import RunRef
 
-    rows = load_latent_scores(RunRef.resolve(args.run, args.runs_dir))
+    rows = load_latent_scores(RunRef.resolve(args.run, args.runs_dir, anywhere=True))
     print(json.dumps(rows) if args.json else "\n".join(json.dumps(r) for r in rows))
     return 0
 
@@ -370,7 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("runs", help="list, show, cancel, resume or delete background runs")
     p.add_argument("action", choices=["list", "show", "cancel", "resume", "delete"])
-    p.add_argument("run", nargs="?", help="run id (for show, cancel, resume, delete)")
+    p.add_argument("run", nargs="?", help="run id, or a run folder (for show, cancel, resume, "
+                                          "delete)")
     p.add_argument("--runs-dir")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_runs)
@@ -415,7 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_supervise)
 
     p = sub.add_parser("evaluate", help="metrics of a trained run on held-out data")
-    p.add_argument("run", help="run id (or its folder inside the runs folder)")
+    p.add_argument("run", help="run id, or a run folder (in the runs folder or made by "
+                                "train --out)")
     p.add_argument("--dataset", help="evaluate on this dataset instead of the run's own")
     p.add_argument("--runs-dir")
     p.add_argument("--json", action="store_true")
@@ -423,7 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("disentangle", help="disentanglement metrics of a run trained on shapes, "
                                            "or of a reference encoder")
-    p.add_argument("run", nargs="?", help="run id (or its folder inside the runs folder), "
+    p.add_argument("run", nargs="?", help="run id, or a run folder (one made by train --out too), "
                                           "trained on shapes")
     p.add_argument("--encoder", metavar="ground-truth|mixed|noise",
                    help="score a reference encoder of the true factors instead of a run")
@@ -435,7 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_disentangle)
     p = sub.add_parser("latent-scores", help="5-NN, linear-probe and trustworthiness scores of a "
                                              "run's codes against PCA and pixels (cached)")
-    p.add_argument("run", help="run id (or its folder inside the runs folder)")
+    p.add_argument("run", help="run id, or a run folder (in the runs folder or made by "
+                                "train --out)")
     p.add_argument("--runs-dir")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_latent_scores)

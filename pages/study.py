@@ -9,7 +9,7 @@ import streamlit as st
 from aelab.metrics.results import load_eval
 from aelab.errors import AelabError
 from aelab.models import list_variants
-from aelab.runs.study import StudySpec, parse_grid
+from aelab.runs.study import StudySpec, parse_grid, summarise
 from aelab.runs.study_results import (list_studies, metric_figure, metric_names, summarise_metric,
                                  trial_rows)
 
@@ -55,7 +55,7 @@ by_id = {s["id"]: s for s in studies}
 study_id = ui.url_selectbox(
     "Study", list(by_id), key="st_study", param="study",
     format_func=lambda i: f"{i}  ({by_id[i]['variant']} on {by_id[i]['dataset']}, "
-                          f"{by_id[i]['done']}/{by_id[i]['trials']} done)")
+                          f"{by_id[i]['trials']} trials)")  # counts change: shown live below
 study = by_id[study_id]
 st.caption("Grid: " + "; ".join(f"{k} = {', '.join(v)}" for k, v in study["grid"].items())
            + f" - seeds 0..{(study['seeds'] or 1) - 1}")
@@ -64,6 +64,7 @@ st.caption("Grid: " + "; ".join(f"{k} = {', '.join(v)}" for k, v in study["grid"
 @st.fragment(run_every=1.0 if study["active"] else None)
 def progress():
     rows = trial_rows(root, study_id)
+    st.caption(f"Trials: {summarise(rows)}")
     table = [{"run": r["id"], **{k: str(v) for k, v in r["point"].items()}, "seed": r["seed"],
               "state": r["state"], "progress": r.get("progress", 0.0), "note": r.get("error") or ""}
              for r in rows]

@@ -16,12 +16,15 @@ st.title("Train")
 
 with st.expander("Use your own data (.npz)"):
     st.caption("x_train and x_test (+ y_train, y_test), or a single x (+ y); uint8 0-255 or "
-               "float 0-1; shape (N, H, W) or (N, C, H, W).")
+               "float 0-1; shape (N, H, W), (N, C, H, W) or channels-last (N, H, W, C) with "
+               "1, 3 or 4 channels.")
     upload = st.file_uploader("npz file", type=["npz"], key="upload")
     if upload is not None:
         try:
             stored = ui.store_upload_once(upload)
             st.success(f"Stored {ui.dataset_label(stored)}; it is now in the dataset list.")
+            if ui.upload_note(stored):
+                st.info(ui.upload_note(stored))
         except AelabError as exc:
             ui.show_error(exc)
 

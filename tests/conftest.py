@@ -144,3 +144,44 @@ def media(monkeypatch):
 
     monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
     return stored
+
+
+class HandStudy:
+    """A study of two trials (``latent_dim`` 2 and 4) whose status files the test writes by
+    hand: ``run()`` marks them running (this process's pid, so alive), ``finish()`` done with
+    one logged step each. No training: what live pages show as trials end."""
+
+    ID = "live"
+
+    def __init__(self, runs_dir):
+        from aelab.training.trainer import prepare_run
+
+        self.runs_dir = runs_dir
+        grid = {"latent_dim": ["2", "4"]}
+        self.trials = [prepare_run("ae", "digits", {"latent_dim": d, "hidden": "8"},
+                                   {"epochs": 1, "caches": False}, runs_dir=runs_dir,
+                                   study={"id": self.ID, "point": {"latent_dim": str(d)},
+                                          "seed": 0, "grid": grid, "seeds": 1})
+                       for d in (2, 4)]
+
+    def run(self, progress: float = 0.5) -> None:
+        from aelab.runs.folder import write_status
+
+        for trial in self.trials:
+            write_status(trial, state="running", progress=progress, pid=os.getpid())
+
+    def finish(self) -> None:
+        import json
+
+        from aelab.runs.folder import write_status
+
+        for i, trial in enumerate(self.trials):
+            row = {"step": 12, "epoch": 1, "loss": 0.2 / (i + 1), "recon": 0.2 / (i + 1)}
+            (trial / "metrics.jsonl").write_text(json.dumps(row) + "\n")
+            write_status(trial, state="done", progress=1.0, pid=os.getpid())
+
+
+@pytest.fixture
+def hand_study():
+    """``hand_study(runs_dir)``: a ``HandStudy`` in that runs folder."""
+    return HandStudy

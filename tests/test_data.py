@@ -68,7 +68,7 @@ def test_npz_with_only_x_is_split_and_evaluated_whole(tmp_path):
 
 BAD = [
     (dict(a=np.zeros((3, 4, 4))), "must hold x_train and x_test (or a single x); it has: a"),
-    (dict(x=np.zeros((3, 4))), "x must have shape (N, H, W) or (N, C, H, W), got (3, 4)"),
+    (dict(x=np.zeros((3, 4))), "x must have shape (N, H, W), (N, C, H, W) or (N, H, W, C), got (3, 4)"),
     (dict(x=np.zeros((0, 4, 4))), "x is empty"),
     (dict(x=np.full((3, 4, 4), np.nan)), "x contains NaN or infinite values"),
     (dict(x=np.full((3, 4, 4), 2.0)), "x values must lie in [0, 1]"),

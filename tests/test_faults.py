@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -59,7 +60,8 @@ def one_sentence(err: str) -> bool:
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     """A project folder (cwd) with sentinels, ./checkpoints holding one run, and outside it
-    a folder that looks exactly like an interrupted run."""
+    an interrupted run (as ``train --out`` makes) and a decoy: a run's config.json beside a
+    user's file, with no status.json, so not a run."""
     project = tmp_path / "project"
     (project / ".git").mkdir(parents=True)
     (project / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
@@ -71,17 +73,29 @@ def project(tmp_path, monkeypatch):
     inside = prepare_run("ae", "digits", SMALLEST, {"epochs": 1}, runs_dir=runs)
     outside = prepare_run("ae", "digits", SMALLEST, {"epochs": 1}, out=tmp_path / "outside")
     write_status(outside, state="interrupted", error="sentinel")
+    decoy = tmp_path / "decoy"
+    decoy.mkdir()
+    shutil.copy(outside / "config.json", decoy / "config.json")
+    (decoy / "keep.txt").write_text("not a run\n")
     (runs / "link").symlink_to(outside, target_is_directory=True)
     (runs / "notarun").mkdir()
     (runs / "notarun" / "keep.txt").write_text("not a run\n")
     return {"root": tmp_path, "project": project, "runs": runs, "inside": inside,
-            "outside": outside}
+            "outside": outside, "decoy": decoy}
 
 
 def hostile_refs(p) -> list[str]:
-    return ["..", "../outside", ".", "", str(p["outside"]), str(p["project"]), "/",
-            "checkpoints/../../outside", "link", str(p["runs"] / "link"), ".git", "~",
-            "../project/notes.txt", "nope/../..", "checkpoints"]
+    """References no command may act on: nothing, the folders around, links, the decoy."""
+    return ["..", "../decoy", ".", "", str(p["decoy"]), str(p["project"]), "/",
+            "checkpoints/../../decoy", "link", str(p["runs"] / "link"), ".git", "~",
+            "../project/notes.txt", "nope/../..", "checkpoints", "checkpoints/link/.",
+            "checkpoints/link/../outside", "./", "checkpoints/.."]
+
+
+def outside_refs(p) -> list[str]:
+    """Paths to the run outside the runs folder: accepted on the command line, never in
+    the app or by a manager given a plain string."""
+    return ["../outside", str(p["outside"]), "checkpoints/../../outside"]
 
 
 RUN_COMMANDS = [["runs", "show"], ["runs", "cancel"], ["runs", "resume"], ["runs", "delete"],
@@ -107,11 +121,23 @@ def test_runs_delete_dot_in_the_project_folder_deletes_nothing(project):
     """The reported disaster: ``python -m aelab runs delete .`` typed in the project folder."""
     before = snapshot(project["root"])
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    for ref in (".", "..", str(project["outside"])):
+    for ref in (".", "..", str(project["decoy"])):
         done = subprocess.run([sys.executable, "-m", "aelab", "runs", "delete", ref],
                               cwd=project["project"], env=env, capture_output=True, text=True)
         assert done.returncode == 2 and one_sentence(done.stderr), done.stderr
     assert snapshot(project["root"]) == before
+
+
+def test_a_run_outside_named_by_its_path_is_the_only_thing_deleted(project, capsys):
+    """A run made elsewhere (``train --out``) is accepted by its path; deleting it removes its
+    run files and folder and touches nothing else (the link to it in the runs folder stays)."""
+    outside = project["outside"]
+    before = snapshot(project["root"], skip=outside)
+    assert main(["runs", "show", "../outside"]) == 0 and "sentinel" in capsys.readouterr().out
+    assert main(["runs", "delete", "checkpoints/../../outside"]) == 0
+    assert not outside.exists()
+    after = snapshot(project["root"])
+    assert after == {k: v for k, v in before.items() if k != "outside"}
 
 
 def test_delete_needs_a_config_and_works_on_a_real_run(project, capsys):
@@ -128,7 +154,7 @@ def test_manager_and_app_refuse_references_outside(project, monkeypatch):
     before = snapshot(project["root"], skip=project["runs"])
     calls = [manager.show, manager.status, manager.cancel, manager.resume, manager.delete,
              lambda r: manager.wait(r, timeout=0)]
-    for ref in hostile_refs(project):
+    for ref in hostile_refs(project) + outside_refs(project):
         for call in calls:
             with pytest.raises(RunError) as info:
                 call(ref)
@@ -139,7 +165,7 @@ def test_manager_and_app_refuse_references_outside(project, monkeypatch):
     monkeypatch.setenv("AELAB_RUNS", str(project["runs"]))
     from aelab import ui
 
-    for ref in hostile_refs(project):
+    for ref in hostile_refs(project) + outside_refs(project):
         for given in (ref, {"id": ref}):  # a query string / selection, or a listed row
             with pytest.raises(RunError) as info:
                 ui.run_ref(given)

@@ -51,6 +51,7 @@ class Dataset:
     # a function returning (images (N, C, H, W) bool or float32, labels (N,) or None,
     # factor indices (N, F) or None)
     pool: Callable[[], tuple[np.ndarray, np.ndarray | None, np.ndarray | None]] | None = None
+    channels_last: bool = False  # a user's npz whose images were (N, H, W, C), transposed
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -305,7 +306,9 @@ NPZ_KEYS = ("x_train", "x_test", "y_train", "y_test", "x", "y")
 def load_npz(path: "str | os.PathLike | io.BytesIO", name: str | None = None) -> Dataset:
     """A user's ``.npz``: ``x_train``/``x_test`` (+ ``y_train``/``y_test``) or ``x`` (+ ``y``).
 
-    Images are uint8 0-255 or float 0-1, shaped (N, H, W) or (N, C, H, W). Members,
+    Images are uint8 0-255 or float 0-1, shaped (N, H, W), (N, C, H, W) or channels-last
+    (N, H, W, C) as PIL and most tools save them (read as (N, C, H, W); see
+    ``image_layout``). Members,
     dtypes, declared shapes, the unpacked size (``MAX_NPZ_BYTES``) and then the labels'
     range (``MAX_CLASSES``) are checked before any image is read. Every problem is one
     sentence; object arrays (pickles) are refused. ``path`` may be an in-memory file
@@ -438,18 +441,53 @@ def dataset_from_arrays(name: str, arrays: dict[str, np.ndarray], label: str = "
     for key in keys:
         if key.startswith("y"):
             _label_values(arrays[key], key)
+    last = any(image_layout(arrays[k].shape, k) == "last" for k in keys if k.startswith("x"))
     if "x" in keys:
         x = _images(arrays["x"], "x")
         y = arrays["y"].astype(np.int64) if "y" in keys else None
-        return _split(name, x, y, evaluate_whole=True)
+        ds = _split(name, x, y, evaluate_whole=True)
+        ds.channels_last = last
+        return ds
     y_train, y_test = ((arrays[k].astype(np.int64) for k in ("y_train", "y_test"))
                        if "y_train" in keys else (None, None))
     return Dataset(name, _images(arrays["x_train"], "x_train"), y_train,
-                   _images(arrays["x_test"], "x_test"), y_test)
+                   _images(arrays["x_test"], "x_test"), y_test, channels_last=last)
+
+
+CHANNELS = (1, 3, 4)  # gray, RGB, RGBA: the channel counts recognised at either end
+
+
+def image_layout(shape: tuple, key: str = "x") -> str:
+    """Where the channels of images shaped ``shape`` are: "none" (N, H, W), "first"
+    (N, C, H, W) or "last" (N, H, W, C); a DatasetError when that cannot be told.
+
+    Channels-last is recognised by C in ``CHANNELS`` at the end and not at the front (a
+    (N, 32, 32, 3) file is 3-channel 32x32 images, not 32 channels of 32x3 ones).
+    """
+    if len(shape) == 3:
+        return "none"
+    first, last = shape[1] in CHANNELS, shape[3] in CHANNELS
+    if first and last:
+        raise DatasetError(
+            f"{key} has shape {tuple(shape)}, which could be (N, C, H, W) or (N, H, W, C); "
+            f"if the channels are last, save numpy.transpose({key}, (0, 3, 1, 2)) instead, "
+            f"so that the file holds (N, C, H, W) = {_fmt((shape[0], shape[3], *shape[1:3]))}")
+    if last:
+        return "last"
+    if not first and shape[1] > max(CHANNELS):
+        raise DatasetError(
+            f"{key} has shape {tuple(shape)}, with {shape[1]} channels first and {shape[3]} "
+            f"last; images need {', '.join(map(str, CHANNELS))} channels, as (N, C, H, W) or "
+            f"(N, H, W, C)")
+    return "first"
 
 
 def _image_shape(shape: tuple) -> tuple:
-    return (1, *shape[1:]) if len(shape) == 3 else tuple(shape[1:])
+    """(C, H, W) of images shaped ``shape`` (in any layout ``image_layout`` accepts)."""
+    layout = image_layout(shape)
+    if layout == "none":
+        return (1, *shape[1:])
+    return (shape[3], *shape[1:3]) if layout == "last" else tuple(shape[1:])
 
 
 def _fmt(image_shape: tuple) -> str:
@@ -458,17 +496,22 @@ def _fmt(image_shape: tuple) -> str:
 
 def _image_spec(shape: tuple, dtype: np.dtype, key: str) -> None:
     if len(shape) not in (3, 4):
-        raise DatasetError(f"{key} must have shape (N, H, W) or (N, C, H, W), got {tuple(shape)}")
+        raise DatasetError(f"{key} must have shape (N, H, W), (N, C, H, W) or (N, H, W, C), "
+                           f"got {tuple(shape)}")
     if 0 in shape:
         raise DatasetError(f"{key} is empty (shape {tuple(shape)})")
     if dtype.kind not in "fiub":
         raise DatasetError(f"{key} must be uint8 (0-255) or float (0-1) numbers, got dtype {dtype}")
+    image_layout(shape, key)
 
 
 def _images(a: np.ndarray, key: str) -> np.ndarray:
     _image_spec(a.shape, a.dtype, key)
-    if a.ndim == 3:
+    layout = image_layout(a.shape, key)
+    if layout == "none":
         a = a[:, None]
+    elif layout == "last":
+        a = np.ascontiguousarray(a.transpose(0, 3, 1, 2))  # (N, H, W, C) -> (N, C, H, W)
     if a.dtype == np.uint8:
         a = a.astype(np.float32)
         a /= 255.0  # in place: one float32 copy at most

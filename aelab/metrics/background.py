@@ -19,10 +19,11 @@ import time
 from pathlib import Path
 
 from aelab.metrics.results import peek_disentanglement, peek_latent_scores
+from aelab.runs.folder import DISENTANGLE_LOG, DISENTANGLE_PID, LATENT_LOG, LATENT_PID
 from aelab.runs.local import pid_alive
 
-SCORER = ".disentangle.pid"  # {"pid": ...} of the running background scorer
-LOG = "disentangle.log"      # its output
+SCORER = DISENTANGLE_PID  # {"pid": ...} of the running background scorer
+LOG = DISENTANGLE_LOG     # its output
 COMMAND = [sys.executable, "-m", "aelab", "disentangle"]  # + the run folder and its runs folder
 LATENT_COMMAND = [sys.executable, "-m", "aelab", "latent-scores"]  # the same for the Latent table
 
@@ -30,7 +31,7 @@ LATENT_COMMAND = [sys.executable, "-m", "aelab", "latent-scores"]  # the same fo
 # one-process-per-run machinery scores disentanglement and the Latent space score table
 KINDS = {
     "disentangle": lambda: (SCORER, LOG, COMMAND, peek_disentanglement),
-    "latent": lambda: (".latent-scores.pid", "latent-scores.log", LATENT_COMMAND, peek_latent_scores),
+    "latent": lambda: (LATENT_PID, LATENT_LOG, LATENT_COMMAND, peek_latent_scores),
 }
 
 

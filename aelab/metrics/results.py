@@ -21,10 +21,9 @@ from aelab.data.datasets import load_dataset
 from aelab.errors import RunError
 from aelab.metrics.evaluate import encode_array, evaluate_model
 from aelab.runs.refs import RunRef, weights_hash  # noqa: F401  (weights_hash: re-exported for pages)
-from aelab.runs.folder import atomic_write_json, atomic_write_tensors, os_error_reason, read_json, read_tensors
+from aelab.runs.folder import (CACHE, DISENTANGLEMENT, EVAL, SCORES, atomic_write_json,
+                               atomic_write_tensors, os_error_reason, read_json, read_tensors)
 
-CACHE = "cache.safetensors"
-EVAL = "eval.json"
 MAX_POINTS = 10_000
 
 
@@ -191,8 +190,6 @@ def load_eval(run, progress: Callable[[str], None] | None = None) -> dict:
     return scores
 
 
-SCORES = "scores.json"
-DISENTANGLEMENT = "disentangle.json"
 
 
 def _peek_json(run: RunRef, name: str) -> object | None:

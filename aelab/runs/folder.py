@@ -28,8 +28,26 @@ FINISHED = ("done", "failed", "cancelled", "interrupted")
 if TYPE_CHECKING:  # torch is imported lazily so the supervisor process stays small
     import torch
 
+# --- the files a run folder holds: every name aelab writes into one, here and only here ---
+CONFIG = "config.json"
+STATUS = "status.json"
+METRICS = "metrics.jsonl"
 WEIGHTS = "model.safetensors"
-TRAIN_STATE = "train_state.safetensors"
+TRAIN_STATE = "train_state.safetensors"  # optimizer and RNG state for resuming
+CANCEL = "cancel"                        # the stop marker (``stop_file``)
+WORKER_LOG = "worker.log"                # a background worker's output
+OWNER = "owner.json"                     # who may change the run (runs.ownership)
+EVAL = "eval.json"                       # the caches (metrics.results)
+CACHE = "cache.safetensors"
+SCORES = "scores.json"
+DISENTANGLEMENT = "disentangle.json"
+DISENTANGLE_PID = ".disentangle.pid"     # background scorers (metrics.background)
+DISENTANGLE_LOG = "disentangle.log"
+LATENT_PID = ".latent-scores.pid"
+LATENT_LOG = "latent-scores.log"
+RUN_FILES = (CONFIG, STATUS, METRICS, WEIGHTS, TRAIN_STATE, CANCEL, WORKER_LOG, OWNER, EVAL,
+             CACHE, SCORES, DISENTANGLEMENT, DISENTANGLE_PID, DISENTANGLE_LOG, LATENT_PID,
+             LATENT_LOG)
 
 
 # --- locations ---
@@ -151,7 +169,7 @@ def read_config(run_dir: str | os.PathLike) -> dict:
     from aelab.models import get_variant
 
     run_dir = Path(run_dir)
-    raw = read_json(run_dir / "config.json", f"config of run {run_dir.name}")
+    raw = read_json(run_dir / CONFIG, f"config of run {run_dir.name}")
     try:
         for key, kind in (("variant", str), ("dataset", str), ("model", dict), ("train", dict)):
             if not isinstance(raw[key], kind):
@@ -182,7 +200,7 @@ def read_status(run_dir: str | os.PathLike) -> dict:
     """The run's ``status.json`` with every known field of its JSON type; a RunError naming
     the first bad field if missing or damaged (so a hand-edited file never crashes a reader)."""
     run_dir = Path(run_dir)
-    status = read_json(run_dir / "status.json", f"status of run {run_dir.name}")
+    status = read_json(run_dir / STATUS, f"status of run {run_dir.name}")
     if status.get("state") not in STATES:
         raise RunError(f"status of run {run_dir.name} is damaged (state {status.get('state')!r} "
                        f"is not one of {', '.join(STATES)})")
@@ -200,7 +218,7 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
     """Every logged step of a run (an empty list before the first). Lines that are not a JSON
     object of numbers (a hand edit, a damaged file) are skipped, never fatal; NaN stays (a
     diverged loss is shown, not hidden)."""
-    path = Path(run_dir) / "metrics.jsonl"
+    path = Path(run_dir) / METRICS
     try:
         text = path.read_text(errors="replace")
     except (FileNotFoundError, IsADirectoryError):
@@ -293,7 +311,7 @@ def create_run(model_config, train_config, dataset: str, runs_dir=None, out=None
     try:
         _write_new_run(run_dir, model_config, train_config, dataset, study)
     except OSError as exc:  # e.g. a full disk: leave no half-made run behind
-        for name in ("config.json", "status.json"):
+        for name in (CONFIG, STATUS):
             (run_dir / name).unlink(missing_ok=True)
         if created:
             run_dir.rmdir()
@@ -316,13 +334,45 @@ def _write_new_run(run_dir: Path, model_config, train_config, dataset: str,
         "created": time.time(),
         **({"study": study} if study else {}),
     }
-    atomic_write_json(run_dir / "config.json", config)
+    atomic_write_json(run_dir / CONFIG, config)
     write_status(run_dir, state="queued", epoch=0, step=0, progress=0.0)
 
 
 def stop_file(run_dir: str | os.PathLike) -> Path:
     """The marker whose presence asks a running run to stop at its next step."""
-    return Path(run_dir) / "cancel"
+    return Path(run_dir) / CANCEL
+
+
+def is_run_folder(path: str | os.PathLike) -> bool:
+    """True if ``path`` holds a run aelab wrote: a ``config.json`` naming a variant, its
+    settings and aelab's version, and a readable ``status.json`` (both plain files)."""
+    path = Path(path)
+    files = [path / CONFIG, path / STATUS]
+    if not all(f.is_file() and not f.is_symlink() for f in files):
+        return False
+    try:
+        config = read_json(files[0], "config")
+        read_status(path)
+    except RunError:
+        return False
+    return (isinstance(config.get("variant"), str) and isinstance(config.get("model"), dict)
+            and isinstance(config.get("train"), dict)
+            and isinstance(config.get("versions"), dict) and "aelab" in config["versions"])
+
+
+def delete_run_files(run_dir: str | os.PathLike) -> list[str]:
+    """Remove the files a run writes (``RUN_FILES`` and their temporary ``.NAME.*.tmp``
+    siblings) from ``run_dir``, then the folder itself if nothing else is left in it.
+    Returns the names left behind (files aelab did not write), sorted."""
+    run_dir = Path(run_dir)
+    for name in RUN_FILES:
+        for path in (run_dir / name, *run_dir.glob(f".{name}.*.tmp")):
+            if path.is_symlink() or path.is_file():  # a link is removed, never followed
+                path.unlink(missing_ok=True)
+    left = sorted(p.name for p in run_dir.iterdir())
+    if not left:
+        run_dir.rmdir()
+    return left
 
 
 def write_status(run_dir: str | os.PathLike, **fields: Any) -> dict:
@@ -330,5 +380,5 @@ def write_status(run_dir: str | os.PathLike, **fields: Any) -> dict:
     status = {"state": "queued", "epoch": 0, "step": 0, "progress": 0.0, "train_seconds": 0.0,
               "samples_per_second": None, "device": None, "error": None, **fields,
               "heartbeat": time.time()}
-    atomic_write_json(Path(run_dir) / "status.json", status, durable=False)
+    atomic_write_json(Path(run_dir) / STATUS, status, durable=False)
     return status

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from pathlib import Path
 
 from aelab.errors import AelabError, RunError
 from aelab.runs.refs import RunRef
-from aelab.runs.folder import (FINISHED, loss_rows, read_config, read_metrics, read_status, runs_root, stop_file,
+from aelab.runs.folder import (FINISHED, WORKER_LOG, delete_run_files, loss_rows, read_config, read_metrics, read_status, runs_root, stop_file,
                    write_status)
 
 HEARTBEAT_SECONDS = 2.0
@@ -176,7 +175,7 @@ def _start_worker(run_dir: Path, status: dict) -> subprocess.Popen:
                run_dir.name]
     if status.get("resume"):
         command.append("--resume")
-    with open(run_dir / "worker.log", "ab") as log:
+    with open(run_dir / WORKER_LOG, "ab") as log:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
     write_status(run_dir, **{**status, "state": "running", "pid": process.pid, "error": None})
@@ -203,7 +202,7 @@ def _worker_exited(run_dir: Path, process: subprocess.Popen) -> None:
 def log_tail(run_dir: Path, lines: int = 5) -> str:
     """The last lines of the run's worker log."""
     try:
-        text = (Path(run_dir) / "worker.log").read_text(errors="replace")
+        text = (Path(run_dir) / WORKER_LOG).read_text(errors="replace")
     except OSError:
         return "(no log)"
     return " | ".join(text.strip().splitlines()[-lines:]) or "(empty log)"
@@ -371,8 +370,16 @@ class RunManager:
         self.backend.kick()
 
     def _dir(self, run_id: "str | RunRef") -> Path:
-        """The folder of a run id, confined to this runs folder (``RunRef.resolve``)."""
+        """The folder of a run id, confined to this runs folder (``RunRef.resolve``); a
+        ``RunRef`` the CLI resolved with ``anywhere`` may name a run folder elsewhere."""
         return RunRef.resolve(run_id, self.runs_dir).path
+
+    def _backend(self, run_dir: Path) -> "LocalBackend":
+        """This folder's backend, or for a run folder elsewhere (``train --out``) one serving
+        its own parent folder, whose supervisor is the one that starts it."""
+        if run_dir.parent == self.runs_dir:
+            return self.backend
+        return LocalBackend(run_dir.parent, self.backend.max_parallel, self.backend.start_supervisor)
 
     def submit(self, variant: str, dataset: str, model: dict | None = None,
                train: dict | None = None) -> str:
@@ -431,22 +438,27 @@ class RunManager:
         if status["state"] not in ("interrupted", "cancelled"):
             raise AelabError(f"run {run_dir.name} is {status['state']}; only interrupted or "
                              f"cancelled runs can be resumed")
-        self.backend.submit(run_dir, resume=True)
+        self._backend(run_dir).submit(run_dir, resume=True)
         return read_status(run_dir)
 
-    def delete(self, run_id: str) -> None:
-        """Remove a run folder (a direct child of the runs folder holding a ``config.json``);
-        a running run is cancelled first."""
+    def delete(self, run_id: "str | RunRef") -> list[str]:
+        """Remove a run: the files a run writes (``folder.RUN_FILES``), then its folder if
+        nothing else is in it; a running run is cancelled first. Returns the names left
+        (files aelab did not write, such as a user's notes), which keep the folder."""
         run_dir = self._dir(run_id)
         if not (run_dir / "config.json").is_file() or run_dir.is_symlink():
             raise RunError(f"{run_dir.name} holds no config.json, so it is not a run; it was not "
                            f"deleted (remove it by hand if you are sure)")
+        here = Path.cwd().resolve()
+        if here == run_dir or run_dir in here.parents:
+            raise RunError(f"run {run_dir.name} is the folder you are in (or holds it); it was "
+                           f"not deleted (name it from outside, e.g. from its parent folder)")
         try:
             if refresh_status(run_dir)["state"] in ("running", "queued"):
                 self.cancel(run_id, wait=10.0)
         except RunError:
             pass  # a damaged folder can still be deleted
-        shutil.rmtree(run_dir)
+        return delete_run_files(run_dir)
 
     def wait(self, run_id: str, states=FINISHED, timeout: float = 600.0, poll: float = 0.1) -> dict:
         """Poll until the run reaches one of ``states`` or ``timeout`` passes; the last status."""

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from aelab.runs.labels import is_demo
 from aelab.errors import AelabError
-from aelab.runs.folder import atomic_write_json, read_json
+from aelab.runs.folder import OWNER, atomic_write_json, read_json
 
-OWNER_FILE = "owner.json"
+OWNER_FILE = OWNER
 TOKEN_ENV = "AELAB_TEACHER_TOKEN"
 LOCAL_TEACHER_ENV = "AELAB_LOCAL_TEACHER"  # "0": the local user is a student too
 

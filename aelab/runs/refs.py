@@ -5,7 +5,10 @@ line argument, a page selection, a query string). ``RunRef.resolve`` turns that
 name into a handle whose folder is, after resolving symbolic links, a *direct
 child* of the resolved runs folder; anything else (``.``, ``..``, an absolute
 path elsewhere, a link pointing out of the folder, a dot-folder) is refused with
-one sentence. The layers below take the handle instead of a bare path, read the
+one sentence. On the command line (``anywhere=True``) a path to a folder that holds a run
+aelab wrote (``folder.is_run_folder``: what ``train --out`` makes) is accepted wherever it
+is, unless the path itself is a link; its handle's root is then the folder's parent. The
+layers below take the handle instead of a bare path, read the
 run's config once (``config``) and hash its weights once per weights file
 (``weights_sha256``, keyed by the file's inode, mtime and size).
 
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aelab.errors import RunError
-from aelab.runs.folder import WEIGHTS, read_config, read_status, runs_root
+from aelab.runs.folder import WEIGHTS, is_run_folder, read_config, read_status, runs_root
 
 
 @dataclass(frozen=True)
@@ -33,9 +36,17 @@ class RunRef:
 
     # --- construction ---
     @classmethod
-    def resolve(cls, ref: "str | os.PathLike | RunRef", runs_dir: str | os.PathLike | None = None) -> "RunRef":
+    def resolve(cls, ref: "str | os.PathLike | RunRef", runs_dir: str | os.PathLike | None = None,
+                anywhere: bool = False) -> "RunRef":
         """The run named ``ref`` (a run id, or a path to a folder directly inside the runs
-        folder: ``runs_dir``, else ``$AELAB_RUNS``, else ./checkpoints); a RunError otherwise."""
+        folder: ``runs_dir``, else ``$AELAB_RUNS``, else ./checkpoints); a RunError otherwise.
+
+        ``anywhere``: also a path (never a bare id) to a run folder elsewhere, such as one
+        made by ``train --out`` (what a user names on the command line; the app never sets
+        it). A ``RunRef`` outside the runs folder is checked the same way (someone resolved it
+        with ``anywhere``)."""
+        if isinstance(ref, RunRef) and ref.root != runs_root(runs_dir).resolve():
+            anywhere = True
         given = runs_root(runs_dir)
         root = given.resolve()
         text = os.fspath(ref.path if isinstance(ref, RunRef) else ref)
@@ -49,6 +60,10 @@ class RunRef:
         if plain and text.startswith("."):
             raise RunError(f"{text!r} is not a run id (run ids never start with a dot)")
         candidate = root / text if plain else Path(text).expanduser().absolute()
+        if anywhere and not plain:
+            elsewhere = cls._elsewhere(text, candidate, root)
+            if elsewhere is not None:
+                return elsewhere
         if not root.is_dir():
             raise RunError(f"no run {text!r}: the runs folder {given} does not exist")
         try:
@@ -61,11 +76,31 @@ class RunRef:
             if _is_link(candidate):
                 raise RunError(f"run {text!r} is a symbolic link to {real}, outside the runs folder "
                                f"{root}; refused (remove the link itself with rm)")
+            if anywhere:
+                raise RunError(f"{text!r} is not a run: it is neither a folder directly inside "
+                               f"the runs folder {root} nor a folder holding the config.json and "
+                               f"status.json of a run (as `train --out` writes)")
             raise RunError(f"{text!r} is not a run of the runs folder {root}: a run is a folder "
                            f"directly inside it (use --runs-dir to choose another runs folder)")
         if not real.is_dir():
             raise RunError(f"no run {text!r}: {real} is not a folder")
         return cls(root, real.name)
+
+    @classmethod
+    def _elsewhere(cls, text: str, candidate: Path, root: Path) -> "RunRef | None":
+        """The handle of a run folder outside ``root`` named by the path ``text``, or None
+        when the path names no such folder (the confined rules then decide)."""
+        named = Path(os.path.normpath(candidate))  # the folder the text names, read as typed
+        try:
+            real = candidate.resolve(strict=True)
+            # the named folder itself, not a link, nor a path through a link and back (link/..)
+            if named.is_symlink() or real != named.parent.resolve(strict=True) / named.name:
+                return None
+        except (OSError, RuntimeError):
+            return None
+        if real.parent == root or real.name.startswith(".") or not real.is_dir():
+            return None
+        return cls(real.parent, real.name) if is_run_folder(real) else None
 
     @classmethod
     def of(cls, run: "str | os.PathLike | RunRef") -> "RunRef":

@@ -14,7 +14,8 @@ import math
 from pathlib import Path
 
 from aelab.errors import RunError
-from aelab.runs.folder import ROW_BOOKKEEPING, loss_rows, read_config, read_json, read_metrics, read_status
+from aelab.runs.folder import ROW_BOOKKEEPING, loss_rows, read_config, read_json, read_metrics
+from aelab.runs.local import refresh_status
 from aelab.runs.study import study_trials
 
 
@@ -34,7 +35,7 @@ def list_studies(runs_dir) -> list[dict]:
 
 def _state(run_dir: Path) -> str:
     try:
-        return read_status(run_dir)["state"]
+        return refresh_status(run_dir)["state"]  # a vanished worker's trial: interrupted
     except RunError:
         return "damaged"
 
@@ -70,7 +71,7 @@ def trial_rows(runs_dir, study_id: str) -> list[dict]:
     rows = []
     for run_dir in study_trials(runs_dir, study_id).get(study_id, []):
         try:
-            config, status = read_config(run_dir), read_status(run_dir)
+            config, status = read_config(run_dir), refresh_status(run_dir)
         except RunError as exc:
             rows.append({"id": run_dir.name, "state": "damaged", "error": str(exc), "point": {},
                          "seed": None, "metrics": {}})

@@ -21,7 +21,7 @@ from aelab.ui.picking import open_run, pick_run
 from aelab.ui.scores import background_scores, disentanglement_for, scores_for
 from aelab.ui.sessions import (UPLOADS, check_allowed, dataset_choices, is_teacher,
                        may_change, session_owner, start_study, store_upload, store_upload_once,
-                       submit_run, teacher_sign_in, uploads_dir, with_owners)
+                       submit_run, teacher_sign_in, upload_note, uploads_dir, with_owners)
 from aelab.ui.shell import PRESENTER_CSS, presenter_mode, run_app, within_app
 from aelab.ui.urlstate import url_multiselect, url_number, url_selectbox
 from aelab.ui.widgets import (FIELD_LABELS, device_choices, device_text, field_label,
@@ -35,6 +35,6 @@ __all__ = [
     "order_runs", "pca", "phase_of", "pick_run", "plot", "presenter_mode", "run_app", "run_label",
     "run_key", "run_labels", "run_ref", "run_warnings", "runs_dir", "scores_for", "session_owner",
     "settings_widgets", "shared", "show_error", "start_study", "store_upload", "store_upload_once",
-    "submit_run", "teacher_sign_in", "traversals_for", "uploads_dir", "url_multiselect",
+    "submit_run", "teacher_sign_in", "traversals_for", "upload_note", "uploads_dir", "url_multiselect",
     "url_number", "url_selectbox", "web_decoder_for", "with_owners", "within_app",
 ]

@@ -123,13 +123,24 @@ def store_upload(filename: str, data: bytes) -> str:
     count, total = st.session_state.get("_aelab_uploads", (0, 0))
     access.check_upload(count, total, len(data), access.Limits.from_env(), is_teacher())
     stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in Path(filename).stem)[:40] or "data"
-    load_npz(io.BytesIO(data), name=Path(filename).name or f"{stem}.npz")
+    ds = load_npz(io.BytesIO(data), name=Path(filename).name or f"{stem}.npz")
     folder = uploads_dir()
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"{stem}.npz"
     atomic_write_bytes(final, data)
     st.session_state["_aelab_uploads"] = (count + 1, total + len(data))
-    return f"npz:{final}"
+    name = f"npz:{final}"
+    if ds.channels_last:
+        c, h, w = ds.input_shape
+        st.session_state.setdefault("_aelab_upload_notes", {})[name] = (
+            f"Its images are channels-last (N, H, W, C), as PIL saves them; they are read as "
+            f"{c} channel{'s' * (c > 1)} of {h}x{w} pixels (N, C, H, W).")
+    return name
+
+
+def upload_note(name: str) -> str | None:
+    """What this session should know about how its upload ``name`` was read, if anything."""
+    return st.session_state.get("_aelab_upload_notes", {}).get(name)
 
 
 def store_upload_once(upload) -> str:
