@@ -1,11 +1,11 @@
 """Where runs execute: one small interface with a backend per place.
 
 A backend takes a prepared run folder (``config.json`` and a ``queued``
-status, written by ``train.prepare_run``) and makes it run somewhere:
+status, written by ``prepare_run``) and makes it run somewhere:
 
-- ``local`` (``manager.LocalBackend``): the supervisor process of the runs
+- ``local`` (``aelab.runs.local.LocalBackend``): the supervisor process of the runs
   folder starts one worker process per run, ``$AELAB_MAX_RUNS`` at a time;
-- ``ray`` (``raybackend.RayBackend``): each run is a Ray task on a cluster;
+- ``ray`` (``aelab.runs.ray_backend.RayBackend``): each run is a Ray task on a cluster;
   its folder travels back to this machine's runs folder as the task's result.
 
 The trainer and the run folders know nothing of either: a worker of any

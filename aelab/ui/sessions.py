@@ -116,7 +116,7 @@ def dataset_choices() -> list[str]:
 def store_upload(filename: str, data: bytes) -> str:
     """Validate an uploaded npz in memory, then keep it beside the runs; its dataset name.
 
-    The bytes are checked (``data.load_npz``: members, headers, unpacked size, labels, then
+    The bytes are checked (``aelab.data.datasets.load_npz``: members, headers, unpacked size, labels, then
     the images) before anything is written, so nothing invalid is ever stored; a bad file
     raises the one-sentence DatasetError.
     """
