@@ -27,9 +27,10 @@ every observation were drawn afresh. Instead both draw their observations from o
 pool of ``POOL`` uniform rows: the rows of a pair or a vote are pool rows with the required
 factor value, so each point has exactly the distribution of the definition and points only
 share rows. A trained model is thus scored from 25,000 rendered sprites (its time:
-docs/disentanglement.md); models render and encode ``CHUNK`` images at a time, so memory stays small. Over
-seeds these scores spread by less than 0.03 and they agree with a direct implementation of
-disentanglement_lib's definitions to within 0.05 (``tests/test_metric_agreement.py``).
+docs/disentanglement.md); models render and encode ``CHUNK`` images at a time, so memory
+stays small. Over seeds these scores spread by less than 0.03 and they agree with a direct
+implementation of disentanglement_lib's definitions to within 0.05
+(``tests/test_metric_agreement.py``).
 
 Where this differs from the papers, and why:
 - beta-VAE and FactorVAE metrics: the pool above; the logistic regression sees standardised

@@ -245,7 +245,8 @@ def peek_latent_scores(run) -> list[dict] | None:
 
 
 def load_disentanglement(run, progress: Callable[[str], None] | None = None) -> dict:
-    """The disentanglement scores of a ``shapes`` run (``aelab.metrics.disentanglement.score_run``), cached in
+    """The disentanglement scores of a ``shapes`` run
+    (``aelab.metrics.disentanglement.score_run``), cached in
     ``disentangle.json`` under the weights' hash and recomputed when missing or stale."""
     from aelab.metrics.disentanglement import score_run
 

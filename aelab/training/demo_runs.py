@@ -3,8 +3,9 @@
 Small MLPs on the offline ``mnist5k`` data, one per variant (the vanilla
 autoencoder twice: a 2-D code to look at directly and a 16-D one), and four runs
 on the shapes sprites for the Disentanglement page: an entangled beta-VAE, a disentangled
-beta-TCVAE, an Ada-GVAE (weakly supervised by pairs) and a semivae (a few labels). Each has its explore caches and score
-table and no optimizer state, so each folder stays under 2 MB (the Burgess conv nets: 5 MB).
+beta-TCVAE, an Ada-GVAE (weakly supervised by pairs) and a semivae (a few labels). Each has
+its explore caches and score table and no optimizer state, so each folder stays under 2 MB
+(the Burgess conv nets: 5 MB).
 """
 from __future__ import annotations
 

@@ -138,6 +138,7 @@ def _traversals(root: str, run_id: str, sha256: str, factors: tuple, dims: tuple
 
 
 def traversals_for(run, factors: list[int], dims: list[int]) -> np.ndarray:
-    """``aelab.explore.disentangle_lesson.traversals`` of the run's model, cached by weights and inputs."""
+    """``aelab.explore.disentangle_lesson.traversals`` of the run's model, cached by weights
+    and inputs."""
     ref = run_ref(run)
     return _traversals(str(ref.root), ref.run_id, ref.weights_sha256(), tuple(factors), tuple(dims))
