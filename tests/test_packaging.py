@@ -2,8 +2,11 @@
 `aelab` console script points at the CLI's main, so `pip install .` and
 `pip install -r requirements.txt` give the same environment and the same commands."""
 import re
-import tomllib
 from pathlib import Path
+
+import pytest
+
+tomllib = pytest.importorskip("tomllib", reason="tomllib (reading pyproject.toml) is Python 3.11+")
 
 ROOT = Path(__file__).resolve().parent.parent
 
