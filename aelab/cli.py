@@ -1,4 +1,5 @@
-"""``python -m aelab``: variants, datasets, train, sweep and evaluate.
+"""``python -m aelab`` (the ``aelab`` console script): variants, datasets, train, runs, sweep,
+evaluate, disentangle.
 
 Bad arguments exit with status 2 and one line on stderr saying what is wrong,
 before anything is trained or written.

@@ -181,7 +181,7 @@ def main() -> int:
     (out / "results.json").write_text(json.dumps(
         {"setting": vars(args), "studies": [s.spec.id for s in studies], "rows": rows}, indent=1))
     plot(rows, per_study[0], out)
-    if args.docs:  # what the Disentanglement page and the README show
+    if args.docs:  # what the Disentanglement page and docs/disentanglement.md show
         per = {metric: summarise_metric(per_study[0], metric, "beta") for metric in COLUMNS}
         steps = {}  # training steps each trial got (a time budget gives fewer on a busy machine)
         for row in per_study[0]:

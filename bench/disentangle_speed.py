@@ -1,5 +1,5 @@
 """How fast the classroom preset disentangles: MIG and DCI disentanglement against
-training minutes for ``--preset class-disentangle`` (README, "Disentanglement").
+training minutes for ``--preset class-disentangle`` (docs/disentanglement.md, "The classroom preset").
 
 For each seed, the preset is trained exactly as ``python -m aelab train --preset
 class-disentangle --seed S --device cpu`` would (same settings, same trainer), and at

@@ -13,8 +13,7 @@ from aelab.metrics.evaluate import encode_array, probe_scores
 KL_INACTIVE = 0.01  # nats: a dimension carrying less KL than this is marked inactive
 TRUST_POINTS = 2000  # trustworthiness is O(n^2): scored on a seeded subset
 # Latent views of at most this many points per view are drawn as SVG, larger ones in WebGL:
-# in headless Chromium on 2 cores (software WebGL) the Latent page with four 5,000-point
-# views took 0.6-1.6 s to draw as SVG and 11-18 s in WebGL (750 points: 0.2-0.3 s vs 1.2-2.1 s).
+# without a GPU (software WebGL) SVG draws such views several times faster (docs/performance.md).
 SVG_POINTS = 5000
 
 
@@ -89,10 +88,9 @@ def label_scatters(views: dict[str, np.ndarray], labels: np.ndarray | None,
     ``selected`` points are highlighted in every view, the others faded. One figure, not one
     per view: a selection anywhere is one event.
 
-    What the browser spends its time on (headless Chromium, no GPU, 4 views of 750 points)
-    decided the form: a constant colour per trace, not a colour scale per point, and fixed
-    margins (``autoexpand`` off: the legend would widen the margin and Plotly draw every
-    point twice) took the page switch from about 1.3-1.6 to 0.7-1.0 CPU seconds.
+    The form keeps the browser's work small: a constant colour per trace, not a colour scale
+    per point, and fixed margins (``autoexpand`` off: the legend would widen the margin and
+    Plotly draw every point twice; docs/performance.md).
     """
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots

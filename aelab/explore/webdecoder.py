@@ -3,8 +3,8 @@
 ``export_decoder`` turns a model's decoder (every arch of ``aelab/models/nn.py``: Linear, ReLU,
 Unflatten, ConvTranspose2d; the CVAE's one-hot condition in front) into a JSON layer spec
 plus its float32 weights as one base64 string; ``webdecoder.js`` evaluates it and applies
-the sigmoid, as ``explore.decode_codes`` does. ``slider_page`` is the HTML of the page's
-component: the sliders, the reset button and the picture, all client-side.
+the sigmoid, as ``aelab.explore.latent.decode_codes`` does. ``slider_page`` is the HTML of
+the page's component: the sliders, the reset button and the picture, all client-side.
 
 Anything else (a variant whose ``decode`` is not its ``Decoder``, a layer the JS does not
 know) is refused with one sentence (``WebDecoderError``); the page then decodes on the server.

@@ -2,7 +2,8 @@
 (``kind="disentangle"``, below) and the Latent space score table (``kind="latent"``, the
 same way with ``python -m aelab latent-scores``).
 
-A finished shapes run is scored by its worker right after training (``caches.build_caches``).
+A finished shapes run is scored by its worker right after training
+(``aelab.metrics.results.build_caches``).
 A run without fresh scores (trained with ``caches`` off, or before the weights changed) is
 scored by ``start_scoring``: it starts ``python -m aelab disentangle RUN_DIR`` in its own
 session, which writes ``disentangle.json`` into the run folder, and records the process id

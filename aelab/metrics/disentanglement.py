@@ -26,10 +26,11 @@ vote and 10,000 + 5,000 votes), which would mean rendering about three million s
 every observation were drawn afresh. Instead both draw their observations from one encoded
 pool of ``POOL`` uniform rows: the rows of a pair or a vote are pool rows with the required
 factor value, so each point has exactly the distribution of the definition and points only
-share rows. A trained model is thus scored from 25,000 rendered sprites (under 60 s on 2 CPU
-cores); models render and encode ``CHUNK`` images at a time, so memory stays small. Over
-seeds these scores spread by less than 0.03 and they agree with a direct implementation of
-disentanglement_lib's definitions to within 0.05 (``tests/test_metric_agreement.py``).
+share rows. A trained model is thus scored from 25,000 rendered sprites (its time:
+docs/disentanglement.md); models render and encode ``CHUNK`` images at a time, so memory
+stays small. Over seeds these scores spread by less than 0.03 and they agree with a direct
+implementation of disentanglement_lib's definitions to within 0.05
+(``tests/test_metric_agreement.py``).
 
 Where this differs from the papers, and why:
 - beta-VAE and FactorVAE metrics: the pool above; the logistic regression sees standardised
@@ -485,7 +486,7 @@ class LiveMIG:
         return self.score(model, training_seconds) if final or self.due(training_seconds) else None
 
 
-LIVE_MIG_SAMPLE = 2000  # sprites scored for the live MIG (about 0.3 s at 32x32 on 2 cores)
+LIVE_MIG_SAMPLE = 2000  # sprites scored for the live MIG: small, as it runs inside training
 
 
 SCORES = ("beta_vae", "factor_vae", "mig", "dci_disentanglement", "dci_completeness",

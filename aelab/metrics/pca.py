@@ -1,7 +1,7 @@
 """PCA in numpy: the linear baseline of every page (survey section 2: an undercomplete
 autoencoder with a linear encoder and decoder learns the span of the top principal
-components). No scikit-learn: importing it (with scipy.stats) took about 1 s of a page's
-first visit on a fresh server, longer than the fit itself.
+components). No scikit-learn: importing it (with scipy.stats) costs a page's first visit on a fresh
+server more than the fit itself (docs/performance.md).
 """
 from __future__ import annotations
 

@@ -223,7 +223,7 @@ def _cached_json(run, name: str, compute: Callable[[], object],
 
 
 def load_latent_scores(run, progress: Callable[[str], None] | None = None) -> list[dict]:
-    """The Latent space page's score table (see ``explore.latent_scores``), cached in
+    """The Latent space page's score table (``aelab.explore.latent.latent_scores``), cached in
     ``scores.json`` under the weights' hash and recomputed when missing or stale."""
     from aelab.explore.latent import latent_scores
 
@@ -242,7 +242,8 @@ def peek_latent_scores(run) -> list[dict] | None:
 
 
 def load_disentanglement(run, progress: Callable[[str], None] | None = None) -> dict:
-    """The disentanglement scores of a ``shapes`` run (``disentangle.score_run``), cached in
+    """The disentanglement scores of a ``shapes`` run
+    (``aelab.metrics.disentanglement.score_run``), cached in
     ``disentangle.json`` under the weights' hash and recomputed when missing or stale."""
     from aelab.metrics.disentanglement import score_run
 

@@ -1,6 +1,6 @@
 """Loss terms shared by the variants, each returned per example, shape ``(B,)``
 or ``(B, K)``, so callers choose the reduction. Equations cite the survey
-(``../shared/seed/autoencoders-survey.txt``)."""
+(P. Singh, "From Autoencoders to beta-VAE: A Survey", 2018; README, Citations)."""
 from __future__ import annotations
 
 import math
@@ -34,10 +34,9 @@ class BernoulliNLL(torch.autograd.Function):
 
     Value: max(l, 0) - x l - log(sigmoid(|l|)), the same function as torch's
     (1 - x) l - log_sigmoid(l) (log(sigmoid(|l|)) = -log(1 + exp(-|l|))). torch evaluates
-    log_sigmoid with ``log1p``, which its CPU kernels do not vectorise (about 10 ns per
-    element, a tenth of an MLP VAE's step on MNIST); ``sigmoid`` and ``log`` are vectorised,
-    and three passes over the logits instead of five (exp, add, log) took 200 us against
-    290-450 us for a batch of 128 MNIST images. Where sigmoid(|l|) rounds to 1 (|l| > 16.6)
+    log_sigmoid with ``log1p``, which its CPU kernels do not vectorise; ``sigmoid`` and ``log``
+    are vectorised, and this takes three passes over the logits instead of five (exp, add,
+    log; the timing is in docs/performance.md). Where sigmoid(|l|) rounds to 1 (|l| > 16.6)
     a pixel's value can be low by at most 6e-8 nats; nothing else differs.
     Gradient: (sigmoid(l) - x) * grad for the logits and -l * grad for the targets, the
     formula of torch's backward, so gradients (and with them training) are bit-identical

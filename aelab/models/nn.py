@@ -4,8 +4,9 @@
 beta-VAE", appendix A.1): stride-2 4x4 convs, then two fully connected layers of 256
 units, mirrored in the decoder.
 
-Every linear layer is ``Linear``, which on CPU trains through oneDNN's matmul kernel (about
-twice MKL's on AMD CPUs with AVX-512, where MKL runs AVX2 code).
+Every linear layer is ``Linear``, which on CPU trains through oneDNN's matmul kernel: faster
+than torch's MKL sgemm where MKL does not use the CPU's widest vector units
+(docs/performance.md, Training efficiency).
 
 An encoder maps images ``(B, C, H, W)`` to ``out_dim`` numbers (a code, or
 ``mu`` and ``logvar`` side by side); a decoder maps a code back to image
@@ -54,12 +55,11 @@ if _ONEDNN_LINEAR is not None and _ONEDNN_LINEAR not in flop_registry:
 class _OneDNNLinear(torch.autograd.Function):
     """y = x W^T + b with all three matmuls (forward, dx, dW) in oneDNN's kernels.
 
-    torch's CPU matmul is MKL's sgemm, and MKL runs its AVX2 code on AMD CPUs: on an AVX-512
-    AMD EPYC, 1 thread, a 1024x1024 float32 matmul ran at 71-85 GFLOP/s through ``@`` and
-    172-180 through oneDNN, and the VAE's 784x400 layers' matmuls at 78-89 against 142-192
-    (bench/train_speed.py efficiency prints both rates). dW = g^T x is taken as is, except
-    for a narrow input (in < 64, a code entering a decoder) where (x^T g)^T is 1.6-4x faster
-    (the long gradient stays untransposed). The same multiply-adds as ``F.linear``, so FLOP
+    torch's CPU matmul is MKL's sgemm, which on AMD CPUs runs its AVX2 code only; oneDNN uses
+    the CPU's widest vector units (docs/performance.md, Training efficiency;
+    ``bench/train_speed.py efficiency`` prints both rates). dW = g^T x is taken as is, except
+    for a narrow input (in < 64, a code entering a decoder), where (x^T g)^T is faster (the
+    long gradient stays untransposed). The same multiply-adds as ``F.linear``, so FLOP
     counts are unchanged (tests/test_nn.py).
 
     With grad mode on in backward (``create_graph``: the contractive penalty's Jacobian) the
@@ -142,9 +142,9 @@ class _FoldConvTranspose(torch.autograd.Function):
 
 class ImageConvTranspose2d(nn.ConvTranspose2d):
     """``nn.ConvTranspose2d`` (same parameters, same state dict) whose forward on CPU, for
-    the few output channels of an image, takes ``_FoldConvTranspose``: from a batch of 64
-    NHWC maps of 32x32x32 to one channel, oneDNN's transposed convolution took 12.7 ms (6%
-    of a 1024x1024 matmul's FLOP rate, 1 thread), the fold 2.3 ms."""
+    the few output channels of an image, takes ``_FoldConvTranspose``: oneDNN's transposed
+    convolution to so few channels runs far below the matmul's rate, the fold does not
+    (docs/performance.md)."""
 
     def forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
         if (x.device.type != "cpu" or self.out_channels > 4 or output_size is not None
@@ -174,10 +174,10 @@ class Encoder(nn.Module):
             shrink = 2 ** len(hidden)
             features = prev * (height // shrink) * (width // shrink)
             fc = _mlp([features, *FC]) if arch == "burgess" else []
-            # the last ReLU after Flatten (they commute): with NHWC convs (trainer.fast_layout)
-            # its backward then sees one memory layout, not an NCHW gradient for an NHWC
-            # output (9x slower: 5.7 ms against 0.6 ms for 2M floats); the state dict keeps
-            # its keys (no parameters move)
+            # the last ReLU after Flatten (they commute): with NHWC convs
+            # (aelab.training.trainer.fast_layout) its backward then sees one memory layout,
+            # not an NCHW gradient for an NHWC output (much slower); the state dict keeps its
+            # keys (no parameters move)
             self.body = nn.Sequential(*layers[:-1], nn.Flatten(), layers[-1], *fc)
             features = FC[-1] if fc else features
         self.head = Linear(features + cond_dim, out_dim)

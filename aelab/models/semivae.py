@@ -17,18 +17,18 @@ scale, ``orientation_weight`` for orientation's one or two labels and 1 for the 
 paper weighs them equally),
 and omega falls geometrically from ``label_weight`` to ``label_weight_final`` over the run
 (the paper keeps it fixed): a large omega opens the shape latent early, a smaller one later
-lets reconstruction sharpen the codes (README "Labels").
+lets reconstruction sharpen the codes (docs/disentanglement.md, "Labels").
 Unsupervised disentanglement cannot be guaranteed without inductive biases or supervision
 (Locatello et al. 2019); the paper finds labels on 0.01-0.5% of the data set enough to
 select disentangled models and, used in training like this, to learn them. Outside training
 (no labelled set) the loss is the beta-VAE's.
 
-Two choices of ours make the labels learnable on this grid, measured with a Burgess encoder
-alone on 32x32 sprites, 4,000 steps (`bench/label_targets.py`, README "Labels"):
+Two choices of ours make the labels learnable on this grid (``bench/label_targets.py``
+measures both; docs/disentanglement.md, "Labels"):
 
 * shape is categorical, so its place on [0, 1] is a choice: square 0, heart 0.5, ellipse 1.
-  With the grid's order (ellipse in the middle) one squashed latent told shape reached 45%
-  accuracy; with the ellipse (the elongated one) at an end, 80%, as much as a 3-way softmax.
+  With the grid's order (ellipse in the middle) one squashed latent learns shape poorly;
+  with the ellipse (the elongated one) at an end, about as well as a 3-way softmax.
 * orientation is only partly in the image: a square turned by 90 degrees, or an ellipse by
   180, is the same picture, so index / 39 asks for different answers to one image. The label
   is therefore (1 - cos(k theta)) / 2 with k the shape's rotational symmetry (4, 2, 1): the

@@ -1,4 +1,5 @@
-"""Who may do what when a class shares one server (no streamlit here; ui.py asks).
+"""Who may do what when a class shares one server (no streamlit here;
+``aelab.ui.sessions`` asks).
 
 - A run started from the app records its owner (a random id of the browser session) in
   ``<run>/owner.json``. A student may cancel, resume or delete only their own runs; the demo

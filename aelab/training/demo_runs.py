@@ -1,10 +1,11 @@
 """The demo runs shipped in checkpoints/, made reproducibly by ``python -m aelab demo-runs``.
 
 Small MLPs on the offline ``mnist5k`` data, one per variant (the vanilla
-autoencoder twice: a 2-D code to look at directly and a 16-D one), and two runs
+autoencoder twice: a 2-D code to look at directly and a 16-D one), and four runs
 on the shapes sprites for the Disentanglement page: an entangled beta-VAE, a disentangled
-beta-TCVAE and an Ada-GVAE (weakly supervised by pairs). Each has its explore caches and score
-table and no optimizer state, so each folder stays under 2 MB (the Burgess conv nets: 5 MB).
+beta-TCVAE, an Ada-GVAE (weakly supervised by pairs) and a semivae (a few labels). Each has
+its explore caches and score table and no optimizer state, so each folder stays under 2 MB
+(the Burgess conv nets: 5 MB).
 """
 from __future__ import annotations
 
@@ -43,13 +44,14 @@ DEMOS: dict[str, tuple[str, str, dict, dict]] = {
                               {"epochs": 8, "lr": 1e-3, "batch_size": 128,
                                "live_mig_seconds": 60.0}),
     # weak supervision: the same net and data, trained on pairs that differ in one factor
-    # (seed 1: seed 0 put both positions on one latent; README "Weak supervision")
+    # (seed 1: seed 0 put both positions on one latent; docs/disentanglement.md, "Weak supervision")
     "demo-adagvae-shapes": ("adagvae", "shapes32", {"arch": "burgess", "latent_dim": 10,
                                                     "hidden": "", "beta": 1.0, "differing": 1,
                                                     "prune_kl_below": 0.02},
                             {"epochs": 3, "lr": 1e-3, "batch_size": 64, "seed": 1,
                              "live_mig_seconds": 60.0}),
-    # labels: the same net and data, told the factors of 10,000 pool sprites (README "Labels")
+    # labels: the same net on 64x64 sprites, told the factors of 10,000 pool sprites
+    # (docs/disentanglement.md, "Labels")
     "demo-semivae-shapes": ("semivae", "shapes64", {"arch": "burgess", "latent_dim": 10,
                                                     "hidden": "", "beta": 1.0, "labels": 10_000,
                                                     "label_weight": 100.0,

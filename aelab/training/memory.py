@@ -4,8 +4,8 @@ glibc hands every allocation above its mmap threshold (128 KB, raised on the fly
 most 32 MB) to ``mmap`` and unmaps it on ``free``, and gives the top of the heap back to the
 OS past 128 KB of free space. A training step allocates and frees the same activation
 buffers every time (a batch of 64 feature maps of 32x32x32 floats is 8 MB), so each step
-faulted its pages in again: 12,000 page faults per step of a small conv autoencoder on
-64x64 images, none with this setting (tests/test_cpumem.py). Raising both thresholds keeps
+would fault its pages in again (docs/performance.md has the count; a test checks that the
+setting removes them). Raising both thresholds keeps
 freed buffers in the heap for the next step; the process keeps its peak memory instead of
 returning it between steps.
 """

@@ -1,8 +1,8 @@
 """Adam for the trainer, without torch.optim's start-up cost.
 
 The first ``torch.optim`` optimizer a process creates imports ``torch._dynamo`` (its
-``add_param_group`` is wrapped in ``torch._disable_dynamo``), about 0.85 s on a 2-core CPU,
-which is a third of a short training call. ``FusedAdam`` calls the same fused kernel that
+``add_param_group`` is wrapped in ``torch._disable_dynamo``), a large part of a short
+training call's start-up (docs/performance.md). ``FusedAdam`` calls the same fused kernel that
 ``torch.optim.Adam(fused=True)`` uses (``torch._fused_adam_``, CPU and CUDA) on the same
 state, so its updates are identical to torch's (tests/test_optim.py) and its ``state_dict``
 has torch's layout, so checkpoints of either load into the other. Other devices (Apple

@@ -22,13 +22,13 @@ class Preset:
     train: dict = field(default_factory=dict)
 
 
-# The disentangling recipe (README "Disentanglement"): Chen et al. 2018's beta-TCVAE with the
+# The disentangling recipe (docs/disentanglement.md): Chen et al. 2018's beta-TCVAE with the
 # Burgess et al. conv net on 32x32 shapes drawn from a 120k-sprite pool. beta 6 for 1,500
 # steps splits the positions, then beta falls to 3 over 2,000 steps so scale (and some shape)
 # get dimensions; when training ends, each latent whose KL is under 0.02 nats is pinned to
-# the prior (label-free pruning of the collapsed ones, ``aelab.models.vae``). A first beta of
-# 12 split the positions as well but left some seeds with every latent closed for thousands
-# of steps, too long for a slow machine's 5 minutes (README, "What was tried").
+# the prior (label-free pruning of the collapsed ones, ``aelab.models.vae``). A first beta of 6
+# splits the positions as a larger one does and lets a seed leave its first phase (every
+# latent closed) sooner, which a slow machine's 5 minutes need (docs/disentanglement.md).
 # demo-betatcvae-shapes is this recipe trained longer; the classroom preset is its first 5
 # minutes.
 DISENTANGLE_RECIPE = {"arch": "burgess", "latent_dim": 10, "beta": 6.0, "beta_final": 3.0,

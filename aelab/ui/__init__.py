@@ -1,6 +1,6 @@
 """Streamlit helpers shared by the pages: the only library package that imports streamlit.
 
-``from aelab import ui`` and ``ui.<name>`` as before; the helpers live in modules by concern:
+Pages use ``from aelab import ui`` and ``ui.<name>``; the helpers live in modules by concern:
 
 - ``shell``: app.py's navigation, the guard each page file calls first, presenter mode
 - ``sessions``: a class on one server (owners, the teacher, per-session limits, uploads)

@@ -58,8 +58,8 @@ def dataset_for(name: str):
 @st.cache_resource(max_entries=32, show_spinner=False)
 def pca(name: str, k: int):
     """PCA with ``k`` components fitted on the train split of dataset ``name``, with one
-    BLAS thread: the server serves many sessions at once, and on a busy 2-core machine two
-    OpenBLAS threads took 3.6-14.6 s for the mnist5k fit where one took 0.8-1.0 s."""
+    BLAS thread: the server serves many sessions at once, and on a busy machine several BLAS
+    threads per fit are much slower than one (docs/performance.md)."""
     from threadpoolctl import threadpool_limits
 
     from aelab.metrics.evaluate import fit_pca
@@ -138,6 +138,7 @@ def _traversals(root: str, run_id: str, sha256: str, factors: tuple, dims: tuple
 
 
 def traversals_for(run, factors: list[int], dims: list[int]) -> np.ndarray:
-    """``lesson_disentangle.traversals`` of the run's model, cached by weights and inputs."""
+    """``aelab.explore.disentangle_lesson.traversals`` of the run's model, cached by weights
+    and inputs."""
     ref = run_ref(run)
     return _traversals(str(ref.root), ref.run_id, ref.weights_sha256(), tuple(factors), tuple(dims))

@@ -116,9 +116,9 @@ def dataset_choices() -> list[str]:
 def store_upload(filename: str, data: bytes) -> str:
     """Validate an uploaded npz in memory, then keep it beside the runs; its dataset name.
 
-    The bytes are checked (``data.load_npz``: members, headers, unpacked size, labels, then
-    the images) before anything is written, so nothing invalid is ever stored; a bad file
-    raises the one-sentence DatasetError.
+    The bytes are checked (``aelab.data.datasets.load_npz``: members, headers, unpacked size,
+    labels, then the images) before anything is written, so nothing invalid is ever stored;
+    a bad file raises the one-sentence DatasetError.
     """
     count, total = st.session_state.get("_aelab_uploads", (0, 0))
     access.check_upload(count, total, len(data), access.Limits.from_env(), is_teacher())
