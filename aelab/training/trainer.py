@@ -25,6 +25,7 @@ import torch
 
 from aelab.data import shapes
 from aelab.config import TrainConfig
+from aelab.training.budget import fit_budget
 from aelab.training.memory import keep_freed_memory
 from aelab.metrics.disentanglement import LiveMIG
 from aelab.data.datasets import SHAPES_SIDES, describe_dataset, is_shapes, load_dataset, training_images
@@ -76,7 +77,7 @@ def validate_run(variant: str, dataset: str, model_params: dict | None = None,
     if (factor_use := get_variant(variant).factor_use) and not is_shapes(dataset):
         raise ConfigError(f"{variant} trains on {factor_use}, and {dataset} has none; choose one of: "
                           f"{', '.join(SHAPES_SIDES)}")
-    train_config = TrainConfig.from_dict(train_params or {})
+    train_config = fit_budget(TrainConfig.from_dict(train_params or {}), dataset)  # epochs 0: the budget
     input_shape, num_classes = describe_dataset(dataset)
     params = {**(model_params or {}), "input_shape": input_shape, "num_classes": num_classes}
     model_config = get_variant(variant).Config.from_dict(params)
