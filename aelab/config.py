@@ -144,7 +144,9 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 class TrainConfig(Settings):
     """How a run is trained (stored in ``config.json`` beside the model settings)."""
 
-    epochs: int = param(10, "passes over the training split", ge=1, le=100000)
+    epochs: int = param(0, "passes over the training split; 0 = the default budget, as many "
+                           "epochs as about 1500 optimizer steps take on the dataset "
+                           "(config.json records the epochs used)", ge=0, le=100000)
     batch_size: int = param(128, "examples per step", ge=1, le=1 << 20)
     lr: float = param(1e-3, "Adam learning rate", gt=0.0, le=10.0)
     seed: int = param(0, "seed of weights, batches and noise", ge=0, le=2**31 - 1)

@@ -237,7 +237,7 @@ def test_train_shows_each_variants_own_settings_and_loss(runs, variant):
     ("ksparse", {"common.latent_dim": 2, "own.ksparse.k": 5}, "k (5) must not exceed latent_dim (2)"),
     ("sparse", {"own.sparse.rho": 0.0}, "rho must be in (0.0, 1.0), got 0.0"),
     ("ae", {"common.hidden": "32,x"}, "hidden must be comma-separated integers such as 512,256, got '32,x'"),
-    ("ae", {"train.epochs": 0}, "epochs must be in [1, 100000], got 0"),  # refused, never 10
+    ("ae", {"train.epochs": -1}, "epochs must be in [0, 100000], got -1"),  # refused
     ("vae", {"train.lr": -1.0}, "lr must be"),
     ("adagvae", {"dataset": "digits"}, "adagvae trains on pairs of images that differ in known "
                                        "generative factors, and digits has none"),

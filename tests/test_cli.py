@@ -92,7 +92,7 @@ BAD_ARGS = [
     (["--arch", "rnn"], "arch must be one of: mlp, conv, burgess; got 'rnn'"),
     (["--param", "beta=2"], "unknown parameter 'beta' for variant 'ae'"),
     (["--param", "oops"], "--param expects NAME=VALUE, got 'oops'"),
-    (["--epochs", "0"], "epochs must be in [1, 100000], got 0"),
+    (["--epochs", "-1"], "epochs must be in [0, 100000], got -1"),
     (["--lr", "-1"], "lr must be in (0.0, 10.0], got -1.0"),
     (["--device", "tpu"], "device must be one of: auto, cpu, cuda, cuda:N, mps; got 'tpu'"),
     (["--hidden", "a,b"], "hidden must be comma-separated integers"),

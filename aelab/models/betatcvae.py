@@ -24,6 +24,7 @@ on what the code does rather than on a step count, without labels: with
 happened is saved with the weights, so a resumed run keeps its schedule.
 """
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -45,6 +46,9 @@ class Config(VAEConfig):
                             ge=0)
     beta_hold_active: int = param(0, "hold beta until this many latents carry more than 1 nat "
                                      "each (0: hold for beta_hold steps only)", ge=0)
+
+    # beta weights the total correlation, which does not close latents; these do
+    closing_weights: ClassVar[tuple[str, ...]] = ("alpha", "gamma")
 
 
 ACTIVE_NATS = 1.0  # a latent with more KL than this on recent batches has opened
@@ -98,4 +102,6 @@ class BetaTCVAE(VAE):
         c = self.config
         mi, tc, dim_kl = (t.mean() for t in tc_decomposition(
             out.code, out.extras["mu"], out.extras["logvar"], self.train_size))
-        return {"mi": (mi, c.alpha * mi), "tc": (tc, self.current_beta() * tc), "dim_kl": (dim_kl, c.gamma * dim_kl)}
+        free = self.free_bits_gap(out.extras["mu"], out.extras["logvar"])  # floors the KL's dimension-wise part
+        return {"mi": (mi, c.alpha * mi), "tc": (tc, self.current_beta() * tc),
+                "dim_kl": (dim_kl, c.gamma * (dim_kl + free))}

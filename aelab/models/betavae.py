@@ -6,6 +6,7 @@ loss = -E_q[log p(x|z)] + gamma * |KL - C|     (capacity_max > 0), with C raised
 linearly from 0 to capacity_max nats over capacity_steps training steps.
 """
 from dataclasses import dataclass
+from typing import ClassVar
 
 from aelab.models.registry import register
 from aelab.models.base import param
@@ -19,6 +20,15 @@ class Config(VAEConfig):
                                      "(0 = plain beta-VAE)", ge=0.0)
     capacity_steps: int = param(10000, "steps over which C rises to capacity_max", ge=1)
     gamma: float = param(1000.0, "weight of |KL - C| when capacity_max > 0", ge=0.0)
+
+    closing_weights: ClassVar[tuple[str, ...]] = ("beta",)
+
+    @classmethod
+    def collapse_levers(cls, saved):
+        if saved.get("capacity_max", 0) > 0:  # the KL is steered to C, beta is unused
+            return [f"raise capacity_max (now {saved['capacity_max']:g})",
+                    *super().collapse_levers(saved)[1:]]
+        return super().collapse_levers(saved)
 
 
 @register("betavae")

@@ -72,7 +72,8 @@ class FactorVAE(VAE):
     def penalties(self, x, out):
         kl = gaussian_kl(out.extras["mu"], out.extras["logvar"]).sum(1).mean()
         tc = self.discriminator(out.code).mean()  # E_q(z)[logit D(z)] (Kim & Mnih, eq. 3)
-        return {"kl": (kl, kl), "tc": (tc, self.config.gamma * tc)}
+        free = self.free_bits_gap(out.extras["mu"], out.extras["logvar"])
+        return {"kl": (kl, kl + free), "tc": (tc, self.config.gamma * tc)}
 
     def discriminator_loss(self, z: torch.Tensor) -> torch.Tensor:
         """Cross-entropy of D on codes ``z`` (label 1) and their shuffled copy (label 0)."""

@@ -72,7 +72,7 @@ class Config(BetaVAEConfig):
                                             "latent_dim >= 6); off: the cosine alone")
 
     # runs saved before these settings existed: weights 1, the cosine alone, a fixed omega
-    saved_without = {"shape_weight": 1.0, "orientation_weight": 1.0, "scale_weight": 1.0,
+    saved_without = {**BetaVAEConfig.saved_without, "shape_weight": 1.0, "orientation_weight": 1.0, "scale_weight": 1.0,
                      "orientation_circle": False,
                      "label_weight_final": lambda saved: saved.get("label_weight", 10.0)}
 

@@ -14,6 +14,7 @@ jitter is a tiny random projection of the live latents' features that a histogra
 such as MIG counts in full.
 """
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -31,6 +32,21 @@ class Config(AEConfig):
     prune_kl_below: float = param(0.0, "when training ends, pin each latent whose KL, averaged "
                                        "over the last batches, is below this many nats to the "
                                        "prior (0: never)", ge=0.0)
+    free_bits: float = param(0.5, "nats of KL per latent that cost nothing (free bits, Kingma "
+                                  "et al. 2016): a latent carrying less is not pushed to close, "
+                                  "so the code does not collapse (0: off)", ge=0.0)
+
+    saved_without = {"free_bits": 0.0}  # runs saved before free bits trained without them
+    # settings whose larger value pushes latents to close (a collapse warning names them)
+    closing_weights: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def collapse_levers(cls, saved: dict) -> list[str]:
+        """What a user can change against a collapsed code, for a run saved with ``saved``."""
+        levers = [f"lower {name} (now {saved[name]:g})" for name in cls.closing_weights
+                  if name in saved]
+        free_bits = saved.get("free_bits", cls.saved_without["free_bits"])
+        return levers + [f"raise free_bits (now {free_bits:g})", "train longer (epochs)"]
 
 
 @register("vae")
@@ -123,9 +139,18 @@ class VAE(Autoencoder):
         """(value to log, contribution to the loss) of the batch-mean KL."""
         return kl, kl
 
+    def free_bits_gap(self, mu, logvar):
+        """sum_j max(free_bits - KL_j, 0), KL_j the batch-mean KL of latent j: added to the
+        KL it makes the penalised KL sum_j max(KL_j, free_bits) (free bits), whose gradient
+        below free_bits nats is zero; 0 when free bits are off."""
+        if not self.config.free_bits:
+            return 0.0
+        return (self.config.free_bits - gaussian_kl(mu, logvar).mean(0)).clamp_min(0).sum()
+
     def penalties(self, x, out):
-        kl = gaussian_kl(out.extras["mu"], out.extras["logvar"]).sum(1).mean()
-        return {"kl": self.kl_term(kl)}
+        mu, logvar = out.extras["mu"], out.extras["logvar"]
+        kl = gaussian_kl(mu, logvar).sum(1).mean()
+        return {"kl": (kl, self.kl_term(kl + self.free_bits_gap(mu, logvar))[1])}  # logs the KL itself
 
     @torch.no_grad()
     def sample(self, n: int, y=None, generator=None):

@@ -109,5 +109,18 @@ def run_warnings(run_dir, row: dict) -> list[str]:
         scores = {}
     if scores.get("active_units") == 0:
         found.append("no active latent unit: the code is ignored and every image decodes to "
-                     "the same average (posterior collapse); lower beta or the KL weight")
+                     "the same average (posterior collapse); " + " or ".join(collapse_levers(run_dir)))
     return found
+
+
+def collapse_levers(run_dir: Path) -> list[str]:
+    """What the user can change against a collapsed code, asked of the run's variant (its
+    config says which weights it has); a generic lever when the config cannot be read."""
+    from aelab.models import get_variant
+
+    try:
+        raw = json.loads((run_dir / "config.json").read_text())
+        levers = get_variant(raw["variant"]).Config.collapse_levers
+        return levers(raw["model"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, LookupError):
+        return ["train longer (epochs)"]

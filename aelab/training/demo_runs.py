@@ -15,6 +15,7 @@ from typing import Callable
 
 from aelab.metrics.results import build_caches, load_disentanglement, load_latent_scores
 from aelab.data.datasets import is_shapes
+from aelab.models import get_variant
 from aelab.training.presets import DISENTANGLE_RECIPE
 from aelab.runs.folder import TRAIN_STATE, read_config, runs_root
 from aelab.runs.train import train_run
@@ -79,7 +80,9 @@ def make_demo_runs(runs_dir=None, names: list[str] | None = None,
         if out.exists():
             shutil.rmtree(out)
         say(f"training {name} ({variant} on {dataset})")
-        run_dir = prepare_run(variant, dataset, {"hidden": HIDDEN, **params}, {**TRAIN, **train},
+        # the shipped VAE-family demos were trained before free bits existed
+        off = {"free_bits": 0.0} if hasattr(get_variant(variant).Config, "free_bits") else {}
+        run_dir = prepare_run(variant, dataset, {"hidden": HIDDEN, **off, **params}, {**TRAIN, **train},
                               out=out)
         status = train_run(run_dir)
         if status["state"] != "done":

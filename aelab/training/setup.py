@@ -15,6 +15,7 @@ from aelab.data.datasets import SHAPES_SIDES, describe_dataset, is_shapes, train
 from aelab.errors import ConfigError
 from aelab.models import build_model, get_variant
 from aelab.runs.folder import create_run
+from aelab.training.budget import fit_budget
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -53,7 +54,7 @@ def validate_run(variant: str, dataset: str, model_params: dict | None = None,
     if (factor_use := get_variant(variant).factor_use) and not is_shapes(dataset):
         raise ConfigError(f"{variant} trains on {factor_use}, and {dataset} has none; choose one of: "
                           f"{', '.join(SHAPES_SIDES)}")
-    train_config = TrainConfig.from_dict(train_params or {})
+    train_config = fit_budget(TrainConfig.from_dict(train_params or {}), dataset)  # epochs 0: the budget
     input_shape, num_classes = describe_dataset(dataset)
     params = {**(model_params or {}), "input_shape": input_shape, "num_classes": num_classes}
     model_config = get_variant(variant).Config.from_dict(params)
