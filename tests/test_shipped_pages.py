@@ -24,6 +24,7 @@ import aelab.metrics.background
 import aelab.metrics.results
 import aelab.runs.local
 from aelab.explore.lesson import STEPS
+from aelab.models import with_capabilities
 from aelab.runs.labels import order_runs, run_labels
 from aelab.runs.local import RunManager
 
@@ -114,7 +115,7 @@ def test_every_page_on_every_shipped_run_it_offers(shipped, page):
         view = f"{page}?run={run_id}"
         assert_clean(linked, view)
         assert linked.query_params.get("run") == run_id, f"{view}: the link was not honoured"
-        assert not any("no finished run" in w.value for w in linked.warning), view
+        assert not [w.value for w in linked.warning if "instead" in w.value], view
 
 
 def test_the_run_pickers_offer_runs():
@@ -124,6 +125,9 @@ def test_the_run_pickers_offer_runs():
                 "pages/runs.py": 14, "pages/disentangle.py": 4}
     for page, count in expected.items():
         assert len(offered_runs(open_view(page))) == count, page
+    prior = {r["id"] for r in with_capabilities(shipped_rows(), ("samples_prior",))}
+    assert "demo-factorvae" in prior and "demo-ae-z2" not in prior
+    assert set(offered_runs(open_view("pages/generate.py"))) == prior
 
 
 @pytest.mark.parametrize("step", [s.key for s in STEPS])
