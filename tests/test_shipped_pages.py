@@ -206,3 +206,40 @@ def test_key_interactions_on_a_shipped_run(shipped, page, query, key):
         widget.set_value(widget.max)
     at.run()
     assert_clean(at, f"{page} after moving {key}")
+
+
+# --- links: honoured, or refused in one sentence ---
+def test_runs_page_honours_a_run_link_and_names_an_unknown_one(shipped):
+    at = open_view("pages/runs.py", run="demo-vae")
+    assert_clean(at, "runs?run=demo-vae")
+    assert at.selectbox(key="action_run").value == "demo-vae" and at.query_params["run"] == "demo-vae"
+    assert at.multiselect(key="curve_runs").value == ["demo-vae"]  # its curves are shown
+    at = open_view("pages/runs.py", run="nonsense")
+    first = at.selectbox(key="action_run")
+    assert [w.value for w in at.warning if "nonsense" in w.value] == [
+        f"There is no run 'nonsense' in this runs folder, so it shows "
+        f"{first.format_func(first.value)} instead."]
+
+
+def test_an_unknown_lesson_step_is_named_and_screen_1_shown(shipped):
+    at = open_view("pages/lesson.py", step="nonsense")
+    assert_clean(at, "lesson?step=nonsense")
+    assert [w.value for w in at.warning] == [
+        "There is no Lesson screen 'nonsense'; the screens are: "
+        + ", ".join(s.key for s in STEPS) + ". This is screen 1."]
+    assert at.selectbox(key="lesson_step").value == STEPS[0].key
+    at.button(key="lesson_next").click().run()
+    assert not at.warning and at.selectbox(key="lesson_step").value == STEPS[1].key
+
+
+def test_generate_shows_every_prior_and_refuses_a_plain_autoencoder_in_a_sentence(shipped):
+    at = open_view("pages/generate.py", run="demo-factorvae")
+    assert_clean(at, "generate?run=demo-factorvae")
+    assert at.selectbox(key="gen_run").value == "demo-factorvae" and not at.warning
+    assert any("z ~ N(0, I)" in image.captions for image in at.image)
+    at = open_view("pages/generate.py", run="demo-ae-z2")
+    box = at.selectbox(key="gen_run")
+    assert [w.value for w in at.warning] == [
+        "Generate needs a model that samples from a prior (decoding z ~ N(0, I) gives new "
+        "images); demo-ae-z2 is an ae run (Vanilla autoencoder), so it shows "
+        f"{box.format_func(box.value)} instead."]
