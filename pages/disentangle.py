@@ -64,7 +64,7 @@ dims = L.informative_order(mi)
 grid = ui.traversals_for(run_dir, factors, dims)
 _, gaps = L.mig_gaps(mi)
 ui.labelled_images([(f"**z{d}** → {labels[d]}" + (f"  \nMIG gap {gaps[FACTORS.index(labels[d])]:.2f}"
-                     if labels[d] != L.MIXED else ""), row) for d, row in zip(dims, grid)], scale=2)
+                     if labels[d] in FACTORS else ""), row) for d, row in zip(dims, grid)], scale=2)
 
 st.subheader("Entangled and disentangled, side by side")
 scored = {r["id"]: s for r in rows if (s := peek_disentanglement(ui.run_ref(r)))}
@@ -125,8 +125,11 @@ for other in rows:
         e = load_eval(ui.run_ref(other))
     except AelabError:
         continue
-    table.append({"run": run_names[other["id"]], "recon_bce": e["recon_bce"],
-                  **{m: s[m] for m in L.SCORES}})
+    table.append({"run": run_names[other["id"]], "dataset": other["dataset"],
+                  **L.recon_per_pixel(e, ui.run_ref(other).config), **{m: s[m] for m in L.SCORES}})
+st.caption("Runs on sprites of different sizes side by side: the reconstruction column is the "
+           "test BCE per pixel (the BCE of an image divided by its number of pixels), so a "
+           "64x64 run and a 32x32 run compare like with like.")
 if unscored:
     st.caption("Not scored yet (open them above to score): " + ", ".join(unscored))
 st.dataframe(pd.DataFrame(table), hide_index=True, key="dis_table")

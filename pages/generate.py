@@ -14,7 +14,7 @@ st.title("Generate")
 rows = ui.list_runs()
 
 st.subheader("Samples from the prior")
-run = ui.pick_run(rows, key="gen_run", variants=("vae", "betavae", "cvae"))
+run = ui.pick_run(rows, key="gen_run", needs=("samples_prior",), page="Generate")
 if run is not None:
     try:
         model = ui.model_for(run)
@@ -26,7 +26,7 @@ if run is not None and model is not None:
     seed = c1.number_input("Seed", 0, 10_000, 0, key="gen_seed")
     n = c2.slider("Samples", 8, 64, 32, 8, key="gen_n")
     scale = max(1, 48 // model.config.input_shape[-1])
-    if run["variant"] == "cvae":
+    if model.conditional:
         label = st.selectbox("Class", list(range(model.config.num_classes)), key="gen_class")
         images = prior_samples(model, n, seed, y=np.array([label]))
         ui.image(image_grid([images[i:i + 8] for i in range(0, n, 8)], scale=scale),
@@ -40,7 +40,8 @@ if run is not None and model is not None:
                  caption="z ~ N(0, I)")
 
 st.subheader("Interpolation")
-run = ui.pick_run(rows, key="int_run", label="Run to interpolate with", param="interpolate")
+run = ui.pick_run(rows, key="int_run", label="Run to interpolate with", param="interpolate",
+                  page="Interpolation")
 if run is not None:
     _, model, ds, _ = ui.open_run(run, with_caches=False)
     c1, c2, c3 = st.columns(3)

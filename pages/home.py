@@ -7,14 +7,14 @@ import pandas as pd
 import streamlit as st
 
 from aelab.data.datasets import list_datasets
+from aelab.models import CAPABILITIES, capabilities_of, get_variant, list_variants
 
 st.title("aelab - an autoencoder lab")
 st.markdown(
-    "Train every autoencoder of the survey - vanilla, denoising, sparse, k-sparse, contractive, "
-    "VAE, conditional VAE and beta-VAE - in the background, then compare what they learned "
-    "with PCA at the same code size. Demo runs ship with the app, so every page works before "
-    "you train anything.")
-
+    f"Train every autoencoder of the survey - the {len(list_variants())} variants "
+    f"{', '.join(list_variants())} - in the background, then compare what they learned with PCA "
+    "at the same code size. Demo runs ship with the app, so every page works before you train "
+    "anything.")
 cols = st.columns(4)
 for col, (page, label, icon) in zip(cols, [
         ("pages/lesson.py", "Follow the lesson", ":material/school:"),
@@ -22,6 +22,14 @@ for col, (page, label, icon) in zip(cols, [
         ("pages/runs.py", "Watch runs", ":material/monitoring:"),
         ("pages/reconstructions.py", "Compare reconstructions", ":material/compare:")]):
     col.page_link(page, label=label, icon=icon)
+
+st.subheader("The variants and what they can do")
+st.caption("Each page offers the runs whose model can do what the page needs (Generate: a "
+           "prior to sample from; Traversal: a prior mean to start from, a class to choose; "
+           "Inside: the regulariser's effect), so a new variant appears wherever it fits.")
+st.dataframe(pd.DataFrame([{"variant": v, "what it is": get_variant(v).summary(),
+                            "what it can do": "; ".join(CAPABILITIES[c] for c in CAPABILITIES if c in capabilities_of(v))}
+                           for v in list_variants()]), hide_index=True, key="home_variants")
 
 st.subheader("Datasets available now")
 rows = [{"dataset": r["name"], "offline": "yes" if r["offline"] else "needs a download",

@@ -6,6 +6,7 @@ ui.within_app()  # first: a deep link on a fresh server hands over to app.py
 import plotly.graph_objects as go
 import streamlit as st
 
+from aelab.models import CAPABILITIES, with_capabilities
 from aelab.explore.reconstructions import image_grid
 from aelab.explore.latent import (filters_and_atoms, jacobian_singular_values, kept_frequency,
                            mean_activations)
@@ -33,15 +34,14 @@ if config.arch == "mlp":
 else:
     st.caption("Filters and atoms are shown for MLP runs.")
 
-variant = run["variant"]
-if variant == "sparse":
+if model.target_rate:
     st.subheader("Mean activation of each code unit")
     rho_hat = mean_activations(model, x, y)
     figure = go.Figure(go.Histogram(x=rho_hat, nbinsx=30, name="units"))
     figure.add_vline(x=config.rho, line_dash="dash", annotation_text=f"target rho = {config.rho}")
     figure.update_layout(xaxis_title="mean activation", yaxis_title="units", height=320)
     ui.plot(figure, key="in_sparse")
-elif variant == "ksparse":
+elif model.kept_k:
     st.subheader("How often each unit is among the kept k")
     freq = kept_frequency(model, x, y)
     figure = go.Figure(go.Bar(x=[f"z{i}" for i in range(len(freq))], y=freq))
@@ -49,12 +49,12 @@ elif variant == "ksparse":
     figure.add_hline(y=model_k / config.latent_dim, line_dash="dash", annotation_text="uniform use")
     figure.update_layout(yaxis_title="fraction of images", height=320)
     ui.plot(figure, key="in_ksparse")
-elif variant == "contractive":
+elif model.contractive_jacobian:
     st.subheader("Singular values of the encoder Jacobian")
     ours = jacobian_singular_values(model, x, y, n=48).mean(0)
     figure = go.Figure(go.Scatter(y=ours, mode="lines+markers", name="contractive"))
-    twins = [r for r in ui.finished_runs(rows) if r["variant"] == "ae"
-             and r["dataset"] == run["dataset"] and r.get("latent_dim") == config.latent_dim]
+    twins = [r for r in with_capabilities(ui.finished_runs(rows), ("plain",))
+             if r["dataset"] == run["dataset"] and r.get("latent_dim") == config.latent_dim]
     if twins:
         twin = ui.model_for(twins[0])
         figure.add_trace(go.Scatter(y=jacobian_singular_values(twin, x, y, n=48).mean(0),
@@ -64,4 +64,5 @@ elif variant == "contractive":
     figure.update_layout(xaxis_title="index", yaxis_title="mean singular value", height=320)
     ui.plot(figure, key="in_contractive")
 else:
-    st.caption("The sparse, k-sparse and contractive variants show their regulariser's effect here.")
+    st.caption("A model " + ", or ".join(CAPABILITIES[c] for c in ("target_rate", "kept_k", "contractive_jacobian"))
+               + f" shows that regulariser's effect here; {run['id']} ({run['variant']}) does none of these.")

@@ -13,7 +13,8 @@ from aelab.errors import AelabError
 from aelab.explore.latent import (class_swap_grid, decode_codes, dimension_order, jacobian_singular_values,
                            kept_frequency, mean_activations, prior_samples)
 from aelab.explore import disentangle_lesson as L
-from aelab.explore.lesson import BY_KEY, STEPS
+from aelab.explore.lesson import BY_KEY, NEEDS, STEPS, unknown_step
+from aelab.models import refusal
 from aelab.models.denoising import NOISES
 from aelab.runs.folder import read_config
 
@@ -25,6 +26,8 @@ def go_to(offset: int) -> None:
 
 
 st.title("Lesson")
+if (asked := st.query_params.get("step")) is not None and asked not in BY_KEY:
+    st.warning(unknown_step(asked))
 top = st.columns([1.5, 6, 1.5], vertical_alignment="bottom")
 top[0].button("Previous", icon=":material/arrow_back:", on_click=go_to, args=(-1,), key="lesson_prev",
               width="stretch")
@@ -49,6 +52,9 @@ try:
     dataset_name = read_config(run_dirs[0])["dataset"]
 except AelabError as exc:
     no_demo_runs(exc)
+for run_dir, model, needs in zip(run_dirs, models, NEEDS[step.show]):
+    if why := refusal("This screen", needs, run_dir.name, model.variant):
+        no_demo_runs(AelabError(why))
 scale = max(1, 56 // models[0].config.input_shape[-1])
 
 

@@ -53,7 +53,13 @@ live_table()
 
 st.subheader("Act on a run")
 labels = ui.run_labels(rows)
-chosen = st.selectbox("Run", list(labels), format_func=labels.get, key="action_run")
+linked = st.query_params.get("run")  # ?run=<id>: act on it and show its curves
+if linked is not None and linked not in labels:
+    st.warning(f"There is no run '{linked}' in this runs folder, so it shows "
+               f"{labels[rows[0]['id']]} instead.")
+    linked = None
+chosen = ui.url_selectbox("Run", list(labels), format_func=labels.get, key="action_run", param="run",
+                          always=True)
 row = next(r for r in ui.with_owners(rows) if r["id"] == chosen)
 refusal = ui.may_change(row)  # a student: only their own runs, never the demo runs
 if refusal:
@@ -82,7 +88,8 @@ st.subheader("Loss curves")
 usable = [r for r in rows if r["state"] != "damaged"]
 # default: what is running, else the newest run a student trained, else the first demo run
 newest = next((r for r in usable if not ui.is_demo(r["id"])), usable[0] if usable else None)
-default = [r["id"] for r in usable if r["state"] in ("running", "queued")] or ([newest["id"]] if newest else [])
+default = ([linked] if linked in [r["id"] for r in usable] else
+           [r["id"] for r in usable if r["state"] in ("running", "queued")] or ([newest["id"]] if newest else []))
 picked = st.multiselect("Runs to overlay", [r["id"] for r in usable], default=default,
                         format_func=labels.get, key="curve_runs")
 live = any(r["state"] in ("running", "queued") for r in usable if r["id"] in picked)

@@ -53,7 +53,7 @@ kl = caches.get("kl_per_dim")
 active, inactive = dimension_order(kl, model.config.latent_dim)
 
 top = st.columns([1, 1, 1])
-sources = ["test image", "prior mean"] if vae else ["test image"]
+sources = ["test image", "prior mean"] if model.samples_prior else ["test image"]
 source = top[0].radio("Base", sources, horizontal=True, key="trav_source")
 if source == "test image":
     index = top[1].number_input("Test image", 0, n_points - 1, 0, key="trav_index")
@@ -61,9 +61,9 @@ if source == "test image":
     label = None if labels is None else labels[index]
 else:
     index, base = "prior", np.zeros(model.config.latent_dim, dtype=np.float32)
-    label = 0 if model.config.num_classes and run["variant"] == "cvae" else None
+    label = 0 if model.config.num_classes and model.conditional else None
 prefix = f"trav.{run['id']}.{index}"  # a new base starts new widgets at its own values
-if run["variant"] == "cvae":
+if model.conditional:
     label = top[2].selectbox("Class", list(range(model.config.num_classes)),
                              index=int(label or 0), key=f"{prefix}.class")
 

@@ -650,7 +650,7 @@ def test_run_in_the_url_opens_that_run_and_a_choice_goes_into_the_url(runs):
     at = traversal("no-such-run")  # a stale link: the default run, and one sentence saying so
     assert at.selectbox(key="trav_run").value == default
     label = at.selectbox(key="trav_run").format_func(default)
-    assert [w.value for w in at.warning] == [f"This page has no finished run 'no-such-run' to show, "
+    assert [w.value for w in at.warning] == [f"There is no run 'no-such-run' in this runs folder, "
                                               f"so it shows {label} instead."]
     assert not open_page("traversal").warning  # no link, no sentence
 

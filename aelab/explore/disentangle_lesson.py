@@ -96,6 +96,15 @@ def dimension_labels(mi: np.ndarray, threshold: float = LABEL_GAP) -> list[str]:
     return labels
 
 
+def recon_per_pixel(evaluation: dict, config: dict) -> dict:
+    """The run's image size and its test reconstruction BCE per pixel: ``recon_bce`` is
+    summed over an image's pixels, so runs on sprites of different sizes compare only
+    once divided by C*H*W."""
+    shape = [int(s) for s in config["input_shape"]]  # (C, H, W)
+    return {"image": "x".join(map(str, shape[1:])),
+            "BCE per pixel": evaluation["recon_bce"] / float(np.prod(shape))}
+
+
 def informative_order(mi: np.ndarray, limit: int = 10) -> list[int]:
     """Code dimensions by their largest mutual information with any factor, descending."""
     order = np.argsort(-np.asarray(mi).max(1), kind="stable")

@@ -18,8 +18,9 @@ SVG_POINTS = 5000
 
 
 def is_vae(model) -> bool:
-    """True for VAE-family models (they have a Gaussian posterior)."""
-    return hasattr(model, "posterior")
+    """True for models with a Gaussian posterior (the ``kl_per_dim`` capability; they
+    define ``posterior``)."""
+    return bool(getattr(model, "kl_per_dim", False)) and hasattr(model, "posterior")
 
 
 # --- latent space scores ---

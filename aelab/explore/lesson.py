@@ -71,3 +71,21 @@ STEPS = (
 )
 
 BY_KEY = {s.key: s for s in STEPS}
+
+# What each screen's live widget needs of its runs (``aelab.models.CAPABILITIES``), one tuple
+# per run of ``step.runs``: a demo run made again as another variant is named in a sentence.
+NEEDS = {
+    "reconstruct": (("plain",),),
+    "denoise": (("corrupts_input",), ("plain",)),
+    "sparsity": (("target_rate",), ("kept_k",)),
+    "jacobian": (("contractive_jacobian",), ("plain",)),
+    "vae": (("samples_prior", "kl_per_dim"),),
+    "cvae": (("samples_prior", "conditional"),),
+    "betavae": ((), ()),
+}
+
+
+def unknown_step(asked: str) -> str:
+    """The sentence for a ``?step=`` that names no screen."""
+    return (f"There is no Lesson screen '{asked}'; the screens are: "
+            f"{', '.join(s.key for s in STEPS)}. This is screen 1.")

@@ -11,7 +11,7 @@ from typing import Any
 
 from aelab.errors import ConfigError
 from aelab.models import ae, denoising, sparse, ksparse, contractive, vae, cvae, betavae, betatcvae, factorvae, adagvae, semivae  # noqa: F401
-from aelab.models.base import AEConfig, AEOutput, Autoencoder  # noqa: F401
+from aelab.models.base import CAPABILITIES, AEConfig, AEOutput, Autoencoder  # noqa: F401
 from aelab.models.registry import VARIANTS as _VARIANTS, register  # noqa: F401  (register: public name)
 
 
@@ -39,3 +39,35 @@ def build_model(name_or_config, **params: Any):
     else:
         config = name_or_config
     return get_variant(config.variant)(config)
+
+
+def capabilities_of(variant: str) -> frozenset[str]:
+    """What a registered variant can do (``base.CAPABILITIES``); nothing for an unknown name."""
+    cls = _VARIANTS.get(variant)
+    return cls.capabilities() if cls is not None else frozenset()
+
+
+def with_capabilities(rows: list[dict], needs: tuple[str, ...] = ()) -> list[dict]:
+    """The run rows (each names its ``variant``) whose variant has every capability in ``needs``."""
+    unknown = set(needs) - set(CAPABILITIES)
+    if unknown:
+        raise ConfigError(f"unknown capabilities {sorted(unknown)}; choose from: {', '.join(CAPABILITIES)}")
+    return [r for r in rows if set(needs) <= capabilities_of(r.get("variant", ""))]
+
+
+def needs_text(needs: tuple[str, ...]) -> str:
+    """'a model that samples from a prior (...) and is conditioned on a class label'."""
+    return "a model that " + " and ".join(CAPABILITIES[n] for n in needs)
+
+
+def refusal(page: str, needs: tuple[str, ...], run_id: str, variant: str) -> str | None:
+    """The sentence a page shows for a run it cannot show (None if it can): what the page
+    needs, and what the run is."""
+    missing = tuple(n for n in needs if n not in capabilities_of(variant))
+    if not missing:
+        return None
+    cls = _VARIANTS.get(variant)
+    article = "an" if variant[:1] in "aeiou" else "a"
+    what = (f"{article} {variant} run ({cls.summary().split(':')[0]})" if cls is not None
+            else f"a run of the unknown variant {variant!r}")
+    return f"{page} needs {needs_text(missing)}; {run_id} is {what}."

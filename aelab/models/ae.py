@@ -13,6 +13,7 @@ class Config(AEConfig):
 @register("ae")
 class VanillaAE(Autoencoder):
     """Vanilla autoencoder: code z = g(x), reconstruction f(z) (survey 2)."""
+    plain = True
 
     Config = Config
     about = ("An encoder squeezes each image into a short code and a decoder rebuilds the image "

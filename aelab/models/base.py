@@ -17,6 +17,10 @@ A variant overrides only the hook it changes:
                        share all but some of their known factors (Ada-GVAE)
 - ``start_training(x, factors)`` told once before the first step: the training images and
                        their factors (semi-supervised: keeps a few labelled ones)
+
+A variant also declares what it can do, as class-level flags named in ``CAPABILITIES``
+(each variant sets only the flags that differ from its parent). Pages choose runs by these
+(``aelab.models.with_capabilities``), never by a variant's name.
 """
 from __future__ import annotations
 
@@ -35,6 +39,18 @@ from aelab.models.losses import LIKELIHOODS, reconstruction
 from aelab.models.nn import Decoder, Encoder
 
 ARCHS = ("mlp", "conv", "burgess")
+
+# capability flag -> what a model that has it can do (a page's "needs ..." sentence uses it)
+CAPABILITIES = {
+    "plain": "is a plain autoencoder (no regulariser, a deterministic code)",
+    "corrupts_input": "is trained on corrupted inputs (a noise and its level)",
+    "samples_prior": "samples from a prior (decoding z ~ N(0, I) gives new images)",
+    "conditional": "is conditioned on a class label",
+    "kl_per_dim": "has a Gaussian posterior with a KL per code dimension",
+    "target_rate": "has sparse code units with a target rate rho",
+    "kept_k": "keeps only the k largest code units",
+    "contractive_jacobian": "penalises its encoder's Jacobian",
+}
 DEFAULT_HIDDEN = {"mlp": (512, 256), "conv": (32, 64), "burgess": (32, 32, 64, 64)}
 
 
@@ -119,6 +135,21 @@ class Autoencoder(nn.Module):
                                config.latent_dim, self.cond_dim)
         self.step, self.total_steps = 0, 1
         self.train_size = 0  # examples in the training set, told by the trainer (0 = unknown)
+
+    # --- what it can do (CAPABILITIES; a variant sets the flags that differ) ---
+    plain = False
+    corrupts_input = False
+    samples_prior = False
+    conditional = False
+    kl_per_dim = False
+    target_rate = False
+    kept_k = False
+    contractive_jacobian = False
+
+    @classmethod
+    def capabilities(cls) -> frozenset[str]:
+        """The names of the capabilities this variant declares."""
+        return frozenset(name for name in CAPABILITIES if getattr(cls, name))
 
     # --- hooks the variants override ---
     cond_dim = 0

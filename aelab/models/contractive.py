@@ -15,6 +15,7 @@ class Config(AEConfig):
 @register("contractive")
 class ContractiveAE(Autoencoder):
     """Contractive autoencoder: penalises ||J_f(x)||_F^2 of the encoder (survey 3.4)."""
+    contractive_jacobian = True
 
     Config = Config
     about = ("Adds the squared Frobenius norm of the encoder's Jacobian to the loss, so the code "

@@ -21,6 +21,7 @@ class Config(VAEConfig):
 @register("cvae")
 class CVAE(VAE):
     """Conditional VAE: encoder and decoder both see the class label (survey 4.2)."""
+    conditional = True
 
     Config = Config
     about = ("A VAE whose encoder and decoder both see the class label c, so the code only has "

@@ -43,6 +43,7 @@ class Config(AEConfig):
 @register("denoising")
 class DenoisingAE(Autoencoder):
     """Denoising autoencoder: reconstructs clean inputs from corrupted ones (survey 3.1)."""
+    corrupts_input = True
 
     Config = Config
     about = ("The input is corrupted (Gaussian noise, masking or salt-and-pepper) during training "

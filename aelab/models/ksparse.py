@@ -42,6 +42,7 @@ class Config(AEConfig):
 @register("ksparse")
 class KSparseAE(Autoencoder):
     """k-sparse autoencoder: keeps the k largest linear code units (survey 3.3)."""
+    kept_k = True
 
     Config = Config
     about = ("Only the k largest code activations are kept and the rest set to zero, so "

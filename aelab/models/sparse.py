@@ -18,6 +18,7 @@ class Config(AEConfig):
 @register("sparse")
 class SparseAE(Autoencoder):
     """Sparse autoencoder: sigmoid code with a KL(rho || rho_hat) penalty (survey 3.2)."""
+    target_rate = True
 
     Config = Config
     about = ("Code units are sigmoids whose average activation over the data is pulled towards a "

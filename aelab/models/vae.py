@@ -52,6 +52,8 @@ class Config(AEConfig):
 @register("vae")
 class VAE(Autoencoder):
     """Variational autoencoder: Gaussian posterior, reparameterisation, closed-form KL (survey 4.1)."""
+    samples_prior = True
+    kl_per_dim = True
 
     Config = Config
     about = ("The encoder outputs a Gaussian distribution over codes instead of a point; a code "

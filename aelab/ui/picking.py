@@ -5,29 +5,44 @@ import streamlit as st
 
 from aelab.runs.labels import order_runs, run_labels
 from aelab.errors import AelabError
+from aelab.models import needs_text, refusal, with_capabilities
 from aelab.ui.folder import finished_runs, run_ref
 from aelab.ui.loaders import caches_for, dataset_for, model_for
 from aelab.ui.urlstate import url_selectbox
 from aelab.ui.widgets import show_error
 
 
-def pick_run(rows: list[dict], key: str, variants: tuple[str, ...] | None = None,
-             label: str = "Run", param: str = "run") -> dict | None:
-    """A selectbox over finished runs (optionally of some variants), demo runs first, kept in
-    the URL as ``?run=<id>``; None with a note if there is none."""
-    done = order_runs([r for r in finished_runs(rows) if variants is None or r["variant"] in variants])
+def pick_run(rows: list[dict], key: str, needs: tuple[str, ...] = (), label: str = "Run",
+             param: str = "run", page: str = "This page") -> dict | None:
+    """A selectbox over finished runs (optionally only those whose variant has every
+    capability in ``needs``, ``aelab.models.CAPABILITIES``), demo runs first, kept in the URL
+    as ``?run=<id>``; None with a note if there is none. A link to a run the picker cannot
+    show gets one sentence saying why (``page`` names the page in it)."""
+    finished = finished_runs(rows)
+    done = order_runs(with_capabilities(finished, needs))
+    wanted = st.query_params.get(param)
     if not done:
-        kinds = f" of {', '.join(variants)}" if variants else ""
+        kinds = f" of {needs_text(needs)}" if needs else ""
         st.info(f"No finished runs{kinds} yet. Train one, or run `python -m aelab demo-runs`.")
+        if wanted is not None and (why := _why_not(wanted, rows, needs, page)):
+            st.warning(f"{why}.")
         return None
     labels = run_labels(done)
-    wanted = st.query_params.get(param)  # a link names a run this page cannot show: say so
-    if wanted is not None and wanted not in labels:
-        st.warning(f"This page has no finished run '{wanted}' to show, so it shows "
-                   f"{labels[done[0]['id']]} instead.")
+    if wanted is not None and wanted not in labels:  # a link names a run this page cannot show
+        st.warning(f"{_why_not(wanted, rows, needs, page)}, so it shows {labels[done[0]['id']]} instead.")
     chosen = url_selectbox(label, list(labels), key=key, param=param, format_func=labels.get,
                            always=True)
     return next(r for r in done if r["id"] == chosen)
+
+
+def _why_not(wanted: str, rows: list[dict], needs: tuple[str, ...], page: str) -> str | None:
+    """Why the run ``wanted`` is not among a picker's runs, as a clause (None if it is)."""
+    row = next((r for r in rows if r["id"] == wanted), None)
+    if row is None:
+        return f"There is no run '{wanted}' in this runs folder"
+    if row.get("state") != "done":
+        return f"The run '{wanted}' has not finished (it is {row.get('state')})"
+    return refusal(page, needs, wanted, row["variant"]).rstrip(".")
 
 
 def open_run(run: dict, with_caches: bool = True):

@@ -56,7 +56,7 @@ def test_an_unknown_run_gets_one_sentence_and_no_traceback(server):
     assert v.exceptions == []
     assert len(v.alerts) == 1 and v.alerts[0][0] == "WARNING", v.alerts
     sentence = v.alerts[0][1]
-    assert sentence.startswith("This page has no finished run 'no-such-run' to show, so it shows ")
+    assert sentence.startswith("There is no run 'no-such-run' in this runs folder, so it shows ")
     assert sentence.endswith(" instead.") and sentence.count(".") == 1
     assert v.finished_status == 0
 
