@@ -109,8 +109,8 @@ def cmd_presets(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from aelab.training.presets import apply_preset
     from aelab.runs.train import train_run
+    from aelab.training.presets import apply_preset
     from aelab.training.setup import prepare_run
 
     args.variant, args.dataset, model_params, train_params = apply_preset(
@@ -305,9 +305,8 @@ def cmd_demo_runs(args) -> int:
 
 
 def cmd_disentangle(args) -> int:
+    from aelab.metrics.disentanglement import REFERENCE_ENCODERS, format_scores, score_encoder, score_run, score_run_dir
     from aelab.metrics.results import load_disentanglement
-    from aelab.metrics.disentanglement import (REFERENCE_ENCODERS, format_scores, score_encoder, score_run,
-                              score_run_dir)
 
     if (args.run is None) == (args.encoder is None):
         raise AelabError(f"disentangle needs exactly one of a run (folder or id) or --encoder "

@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from aelab.runs.local import RunManager, supervisor_running  # noqa: E402
 from aelab.runs.folder import read_metrics  # noqa: E402
+from aelab.runs.local import RunManager, supervisor_running  # noqa: E402
 from aelab.runs.train import train_run  # noqa: E402
 from aelab.training.setup import prepare_run  # noqa: E402
 

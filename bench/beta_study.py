@@ -29,10 +29,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aelab.metrics.results import load_disentanglement, load_eval  # noqa: E402
 from aelab.runs.execution import get_backend  # noqa: E402
-from aelab.training.presets import get_preset  # noqa: E402
 from aelab.runs.folder import read_status  # noqa: E402
 from aelab.runs.study import Study, StudySpec, summarise  # noqa: E402
 from aelab.runs.study_results import summarise_metric, trial_rows  # noqa: E402
+from aelab.training.presets import get_preset  # noqa: E402
 
 METRICS = ("beta_vae", "factor_vae", "mig", "dci_disentanglement", "dci_completeness",
            "dci_informativeness")

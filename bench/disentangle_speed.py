@@ -9,8 +9,8 @@ Williams 2018) with ``aelab.metrics.disentanglement``'s estimators. What is scor
 stopped at that moment would save (``stopped_copy``: the recipe prunes collapsed latents
 when training ends), so the row at minute m is what ``--param max_minutes=m`` would give,
 e.g. on a slower machine. Scoring time is not training time (the trainer's clock stops
-while its progress callback runs). The machine's speed is put beside the results: a 1024x1024 float32 matmul's GFLOP/s measured in the same
-run, and the load average, since a shared machine trains slower.
+while its progress callback runs). The machine's speed is put beside the results: a 1024x1024
+float32 matmul's GFLOP/s measured in the same run, and the load average, since a shared machine trains slower.
 
     python bench/disentangle_speed.py                       # seeds 1-3, 5 minutes each
     python bench/disentangle_speed.py --seeds 1 --minutes 2 --json out.json
@@ -29,11 +29,11 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo's aelab, not installed
-from aelab.metrics import disentanglement as disentangle  # noqa: E402
 from aelab.data import shapes
+from aelab.metrics import disentanglement as disentangle  # noqa: E402
+from aelab.runs.train import trainer_for  # noqa: E402
 from aelab.training.presets import apply_preset  # noqa: E402
 from aelab.training.setup import prepare_run  # noqa: E402
-from aelab.runs.train import trainer_for  # noqa: E402
 
 
 def matmul_gflops(repeats: int = 20) -> float:

@@ -38,8 +38,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from aelab.data.datasets import load_dataset
-from aelab.models.nn import onednn_mm
 from aelab.models import build_model
+from aelab.models.nn import onednn_mm
 from aelab.runs.folder import read_config, read_metrics
 from aelab.runs.train import train_run
 from aelab.training.setup import prepare_run

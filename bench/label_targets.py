@@ -40,8 +40,8 @@ from torch.nn import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo's aelab
 from aelab.data import shapes  # noqa: E402
-from aelab.models.semivae import SHAPE_TARGET, scaled_factors  # noqa: E402
 from aelab.models.nn import Encoder  # noqa: E402
+from aelab.models.semivae import SHAPE_TARGET, scaled_factors  # noqa: E402
 
 SIDE, TRAIN, TEST, BATCH = 32, 40_000, 3_000, 64
 

@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 import dlib_reference as ref  # noqa: E402
 
-from aelab.metrics import disentanglement as D  # noqa: E402
 from aelab.data import shapes  # noqa: E402
+from aelab.metrics import disentanglement as D  # noqa: E402
 from aelab.runs.folder import load_model, read_config  # noqa: E402
 
 

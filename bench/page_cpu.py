@@ -24,8 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))  # appserver: start/stop the app, the system Chromium
 sys.path.insert(0, str(ROOT / "bench"))
-from appserver import (DEMO_RUNS, AppServer, copy_demo_runs, launch_chromium,  # noqa: E402
-                       missing_browser, wait_idle)
+from appserver import DEMO_RUNS, AppServer, copy_demo_runs, launch_chromium, missing_browser, wait_idle  # noqa: E402
 from classroom_load import app_pages, cpu_split  # noqa: E402
 
 

@@ -270,7 +270,7 @@ def main(argv=None):
 
     med = statistics.median
     ratio = med(aelab_sps) / med(plain_sps)
-    held = {f"{who}_{z}": med(l[i][z] for l in losses)
+    held = {f"{who}_{z}": med(loss[i][z] for loss in losses)
             for i, who in enumerate(("plain", "aelab")) for z in ("mu", "sampled")}
     rel = {z: (held[f"aelab_{z}"] - held[f"plain_{z}"]) / held[f"plain_{z}"]
            for z in ("mu", "sampled")}

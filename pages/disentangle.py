@@ -11,11 +11,11 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
+from aelab.data.datasets import is_shapes
+from aelab.data.shapes import FACTORS, SIZES
+from aelab.errors import AelabError
 from aelab.explore import disentangle_lesson as L
 from aelab.metrics.results import load_eval, peek_disentanglement
-from aelab.data.datasets import is_shapes
-from aelab.errors import AelabError
-from aelab.data.shapes import FACTORS, SIZES
 
 st.title("Disentanglement")
 st.caption("A code is disentangled when each latent dimension follows one generative factor "

@@ -6,9 +6,9 @@ ui.within_app()  # first: a deep link on a fresh server hands over to app.py
 import numpy as np
 import streamlit as st
 
-from aelab.explore.reconstructions import image_grid
 from aelab.errors import AelabError
 from aelab.explore.latent import class_swap_grid, interpolation_rows, prior_samples
+from aelab.explore.reconstructions import image_grid
 
 st.title("Generate")
 rows = ui.list_runs()

@@ -28,7 +28,8 @@ st.caption("Each page offers the runs whose model can do what the page needs (Ge
            "prior to sample from; Traversal: a prior mean to start from, a class to choose; "
            "Inside: the regulariser's effect), so a new variant appears wherever it fits.")
 st.dataframe(pd.DataFrame([{"variant": v, "what it is": get_variant(v).summary(),
-                            "what it can do": "; ".join(CAPABILITIES[c] for c in CAPABILITIES if c in capabilities_of(v))}
+                            "what it can do": "; ".join(CAPABILITIES[c] for c in CAPABILITIES
+                                                        if c in capabilities_of(v))}
                            for v in list_variants()]), hide_index=True, key="home_variants")
 
 st.subheader("Datasets available now")

@@ -6,10 +6,9 @@ ui.within_app()  # first: a deep link on a fresh server hands over to app.py
 import plotly.graph_objects as go
 import streamlit as st
 
-from aelab.models import CAPABILITIES, with_capabilities
+from aelab.explore.latent import filters_and_atoms, jacobian_singular_values, kept_frequency, mean_activations
 from aelab.explore.reconstructions import image_grid
-from aelab.explore.latent import (filters_and_atoms, jacobian_singular_values, kept_frequency,
-                           mean_activations)
+from aelab.models import CAPABILITIES, with_capabilities
 
 st.title("Inside a model")
 rows = ui.list_runs()

@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from aelab.explore.reconstructions import image_grid
 from aelab.errors import AelabError
-from aelab.metrics.evaluate import reconstruct_array
 from aelab.explore.latent import label_groups, label_scatters, nearest_neighbours, selected_indices
+from aelab.explore.reconstructions import image_grid
+from aelab.metrics.evaluate import reconstruct_array
 
 st.title("Latent space")
 run = ui.pick_run(ui.list_runs(), key="lat_run")

@@ -7,13 +7,20 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from aelab.metrics.results import peek_disentanglement
-from aelab.explore.reconstructions import denoising_rows, image_grid, pick_examples, reconstruction_rows
 from aelab.errors import AelabError
-from aelab.explore.latent import (class_swap_grid, decode_codes, dimension_order, jacobian_singular_values,
-                           kept_frequency, mean_activations, prior_samples)
 from aelab.explore import disentangle_lesson as L
+from aelab.explore.latent import (
+    class_swap_grid,
+    decode_codes,
+    dimension_order,
+    jacobian_singular_values,
+    kept_frequency,
+    mean_activations,
+    prior_samples,
+)
 from aelab.explore.lesson import BY_KEY, NEEDS, STEPS, unknown_step
+from aelab.explore.reconstructions import denoising_rows, image_grid, pick_examples, reconstruction_rows
+from aelab.metrics.results import peek_disentanglement
 from aelab.models import refusal
 from aelab.models.denoising import NOISES
 from aelab.runs.folder import read_config

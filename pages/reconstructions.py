@@ -6,8 +6,8 @@ ui.within_app()  # first: a deep link on a fresh server hands over to app.py
 import pandas as pd
 import streamlit as st
 
-from aelab.explore.reconstructions import SELECTIONS, denoising_rows, image_grid, pick_examples, reconstruction_rows
 from aelab.errors import AelabError
+from aelab.explore.reconstructions import SELECTIONS, denoising_rows, image_grid, pick_examples, reconstruction_rows
 from aelab.models.denoising import NOISES
 
 st.title("Reconstructions")

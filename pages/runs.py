@@ -6,9 +6,9 @@ ui.within_app()  # first: a deep link on a fresh server hands over to app.py
 import pandas as pd
 import streamlit as st
 
-from aelab.metrics.results import load_eval
-from aelab.explore.reconstructions import loss_figure, mig_figure
 from aelab.errors import AelabError
+from aelab.explore.reconstructions import loss_figure, mig_figure
+from aelab.metrics.results import load_eval
 from aelab.runs.folder import read_metrics
 
 st.title("Runs")

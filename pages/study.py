@@ -6,12 +6,11 @@ ui.within_app()  # first: a deep link on a fresh server hands over to app.py
 import pandas as pd
 import streamlit as st
 
-from aelab.metrics.results import load_eval
 from aelab.errors import AelabError
+from aelab.metrics.results import load_eval
 from aelab.models import list_variants
 from aelab.runs.study import StudySpec, parse_grid, summarise
-from aelab.runs.study_results import (list_studies, metric_figure, metric_names, summarise_metric,
-                                 trial_rows)
+from aelab.runs.study_results import list_studies, metric_figure, metric_names, summarise_metric, trial_rows
 
 st.title("Study")
 st.caption("A grid of settings times seeds, each trial an ordinary run. The same study from the "

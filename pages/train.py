@@ -5,11 +5,11 @@ ui.within_app()  # first: a deep link on a fresh server hands over to app.py
 
 import streamlit as st
 
+from aelab.config import TrainConfig
 from aelab.errors import AelabError
+from aelab.models import get_variant, list_variants
 from aelab.models.base import AEConfig
 from aelab.training.presets import PRESETS
-from aelab.models import get_variant, list_variants
-from aelab.config import TrainConfig
 from aelab.training.setup import validate_run
 
 st.title("Train")

@@ -7,9 +7,17 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from aelab.explore.latent import (
+    KL_INACTIVE,
+    decode_codes,
+    dimension_order,
+    gif_bytes,
+    is_vae,
+    png_bytes,
+    traversal_grid,
+    traversal_range,
+)
 from aelab.explore.reconstructions import image_grid
-from aelab.explore.latent import (KL_INACTIVE, decode_codes, dimension_order, gif_bytes, is_vae,
-                           png_bytes, traversal_grid, traversal_range)
 from aelab.explore.webdecoder import CAPTION as DECODED
 from aelab.explore.webdecoder import page_height, slider_page, slider_spec
 

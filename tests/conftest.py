@@ -154,7 +154,7 @@ class HandStudy:
     ID = "live"
 
     def __init__(self, runs_dir):
-        from aelab.training.trainer import prepare_run
+        from aelab.training.setup import prepare_run
 
         self.runs_dir = runs_dir
         grid = {"latent_dim": ["2", "4"]}

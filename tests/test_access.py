@@ -11,10 +11,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import aelab.runs.local
-from aelab.runs import ownership as access
-from aelab.runs.ownership import AccessError, Limits
 from aelab.errors import AelabError
+from aelab.runs import ownership as access
 from aelab.runs.folder import read_status
+from aelab.runs.ownership import AccessError, Limits
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 DEMO = APP.parent / "checkpoints" / "demo-ae-z2"

@@ -3,18 +3,15 @@ trainer builds, and the datasets it accepts."""
 import numpy as np
 import pytest
 import torch
-
-from aelab.data import datasets as data
+from conftest import small_config
+from test_levers import bce, numpy_of, small_pool  # noqa: F401  (small_pool: a fixture)
 
 from aelab.data import shapes
 from aelab.errors import ConfigError
-from aelab.models.adagvae import AdaGVAE, shared_latents
 from aelab.models import build_model
+from aelab.models.adagvae import AdaGVAE, shared_latents
 from aelab.training.setup import prepare_run, validate_run
 from aelab.training.trainer import Trainer
-
-from conftest import small_config
-from test_levers import bce, numpy_of, small_pool  # noqa: F401  (small_pool: a fixture)
 
 
 def numpy_kl(m1, v1, m2, v2):

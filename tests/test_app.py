@@ -16,28 +16,26 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import conftest
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import APP, tiny_run, umap_as_pca
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-import aelab.metrics.results
-import aelab.explore.reconstructions
 import aelab.explore.latent
+import aelab.explore.reconstructions
+import aelab.metrics.results
 import aelab.runs.local
 from aelab import ui
-from aelab.metrics.results import load_eval
-from aelab.explore.reconstructions import image_grid, pick_examples
 from aelab.data.datasets import load_dataset
 from aelab.errors import DatasetError
-from aelab.runs.local import RunManager
+from aelab.explore.reconstructions import image_grid, pick_examples
+from aelab.metrics.results import load_eval
 from aelab.models import get_variant, list_variants
 from aelab.runs.folder import read_config, read_metrics, read_status
-import conftest
-from conftest import APP, tiny_run, umap_as_pca
-from aelab.runs.train import train_run
-from aelab.training.setup import prepare_run
+from aelab.runs.local import RunManager
 
 RUNS = (("ae", 2), ("denoising", 4), ("vae", 4))  # made in this order, so ids sort so too
 DAMAGED = "zz-damaged"
@@ -517,7 +515,8 @@ def test_reconstructions_are_made_once_for_every_session(runs, monkeypatch):
     """A rerun, and another student's visit with the same choices, run no model and encode no
     picture again."""
     made = []
-    for module, name in ((aelab.explore.reconstructions, "reconstruction_rows"), (aelab.explore.reconstructions, "denoising_rows"),
+    for module, name in ((aelab.explore.reconstructions, "reconstruction_rows"),
+                         (aelab.explore.reconstructions, "denoising_rows"),
                          (aelab.explore.latent, "png_bytes")):  # the PNG of each picture shown
         real = getattr(module, name)
         monkeypatch.setattr(module, name,

@@ -5,8 +5,16 @@ import numpy as np
 import pytest
 import torch
 
-from aelab.metrics.results import (CACHE, EVAL, ensure_caches, load_caches, load_eval, project_2d,
-                          subset_indices, weights_hash)
+from aelab.metrics.results import (
+    CACHE,
+    EVAL,
+    ensure_caches,
+    load_caches,
+    load_eval,
+    project_2d,
+    subset_indices,
+    weights_hash,
+)
 from aelab.runs.folder import WEIGHTS, atomic_write_tensors, read_tensors
 from aelab.runs.train import train_run
 from aelab.training.setup import prepare_run

@@ -18,12 +18,13 @@ import aelab.metrics.results
 import aelab.runs.local
 from aelab.errors import ConfigError
 from aelab.metrics.results import build_caches
-from aelab.models import (CAPABILITIES, capabilities_of, list_variants, refusal, register,
-                          with_capabilities)
+from aelab.models import CAPABILITIES, capabilities_of, list_variants, refusal, register, with_capabilities
 from aelab.models.base import AEConfig, Autoencoder
 from aelab.models.registry import VARIANTS
-from aelab.models.vae import VAE, Config as VAEConfig
-from aelab.training.trainer import prepare_run, train_run
+from aelab.models.vae import VAE
+from aelab.models.vae import Config as VAEConfig
+from aelab.runs.train import train_run
+from aelab.training.setup import prepare_run
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 TIMEOUT = 60

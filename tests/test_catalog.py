@@ -5,8 +5,6 @@ import time
 
 import pytest
 
-from streamlit.testing.v1 import AppTest
-
 from aelab.runs.labels import order_runs, run_label, run_labels
 
 T0 = time.mktime((2026, 12, 1, 14, 3, 0, 0, 0, -1))
@@ -76,8 +74,8 @@ def test_warnings_for_nan_losses_and_collapsed_codes(tmp_path):
 
 def test_the_worker_writes_each_phase_after_training_to_the_status(tmp_path, monkeypatch):
     import aelab.metrics.results
-    from aelab.runs.local import finish_caches
     from aelab.runs.folder import read_status, write_status
+    from aelab.runs.local import finish_caches
 
     seen = []
 

@@ -14,7 +14,8 @@ from streamlit.testing.v1 import AppTest
 
 from aelab.data.datasets import image_layout, load_npz
 from aelab.errors import DatasetError
-from aelab.training.trainer import prepare_run, train_run
+from aelab.runs.train import train_run
+from aelab.training.setup import prepare_run
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 RNG = np.random.default_rng(0)

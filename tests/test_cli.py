@@ -76,7 +76,8 @@ def test_train_param_and_out_and_evaluate_on_a_whole_npz(runs_dir, tmp_path, cap
 
 BAD_ARGS = [
     (["--variant", "nope"], "unknown variant 'nope'; choose one of: ae, denoising, sparse, ksparse"),
-    (["--dataset", "nope"], "unknown dataset 'nope'; choose one of: digits, mnist5k, shapes, shapes32, shapes64, mnist"),
+    (["--dataset", "nope"],
+     "unknown dataset 'nope'; choose one of: digits, mnist5k, shapes, shapes32, shapes64, mnist"),
     (["--variant", "ksparse", "--latent-dim", "4", "--param", "k=5"],
      "k (5) must not exceed latent_dim (4)"),
     (["--variant", "sparse", "--param", "rho=1.5"], "rho must be in (0.0, 1.0), got 1.5"),

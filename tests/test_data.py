@@ -2,8 +2,7 @@
 import numpy as np
 import pytest
 
-from aelab.data.datasets import (INFO, _cached_split, dataset_from_arrays, list_datasets, load_dataset,
-                        load_npz)
+from aelab.data.datasets import INFO, _cached_split, dataset_from_arrays, list_datasets, load_dataset, load_npz
 from aelab.errors import DatasetError
 
 

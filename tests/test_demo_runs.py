@@ -3,12 +3,19 @@ from pathlib import Path
 
 import pytest
 
-from aelab.metrics.results import (CACHE, EVAL, _eval_fresh, _projections_fresh, peek_disentanglement,
-                          peek_latent_scores, weights_hash)
 from aelab.data.datasets import is_shapes
-from aelab.training.demo_runs import DEMOS, SIZE_LIMIT
+from aelab.metrics.results import (
+    CACHE,
+    EVAL,
+    _eval_fresh,
+    _projections_fresh,
+    peek_disentanglement,
+    peek_latent_scores,
+    weights_hash,
+)
 from aelab.models import list_variants
 from aelab.runs.folder import load_model, read_config, read_status
+from aelab.training.demo_runs import DEMOS, SIZE_LIMIT
 
 ROOT = Path(__file__).resolve().parents[1] / "checkpoints"
 # the disentangled runs' scores when they were made (README "Disentanglement"), rounded down
@@ -75,9 +82,8 @@ def test_the_disentangled_run_recomputes_its_cached_mig():
     1e-7 can cross a histogram bin edge (8e-6 here). Another run's MIG differs by 0.1 or more."""
     import numpy as np
 
-    from aelab.metrics import disentanglement as disentangle
-
     from aelab.data import shapes
+    from aelab.metrics import disentanglement as disentangle
 
     run = ROOT / "demo-betatcvae-shapes"
     model = load_model(run)

@@ -6,10 +6,10 @@ import math
 import numpy as np
 import pytest
 
-from aelab.metrics import disentanglement as D
-from aelab.data import shapes
 from aelab.cli import main
+from aelab.data import shapes
 from aelab.errors import ConfigError, RunError
+from aelab.metrics import disentanglement as D
 
 OTHER = ("beta_vae", "factor_vae", "dci_disentanglement", "dci_completeness",
          "dci_informativeness")
@@ -319,7 +319,8 @@ def test_the_page_never_scores_in_its_script_run(shapes_run, tmp_path, monkeypat
     (runs / shapes_run.name / "disentangle.json").unlink(missing_ok=True)
     monkeypatch.setenv("AELAB_RUNS", str(runs))
     started = []
-    monkeypatch.setattr(aelab.metrics.background, "start_scoring", lambda run_dir, kind="disentangle": started.append(run_dir))
+    monkeypatch.setattr(aelab.metrics.background, "start_scoring",
+                        lambda run_dir, kind="disentangle": started.append(run_dir))
     monkeypatch.setattr(D, "score", lambda *a, **k: pytest.fail("scored in the page"))
     at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=60)
     at.run()

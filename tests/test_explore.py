@@ -10,14 +10,29 @@ import torch
 from PIL import Image
 
 import aelab.explore.latent as explore
-from aelab.metrics.results import project_2d
 from aelab.data.datasets import load_dataset
+from aelab.explore.latent import (
+    class_swap_grid,
+    decode_codes,
+    dimension_order,
+    filters_and_atoms,
+    gif_bytes,
+    interpolation_codes,
+    interpolation_rows,
+    jacobian_singular_values,
+    kept_frequency,
+    latent_scores,
+    mean_activations,
+    nearest_neighbours,
+    png_bytes,
+    prior_samples,
+    slerp,
+    traversal_grid,
+    traversal_range,
+    trustworthiness_2d,
+)
 from aelab.metrics.evaluate import encode_array
-from aelab.explore.latent import (class_swap_grid, decode_codes, dimension_order, filters_and_atoms,
-                           gif_bytes, interpolation_codes, interpolation_rows,
-                           jacobian_singular_values, kept_frequency, latent_scores,
-                           mean_activations, nearest_neighbours, png_bytes, prior_samples, slerp,
-                           traversal_grid, traversal_range, trustworthiness_2d)
+from aelab.metrics.results import project_2d
 from aelab.runs.folder import load_model
 from aelab.runs.train import train_run
 from aelab.training.setup import prepare_run

@@ -31,25 +31,31 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import APP, assert_ok, open_page, tiny_run, umap_as_pca
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-import aelab.metrics.results
 import aelab.explore.latent
-import aelab.runs.local
 import aelab.explore.webdecoder
-from aelab.metrics.results import CACHE, build_caches, load_caches, load_latent_scores, weights_hash
-from aelab.explore.reconstructions import image_grid
+import aelab.metrics.results
+import aelab.runs.local
 from aelab.data.datasets import load_dataset
-from aelab.metrics.evaluate import reconstruct_array
-from aelab.explore.latent import (KL_INACTIVE, class_swap_grid, dimension_order, filters_and_atoms,
-                           interpolation_rows, kept_frequency, mean_activations,
-                           nearest_neighbours, prior_samples)
-from aelab.runs.folder import atomic_write_tensors, load_model, read_tensors
-from aelab.runs.train import train_run
-from aelab.training.setup import prepare_run
+from aelab.explore.latent import (
+    KL_INACTIVE,
+    class_swap_grid,
+    dimension_order,
+    filters_and_atoms,
+    interpolation_rows,
+    kept_frequency,
+    mean_activations,
+    nearest_neighbours,
+    prior_samples,
+)
+from aelab.explore.reconstructions import image_grid
 from aelab.explore.webdecoder import WebDecoderError, export_decoder
-from conftest import APP, assert_ok, open_page, tiny_run, umap_as_pca
+from aelab.metrics.evaluate import reconstruct_array
+from aelab.metrics.results import CACHE, build_caches, load_caches, load_latent_scores, weights_hash
+from aelab.runs.folder import atomic_write_tensors, load_model, read_tensors
 
 # name -> (variant, model settings); made in this order, so "ae2" is every page's first run
 RUNS = {
@@ -670,8 +676,8 @@ def test_scores_not_ready_are_computed_in_the_background_never_in_the_page(runs,
 
 
 def test_the_latent_scores_command_writes_what_the_page_reads(runs, tmp_path, monkeypatch, capsys):
-    from aelab.metrics.results import peek_latent_scores
     from aelab.cli import main
+    from aelab.metrics.results import peek_latent_scores
 
     root = private_copy(runs, ["ae2"], tmp_path / "runs", monkeypatch)
     (root / runs.id("ae2") / "scores.json").unlink()

@@ -18,9 +18,9 @@ import pytest
 
 from aelab.cli import main
 from aelab.errors import RunError
+from aelab.runs.folder import write_status
 from aelab.runs.local import RunManager
 from aelab.runs.refs import RunRef
-from aelab.runs.folder import write_status
 from aelab.training.setup import prepare_run
 
 SMALLEST = {"latent_dim": 2, "hidden": "8"}  # the smallest model the checks need
@@ -196,9 +196,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import aelab.metrics.results  # noqa: E402
-from aelab.metrics.results import CACHE, EVAL, build_eval, build_projections, load_caches, load_eval  # noqa: E402
 from aelab.errors import AelabError  # noqa: E402
-from aelab.runs.folder import STATES, WEIGHTS, read_metrics, read_tensors  # noqa: E402
+from aelab.metrics.results import CACHE, EVAL, build_eval, build_projections, load_caches, load_eval  # noqa: E402
+from aelab.runs.folder import STATES, WEIGHTS, read_metrics  # noqa: E402
 from aelab.runs.train import train_run  # noqa: E402
 
 
@@ -402,7 +402,7 @@ import zipfile  # noqa: E402
 
 import aelab.data.datasets  # noqa: E402
 from aelab.data.datasets import load_npz  # noqa: E402
-from aelab.errors import ConfigError, DatasetError  # noqa: E402
+from aelab.errors import DatasetError  # noqa: E402
 
 
 def npy_bytes(array: np.ndarray | None = None, header_shape=None, dtype="<f4", data=b"") -> bytes:

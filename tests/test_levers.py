@@ -6,22 +6,20 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import small_config
 from scipy.special import logsumexp
 from scipy.stats import norm
 
 from aelab.data import datasets as data
-
 from aelab.data import shapes
 from aelab.errors import ConfigError
-from aelab.models.factorvae import permute_dims
-from aelab.training.presets import PRESETS, apply_preset
 from aelab.models import build_model
+from aelab.models.factorvae import permute_dims
 from aelab.runs.folder import read_metrics
 from aelab.runs.train import train_run, trainer_for
+from aelab.training.presets import PRESETS, apply_preset
 from aelab.training.setup import prepare_run
 from aelab.training.trainer import Trainer
-
-from conftest import small_config
 
 
 def numpy_of(*tensors):

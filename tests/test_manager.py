@@ -9,14 +9,14 @@ import time
 
 import pytest
 import torch
+from conftest import TINY
 
 from aelab.cli import main
 from aelab.errors import AelabError, RunError
-from aelab.runs.local import RunManager, pid_alive, supervise, supervisor_running
 from aelab.runs.folder import load_model, read_metrics, read_status, read_tensors
+from aelab.runs.local import RunManager, pid_alive, supervise, supervisor_running
 from aelab.runs.train import train_run
 from aelab.training.setup import prepare_run
-from conftest import TINY
 
 TWO_LAYERS = {**TINY, "hidden": "64,32"}  # the tiny model with a second hidden layer
 

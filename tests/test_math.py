@@ -4,13 +4,12 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import small_config
 
-from aelab.models.losses import BernoulliNLL, bernoulli_kl, gaussian_kl, jacobian_frobenius_sq
+from aelab.models import build_model
 from aelab.models.denoising import add_noise
 from aelab.models.ksparse import keep_top_k
-from aelab.models import build_model
-
-from conftest import small_config
+from aelab.models.losses import BernoulliNLL, bernoulli_kl, gaussian_kl, jacobian_frobenius_sq
 
 
 @pytest.mark.parametrize("binary", [True, False])

@@ -5,15 +5,13 @@ seed-to-seed spread is small, on the reference encoders and on a model-like enco
 checked the same way at full size by ``bench/metric_agreement.py`` (its figures are in the
 README); here it is checked on fewer reference points."""
 import hashlib
-from pathlib import Path
 
+import dlib_reference as ref
 import numpy as np
 import pytest
 
-from aelab.metrics import disentanglement as D
 from aelab.data import shapes
-
-import dlib_reference as ref
+from aelab.metrics import disentanglement as D
 
 SPREAD = 0.03     # largest minus smallest score over SEEDS
 AGREEMENT = 0.05  # |aelab - disentanglement_lib|

@@ -1,11 +1,10 @@
 """The model contract, checked for every registered variant."""
 import pytest
 import torch
+from conftest import VARIANTS, small_config
 
 from aelab.models import build_model
 from aelab.runs.folder import atomic_write_tensors, load_state_checked, read_tensors
-
-from conftest import VARIANTS, small_config
 
 
 def make(variant, seed=0, **overrides):

@@ -120,9 +120,10 @@ def _grad(param: torch.Tensor) -> torch.Tensor:
 def test_the_contractive_penalty_is_differentiable_through_onednn_layers(hidden):
     # its Jacobian is a backward with create_graph, itself differentiated: Linear's backward
     # takes torch's differentiable matmuls then; same penalty and gradient as torch's Linear
-    from aelab.models.losses import jacobian_frobenius_sq
-    from aelab.models import build_model
     from conftest import small_config
+
+    from aelab.models import build_model
+    from aelab.models.losses import jacobian_frobenius_sq
     torch.manual_seed(0)
     model = build_model(small_config("contractive", hidden=hidden))  # 64 inputs -> hidden
     x = torch.rand(4, 1, 8, 8)

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aelab.metrics import pca
 from aelab.data.datasets import load_dataset
+from aelab.metrics import pca
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -3,17 +3,16 @@ the labelled set the trainer gives it, and the settings it refuses."""
 import numpy as np
 import pytest
 import torch
-
-from aelab.data import shapes
-from aelab.errors import ConfigError
-from aelab.models.semivae import SemiVAE, scaled_factors
-from aelab.models import build_model
-from aelab.training.setup import prepare_run, validate_run
-from aelab.training.trainer import Trainer
-
 from conftest import small_config
 from test_adagvae import numpy_kl
 from test_levers import bce, numpy_of, small_pool  # noqa: F401  (small_pool: a fixture)
+
+from aelab.data import shapes
+from aelab.errors import ConfigError
+from aelab.models import build_model
+from aelab.models.semivae import SemiVAE, scaled_factors
+from aelab.training.setup import prepare_run, validate_run
+from aelab.training.trainer import Trainer
 
 
 def labels_as_seen(factors: np.ndarray, circle: bool = False) -> np.ndarray:

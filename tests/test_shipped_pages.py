@@ -14,7 +14,6 @@ the same before and after.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest

@@ -12,8 +12,8 @@ import pytest
 
 from aelab.cli import main
 from aelab.errors import RunError
-from aelab.runs.local import pid_alive
 from aelab.runs.folder import read_json, read_metrics, read_status
+from aelab.runs.local import pid_alive
 from aelab.runs.study import StudySpec, parse_grid, study_trials
 
 SWEEP = ["sweep", "--variant", "ae", "--dataset", "digits", "--epochs", "1",

@@ -7,20 +7,17 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-
-from aelab.errors import ConfigError, RunError
-from aelab.models.ae import VanillaAE
-from aelab.runs.refs import RunRef
-from aelab.runs.folder import load_model, read_config, read_metrics, read_status, read_tensors
-from aelab.training import trainer as trainer
-from aelab.config import TrainConfig
-from aelab.runs.train import train_run
-from aelab.training.setup import prepare_run, resolve_device
-from aelab.models import get_variant
-
 from conftest import TINY, VARIANTS
 
-
+from aelab.config import TrainConfig
+from aelab.errors import ConfigError, RunError
+from aelab.models import get_variant
+from aelab.models.ae import VanillaAE
+from aelab.runs.folder import load_model, read_config, read_metrics, read_status, read_tensors
+from aelab.runs.refs import RunRef
+from aelab.runs.train import train_run
+from aelab.training import trainer as trainer
+from aelab.training.setup import prepare_run, resolve_device
 
 
 def tiny_run(runs_dir, variant="ae", epochs=2, **train):

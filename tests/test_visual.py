@@ -34,12 +34,11 @@ import pytest
 import torch
 from PIL import Image
 
-from aelab.explore.reconstructions import (denoising_rows, image_grid, loss_figure, pick_examples,
-                           reconstruction_rows)
 from aelab.data.datasets import load_dataset
+from aelab.explore.reconstructions import denoising_rows, image_grid, loss_figure, pick_examples, reconstruction_rows
 from aelab.metrics.evaluate import fit_pca
-from aelab.runs.local import RunManager
 from aelab.runs.folder import load_model, read_metrics
+from aelab.runs.local import RunManager
 from aelab.runs.train import train_run
 from aelab.training.setup import prepare_run
 

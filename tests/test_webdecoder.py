@@ -15,9 +15,8 @@ from torch import nn
 
 from aelab.errors import AelabError
 from aelab.explore.latent import decode_codes
+from aelab.explore.webdecoder import WebDecoderError, export_decoder, slider_page, slider_spec, spec_weights
 from aelab.models import build_model
-from aelab.explore.webdecoder import (WebDecoderError, export_decoder, slider_page, slider_spec,
-                              spec_weights)
 
 
 def js_decode(spec: dict, z: np.ndarray, label=None) -> np.ndarray:

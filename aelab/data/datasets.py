@@ -147,7 +147,9 @@ def _split(name: str, x: np.ndarray, y: np.ndarray | None, evaluate_whole: bool 
     stratify = y if y is not None and np.bincount(y).min() >= 2 else None
     train, test = train_test_split(idx, test_size=TEST_FRACTION, random_state=SPLIT_SEED,
                                    stratify=stratify)
-    pick = (lambda a, i: None if a is None else a[i])
+    def pick(a, i):
+        return None if a is None else a[i]
+
     return Dataset(name, x[train], pick(y, train), x[test], pick(y, test), evaluate_whole)
 
 

@@ -125,8 +125,8 @@ def traversals(model, factors: list[int], dims: list[int], steps: int = 9,
                sample: int = 256) -> np.ndarray:
     """Decoded sweeps of each latent in ``dims`` from the code of the sprite of ``factors``,
     over the slider range of a fixed sample of ``sample`` sprites: (len(dims), steps, C, H, W)."""
-    from aelab.metrics.evaluate import encode_array
     from aelab.explore.latent import traversal_grid, traversal_range
+    from aelab.metrics.evaluate import encode_array
 
     rows = shapes.sample_factors(sample, np.random.default_rng(0))
     x = shapes.render(rows, side=side(model))

@@ -20,9 +20,18 @@ import torch
 from aelab.data.datasets import load_dataset
 from aelab.errors import RunError
 from aelab.metrics.evaluate import encode_array, evaluate_model
+from aelab.runs.folder import (
+    CACHE,
+    DISENTANGLEMENT,
+    EVAL,
+    SCORES,
+    atomic_write_json,
+    atomic_write_tensors,
+    os_error_reason,
+    read_json,
+    read_tensors,
+)
 from aelab.runs.refs import RunRef, weights_hash  # noqa: F401  (weights_hash: re-exported for pages)
-from aelab.runs.folder import (CACHE, DISENTANGLEMENT, EVAL, SCORES, atomic_write_json,
-                               atomic_write_tensors, os_error_reason, read_json, read_tensors)
 
 MAX_POINTS = 10_000
 

@@ -23,17 +23,17 @@ share all but ``differing`` factors (``aelab.data.shapes.pair_factors``), so it 
 datasets with known factors (``shapes``, ``shapes32``). Outside training (eval mode) the
 model is an ordinary beta-VAE on single images.
 """
-from dataclasses import dataclass
-
 import math
+from dataclasses import dataclass
 
 import torch
 
 from aelab.errors import ConfigError
+from aelab.models.base import param
+from aelab.models.betavae import BetaVAE
+from aelab.models.betavae import Config as BetaVAEConfig
 from aelab.models.losses import gaussian_kl_between
 from aelab.models.registry import register
-from aelab.models.base import param
-from aelab.models.betavae import BetaVAE, Config as BetaVAEConfig
 
 
 @dataclass

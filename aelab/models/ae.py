@@ -1,8 +1,8 @@
 """Vanilla autoencoder (survey 2): under- or overcomplete, trained to reconstruct."""
 from dataclasses import dataclass
 
-from aelab.models.registry import register
 from aelab.models.base import AEConfig, Autoencoder
+from aelab.models.registry import register
 
 
 @dataclass

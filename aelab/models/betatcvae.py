@@ -28,10 +28,11 @@ from typing import ClassVar
 
 import torch
 
+from aelab.models.base import param
 from aelab.models.losses import tc_decomposition
 from aelab.models.registry import register
-from aelab.models.base import param
-from aelab.models.vae import VAE, Config as VAEConfig
+from aelab.models.vae import VAE
+from aelab.models.vae import Config as VAEConfig
 
 
 @dataclass

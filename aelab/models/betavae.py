@@ -8,9 +8,10 @@ linearly from 0 to capacity_max nats over capacity_steps training steps.
 from dataclasses import dataclass
 from typing import ClassVar
 
-from aelab.models.registry import register
 from aelab.models.base import param
-from aelab.models.vae import VAE, Config as VAEConfig
+from aelab.models.registry import register
+from aelab.models.vae import VAE
+from aelab.models.vae import Config as VAEConfig
 
 
 @dataclass

@@ -2,9 +2,9 @@
 Frobenius norm of the encoder's Jacobian, computed exactly for any depth."""
 from dataclasses import dataclass
 
+from aelab.models.base import AEConfig, Autoencoder, param
 from aelab.models.losses import jacobian_frobenius_sq
 from aelab.models.registry import register
-from aelab.models.base import AEConfig, Autoencoder, param
 
 
 @dataclass

@@ -6,7 +6,8 @@ import torch.nn.functional as F
 
 from aelab.errors import ConfigError
 from aelab.models.registry import register
-from aelab.models.vae import VAE, Config as VAEConfig
+from aelab.models.vae import VAE
+from aelab.models.vae import Config as VAEConfig
 
 
 @dataclass

@@ -4,8 +4,8 @@ from dataclasses import dataclass
 
 import torch
 
-from aelab.models.registry import register
 from aelab.models.base import AEConfig, Autoencoder, param
+from aelab.models.registry import register
 
 NOISES = ("gaussian", "masking", "salt_pepper")
 

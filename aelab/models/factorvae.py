@@ -20,11 +20,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from aelab.models.base import param
 from aelab.models.losses import gaussian_kl
 from aelab.models.nn import Linear
 from aelab.models.registry import register
-from aelab.models.base import param
-from aelab.models.vae import VAE, Config as VAEConfig
+from aelab.models.vae import VAE
+from aelab.models.vae import Config as VAEConfig
 
 
 @dataclass

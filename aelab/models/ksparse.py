@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import torch
 
 from aelab.errors import ConfigError
-from aelab.models.registry import register
 from aelab.models.base import AEConfig, Autoencoder, param
+from aelab.models.registry import register
 
 
 def keep_top_k(z: torch.Tensor, k: int) -> torch.Tensor:

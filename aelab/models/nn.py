@@ -23,7 +23,6 @@ from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 from torch.utils.flop_counter import flop_registry, register_flop_formula
 
-
 FC = (256, 256)  # the Burgess net's fully connected layers
 
 

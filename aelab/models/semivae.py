@@ -42,11 +42,12 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from aelab.errors import ConfigError
 from aelab.data.shapes import FACTORS, ORIENTATIONS, SIZES
-from aelab.models.registry import register
+from aelab.errors import ConfigError
 from aelab.models.base import param
-from aelab.models.betavae import BetaVAE, Config as BetaVAEConfig
+from aelab.models.betavae import BetaVAE
+from aelab.models.betavae import Config as BetaVAEConfig
+from aelab.models.registry import register
 
 
 @dataclass

@@ -4,9 +4,9 @@ from dataclasses import dataclass
 
 import torch
 
+from aelab.models.base import AEConfig, Autoencoder, param
 from aelab.models.losses import bernoulli_kl
 from aelab.models.registry import register
-from aelab.models.base import AEConfig, Autoencoder, param
 
 
 @dataclass

@@ -18,9 +18,9 @@ from typing import ClassVar
 
 import torch
 
+from aelab.models.base import AEConfig, Autoencoder, param
 from aelab.models.losses import gaussian_kl
 from aelab.models.registry import register
-from aelab.models.base import AEConfig, Autoencoder, param
 
 KL_AVERAGE_DECAY = 0.99  # the KL per latent is an exponential average over ~100 batches
 

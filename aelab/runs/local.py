@@ -21,9 +21,19 @@ import time
 from pathlib import Path
 
 from aelab.errors import AelabError, RunError
+from aelab.runs.folder import (
+    FINISHED,
+    WORKER_LOG,
+    delete_run_files,
+    loss_rows,
+    read_config,
+    read_metrics,
+    read_status,
+    runs_root,
+    stop_file,
+    write_status,
+)
 from aelab.runs.refs import RunRef
-from aelab.runs.folder import (FINISHED, WORKER_LOG, delete_run_files, loss_rows, read_config, read_metrics, read_status, runs_root, stop_file,
-                   write_status)
 
 HEARTBEAT_SECONDS = 2.0
 HEARTBEAT_STALE = 30.0  # a live pid whose heartbeat is this old and that is not our worker: gone

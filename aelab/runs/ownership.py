@@ -16,9 +16,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from aelab.runs.labels import is_demo
 from aelab.errors import AelabError
 from aelab.runs.folder import OWNER, atomic_write_json, read_json
+from aelab.runs.labels import is_demo
 
 OWNER_FILE = OWNER
 TOKEN_ENV = "AELAB_TEACHER_TOKEN"

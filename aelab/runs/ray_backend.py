@@ -23,8 +23,7 @@ import time
 from pathlib import Path
 
 from aelab.errors import AelabError
-from aelab.runs.folder import (FINISHED, TRAIN_STATE, WEIGHTS, atomic_write_bytes, read_status,
-                   write_status)
+from aelab.runs.folder import FINISHED, TRAIN_STATE, WEIGHTS, atomic_write_bytes, read_status, write_status
 
 MAX_RETRIES = 3
 CHECKPOINT_FILES = (TRAIN_STATE, WEIGHTS, "metrics.jsonl")

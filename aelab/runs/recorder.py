@@ -14,9 +14,17 @@ from pathlib import Path
 import torch
 
 from aelab.errors import RunError
-from aelab.runs.folder import (TRAIN_STATE, WEIGHTS, atomic_write_bytes, atomic_write_tensors,
-                               load_state_checked, read_metrics, read_tensors, stop_file,
-                               write_status)
+from aelab.runs.folder import (
+    TRAIN_STATE,
+    WEIGHTS,
+    atomic_write_bytes,
+    atomic_write_tensors,
+    load_state_checked,
+    read_metrics,
+    read_tensors,
+    stop_file,
+    write_status,
+)
 
 
 class RunRecorder:

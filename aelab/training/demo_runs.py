@@ -13,12 +13,12 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
-from aelab.metrics.results import build_caches, load_disentanglement, load_latent_scores
 from aelab.data.datasets import is_shapes
+from aelab.metrics.results import build_caches, load_disentanglement, load_latent_scores
 from aelab.models import get_variant
-from aelab.training.presets import DISENTANGLE_RECIPE
 from aelab.runs.folder import TRAIN_STATE, read_config, runs_root
 from aelab.runs.train import train_run
+from aelab.training.presets import DISENTANGLE_RECIPE
 from aelab.training.setup import prepare_run
 
 HIDDEN = "128,64"

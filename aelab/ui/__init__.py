@@ -12,20 +12,60 @@ Pages use ``from aelab import ui`` and ``ui.<name>``; the helpers live in module
 - ``picking``: pick a run (kept in the URL) and open it
 - ``widgets``: config forms, errors, plots, images
 """
-from aelab.runs.labels import (dataset_label, eta_text, is_demo, order_runs, phase_of,
-                       run_label, run_labels, run_warnings)
+from aelab.runs.labels import (
+                       dataset_label,
+                       eta_text,
+                       is_demo,
+                       order_runs,
+                       phase_of,
+                       run_label,
+                       run_labels,
+                       run_warnings,
+)
 from aelab.ui.folder import finished_runs, list_runs, manager, run_ref, runs_dir
-from aelab.ui.loaders import (caches_for, dataset, dataset_for, file_stamp, model_for, pca, run_key,
-                      shared, traversals_for, web_decoder_for)
+from aelab.ui.loaders import (
+                       caches_for,
+                       dataset,
+                       dataset_for,
+                       file_stamp,
+                       model_for,
+                       pca,
+                       run_key,
+                       shared,
+                       traversals_for,
+                       web_decoder_for,
+)
 from aelab.ui.picking import open_run, pick_run
 from aelab.ui.scores import background_scores, disentanglement_for, scores_for
-from aelab.ui.sessions import (UPLOADS, check_allowed, dataset_choices, is_teacher,
-                       may_change, session_owner, start_study, store_upload, store_upload_once,
-                       submit_run, teacher_sign_in, upload_note, uploads_dir, with_owners)
+from aelab.ui.sessions import (
+                       UPLOADS,
+                       check_allowed,
+                       dataset_choices,
+                       is_teacher,
+                       may_change,
+                       session_owner,
+                       start_study,
+                       store_upload,
+                       store_upload_once,
+                       submit_run,
+                       teacher_sign_in,
+                       upload_note,
+                       uploads_dir,
+                       with_owners,
+)
 from aelab.ui.shell import PRESENTER_CSS, presenter_mode, run_app, within_app
 from aelab.ui.urlstate import url_multiselect, url_number, url_selectbox
-from aelab.ui.widgets import (FIELD_LABELS, device_choices, device_text, field_label,
-                      image, labelled_images, plot, settings_widgets, show_error)
+from aelab.ui.widgets import (
+                       FIELD_LABELS,
+                       device_choices,
+                       device_text,
+                       field_label,
+                       image,
+                       labelled_images,
+                       plot,
+                       settings_widgets,
+                       show_error,
+)
 
 __all__ = [
     "FIELD_LABELS", "PRESENTER_CSS", "UPLOADS", "background_scores", "caches_for", "check_allowed",

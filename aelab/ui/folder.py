@@ -4,10 +4,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from aelab.runs.folder import runs_root
 from aelab.runs.labels import order_runs
 from aelab.runs.local import RunManager
 from aelab.runs.refs import RunRef
-from aelab.runs.folder import runs_root
 
 
 def runs_dir() -> Path:

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from aelab.runs.labels import order_runs, run_labels
 from aelab.errors import AelabError
 from aelab.models import needs_text, refusal, with_capabilities
+from aelab.runs.labels import order_runs, run_labels
 from aelab.ui.folder import finished_runs, run_ref
 from aelab.ui.loaders import caches_for, dataset_for, model_for
 from aelab.ui.urlstate import url_selectbox

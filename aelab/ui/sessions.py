@@ -8,8 +8,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from aelab.runs import ownership as access
 from aelab.data.datasets import OFFLINE, TORCHVISION, _torchvision_cached, load_npz
+from aelab.runs import ownership as access
 from aelab.runs.folder import atomic_write_bytes
 from aelab.ui.folder import manager, runs_dir
 

@@ -12,7 +12,6 @@ import streamlit as st
 
 from aelab.ui.urlstate import _adopt_url, _write_url
 
-
 # --- navigation: app.py runs every page; a page run without it hands over to it ---
 _navigation = threading.local()  # per script thread, i.e. per session: never a process global
 

@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from aelab.explore.latent import decode_codes
+from aelab.explore.webdecoder import export_decoder, slider_page, slider_spec
 from aelab.models import build_model
 from aelab.runs.refs import RunRef
-from aelab.explore.webdecoder import export_decoder, slider_page, slider_spec
 
 from .appserver import DEMO_RUNS, require
 
