@@ -61,7 +61,7 @@ def cmd_datasets(args) -> int:
     return 0
 
 
-def _pairs(items: list[str] | None) -> dict[str, str]:
+def _parse_params(items: list[str] | None) -> dict[str, str]:
     """``--param NAME=VALUE`` items as a dict."""
     pairs = {}
     for item in items or []:
@@ -81,7 +81,7 @@ def _train_params(args) -> tuple[dict, dict]:
 
     training_names = {f.name for f in dataclasses.fields(TrainConfig)}
     model, train = {}, {}
-    for name, value in _pairs(args.param).items():
+    for name, value in _parse_params(args.param).items():
         (train if name in training_names else model)[name] = value
     if args.hidden is not None and not args.hidden.strip():
         raise AelabError("--hidden needs comma-separated sizes such as 400,200 (leave it out for "
@@ -127,7 +127,7 @@ def cmd_train(args) -> int:
         return 0
     run_dir = prepare_run(args.variant, args.dataset, model_params, train_params,
                           runs_dir=args.runs_dir, out=args.out)
-    bar = _progress_bar()
+    bar = _ProgressBar() if sys.stderr.isatty() else None  # no bar in a log or a pipe
     try:
         status = train_run(run_dir, progress=bar.update if bar else None)
     except KeyboardInterrupt:
@@ -144,13 +144,8 @@ def cmd_train(args) -> int:
     return 0
 
 
-class _progress_bar:
-    """tqdm on an interactive terminal, nothing otherwise."""
-
-    def __new__(cls):
-        if not sys.stderr.isatty():
-            return None
-        return super().__new__(cls)
+class _ProgressBar:
+    """A tqdm bar of a training run's progress (for an interactive terminal)."""
 
     def __init__(self):
         from tqdm import tqdm
@@ -170,7 +165,7 @@ def cmd_evaluate(args) -> int:
     from aelab.metrics.evaluate import evaluate_run
     from aelab.runs.refs import RunRef
 
-    scores = evaluate_run(RunRef.resolve(args.run, args.runs_dir, anywhere=True), dataset=args.dataset)
+    scores = evaluate_run(RunRef.checked(args.run, args.runs_dir, anywhere=True), dataset=args.dataset)
     if args.json:
         print(json.dumps(scores))
         return 0
@@ -208,7 +203,7 @@ def cmd_runs(args) -> int:
         raise AelabError(f"runs {args.action} needs a run id")
     from aelab.runs.refs import RunRef
 
-    run = RunRef.resolve(args.run, manager.runs_dir, anywhere=True)  # resolved once, here
+    run = RunRef.checked(args.run, manager.runs_dir, anywhere=True)  # resolved once, here
     args.run = run.run_id
     if args.action == "show":
         info = manager.show(run)
@@ -242,7 +237,7 @@ def cmd_sweep(args) -> int:
     from aelab.runs.study import Study, StudySpec, check_backend_args, parse_grid, summarise
 
     check_backend_args(args.ray, args.ray_address)
-    params = _pairs(args.param)
+    params = _parse_params(args.param)
     if args.epochs is not None:
         params["epochs"] = str(args.epochs)
     spec = StudySpec(args.variant, args.dataset, parse_grid(args.grid or []), args.seeds,
@@ -283,7 +278,7 @@ def cmd_worker(args) -> int:
     from aelab.runs.local import worker_main
     from aelab.runs.refs import RunRef
 
-    return worker_main(RunRef.resolve(args.run_dir, args.runs_dir), resume=args.resume)
+    return worker_main(RunRef.checked(args.run_dir, args.runs_dir), resume=args.resume)
 
 
 def cmd_supervise(args) -> int:
@@ -305,8 +300,8 @@ def cmd_demo_runs(args) -> int:
 
 
 def cmd_disentangle(args) -> int:
-    from aelab.metrics.disentanglement import REFERENCE_ENCODERS, format_scores, score_encoder, score_run, score_run_dir
-    from aelab.metrics.results import load_disentanglement
+    from aelab.metrics.disentanglement import REFERENCE_ENCODERS, format_scores, scorable_run, score_encoder, score_run
+    from aelab.metrics.results import get_disentanglement
 
     if (args.run is None) == (args.encoder is None):
         raise AelabError(f"disentangle needs exactly one of a run (folder or id) or --encoder "
@@ -318,9 +313,9 @@ def cmd_disentangle(args) -> int:
     if args.encoder:
         scores = score_encoder(args.encoder)
     elif args.unpruned:  # not cached: the run's own scores are those of its pruned model
-        scores = score_run(RunRef.resolve(args.run, args.runs_dir, anywhere=True), unpruned=True)
+        scores = score_run(RunRef.checked(args.run, args.runs_dir, anywhere=True), unpruned=True)
     else:
-        scores = load_disentanglement(score_run_dir(RunRef.resolve(args.run, args.runs_dir, anywhere=True)))
+        scores = get_disentanglement(scorable_run(RunRef.checked(args.run, args.runs_dir, anywhere=True)))
     print(json.dumps(scores) if args.json else format_scores(scores))
     return 0
 
@@ -328,10 +323,10 @@ def cmd_disentangle(args) -> int:
 def cmd_latent_scores(args) -> int:
     """The Latent space page's score table of a run, cached in its folder (started in the
     background by the page, see aelab.metrics.background)."""
-    from aelab.metrics.results import load_latent_scores
+    from aelab.metrics.results import get_latent_scores
     from aelab.runs.refs import RunRef
 
-    rows = load_latent_scores(RunRef.resolve(args.run, args.runs_dir, anywhere=True))
+    rows = get_latent_scores(RunRef.checked(args.run, args.runs_dir, anywhere=True))
     print(json.dumps(rows) if args.json else "\n".join(json.dumps(r) for r in rows))
     return 0
 

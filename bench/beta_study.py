@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from aelab.metrics.results import load_disentanglement, load_eval  # noqa: E402
+from aelab.metrics.results import get_disentanglement, get_eval  # noqa: E402
 from aelab.runs.execution import get_backend  # noqa: E402
 from aelab.runs.folder import read_status  # noqa: E402
 from aelab.runs.study import Study, StudySpec, summarise  # noqa: E402
@@ -71,8 +71,8 @@ def scored_rows(runs: Path, spec: StudySpec) -> list[dict]:
     for row in rows:
         if row["state"] == "done":
             run_dir = runs / row["id"]
-            row["metrics"].update({k: v for k, v in {**load_eval(run_dir),
-                                                     **load_disentanglement(run_dir)}.items()
+            row["metrics"].update({k: v for k, v in {**get_eval(run_dir),
+                                                     **get_disentanglement(run_dir)}.items()
                                    if isinstance(v, (int, float))})
             print(f"{config_name(row):<12} seed {row['seed']}: BCE {row['metrics']['recon_bce']:.1f}"
                   f"  MIG {row['metrics']['mig']:.3f}  FactorVAE {row['metrics']['factor_vae']:.3f}",

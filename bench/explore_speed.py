@@ -63,7 +63,7 @@ def make_dataset(folder: Path, points: int, seed: int = 0) -> Path:
 
 
 def setup(folder: Path, points: int) -> Path:
-    from aelab.metrics.results import build_caches, load_latent_scores
+    from aelab.metrics.results import get_latent_scores, rebuild_caches
     from aelab.runs.train import train_run
     from aelab.training.setup import prepare_run
 
@@ -79,8 +79,8 @@ def setup(folder: Path, points: int) -> Path:
     assert train_run(run_dir)["state"] == "done"
     print(f"setup: trained {run_dir.name} in {time.monotonic() - started:.1f} s", flush=True)
     started = time.monotonic()
-    build_caches(run_dir, progress=lambda message: print(f"setup: {message}", flush=True))
-    load_latent_scores(run_dir)
+    rebuild_caches(run_dir, progress=lambda message: print(f"setup: {message}", flush=True))
+    get_latent_scores(run_dir)
     print(f"setup: caches and scores in {time.monotonic() - started:.1f} s", flush=True)
     return run_dir
 
@@ -188,9 +188,9 @@ def main(argv=None) -> int:
     keep = args.keep or args.folder is not None
     try:
         run_dir = setup(folder, args.points)
-        from aelab.metrics.results import load_caches
+        from aelab.metrics.results import get_caches
 
-        cached = len(load_caches(run_dir)["index"])
+        cached = len(get_caches(run_dir)["index"])
         traversal = time_traversal(run_dir, args.moves)
         component = time_component(args.renders)
         latent = time_latent(args.renders)

@@ -14,8 +14,8 @@ from plotly.subplots import make_subplots
 from aelab.data.datasets import is_shapes
 from aelab.data.shapes import FACTORS, SIZES
 from aelab.errors import AelabError
-from aelab.explore import disentangle_lesson as L
-from aelab.metrics.results import load_eval, peek_disentanglement
+from aelab.explore import disentangle_lesson
+from aelab.metrics.results import cached_disentanglement, get_eval
 
 st.title("Disentanglement")
 st.caption("A code is disentangled when each latent dimension follows one generative factor "
@@ -35,13 +35,13 @@ except AelabError as exc:
     st.stop()
 
 st.subheader("Scores, and what they mean")
-st.dataframe(pd.DataFrame(L.metric_rows(scores)), hide_index=True, key="dis_metrics")
+st.dataframe(pd.DataFrame(disentangle_lesson.metric_rows(scores)), hide_index=True, key="dis_metrics")
 st.caption("Reference encoders: ground truth is the five factors themselves; mixed is a "
            "rotation of them (all the information, entangled); noise ignores the sprite.")
 
 st.subheader("Mutual information between latents and factors (nats)")
 mi = np.asarray(scores["mi_matrix"])  # (latent_dim, factors)
-labels = L.dimension_labels(mi)
+labels = disentangle_lesson.dimension_labels(mi)
 heat = go.Figure(go.Heatmap(z=mi, x=list(FACTORS), y=[f"z{j} ({lab})" for j, lab in enumerate(labels)],
                             colorscale="Viridis", colorbar=dict(title="nats")))
 heat.update_layout(height=60 + 28 * len(mi), margin=dict(l=10, r=10, t=10, b=10))
@@ -49,10 +49,10 @@ ui.plot(heat, key="dis_heat")
 
 st.subheader("Traversals from one sprite")
 st.caption(f"A latent is named after a factor only when it is that factor's best dimension by "
-           f"a MIG gap of at least {L.LABEL_GAP} (its information minus the runner-up's, as a "
-           f"share of the factor's entropy); {L.UNUSED} when it holds almost nothing about any "
+           f"a MIG gap of at least {disentangle_lesson.LABEL_GAP} (its information minus the runner-up's, as a "
+           f"share of the factor's entropy); {disentangle_lesson.UNUSED} when it holds almost nothing about any "
            f"factor (a collapsed latent; a pruned one is pinned to the prior); otherwise it is "
-           f"{L.MIXED}.")
+           f"{disentangle_lesson.MIXED}.")
 if pruned := scores.get("pruned_latents"):
     st.caption(f"{len(pruned)} of {len(mi)} latents were pruned when training ended (their KL "
                f"stayed under the run's threshold): " + ", ".join(f"z{j}" for j in pruned) + ".")
@@ -60,14 +60,14 @@ factors = []
 for column, name, size in zip(st.columns(len(FACTORS)), FACTORS, SIZES):
     with column:
         factors.append(ui.url_number(name, 0, size - 1, size // 2, key=f"dis_{name}", param=name))
-dims = L.informative_order(mi)
+dims = disentangle_lesson.informative_order(mi)
 grid = ui.traversals_for(run_dir, factors, dims)
-_, gaps = L.mig_gaps(mi)
+_, gaps = disentangle_lesson.mig_gaps(mi)
 ui.labelled_images([(f"**z{d}** → {labels[d]}" + (f"  \nMIG gap {gaps[FACTORS.index(labels[d])]:.2f}"
                      if labels[d] in FACTORS else ""), row) for d, row in zip(dims, grid)], scale=2)
 
 st.subheader("Entangled and disentangled, side by side")
-scored = {r["id"]: s for r in rows if (s := peek_disentanglement(ui.run_ref(r)))}
+scored = {r["id"]: s for r in rows if (s := cached_disentanglement(ui.run_ref(r)))}
 if len(scored) < 2:
     st.info("Two scored shapes runs are needed (the demo runs are); open another run above to "
             "score it.")
@@ -81,9 +81,9 @@ else:
     sides = []
     for column, run_id in zip((left, right), pair):
         pair_mi = np.asarray(scored[run_id]["mi_matrix"])
-        pair_dims = L.informative_order(pair_mi)
+        pair_dims = disentangle_lesson.informative_order(pair_mi)
         column.caption(f"MIG {scored[run_id]['mig']:.2f}, FactorVAE {scored[run_id]['factor_vae']:.2f}")
-        sides.append((L.dimension_labels(pair_mi), pair_dims,
+        sides.append((disentangle_lesson.dimension_labels(pair_mi), pair_dims,
                       ui.traversals_for(run_id, factors, pair_dims)))
     for i in range(max(len(side[1]) for side in sides)):
         for column, (pair_labels, pair_dims, pair_grid) in zip(st.columns(2), sides):
@@ -93,7 +93,7 @@ else:
                                          pair_grid[i])], scale=1, width=(1, 3))
 
 st.subheader("The beta trade-off")
-study = L.beta_study()
+study = disentangle_lesson.beta_study()
 if study is None:
     st.caption("The beta study has not been run here: `python bench/beta_study.py --preset "
                "class-disentangle --epochs 2 --betas 1,4,12 --capacity 0 --docs`.")
@@ -103,7 +103,7 @@ else:
         for p in study if p.get("steps"))
     st.caption("Survey 4.3 expects a larger beta to buy disentanglement with reconstruction. "
                "Here every trial trained for the same number of steps; mean and spread over "
-               f"seeds (`bench/beta_study.py`): {L.beta_study_setting()}. Steps per trial: {steps}.")
+               f"seeds (`bench/beta_study.py`): {disentangle_lesson.beta_study_setting()}. Steps per trial: {steps}.")
     figure = make_subplots(rows=1, cols=3, subplot_titles=("reconstruction BCE", "MIG",
                                                            "FactorVAE metric"))
     for col, metric in enumerate(("recon_bce", "mig", "factor_vae"), start=1):
@@ -118,15 +118,16 @@ table, unscored = [], []
 run_names = ui.run_labels(rows)
 for other in rows:
     try:
-        s = peek_disentanglement(ui.run_ref(other))
+        s = cached_disentanglement(ui.run_ref(other))
         if s is None:
             unscored.append(run_names[other["id"]])
             continue
-        e = load_eval(ui.run_ref(other))
+        e = get_eval(ui.run_ref(other))
     except AelabError:
         continue
     table.append({"run": run_names[other["id"]], "dataset": other["dataset"],
-                  **L.recon_per_pixel(e, ui.run_ref(other).config), **{m: s[m] for m in L.SCORES}})
+                  **disentangle_lesson.recon_per_pixel(e, ui.run_ref(other).config),
+                  **{m: s[m] for m in disentangle_lesson.SCORES}})
 st.caption("Runs on sprites of different sizes side by side: the reconstruction column is the "
            "test BCE per pixel (the BCE of an image divided by its number of pixels), so a "
            "64x64 run and a 32x32 run compare like with like.")

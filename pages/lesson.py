@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from aelab.errors import AelabError
-from aelab.explore import disentangle_lesson as L
+from aelab.explore import disentangle_lesson
 from aelab.explore.latent import (
     class_swap_grid,
     decode_codes,
@@ -20,7 +20,7 @@ from aelab.explore.latent import (
 )
 from aelab.explore.lesson import BY_KEY, NEEDS, STEPS, unknown_step
 from aelab.explore.reconstructions import denoising_rows, image_grid, pick_examples, reconstruction_rows
-from aelab.metrics.results import peek_disentanglement
+from aelab.metrics.results import cached_disentanglement
 from aelab.models import refusal
 from aelab.models.denoising import NOISES
 from aelab.runs.folder import read_config
@@ -159,13 +159,13 @@ with live:
     elif step.show == "betavae":
         factors = [0, 3, 0, 16, 16]  # one sprite, the same for both runs: a mid-size square, centred
         for column, run_dir in zip(st.columns(2), run_dirs):  # entangled left, disentangled right
-            scores = peek_disentanglement(run_dir)
+            scores = cached_disentanglement(run_dir)
             with column:
                 if scores is None:
                     st.caption(f"{run_dir.name}: not scored yet; the Disentanglement page scores it.")
                     continue
                 mi = np.asarray(scores["mi_matrix"])
-                dims, labels = L.informative_order(mi, 5), L.dimension_labels(mi)
+                dims, labels = disentangle_lesson.informative_order(mi, 5), disentangle_lesson.dimension_labels(mi)
                 st.caption(f"{run_dir.name}: MIG {scores['mig']:.2f} "
                            "(0 = entangled, 1 = one latent per factor)")
                 grid = ui.traversals_for(run_dir.name, factors, dims)

@@ -8,7 +8,7 @@ import streamlit as st
 
 from aelab.errors import AelabError
 from aelab.explore.reconstructions import loss_figure, mig_figure
-from aelab.metrics.results import load_eval
+from aelab.metrics.results import get_eval
 from aelab.runs.folder import read_metrics
 
 st.title("Runs")
@@ -120,7 +120,7 @@ if done:
     with st.spinner("Reading metrics..."):
         for run in done:
             try:
-                scores = load_eval(manager.runs_dir / run)
+                scores = get_eval(manager.runs_dir / run)
                 metrics[labels[run]] = {k: v for k, v in scores.items() if not isinstance(v, list)}
             except AelabError as exc:
                 ui.show_error(exc)

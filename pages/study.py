@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from aelab.errors import AelabError
-from aelab.metrics.results import load_eval
+from aelab.metrics.results import get_eval
 from aelab.models import list_variants
 from aelab.runs.study import StudySpec, parse_grid, summarise
 from aelab.runs.study_results import list_studies, metric_figure, metric_names, summarise_metric, trial_rows
@@ -99,7 +99,7 @@ if missing and st.button(f"Evaluate {len(missing)} finished trial(s) on held-out
         with st.status("Evaluating trials", expanded=False) as box:
             for i, r in enumerate(missing):
                 box.update(label=f"Evaluating trial {i + 1} of {len(missing)}")
-                load_eval(root / r["id"])
+                get_eval(root / r["id"])
         st.rerun()
     except AelabError as exc:
         ui.show_error(exc)

@@ -32,7 +32,7 @@ from aelab import ui
 from aelab.data.datasets import load_dataset
 from aelab.errors import DatasetError
 from aelab.explore.reconstructions import image_grid, pick_examples
-from aelab.metrics.results import load_eval
+from aelab.metrics.results import get_eval
 from aelab.models import get_variant, list_variants
 from aelab.runs.folder import read_config, read_metrics, read_status
 from aelab.runs.local import RunManager
@@ -61,7 +61,7 @@ def template(tmp_path_factory):
     ids = {variant: tiny_run(root, variant, model={"latent_dim": latent}).name for variant, latent in RUNS}
     with umap_as_pca():  # the evaluate metrics the Runs page reads
         for variant, _ in RUNS:
-            load_eval(root / ids[variant])
+            get_eval(root / ids[variant])
     damaged = root / DAMAGED
     damaged.mkdir()
     shutil.copy(root / ids["ae"] / "config.json", damaged / "config.json")
@@ -386,7 +386,7 @@ def test_runs_final_metrics_for_finished_runs(runs):
     metrics = at.dataframe[1].value
     assert list(metrics.columns) == [runs.label("ae"), runs.label("vae")]
     for key in ("ae", "vae"):
-        scores = load_eval(runs.root / runs.ids[key])
+        scores = get_eval(runs.root / runs.ids[key])
         assert metrics.loc["recon_mse", runs.label(key)] == pytest.approx(scores["recon_mse"])
         assert metrics.loc["latent_dim", runs.label(key)] == dict(RUNS)[key]
     assert pd.isna(metrics.loc["kl", runs.label("ae")]) and metrics.loc["kl", runs.label("vae")] > 0

@@ -8,10 +8,10 @@ import torch
 from aelab.metrics.results import (
     CACHE,
     EVAL,
-    ensure_caches,
-    load_caches,
-    load_eval,
+    get_caches,
+    get_eval,
     project_2d,
+    refresh_caches,
     subset_indices,
     weights_hash,
 )
@@ -29,32 +29,32 @@ def vae_run(tmp_path_factory):
 
 
 def test_caches_hold_codes_projections_kl_and_metrics(vae_run):
-    assert ensure_caches(vae_run) is True
-    arrays = load_caches(vae_run)
+    assert refresh_caches(vae_run) is True
+    arrays = get_caches(vae_run)
     n = 270  # the digits test split
     assert arrays["codes"].shape == (n, 3) and arrays["index"].shape == (n,)
     assert arrays["labels"].shape == (n,)
     for key in ("pca_codes", "umap_codes", "pca_pixels", "umap_pixels"):
         assert arrays[key].shape == (n, 2) and np.isfinite(arrays[key]).all()
     assert arrays["kl_per_dim"].shape == (3,)
-    scores = load_eval(vae_run)
+    scores = get_eval(vae_run)
     assert scores["kl_per_dim"] == pytest.approx(arrays["kl_per_dim"].tolist(), rel=1e-5)
     assert {"recon_mse", "pca_recon_mse", "elbo", "knn_acc"} <= set(scores)
     assert json.loads((vae_run / EVAL).read_text())["weights_sha256"] == weights_hash(vae_run)
-    assert ensure_caches(vae_run) is False  # fresh: not rebuilt
+    assert refresh_caches(vae_run) is False  # fresh: not rebuilt
 
 
 def test_stale_or_damaged_caches_are_rebuilt_not_trusted(vae_run):
-    ensure_caches(vae_run)
+    refresh_caches(vae_run)
     tensors, meta = read_tensors(vae_run / WEIGHTS)
     tensors = {k: v + 0.01 for k, v in tensors.items()}  # the weights change (say, a resume)
     atomic_write_tensors(vae_run / WEIGHTS, tensors, meta)
     before = read_tensors(vae_run / CACHE)[0]["codes"]
-    assert ensure_caches(vae_run) is True
+    assert refresh_caches(vae_run) is True
     after = read_tensors(vae_run / CACHE)[0]["codes"]
     assert not torch.equal(before, after)
     (vae_run / CACHE).write_bytes(b"garbage")
-    assert ensure_caches(vae_run) is True
+    assert refresh_caches(vae_run) is True
     assert read_tensors(vae_run / CACHE)[1]["weights_sha256"] == weights_hash(vae_run)
 
 

@@ -17,7 +17,7 @@ import aelab.metrics.background
 import aelab.metrics.results
 import aelab.runs.local
 from aelab.errors import ConfigError
-from aelab.metrics.results import build_caches
+from aelab.metrics.results import rebuild_caches
 from aelab.models import CAPABILITIES, capabilities_of, list_variants, refusal, register, with_capabilities
 from aelab.models.base import AEConfig, Autoencoder
 from aelab.models.registry import VARIANTS
@@ -99,7 +99,7 @@ def toys(tmp_path_factory):
                 run_dir = prepare_run(name, "digits", {"hidden": "32", "latent_dim": 2},
                                       {"epochs": 1, "caches": False}, runs_dir=root)
                 assert train_run(run_dir)["state"] == "done"
-                build_caches(run_dir)
+                rebuild_caches(run_dir)
                 ids[name] = run_dir.name
             yield ids
         finally:

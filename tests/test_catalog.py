@@ -79,14 +79,14 @@ def test_the_worker_writes_each_phase_after_training_to_the_status(tmp_path, mon
 
     seen = []
 
-    def build_caches(run_dir, progress=None, phase=None):
+    def rebuild_caches(run_dir, progress=None, phase=None):
         for index, name in enumerate(("evaluating", "caching")):
             phase(name, index, 2)
             progress(f"step of {name}")
             status = read_status(run_dir)
             seen.append((status["caches"], status["phase"], status["phase_progress"], status["phase_note"]))
 
-    monkeypatch.setattr(aelab.metrics.results, "build_caches", build_caches)
+    monkeypatch.setattr(aelab.metrics.results, "rebuild_caches", rebuild_caches)
     done = write_status(tmp_path, state="done", progress=1.0)
     final = finish_caches(tmp_path, done, caches=True)
     assert seen == [("building", "evaluating", 0.0, "step of evaluating"),

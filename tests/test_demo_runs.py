@@ -9,8 +9,8 @@ from aelab.metrics.results import (
     EVAL,
     _eval_fresh,
     _projections_fresh,
-    peek_disentanglement,
-    peek_latent_scores,
+    cached_disentanglement,
+    cached_latent_scores,
     weights_hash,
 )
 from aelab.models import list_variants
@@ -48,9 +48,9 @@ def test_demo_run_is_done_loadable_fresh_and_small(name):
     assert _eval_fresh(run, digest) and _projections_fresh(run, digest), \
         "caches do not match the weights: run `python -m aelab demo-runs`"
     assert (run / CACHE).exists() and (run / EVAL).exists()
-    assert peek_latent_scores(run) is not None, "the Latent space score table is not cached"
+    assert cached_latent_scores(run) is not None, "the Latent space score table is not cached"
     if is_shapes(config["dataset"]):
-        assert peek_disentanglement(run) is not None
+        assert cached_disentanglement(run) is not None
     size = sum(p.stat().st_size for p in run.iterdir())
     assert size < SIZE_LIMIT.get(name, 2 * 1024 * 1024), f"{name} is {size / 1e6:.1f} MB"
 
@@ -65,8 +65,8 @@ def test_demo_runs_cover_every_variant_and_stay_under_20_mb():
 def test_the_disentangled_shapes_run_beats_the_entangled_one_by_its_cached_scores(name):
     """A shipped disentangled run's scores (cached for its exact weights, checked fresh above)
     against the entangled beta-VAE beside it: the lesson is the difference."""
-    tc = peek_disentanglement(ROOT / name)
-    entangled = peek_disentanglement(ROOT / "demo-betavae-shapes")
+    tc = cached_disentanglement(ROOT / name)
+    entangled = cached_disentanglement(ROOT / "demo-betavae-shapes")
     assert tc is not None and entangled is not None
     for metric, floor in SHIPPED_SCORES[name].items():
         assert tc[metric] >= floor, f"{metric} {tc[metric]:.3f} < {floor}"
@@ -89,7 +89,7 @@ def test_the_disentangled_run_recomputes_its_cached_mig():
     model = load_model(run)
     factors = shapes.sample_factors(disentangle.N_SAMPLE, np.random.default_rng(0).spawn(5)[0])
     mig, _ = disentangle.mig(disentangle.model_encoder(model)(factors), factors)
-    assert mig == pytest.approx(peek_disentanglement(run)["mig"], abs=1e-4)
+    assert mig == pytest.approx(cached_disentanglement(run)["mig"], abs=1e-4)
 
 
 @pytest.mark.parametrize("name", list(SHIPPED_SCORES))
@@ -98,7 +98,7 @@ def test_the_disentangled_run_has_a_labelled_latent_for_each_position_and_scale(
     (the page's labelling rule); the entangled run owns none."""
     from aelab.explore.disentangle_lesson import MIXED, UNUSED, dimension_labels
 
-    scores = peek_disentanglement(ROOT / name)
+    scores = cached_disentanglement(ROOT / name)
     labels = dimension_labels(scores["mi_matrix"])
     for factor in ("pos_x", "pos_y", "scale") + (("shape",) if name == "demo-semivae-shapes" else ()):
         assert labels.count(factor) == 1, labels  # and the labelled semivae has a shape latent
@@ -107,5 +107,5 @@ def test_the_disentangled_run_has_a_labelled_latent_for_each_position_and_scale(
     pruned = scores["pruned_latents"]
     assert len(pruned) == (4 if name == "demo-semivae-shapes" else 7)
     assert [labels[j] for j in pruned] == [UNUSED] * len(pruned)
-    entangled = dimension_labels(peek_disentanglement(ROOT / "demo-betavae-shapes")["mi_matrix"])
+    entangled = dimension_labels(cached_disentanglement(ROOT / "demo-betavae-shapes")["mi_matrix"])
     assert MIXED in entangled and set(entangled) <= {MIXED, UNUSED}, entangled

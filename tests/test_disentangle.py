@@ -156,7 +156,7 @@ def test_pairs_and_votes_hold_the_factor_at_its_value():
     pool = shapes.sample_factors(D.POOL, rng)
     group = D._group(pool, 2)  # orientation
     values = rng.integers(0, 40, (30, 64))
-    a, b = D._pairs(group, values, rng)
+    a, b = D._draw_pairs(group, values, rng)
     assert a.shape == b.shape == (30, 64) and (a != b).all()
     assert (pool[a, 2] == values).all() and (pool[b, 2] == values).all()
     assert len(np.unique(a)) > 1000  # the other factors vary: many different rows
@@ -243,10 +243,10 @@ def test_disentanglement_page_against_two_shapes_runs(shapes_run, tmp_path, monk
     from streamlit.testing.v1 import AppTest
 
     import aelab.metrics.results
-    from aelab.explore import disentangle_lesson as L
+    from aelab.explore import disentangle_lesson
 
     runs = tmp_path / "runs"
-    aelab.metrics.results.load_disentanglement(shapes_run)  # what the worker does after training
+    aelab.metrics.results.get_disentanglement(shapes_run)  # what the worker does after training
     for name in (shapes_run.name, "twin"):
         shutil.copytree(shapes_run, runs / name)
     monkeypatch.setenv("AELAB_RUNS", str(runs))
@@ -262,10 +262,10 @@ def test_disentanglement_page_against_two_shapes_runs(shapes_run, tmp_path, monk
     assert list(table.index) == list(D.SCORES)
     assert table.loc["mig", "this run"] == pytest.approx(scores["mig"])
     assert table.loc["factor_vae", "chance"] == pytest.approx(0.2)
-    assert table.loc["mig", "ground-truth (reference)"] == L.REFERENCE["ground-truth"]["mig"]
-    assert table.loc["mig", "published (dSprites)"] == L.PUBLISHED["mig"]
+    assert table.loc["mig", "ground-truth (reference)"] == disentangle_lesson.REFERENCE["ground-truth"]["mig"]
+    assert table.loc["mig", "published (dSprites)"] == disentangle_lesson.PUBLISHED["mig"]
     assert table.loc["beta_vae", "what it measures"].startswith("How often a linear classifier")
-    expected = L.dimension_labels(np.array(scores["mi_matrix"]))
+    expected = disentangle_lesson.dimension_labels(np.array(scores["mi_matrix"]))
     shown = [m.value for m in at.markdown if "→" in m.value]
     # the run's traversals (6 latents), then both sides of the comparison (6 rows each)
     assert len(shown) == 18
@@ -282,7 +282,7 @@ def test_disentanglement_page_against_two_shapes_runs(shapes_run, tmp_path, monk
 
 
 def test_latents_are_named_only_when_one_factor_clearly_dominates():
-    from aelab.explore import disentangle_lesson as L
+    from aelab.explore import disentangle_lesson
 
     h = np.log(np.array(shapes.SIZES))
     mi = np.zeros((5, 5))   # z4 says nothing about any factor -> unused
@@ -291,18 +291,18 @@ def test_latents_are_named_only_when_one_factor_clearly_dominates():
     mi[2, 4] = 0.45 * h[4]
     mi[3, 1] = 0.25 * h[1]  # z3 carries scale with a gap of 0.25 and shape with 0.21
     mi[3, 0] = 0.21 * h[0]
-    assert L.dimension_labels(mi) == ["pos_x", "mixed", "mixed", "scale", "unused"]
-    assert L.dimension_labels(mi, threshold=0.3) == ["pos_x", "mixed", "mixed", "mixed", "unused"]
-    best, gaps = L.mig_gaps(mi)
+    assert disentangle_lesson.dimension_labels(mi) == ["pos_x", "mixed", "mixed", "scale", "unused"]
+    assert disentangle_lesson.dimension_labels(mi, threshold=0.3) == ["pos_x", "mixed", "mixed", "mixed", "unused"]
+    best, gaps = disentangle_lesson.mig_gaps(mi)
     assert best[3] == 0 and gaps[3] == pytest.approx(0.9) and gaps[4] == pytest.approx(0.05)
 
 
 def test_the_page_shows_the_reference_encoders_as_measured(reference):
-    from aelab.explore import disentangle_lesson as L
+    from aelab.explore import disentangle_lesson
 
     for name in D.REFERENCE_ENCODERS:
         for metric in D.SCORES:
-            assert L.REFERENCE[name][metric] == pytest.approx(reference[name][metric], abs=5e-4)
+            assert disentangle_lesson.REFERENCE[name][metric] == pytest.approx(reference[name][metric], abs=5e-4)
 
 
 def test_the_page_never_scores_in_its_script_run(shapes_run, tmp_path, monkeypatch):
@@ -332,14 +332,14 @@ def test_the_page_never_scores_in_its_script_run(shapes_run, tmp_path, monkeypat
 
 
 def test_the_beta_study_is_read_from_docs(tmp_path):
-    from aelab.explore import disentangle_lesson as L
+    from aelab.explore import disentangle_lesson
 
-    assert L.beta_study(tmp_path / "missing.json") is None
+    assert disentangle_lesson.beta_study(tmp_path / "missing.json") is None
     (tmp_path / "broken.json").write_text("{")
-    assert L.beta_study(tmp_path / "broken.json") is None
+    assert disentangle_lesson.beta_study(tmp_path / "broken.json") is None
     summary = [{"beta": 1.0, "seeds": 3, "mig_mean": 0.1, "mig_std": 0.01}]
     (tmp_path / "study.json").write_text(json.dumps({"setting": "s", "summary": summary}))
-    assert L.beta_study(tmp_path / "study.json") == summary
+    assert disentangle_lesson.beta_study(tmp_path / "study.json") == summary
 
 
 def test_mig_and_dci_match_an_independent_computation():

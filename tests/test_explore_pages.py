@@ -54,7 +54,7 @@ from aelab.explore.latent import (
 from aelab.explore.reconstructions import image_grid
 from aelab.explore.webdecoder import WebDecoderError, export_decoder
 from aelab.metrics.evaluate import reconstruct_array
-from aelab.metrics.results import CACHE, build_caches, load_caches, load_latent_scores, weights_hash
+from aelab.metrics.results import CACHE, get_caches, get_latent_scores, rebuild_caches, weights_hash
 from aelab.runs.folder import atomic_write_tensors, load_model, read_tensors
 
 # name -> (variant, model settings); made in this order, so "ae2" is every page's first run
@@ -92,7 +92,7 @@ class Runs:
         return load_model(self.dirs[name])
 
     def caches(self, name: str) -> dict:
-        return load_caches(self.dirs[name])
+        return get_caches(self.dirs[name])
 
 
 @pytest.fixture(scope="module")
@@ -100,8 +100,8 @@ def template(tmp_path_factory, pca_for_umap):
     root = tmp_path_factory.mktemp("explore-runs")
     dirs = {name: make_run(root, variant, settings) for name, (variant, settings) in RUNS.items()}
     for run_dir in dirs.values():
-        build_caches(run_dir)
-        load_latent_scores(run_dir)  # as the background scorer would (test_scores_are_... below)
+        rebuild_caches(run_dir)
+        get_latent_scores(run_dir)  # as the background scorer would (test_scores_are_... below)
     return Runs(root, dirs)
 
 
@@ -268,10 +268,10 @@ def test_sessions_share_the_latent_figure_and_the_cached_arrays(runs, tmp_path, 
     """The figure is built once, and the cache file read once, for a rerun and a second session."""
     private_copy(runs, ["vae"], tmp_path / "runs", monkeypatch)  # a new folder: new cache keys
     built, read = [], []
-    scatters, load = aelab.explore.latent.label_scatters, aelab.metrics.results.load_caches
+    scatters, load = aelab.explore.latent.label_scatters, aelab.metrics.results.get_caches
     monkeypatch.setattr(aelab.explore.latent, "label_scatters",
                         lambda views, *a: built.append(list(views)) or scatters(views, *a))
-    monkeypatch.setattr(aelab.metrics.results, "load_caches", lambda *a, **k: read.append(a) or load(*a, **k))
+    monkeypatch.setattr(aelab.metrics.results, "get_caches", lambda *a, **k: read.append(a) or load(*a, **k))
     monkeypatch.setenv("AELAB_TIMING", "1")  # the server's script time, for bench/
     first = open_page("latent")
     assert len(built) == 1 and len(built[0]) == 4 and len(read) == 1
@@ -677,9 +677,9 @@ def test_scores_not_ready_are_computed_in_the_background_never_in_the_page(runs,
 
 def test_the_latent_scores_command_writes_what_the_page_reads(runs, tmp_path, monkeypatch, capsys):
     from aelab.cli import main
-    from aelab.metrics.results import peek_latent_scores
+    from aelab.metrics.results import cached_latent_scores
 
     root = private_copy(runs, ["ae2"], tmp_path / "runs", monkeypatch)
     (root / runs.id("ae2") / "scores.json").unlink()
     assert main(["latent-scores", runs.id("ae2"), "--runs-dir", str(root), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == peek_latent_scores(root / runs.id("ae2"))
+    assert json.loads(capsys.readouterr().out) == cached_latent_scores(root / runs.id("ae2"))

@@ -176,14 +176,14 @@ def test_manager_and_app_refuse_references_outside(project, monkeypatch):
 def test_refusals_are_one_plain_sentence(project):
     runs = project["runs"]
     with pytest.raises(RunError, match=r"^'\.\.' is not a run id"):
-        RunRef.resolve("..", runs)
+        RunRef.checked("..", runs)
     with pytest.raises(RunError, match=r"is a symbolic link to .* outside the runs folder"):
-        RunRef.resolve("link", runs)
+        RunRef.checked("link", runs)
     with pytest.raises(RunError, match=r"is not a run of the runs folder"):
-        RunRef.resolve(str(project["outside"]), runs)
+        RunRef.checked(str(project["outside"]), runs)
     with pytest.raises(RunError, match=r"run ids never start with a dot"):
-        RunRef.resolve(".git", runs)
-    ref = RunRef.resolve(project["inside"].name, runs)
+        RunRef.checked(".git", runs)
+    ref = RunRef.checked(project["inside"].name, runs)
     assert ref.path == project["inside"] and ref.config["variant"] == "ae"
     assert os.fspath(ref) == str(project["inside"]) and (ref / "config.json").is_file()
 
@@ -197,7 +197,7 @@ import torch  # noqa: E402
 
 import aelab.metrics.results  # noqa: E402
 from aelab.errors import AelabError  # noqa: E402
-from aelab.metrics.results import CACHE, EVAL, build_eval, build_projections, load_caches, load_eval  # noqa: E402
+from aelab.metrics.results import CACHE, EVAL, get_caches, get_eval, rebuild_eval, rebuild_projections  # noqa: E402
 from aelab.runs.folder import STATES, WEIGHTS, read_metrics  # noqa: E402
 from aelab.runs.train import train_run  # noqa: E402
 
@@ -218,8 +218,8 @@ def good_run(tmp_path_factory):
     assert train_run(run)["state"] == "done"
     with pytest.MonkeyPatch.context() as mp:
         _pca_only(mp)
-        build_eval(run)
-        build_projections(run)
+        rebuild_eval(run)
+        rebuild_projections(run)
     return run
 
 
@@ -302,9 +302,9 @@ def _readers(name: str):
         "config.json": [lambda ref: ref.load_model()],
         "status.json": [],
         "metrics.jsonl": [lambda ref: read_metrics(ref)],
-        EVAL: [lambda ref: load_eval(ref)],
-        CACHE: [lambda ref: load_caches(ref)],
-        WEIGHTS: [lambda ref: ref.load_model(), lambda ref: load_eval(ref)],
+        EVAL: [lambda ref: get_eval(ref)],
+        CACHE: [lambda ref: get_caches(ref)],
+        WEIGHTS: [lambda ref: ref.load_model(), lambda ref: get_eval(ref)],
     }[name]
 
 
@@ -322,7 +322,7 @@ def test_each_damaged_run_file_reads_as_damaged_or_one_sentence(good_run, tmp_pa
         assert rows["healthy"]["state"] == "done"
         victim = rows["victim"]
         ok = victim["state"] in STATES or (victim["state"] == "damaged" and victim["damaged"])
-        ref = RunRef.resolve("victim", root)
+        ref = RunRef.checked("victim", root)
         for read in _readers(name):
             try:
                 read(ref)
@@ -358,7 +358,7 @@ def test_non_finite_weights_are_one_sentence_naming_the_run(good_run, tmp_path, 
     assert main(["evaluate", "diverged", "--runs-dir", str(root)]) == 2
     err = capsys.readouterr().err
     assert one_sentence(err) and "of run diverged holds NaN or infinite values" in err
-    ref = RunRef.resolve("diverged", root)
+    ref = RunRef.checked("diverged", root)
     with pytest.raises(RunError, match=r"model.safetensors of run diverged holds NaN or infinite "
                                        r"values .*the training diverged"):
         ref.load_model()
@@ -579,7 +579,7 @@ def test_a_full_disk_while_caching_is_a_sentence(good_run, tmp_path, monkeypatch
     (root / "r" / EVAL).unlink()
     fill_disk_when(monkeypatch, lambda name: True)
     with pytest.raises(RunError, match=r"cannot write eval.json in run r \(no space left on device\)"):
-        load_eval(RunRef.resolve("r", root))
+        get_eval(RunRef.checked("r", root))
     assert temp_files(root) == []
     record("full disk while caching", True, True)
 

@@ -141,9 +141,9 @@ def test_run_folder_needs_what_aelab_writes(tmp_path):
     assert not is_run_folder(run)
     (tmp_path / "runs").mkdir()
     with pytest.raises(RunError, match="is not a run: it is neither a folder directly inside"):
-        RunRef.resolve(str(run), tmp_path / "runs", anywhere=True)
+        RunRef.checked(str(run), tmp_path / "runs", anywhere=True)
     with pytest.raises(RunError, match="is not a run of the runs folder"):
-        RunRef.resolve(str(run), tmp_path / "runs")  # the app's rule: confined
+        RunRef.checked(str(run), tmp_path / "runs")  # the app's rule: confined
 
 
 def test_run_files_name_every_file_of_the_shipped_runs(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 
 from aelab.metrics import background as scoring
 from aelab.metrics.disentanglement import VERSION
-from aelab.metrics.results import DISENTANGLEMENT, _cached_json, weights_hash
+from aelab.metrics.results import DISENTANGLEMENT, _get_json, weights_hash
 
 
 @pytest.fixture
@@ -59,7 +59,7 @@ def test_a_failed_scorer_says_why_and_can_start_again(run_dir, monkeypatch):
 
 
 def test_scores_of_other_weights_or_definitions_are_not_ready(run_dir):
-    _cached_json(run_dir, DISENTANGLEMENT, lambda: {"mig": 0.1, "version": VERSION})
+    _get_json(run_dir, DISENTANGLEMENT, lambda: {"mig": 0.1, "version": VERSION})
     assert scoring.scoring_state(run_dir) == {"state": "ready",
                                               "scores": {"mig": 0.1, "version": VERSION}}
     cached = json.loads((run_dir / DISENTANGLEMENT).read_text())

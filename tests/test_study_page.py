@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import aelab.runs.local
-from aelab.metrics.results import load_eval
+from aelab.metrics.results import get_eval
 from aelab.runs.folder import read_status
 from aelab.runs.study import StudySpec, parse_grid
 from aelab.runs.study_results import list_studies, summarise_metric, trial_rows
@@ -29,7 +29,7 @@ def study_root(tmp_path_factory):
         record = {"id": SPEC.id, "point": point, "seed": seed, "grid": SPEC.grid, "seeds": 2}
         run_dir = prepare_run("ae", "digits", *SPEC.split(point, seed), runs_dir=root, study=record)
         assert train_run(run_dir)["state"] == "done"
-        load_eval(run_dir)
+        get_eval(run_dir)
     return root
 
 

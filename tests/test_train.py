@@ -197,10 +197,10 @@ def test_loading_refuses_pickles_damage_and_mismatches(runs_dir):
 
 def test_resolve_run_by_id_or_path(runs_dir):
     run = tiny_run(runs_dir)
-    assert RunRef.resolve(run.name, runs_dir).path == run
-    assert RunRef.resolve(str(run)).path == run  # $AELAB_RUNS is the runs folder
+    assert RunRef.checked(run.name, runs_dir).path == run
+    assert RunRef.checked(str(run)).path == run  # $AELAB_RUNS is the runs folder
     with pytest.raises(RunError, match="no run 'nope'"):
-        RunRef.resolve("nope", runs_dir)
+        RunRef.checked("nope", runs_dir)
 
 
 def test_prepare_run_rejects_bad_settings_before_writing(runs_dir):

@@ -3,7 +3,7 @@
 same way with ``python -m aelab latent-scores``).
 
 A finished shapes run is scored by its worker right after training
-(``aelab.metrics.results.build_caches``).
+(``aelab.metrics.results.rebuild_caches``).
 A run without fresh scores (trained with ``caches`` off, or before the weights changed) is
 scored by ``start_scoring``: it starts ``python -m aelab disentangle RUN_DIR`` in its own
 session, which writes ``disentangle.json`` into the run folder, and records the process id
@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from aelab.metrics.results import peek_disentanglement, peek_latent_scores
+from aelab.metrics.results import cached_disentanglement, cached_latent_scores
 from aelab.runs.folder import DISENTANGLE_LOG, DISENTANGLE_PID, LATENT_LOG, LATENT_PID
 from aelab.runs.local import pid_alive
 
@@ -31,8 +31,8 @@ LATENT_COMMAND = [sys.executable, "-m", "aelab", "latent-scores"]  # the same fo
 # kind -> (its pid file, its log, its command, the look at fresh cached scores): the same
 # one-process-per-run machinery scores disentanglement and the Latent space score table
 KINDS = {
-    "disentangle": lambda: (SCORER, LOG, COMMAND, peek_disentanglement),
-    "latent": lambda: (LATENT_PID, LATENT_LOG, LATENT_COMMAND, peek_latent_scores),
+    "disentangle": lambda: (SCORER, LOG, COMMAND, cached_disentanglement),
+    "latent": lambda: (LATENT_PID, LATENT_LOG, LATENT_COMMAND, cached_latent_scores),
 }
 
 

@@ -166,7 +166,7 @@ def _group(pool_factors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np
     return order, starts, counts
 
 
-def _pairs(group, values: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _draw_pairs(group, values: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Two distinct pool rows ``(a, b)`` for each entry of ``values``, both holding that value
     of the ``group``'s factor, drawn uniformly among the rows that do."""
     order, starts, counts = group
@@ -211,7 +211,7 @@ def beta_vae_metric(pool_factors: np.ndarray, pool_codes: np.ndarray, rng: np.ra
     z_diff = np.zeros((n, pool_codes.shape[1]))
     for k in range(len(FACTORS)):
         points = np.flatnonzero(ks == k)
-        a, b = _pairs(_group(pool_factors, k), rng.integers(0, SIZES[k], (len(points), pairs)), rng)
+        a, b = _draw_pairs(_group(pool_factors, k), rng.integers(0, SIZES[k], (len(points), pairs)), rng)
         z_diff[points] = np.abs(pool_codes[a] - pool_codes[b]).mean(1)  # (points, K)
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
     clf.fit(z_diff[:n_train], ks[:n_train])
@@ -430,12 +430,12 @@ def scorable(config: dict) -> bool:
     return is_shapes(config["dataset"])
 
 
-def score_run_dir(run, runs_dir=None):
+def scorable_run(run, runs_dir=None):
     """The handle of the run ``run`` (a RunRef, a run folder, or a run id confined to
     ``runs_dir``), refused unless it can be scored."""
     from aelab.runs.refs import RunRef
 
-    run = RunRef.coerce(run, runs_dir)
+    run = RunRef.checked_if_text(run, runs_dir)
     if not scorable(run.config):
         raise RunError(f"disentanglement metrics need a run trained on the shapes dataset; run "
                        f"{run.run_id} was trained on {run.config['dataset']}")
@@ -444,10 +444,10 @@ def score_run_dir(run, runs_dir=None):
 
 def score_run(run, runs_dir=None, seed: int = 0, device: str = "cpu",
               unpruned: bool = False) -> dict:
-    """``score`` of a trained run (see ``score_run_dir``), which must have been trained on
+    """``score`` of a trained run (see ``scorable_run``), which must have been trained on
     shapes; ``unpruned``: with every pruned latent given back its encoder output (to see
     what pruning changed; ``aelab.models.vae``)."""
-    run = score_run_dir(run, runs_dir)
+    run = scorable_run(run, runs_dir)
     config = run.config
     model = run.load_model(device)
     if unpruned:

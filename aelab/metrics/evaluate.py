@@ -142,7 +142,7 @@ def evaluate_model(model, dataset, seed: int = 0) -> dict:
 def evaluate_run(run, dataset: str | None = None, runs_dir=None, device: str = "cpu") -> dict:
     """``evaluate_model`` for a run (a RunRef, a run folder, or a run id confined to ``runs_dir``), on
     its own dataset unless one is named."""
-    run = RunRef.coerce(run, runs_dir)
+    run = RunRef.checked_if_text(run, runs_dir)
     config = run.config
     model = run.load_model(device)
     name = dataset or config["dataset"]

@@ -6,8 +6,11 @@ PCA and 2-D UMAP of the codes, the same two projections of the raw pixels and,
 for VAE-family runs, the mean KL per latent dimension. ``eval.json`` holds the
 ``evaluate`` metrics. Both record the SHA-256 of the weights they were made
 from; a cache whose hash differs from the current weights is rebuilt, never trusted.
-Every function takes the run's handle (``RunRef``; a run folder the library holds
-is turned into one with ``RunRef.of``).
+One verb per cache operation: ``rebuild_*`` computes and writes now; ``refresh_caches``
+rebuilds only what is missing or stale; ``get_*`` returns the cached value, computing and
+writing it first when missing or stale; ``cached_*`` returns the cached value or None and
+never computes. Every function takes the run's handle (``RunRef``; a run folder the library holds
+is turned into one with ``RunRef.unchecked``).
 """
 from __future__ import annotations
 
@@ -75,9 +78,9 @@ def _load_run(run: RunRef):
     return run.config, run.load_model(), load_dataset(run.config["dataset"])
 
 
-def build_eval(run, progress: Callable[[str], None] | None = None) -> dict:
+def rebuild_eval(run, progress: Callable[[str], None] | None = None) -> dict:
     """Compute and write ``eval.json`` (the ``evaluate`` metrics) for the current weights."""
-    run = RunRef.of(run)
+    run = RunRef.unchecked(run)
     digest = run.weights_sha256()
     (progress or (lambda message: None))("evaluating")
     config, model, ds = _load_run(run)
@@ -87,10 +90,10 @@ def build_eval(run, progress: Callable[[str], None] | None = None) -> dict:
     return scores
 
 
-def build_projections(run, progress: Callable[[str], None] | None = None) -> None:
+def rebuild_projections(run, progress: Callable[[str], None] | None = None) -> None:
     """Compute and write ``cache.safetensors`` (codes and 2-D projections) for the current weights."""
     say = progress or (lambda message: None)
-    run = RunRef.of(run)
+    run = RunRef.unchecked(run)
     digest = run.weights_sha256()
     config, model, ds = _load_run(run)
     seed = config["train_config"].seed
@@ -106,7 +109,7 @@ def build_projections(run, progress: Callable[[str], None] | None = None) -> Non
         for method in ("pca", "umap"):
             say(f"{method.upper()} of the {source}")
             tensors[f"{method}_{source}"] = torch.from_numpy(project_2d(data, method, seed))
-    scores = load_eval(run, progress)
+    scores = get_eval(run, progress)
     if "kl_per_dim" in scores:
         tensors["kl_per_dim"] = torch.tensor(scores["kl_per_dim"])
     meta = {"weights_sha256": digest, "dataset": config["dataset"], "seed": str(seed)}
@@ -114,7 +117,7 @@ def build_projections(run, progress: Callable[[str], None] | None = None) -> Non
         atomic_write_tensors(run / CACHE, tensors, meta)
 
 
-def build_caches(run, progress: Callable[[str], None] | None = None,
+def rebuild_caches(run, progress: Callable[[str], None] | None = None,
                  phase: Callable[[str, int, int], None] | None = None) -> None:
     """Write both caches (``eval.json`` and ``cache.safetensors``) for the current weights,
     and for a run the disentanglement metrics can score, ``disentangle.json``.
@@ -123,10 +126,10 @@ def build_caches(run, progress: Callable[[str], None] | None = None,
     ``caching`` and, for a scorable run, ``scoring``."""
     from aelab.metrics.disentanglement import scorable
 
-    run = RunRef.of(run)
-    steps = [("evaluating", build_eval), ("caching", build_projections)]
+    run = RunRef.unchecked(run)
+    steps = [("evaluating", rebuild_eval), ("caching", rebuild_projections)]
     if scorable(run.config):
-        steps.append(("scoring", load_disentanglement))
+        steps.append(("scoring", get_disentanglement))
     for index, (name, build) in enumerate(steps):
         if phase is not None:
             phase(name, index, len(steps))
@@ -166,34 +169,34 @@ def _projections_fresh(run: RunRef, digest: str) -> bool:
         tensors[k].ndim == 2 and tensors[k].shape[1] == 2 for k in PROJECTIONS[2:])
 
 
-def ensure_caches(run, progress: Callable[[str], None] | None = None) -> bool:
+def refresh_caches(run, progress: Callable[[str], None] | None = None) -> bool:
     """Rebuild whichever cache is missing or made from other weights; True if any was."""
-    run = RunRef.of(run)
+    run = RunRef.unchecked(run)
     digest = run.weights_sha256()
     rebuilt = False
     if not _eval_fresh(run, digest):
-        build_eval(run, progress)
+        rebuild_eval(run, progress)
         rebuilt = True
     if not _projections_fresh(run, digest):
-        build_projections(run, progress)
+        rebuild_projections(run, progress)
         rebuilt = True
     return rebuilt
 
 
-def load_caches(run, progress: Callable[[str], None] | None = None) -> dict[str, np.ndarray]:
+def get_caches(run, progress: Callable[[str], None] | None = None) -> dict[str, np.ndarray]:
     """The run's cached codes and projections (rebuilt first when missing or stale)."""
-    run = RunRef.of(run)
+    run = RunRef.unchecked(run)
     if not _projections_fresh(run, run.weights_sha256()):
-        build_projections(run, progress)
+        rebuild_projections(run, progress)
     tensors, _ = read_tensors(run / CACHE)
     return {k: v.numpy() for k, v in tensors.items()}
 
 
-def load_eval(run, progress: Callable[[str], None] | None = None) -> dict:
+def get_eval(run, progress: Callable[[str], None] | None = None) -> dict:
     """The run's ``evaluate`` metrics (recomputed first when missing or stale; no projections)."""
-    run = RunRef.of(run)
+    run = RunRef.unchecked(run)
     if not _eval_fresh(run, run.weights_sha256()):
-        return build_eval(run, progress)
+        return rebuild_eval(run, progress)
     scores = read_json(run / EVAL, "eval")
     scores.pop("weights_sha256", None)
     return scores
@@ -201,7 +204,7 @@ def load_eval(run, progress: Callable[[str], None] | None = None) -> dict:
 
 
 
-def _peek_json(run: RunRef, name: str) -> object | None:
+def _json_if_fresh(run: RunRef, name: str) -> object | None:
     """The value cached in JSON file ``name`` if it was made from the current weights (and
     has the type its reader expects: a list of rows or a dict of scores)."""
     try:
@@ -216,12 +219,12 @@ def _peek_json(run: RunRef, name: str) -> object | None:
     return None
 
 
-def _cached_json(run, name: str, compute: Callable[[], object],
+def _get_json(run, name: str, compute: Callable[[], object],
                  fresh: Callable[[object], bool] = lambda value: True):
     """``compute()``, cached in JSON file ``name`` under the weights' hash (and kept while
     ``fresh(value)``)."""
-    run = RunRef.of(run)
-    cached = _peek_json(run, name)
+    run = RunRef.unchecked(run)
+    cached = _json_if_fresh(run, name)
     if cached is not None and fresh(cached):
         return cached
     digest = run.weights_sha256()  # the weights the value is computed from
@@ -231,26 +234,26 @@ def _cached_json(run, name: str, compute: Callable[[], object],
     return value
 
 
-def load_latent_scores(run, progress: Callable[[str], None] | None = None) -> list[dict]:
+def get_latent_scores(run, progress: Callable[[str], None] | None = None) -> list[dict]:
     """The Latent space page's score table (``aelab.explore.latent.latent_scores``), cached in
     ``scores.json`` under the weights' hash and recomputed when missing or stale."""
     from aelab.explore.latent import latent_scores
 
     def compute():
-        caches = load_caches(run, progress)
+        caches = get_caches(run, progress)
         (progress or (lambda message: None))("scoring codes, PCA codes and pixels")
-        _, model, ds = _load_run(RunRef.of(run))
+        _, model, ds = _load_run(RunRef.unchecked(run))
         return latent_scores(model, ds, caches)
 
-    return _cached_json(run, SCORES, compute)
+    return _get_json(run, SCORES, compute)
 
 
-def peek_latent_scores(run) -> list[dict] | None:
+def cached_latent_scores(run) -> list[dict] | None:
     """The cached score table if it matches the current weights, else None."""
-    return _peek_json(RunRef.of(run), SCORES)
+    return _json_if_fresh(RunRef.unchecked(run), SCORES)
 
 
-def load_disentanglement(run, progress: Callable[[str], None] | None = None) -> dict:
+def get_disentanglement(run, progress: Callable[[str], None] | None = None) -> dict:
     """The disentanglement scores of a ``shapes`` run
     (``aelab.metrics.disentanglement.score_run``), cached in
     ``disentangle.json`` under the weights' hash and recomputed when missing or stale."""
@@ -258,9 +261,9 @@ def load_disentanglement(run, progress: Callable[[str], None] | None = None) -> 
 
     def compute():
         (progress or (lambda message: None))("scoring disentanglement (under a minute)")
-        return score_run(RunRef.of(run))
+        return score_run(RunRef.unchecked(run))
 
-    return _cached_json(run, DISENTANGLEMENT, compute, _current_scores)
+    return _get_json(run, DISENTANGLEMENT, compute, _current_scores)
 
 
 def _current_scores(scores: dict) -> bool:
@@ -269,8 +272,8 @@ def _current_scores(scores: dict) -> bool:
     return scores.get("version") == VERSION
 
 
-def peek_disentanglement(run) -> dict | None:
+def cached_disentanglement(run) -> dict | None:
     """The cached disentanglement scores if they match the current weights and the current
     definitions of the scores, else None."""
-    scores = _peek_json(RunRef.of(run), DISENTANGLEMENT)
+    scores = _json_if_fresh(RunRef.unchecked(run), DISENTANGLEMENT)
     return scores if scores is not None and _current_scores(scores) else None

@@ -262,7 +262,7 @@ def worker_main(run: RunRef, resume: bool = False) -> int:
     """Train one run in this process, then build its explore caches; the exit status."""
     from aelab.runs.train import trainer_for
 
-    run_dir = RunRef.of(run).path
+    run_dir = RunRef.unchecked(run).path
     terminated = []
     signal.signal(signal.SIGTERM, lambda *_: terminated.append(True))
     trainer = trainer_for(run_dir, should_stop=lambda: bool(terminated) or stop_file(run_dir).exists())
@@ -282,7 +282,7 @@ def finish_caches(run_dir: Path, status: dict, caches: bool = True) -> dict:
 
     A cache that fails to build leaves the run ``done`` (the pages rebuild caches on demand).
     """
-    from aelab.metrics.results import build_caches
+    from aelab.metrics.results import rebuild_caches
 
     if status["state"] != "done" or not caches:
         return status
@@ -298,7 +298,7 @@ def finish_caches(run_dir: Path, status: dict, caches: bool = True) -> dict:
             write_status(run_dir, **{**status, "caches": "building", **state, "phase_note": message})
 
     try:
-        build_caches(run_dir, note, phase)
+        rebuild_caches(run_dir, note, phase)
         return write_status(run_dir, **{**status, "caches": "ready"})
     except Exception as exc:
         return write_status(run_dir, **{**status, "caches": f"failed: {type(exc).__name__}: {exc}"})
@@ -380,9 +380,9 @@ class RunManager:
         self.backend.kick()
 
     def _dir(self, run_id: "str | RunRef") -> Path:
-        """The folder of a run id, confined to this runs folder (``RunRef.resolve``); a
+        """The folder of a run id, confined to this runs folder (``RunRef.checked``); a
         ``RunRef`` the CLI resolved with ``anywhere`` may name a run folder elsewhere."""
-        return RunRef.resolve(run_id, self.runs_dir).path
+        return RunRef.checked(run_id, self.runs_dir).path
 
     def _backend(self, run_dir: Path) -> "LocalBackend":
         """This folder's backend, or for a run folder elsewhere (``train --out``) one serving

@@ -1,7 +1,7 @@
 """The run handle: a run reference resolved once, at the edge, and confined to the runs folder.
 
 Every run the CLI, the manager and the app act on is named by a user (a command
-line argument, a page selection, a query string). ``RunRef.resolve`` turns that
+line argument, a page selection, a query string). ``RunRef.checked`` turns that
 name into a handle whose folder is, after resolving symbolic links, a *direct
 child* of the resolved runs folder; anything else (``.``, ``..``, an absolute
 path elsewhere, a link pointing out of the folder, a dot-folder) is refused with
@@ -34,9 +34,11 @@ class RunRef:
     root: Path
     run_id: str
 
-    # --- construction ---
+    # --- construction: the three differ exactly in the confinement check ---
+    # checked: always (what a user typed); unchecked: never (a folder the program holds);
+    # checked_if_text: a string is checked, a Path or RunRef the program holds is not.
     @classmethod
-    def resolve(cls, ref: "str | os.PathLike | RunRef", runs_dir: str | os.PathLike | None = None,
+    def checked(cls, ref: "str | os.PathLike | RunRef", runs_dir: str | os.PathLike | None = None,
                 anywhere: bool = False) -> "RunRef":
         """The run named ``ref`` (a run id, or a path to a folder directly inside the runs
         folder: ``runs_dir``, else ``$AELAB_RUNS``, else ./checkpoints); a RunError otherwise.
@@ -103,24 +105,25 @@ class RunRef:
         return cls(real.parent, real.name) if is_run_folder(real) else None
 
     @classmethod
-    def of(cls, run: "str | os.PathLike | RunRef") -> "RunRef":
+    def unchecked(cls, run: "str | os.PathLike | RunRef") -> "RunRef":
         """A handle for a run folder the library already holds (a RunRef passes through; a
-        path becomes a handle in its own parent folder). Not for user input: use ``resolve``."""
+        path becomes a handle in its own parent folder). Not for user input: use ``checked``."""
         if isinstance(run, RunRef):
             return run
         real = Path(run).resolve()
         return cls(real.parent, real.name)
 
     @classmethod
-    def coerce(cls, run: "str | os.PathLike | RunRef", runs_dir: str | os.PathLike | None = None
-               ) -> "RunRef":
+    def checked_if_text(cls, run: "str | os.PathLike | RunRef",
+                        runs_dir: str | os.PathLike | None = None) -> "RunRef":
         """A library entry point's run argument as a handle: a RunRef as is, a ``Path`` the
-        program holds via ``of``, and a string (user input: a run id or path) via ``resolve``."""
+        program holds via ``unchecked``, and a string (user input: a run id or path) via
+        ``checked``."""
         if isinstance(run, RunRef):
             return run
         if isinstance(run, os.PathLike) and runs_dir is None:
-            return cls.of(run)
-        return cls.resolve(run, runs_dir)
+            return cls.unchecked(run)
+        return cls.checked(run, runs_dir)
 
     # --- what it names ---
     @property

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from aelab.data.datasets import is_shapes
-from aelab.metrics.results import build_caches, load_disentanglement, load_latent_scores
+from aelab.metrics.results import get_disentanglement, get_latent_scores, rebuild_caches
 from aelab.models import get_variant
 from aelab.runs.folder import TRAIN_STATE, read_config, runs_root
 from aelab.runs.train import train_run
@@ -96,8 +96,8 @@ def make_demo_runs(runs_dir=None, names: list[str] | None = None,
 def finish_demo_run(run_dir: Path) -> None:
     """The caches the pages read (explore caches, the Latent space scores and, for runs on
     shapes, the disentanglement scores), and no resume state: a demo run is finished."""
-    build_caches(run_dir)
-    load_latent_scores(run_dir)
+    rebuild_caches(run_dir)
+    get_latent_scores(run_dir)
     if is_shapes(read_config(run_dir)["dataset"]):
-        load_disentanglement(run_dir)
+        get_disentanglement(run_dir)
     (run_dir / TRAIN_STATE).unlink(missing_ok=True)

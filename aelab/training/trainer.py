@@ -6,7 +6,7 @@ terms are summed on the device and read back every ``log_every`` steps, so a
 GPU never waits for the host inside the loop. The trainer only calls the model
 contract (``forward``, ``loss``, ``start_step``) and never asks which variant
 it holds; a model that ``trains_on_pairs`` (Ada-GVAE) gets each batch followed by
-partner images rendered from the dataset's known factors (``_pairs``).
+partner images rendered from the dataset's known factors (``_with_partners``).
 
 What the run folder holds is written by its ``RunRecorder`` (``aelab.runs.recorder``);
 scores of the model while it trains (the live MIG) come in as a callback from the caller
@@ -191,7 +191,7 @@ class Trainer:
             xb = xb.float()
         yb = None if y is None else y[index]
         if self.factors is not None:
-            xb, yb = self._pairs(xb, yb, host_index)
+            xb, yb = self._with_partners(xb, yb, host_index)
         self.model.start_step(self.step, self.total_steps)
         out = self.model(xb, yb)
         loss, terms = self.model.loss(xb, out)
@@ -201,7 +201,7 @@ class Trainer:
         terms = {**terms, **self.model.after_step(xb, out)}
         return ["loss", *terms], torch.stack([loss.detach(), *(t.detach() for t in terms.values())])
 
-    def _pairs(self, xb, yb, host_index):
+    def _with_partners(self, xb, yb, host_index):
         """The batch followed by one partner per image that shares all but the model's
         ``differing`` factors (Locatello et al. 2020), rendered now at the data's resolution;
         drawn from (seed, step), so a resumed run draws the same partners. The factors are

@@ -30,7 +30,7 @@ def run_ref(run: "dict | str | os.PathLike | RunRef") -> RunRef:
     selection or the query string, or a folder), confined to the app's runs folder."""
     if isinstance(run, dict):
         run = run["id"]
-    return RunRef.resolve(run, runs_dir())
+    return RunRef.checked(run, runs_dir())
 
 
 def finished_runs(rows: list[dict]) -> list[dict]:

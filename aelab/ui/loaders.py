@@ -73,7 +73,7 @@ def caches_for(run) -> dict:
 
     Read once per server for each state of the cache file (its inode, mtime and size) and
     weights: a rerun or another session gets the same arrays without reading the file."""
-    from aelab.metrics.results import CACHE, load_caches
+    from aelab.metrics.results import CACHE, get_caches
 
     ref = run_ref(run)
     digest = ref.weights_sha256()
@@ -83,7 +83,7 @@ def caches_for(run) -> dict:
             return _cached_arrays(str(ref.root), ref.run_id, digest, stamp)
         except _Stale:
             pass
-    return _with_status("Computing codes and projections", lambda say: load_caches(ref, say))
+    return _with_status("Computing codes and projections", lambda say: get_caches(ref, say))
 
 
 class _Stale(Exception):
@@ -102,12 +102,12 @@ def file_stamp(path: "str | os.PathLike") -> tuple[int, int, int] | None:
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _cached_arrays(root: str, run_id: str, sha256: str, stamp: tuple) -> dict:
-    from aelab.metrics.results import _projections_fresh, load_caches
+    from aelab.metrics.results import _projections_fresh, get_caches
 
     ref = RunRef(Path(root), run_id)
     if not _projections_fresh(ref, sha256):
         raise _Stale(run_id)
-    return load_caches(ref)
+    return get_caches(ref)
 
 
 def run_key(run) -> str:
