@@ -11,9 +11,10 @@ this process on one CPU thread, so every number is reproducible) give:
   CPU float differences stay well inside; the MSE and BCE each row shows are compared
   with ``tests/references/<name>.json``.
 
-On a failure the actual picture (or figure spec) and a difference image (expected |
-actual | differences in red) are written under ``test-output/visual/`` at the repo root
-(git-ignored) and the failure message names them.
+The comparison (tests/picture_check.py, shared with the browser screenshots of
+tests/e2e/test_page_screenshots.py): on a failure the actual picture (or figure spec) and a
+difference image (expected | actual | differences in red) are written under
+``test-output/visual/`` at the repo root (git-ignored) and the failure message names them.
 
 After an intended change, refresh the references with
 
@@ -24,8 +25,6 @@ then look at the changed files under tests/references/ before committing them.
 from __future__ import annotations
 
 import json
-import math
-import os
 import re
 from pathlib import Path
 
@@ -42,15 +41,11 @@ from aelab.runs.local import RunManager
 from aelab.runs.train import train_run
 from aelab.training.setup import prepare_run
 
+from picture_check import References, Tolerance, load_png, picture_problem, save_png
+
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCES = Path(__file__).resolve().parent / "references"
 OUTPUT = ROOT / "test-output" / "visual"
-UPDATE = os.environ.get("AELAB_UPDATE_REFERENCES", "") not in ("", "0")
-
-MEAN_TOLERANCE = 2.0        # mean absolute difference, in 0-255 grey levels
-OFF_LEVEL = 16              # a pixel differing by more than this is "off" ...
-OFF_FRACTION = 0.01         # ... and fewer than this fraction of pixels may be
-Y_RTOL, Y_ATOL = 1e-3, 1e-4  # loss values and row errors
 RUNS = (("ae", 2), ("denoising", 4), ("vae", 4))
 
 
@@ -83,102 +78,9 @@ def page_models(fixture_runs):
     return models, load_dataset("digits")
 
 
-# --- checking against references ---
-def _save_png(path: Path, picture: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(picture).save(path, optimize=True)
-
-
-def picture_problem(expected: np.ndarray, actual: np.ndarray) -> str | None:
-    """Why ``actual`` does not match ``expected`` within the tolerance, or None."""
-    if expected.shape != actual.shape:
-        return f"the picture is {actual.shape}, the reference {expected.shape}"
-    diff = np.abs(expected.astype(np.int16) - actual.astype(np.int16))
-    mean, off = float(diff.mean()), float((diff > OFF_LEVEL).mean())
-    if mean >= MEAN_TOLERANCE or off >= OFF_FRACTION:
-        return (f"mean absolute difference {mean:.2f} (limit {MEAN_TOLERANCE}), "
-                f"{off:.2%} of pixels off by more than {OFF_LEVEL} (limit {OFF_FRACTION:.0%})")
-    return None
-
-
-def difference_picture(expected: np.ndarray, actual: np.ndarray, zoom: int = 4) -> np.ndarray:
-    """expected | actual | the differences in red over a dimmed expected, RGB, zoomed."""
-    def rgb(p):
-        return np.repeat(p[..., None], 3, axis=2) if p.ndim == 2 else p[..., :3]
-
-    panels = [rgb(expected), rgb(actual)]
-    if expected.shape == actual.shape:
-        diff = np.abs(expected.astype(np.int16) - actual.astype(np.int16))
-        diff = diff if diff.ndim == 2 else diff.max(axis=2)
-        marked = (rgb(expected) * 0.35).astype(np.uint8)
-        marked[..., 0] = np.maximum(marked[..., 0], np.clip(diff * 4, 0, 255).astype(np.uint8))
-        marked[diff > OFF_LEVEL] = (255, 0, 0)
-        panels.append(marked)
-    height = max(p.shape[0] for p in panels)
-    gap = np.full((height, 4, 3), 128, np.uint8)
-    padded = [np.pad(p, ((0, height - p.shape[0]), (0, 0), (0, 0)), constant_values=255)
-              for p in panels]
-    joined = np.concatenate([x for p in padded for x in (p, gap)][:-1], axis=1)
-    return joined.repeat(zoom, axis=0).repeat(zoom, axis=1)
-
-
-def check_picture(name: str, actual: np.ndarray) -> None:
-    """Compare a uint8 picture with ``references/<name>.png`` (or write it when updating)."""
-    reference = REFERENCES / f"{name}.png"
-    if UPDATE:
-        _save_png(reference, actual)
-        return
-    if not reference.is_file():
-        pytest.fail(f"no reference picture {reference}; create it with "
-                    f"AELAB_UPDATE_REFERENCES=1 python -m pytest tests/test_visual.py")
-    expected = np.asarray(Image.open(reference))
-    problem = picture_problem(expected, actual)
-    if problem:
-        actual_path, diff_path = OUTPUT / f"{name}-actual.png", OUTPUT / f"{name}-diff.png"
-        _save_png(actual_path, actual)
-        _save_png(diff_path, difference_picture(expected, actual))
-        pytest.fail(f"{name} differs from {reference.relative_to(ROOT)}: {problem}; "
-                    f"see {diff_path} (expected | actual | differences) and {actual_path}")
-
-
-def close(expected, actual, path: str = "") -> str | None:
-    """Where two JSON-like values differ (numbers within the tolerance), or None."""
-    if isinstance(expected, dict) and isinstance(actual, dict):
-        if expected.keys() != actual.keys():
-            return f"{path or 'top'}: keys {sorted(actual)} instead of {sorted(expected)}"
-        return next((p for k in expected if (p := close(expected[k], actual[k], f"{path}.{k}"))), None)
-    if isinstance(expected, list) and isinstance(actual, list):
-        if len(expected) != len(actual):
-            return f"{path}: {len(actual)} items instead of {len(expected)}"
-        return next((p for i, (e, a) in enumerate(zip(expected, actual))
-                     if (p := close(e, a, f"{path}[{i}]"))), None)
-    numbers = (int, float)
-    if isinstance(expected, numbers) and isinstance(actual, numbers) \
-            and not isinstance(expected, bool) and not isinstance(actual, bool):
-        if math.isclose(expected, actual, rel_tol=Y_RTOL, abs_tol=Y_ATOL):
-            return None
-        return f"{path}: {actual!r} instead of {expected!r}"
-    return None if expected == actual else f"{path}: {actual!r} instead of {expected!r}"
-
-
-def check_spec(name: str, actual: dict) -> None:
-    """Compare a JSON spec with ``references/<name>.json`` (or write it when updating)."""
-    reference = REFERENCES / f"{name}.json"
-    actual = json.loads(json.dumps(actual))  # tuples -> lists, numpy numbers -> floats
-    if UPDATE:
-        reference.parent.mkdir(parents=True, exist_ok=True)
-        reference.write_text(json.dumps(actual, indent=1, ensure_ascii=False) + "\n")
-        return
-    if not reference.is_file():
-        pytest.fail(f"no reference {reference}; create it with "
-                    f"AELAB_UPDATE_REFERENCES=1 python -m pytest tests/test_visual.py")
-    problem = close(json.loads(reference.read_text()), actual)
-    if problem:
-        actual_path = OUTPUT / f"{name}-actual.json"
-        actual_path.parent.mkdir(parents=True, exist_ok=True)
-        actual_path.write_text(json.dumps(actual, indent=1, ensure_ascii=False) + "\n")
-        pytest.fail(f"{name} differs from {reference.relative_to(ROOT)} at {problem}; "
-                    f"the actual spec is in {actual_path}")
+# --- checking against references (tests/picture_check.py) ---
+REFS = References(REFERENCES, OUTPUT, "AELAB_UPDATE_REFERENCES=1 python -m pytest tests/test_visual.py")
+check_picture, check_spec = REFS.check_picture, REFS.check_spec
 
 
 def figure_spec(figure) -> dict:
@@ -247,45 +149,66 @@ def test_page_scale_only_enlarges_the_pixels(page_models):
 
 
 # --- the checker itself ---
+def probe_references(tmp_path, monkeypatch) -> References:
+    monkeypatch.delenv("AELAB_UPDATE_REFERENCES", raising=False)
+    return References(tmp_path / "references", tmp_path / "out", "REFRESH-COMMAND")
+
+
 def test_the_picture_check_tolerates_float_noise_and_catches_changes(tmp_path, monkeypatch):
-    monkeypatch.setitem(globals(), "REFERENCES", tmp_path / "references")
-    monkeypatch.setitem(globals(), "OUTPUT", tmp_path / "out")
-    monkeypatch.setitem(globals(), "ROOT", tmp_path)
-    monkeypatch.setitem(globals(), "UPDATE", False)
+    refs = probe_references(tmp_path, monkeypatch)
     rng = np.random.default_rng(0)
     reference = (rng.random((24, 60)) * 255).astype(np.uint8)
-    _save_png(tmp_path / "references" / "probe.png", reference)
+    save_png(tmp_path / "references" / "probe.png", reference)
 
     jitter = np.clip(reference.astype(int) + rng.integers(-3, 4, reference.shape), 0, 255)
-    check_picture("probe", jitter.astype(np.uint8))  # float-sized differences pass
+    refs.check_picture("probe", jitter.astype(np.uint8))  # float-sized differences pass
     assert not (tmp_path / "out").exists()
 
     changed = reference.copy()
     changed[:, :10] = 255 - changed[:, :10]  # a sixth of the picture inverted
     with pytest.raises(pytest.fail.Exception) as failure:
-        check_picture("probe", changed)
+        refs.check_picture("probe", changed)
     diff_path = tmp_path / "out" / "probe-diff.png"
-    assert str(diff_path) in str(failure.value)
-    assert np.asarray(Image.open(tmp_path / "out" / "probe-actual.png")).tolist() == changed.tolist()
+    assert str(diff_path) in str(failure.value) and "REFRESH-COMMAND" in str(failure.value)
+    assert load_png(tmp_path / "out" / "probe-actual.png").tolist() == changed.tolist()
     assert Image.open(diff_path).size == ((60 * 3 + 8) * 4, 24 * 4)
 
     with pytest.raises(pytest.fail.Exception, match="the picture is"):
-        check_picture("probe", reference[:, :50])
+        refs.check_picture("probe", reference[:, :50])
     stray = reference.copy()
     stray[0, :20] = np.where(stray[0, :20] < 128, 255, 0)  # 1.4% of the pixels far off
     assert "of pixels off" in picture_problem(reference, stray)
+    with pytest.raises(pytest.fail.Exception, match="no reference .*REFRESH-COMMAND"):
+        refs.check_picture("absent", reference)
+
+
+def test_the_picture_check_counts_a_colour_pixel_once(tmp_path):
+    """An RGB pixel off in all three channels is one pixel off, not three."""
+    reference = np.full((10, 10, 3), 200, np.uint8)
+    changed = reference.copy()
+    changed[0, :5] = 0  # 5% of the pixels, every channel
+    assert "5.000% of pixels off" in picture_problem(reference, changed)
+    assert picture_problem(reference, changed, Tolerance(mean=100, off_fraction=0.06)) is None
+
+
+def test_updating_writes_the_reference(tmp_path, monkeypatch):
+    refs = probe_references(tmp_path, monkeypatch)
+    monkeypatch.setenv("AELAB_UPDATE_REFERENCES", "1")
+    picture = np.arange(64, dtype=np.uint8).reshape(8, 8)
+    refs.check_picture("new", picture)
+    refs.check_spec("new", {"y": (1, 2)})
+    assert load_png(tmp_path / "references" / "new.png").tolist() == picture.tolist()
+    assert json.loads((tmp_path / "references" / "new.json").read_text()) == {"y": [1, 2]}
 
 
 def test_the_spec_check_uses_a_tolerance(tmp_path, monkeypatch):
-    monkeypatch.setitem(globals(), "REFERENCES", tmp_path)
-    monkeypatch.setitem(globals(), "OUTPUT", tmp_path / "out")
-    monkeypatch.setitem(globals(), "ROOT", tmp_path)
-    monkeypatch.setitem(globals(), "UPDATE", False)
+    refs = References(tmp_path, tmp_path / "out", "REFRESH-COMMAND")
+    monkeypatch.delenv("AELAB_UPDATE_REFERENCES", raising=False)
     (tmp_path / "probe.json").write_text(json.dumps({"traces": [{"name": "loss", "y": [40.0, 30.0]}]}))
-    check_spec("probe", {"traces": [{"name": "loss", "y": [40.0 * (1 + 1e-5), 30.0]}]})
+    refs.check_spec("probe", {"traces": [{"name": "loss", "y": [40.0 * (1 + 1e-5), 30.0]}]})
     for wrong, where in [({"traces": [{"name": "loss", "y": [40.2, 30.0]}]}, ".traces[0].y[0]"),
                          ({"traces": [{"name": "recon", "y": [40.0, 30.0]}]}, ".traces[0].name"),
                          ({"traces": []}, ".traces: 0 items")]:
         with pytest.raises(pytest.fail.Exception, match=re.escape(f"at {where}")):
-            check_spec("probe", wrong)
+            refs.check_spec("probe", wrong)
     assert (tmp_path / "out" / "probe-actual.json").is_file()

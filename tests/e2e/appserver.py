@@ -86,8 +86,10 @@ class AppServer:
     supervisor or worker process that works on ``runs_dir``.
     """
 
-    def __init__(self, runs_dir, port: int | None = None, log_path=None, threads: str = "1"):
+    def __init__(self, runs_dir, port: int | None = None, log_path=None, threads: str = "1",
+                 env: dict | None = None):
         self.runs_dir = Path(runs_dir).resolve()
+        self.env = dict(env or {})  # more environment of the server (pinned for screenshots)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = Path(log_path or Path(tempfile.gettempdir()) / f"aelab-streamlit-{self.port}.log")
@@ -98,8 +100,8 @@ class AppServer:
     def start(self) -> "AppServer":
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         self.others = set(self.run_processes())
-        env = {**os.environ, "AELAB_RUNS": str(self.runs_dir), "AELAB_THREADS": self.threads,
-               "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, **self.env, "AELAB_RUNS": str(self.runs_dir),
+               "AELAB_THREADS": self.threads, "PYTHONUNBUFFERED": "1"}
         command = [sys.executable, "-m", "streamlit", "run", "app.py",
                    "--server.address", "127.0.0.1", "--server.port", str(self.port),
                    "--server.headless", "true", "--browser.gatherUsageStats", "false"]
@@ -187,16 +189,17 @@ class AppServer:
         self.stop()
 
 
-def serve_app(browser, tmp_path_factory, demo_runs=()):
+def serve_app(browser, tmp_path_factory, demo_runs=(), env: dict | None = None):
     """Body of an ``app_server`` fixture (see conftest.py): ``streamlit run app.py`` on a free
-    port with a fresh runs folder holding copies of the shipped ``demo_runs`` (none: empty);
-    stopped at the end together with any run supervisor and worker it started."""
+    port with a fresh runs folder holding copies of the shipped ``demo_runs`` (none: empty)
+    and ``env`` added to its environment; stopped at the end together with any run
+    supervisor and worker it started."""
     if isinstance(browser, Missing):
         yield None
         return
     folder = tmp_path_factory.mktemp("e2e")
     copy_demo_runs(folder / "runs", demo_runs)
-    server = AppServer(folder / "runs", log_path=folder / "streamlit.log", threads="1")
+    server = AppServer(folder / "runs", log_path=folder / "streamlit.log", threads="1", env=env)
     server.start()
     try:
         server.wait_healthy(timeout=90)
