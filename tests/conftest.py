@@ -8,6 +8,7 @@ The fast subset is ``python -m pytest -m "not slow and not browser and not ray"`
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import torch
 os.environ.setdefault("AELAB_THREADS", "1")
 torch.set_num_threads(int(os.environ["AELAB_THREADS"]))
 
-from aelab.models import list_variants, make_config
+from aelab.models import get_variant, list_variants, make_config
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "app.py"
@@ -103,8 +104,11 @@ def assert_ok(at, errors: bool = False) -> None:
 
 
 def small_config(variant: str, **overrides):
-    """A small config of ``variant`` for 8x8 digits with 10 classes."""
+    """A small config of ``variant`` for 8x8 digits with 10 classes; free bits off (the loss
+    tests check each paper's formula; tests/test_defaults.py checks the floor)."""
     params = {"latent_dim": 6, "hidden": "32", "input_shape": DIGITS_SHAPE, "num_classes": 10}
+    if "free_bits" in {f.name for f in dataclasses.fields(get_variant(variant).Config)}:
+        params["free_bits"] = 0.0
     if variant == "ksparse":
         params["k"] = 3
     params.update(overrides)

@@ -21,7 +21,8 @@ def test_variants_lists_every_registered_variant_with_parameters(capsys):
     assert {p["name"]: p["default"] for p in rows["sparse"]["parameters"]} == {
         "rho": 0.05, "sparsity_weight": 1.0}
     betavae = {p["name"]: p["default"] for p in rows["betavae"]["parameters"]}
-    assert set(betavae) == {"beta", "capacity_max", "capacity_steps", "gamma", "prune_kl_below"}
+    assert set(betavae) == {"beta", "capacity_max", "capacity_steps", "gamma", "prune_kl_below",
+                            "free_bits"}
     assert betavae["beta"] == 4.0 and betavae["prune_kl_below"] == 0.0  # no pruning unless asked
     assert main(["variants"]) == 0
     text = capsys.readouterr().out

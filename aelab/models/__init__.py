@@ -10,20 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from aelab.errors import ConfigError
-from aelab.models import (  # noqa: F401
-    adagvae,
-    ae,
-    betatcvae,
-    betavae,
-    contractive,
-    cvae,
-    denoising,
-    factorvae,
-    ksparse,
-    semivae,
-    sparse,
-    vae,
-)
+
+# isort: off
+# the survey's order (sec. 3, then 4): every list of variants the user sees follows it
+from aelab.models import ae, denoising, sparse, ksparse, contractive  # noqa: F401
+from aelab.models import vae, cvae, betavae, betatcvae, factorvae, adagvae, semivae  # noqa: F401
+# isort: on
 from aelab.models.base import CAPABILITIES, AEConfig, AEOutput, Autoencoder  # noqa: F401
 from aelab.models.registry import VARIANTS as _VARIANTS  # noqa: F401  (register: public name)
 from aelab.models.registry import register

@@ -29,7 +29,7 @@ from typing import ClassVar
 import torch
 
 from aelab.models.base import param
-from aelab.models.losses import tc_decomposition
+from aelab.models.losses import gaussian_kl, tc_decomposition
 from aelab.models.registry import register
 from aelab.models.vae import VAE
 from aelab.models.vae import Config as VAEConfig
@@ -101,8 +101,14 @@ class BetaTCVAE(VAE):
 
     def penalties(self, x, out):
         c = self.config
-        mi, tc, dim_kl = (t.mean() for t in tc_decomposition(
-            out.code, out.extras["mu"], out.extras["logvar"], self.train_size))
-        free = self.free_bits_gap(out.extras["mu"], out.extras["logvar"])  # floors the KL's dimension-wise part
+        z, mu, logvar = out.code, out.extras["mu"], out.extras["logvar"]
+        if c.free_bits:
+            # free bits (Kingma et al. 2016) for the split KL: a latent whose batch-mean KL is
+            # under free_bits nats feels no pull from any of the three terms (its code and
+            # posterior enter them detached), as sum_j max(KL_j, free_bits) gives a VAE; a
+            # floor on the dimension-wise term alone leaves beta * TC closing latents
+            free = gaussian_kl(mu, logvar).mean(0) < c.free_bits
+            z, mu, logvar = (torch.where(free, t.detach(), t) for t in (z, mu, logvar))
+        mi, tc, dim_kl = (t.mean() for t in tc_decomposition(z, mu, logvar, self.train_size))
         return {"mi": (mi, c.alpha * mi), "tc": (tc, self.current_beta() * tc),
-                "dim_kl": (dim_kl, c.gamma * (dim_kl + free))}
+                "dim_kl": (dim_kl, c.gamma * dim_kl)}
