@@ -29,7 +29,8 @@ DEMOS: dict[str, tuple[str, str, dict, dict]] = {
     "demo-ae-z16": ("ae", "mnist5k", {"latent_dim": 16}, {}),
     "demo-denoising": ("denoising", "mnist5k", {"latent_dim": 16, "noise": "masking",
                                                 "noise_level": 0.3}, {}),
-    "demo-sparse": ("sparse", "mnist5k", {"latent_dim": 32, "rho": 0.05, "sparsity_weight": 1.0}, {}),
+    # weight 10: at 1 the unit means sat at 0.06-0.18, not near rho (the Lesson says near rho)
+    "demo-sparse": ("sparse", "mnist5k", {"latent_dim": 32, "rho": 0.05, "sparsity_weight": 10.0}, {}),
     "demo-ksparse": ("ksparse", "mnist5k", {"latent_dim": 32, "k": 8, "k_start": 24}, {}),
     "demo-contractive": ("contractive", "mnist5k", {"latent_dim": 16, "contractive_weight": 0.1}, {}),
     "demo-vae": ("vae", "mnist5k", {"latent_dim": 8}, {}),
