@@ -6,7 +6,13 @@ ui.within_app()  # first: a deep link on a fresh server hands over to app.py
 import plotly.graph_objects as go
 import streamlit as st
 
-from aelab.explore.latent import filters_and_atoms, jacobian_singular_values, kept_frequency, mean_activations
+from aelab.explore.latent import (
+    filters_and_atoms,
+    jacobian_norms,
+    jacobian_singular_values,
+    kept_frequency,
+    mean_activations,
+)
 from aelab.explore.reconstructions import image_grid
 from aelab.models import CAPABILITIES, with_capabilities
 
@@ -50,18 +56,27 @@ elif model.kept_k:
     ui.plot(figure, key="in_ksparse")
 elif model.contractive_jacobian:
     st.subheader("Singular values of the encoder Jacobian")
-    ours = jacobian_singular_values(model, x, y, n=48).mean(0)
-    figure = go.Figure(go.Scatter(y=ours, mode="lines+markers", name="contractive"))
+    figure = go.Figure()
+
+    def spectrum(m, name: str) -> None:
+        values = jacobian_singular_values(m, x, y, n=48)
+        figure.add_trace(go.Scatter(x=list(range(1, values.shape[1] + 1)), y=values.mean(0),
+                                    mode="lines+markers",
+                                    name=f"{name}: ‖J‖F = {jacobian_norms(values).mean():.1f}"))
+
+    spectrum(model, "contractive")
     twins = [r for r in with_capabilities(ui.finished_runs(rows), ("plain",))
              if r["dataset"] == run["dataset"] and r.get("latent_dim") == config.latent_dim]
     if twins:
-        twin = ui.model_for(twins[0])
-        figure.add_trace(go.Scatter(y=jacobian_singular_values(twin, x, y, n=48).mean(0),
-                                    mode="lines+markers", name=f"plain ae ({ui.run_label(twins[0])})"))
+        spectrum(ui.model_for(twins[0]), f"plain ae ({ui.run_label(twins[0])})")
     else:
         st.caption("Train a plain `ae` with the same latent_dim on this dataset to compare.")
-    figure.update_layout(xaxis_title="index", yaxis_title="mean singular value", height=320)
+    figure.update_layout(xaxis_title="direction (largest singular value first)",
+                         yaxis_title="singular value (mean, log scale)", yaxis_type="log", height=320)
     ui.plot(figure, key="in_contractive")
+    st.caption("How far the code moves per unit step of the input along each direction, averaged over "
+               "48 test images; in the legend the mean Frobenius norm $\\|J_f(x)\\|_F = \\sqrt{\\sum_k s_k^2}$, "
+               "what the contractive penalty keeps small.")
 else:
     st.caption("A model " + ", or ".join(CAPABILITIES[c] for c in ("target_rate", "kept_k", "contractive_jacobian"))
                + f" shows that regulariser's effect here; {run['id']} ({run['variant']}) does none of these.")

@@ -9,16 +9,8 @@ import streamlit as st
 
 from aelab.errors import AelabError
 from aelab.explore import disentangle_lesson
-from aelab.explore.latent import (
-    class_swap_grid,
-    decode_codes,
-    dimension_order,
-    jacobian_singular_values,
-    kept_frequency,
-    mean_activations,
-    prior_samples,
-)
-from aelab.explore.lesson import BY_KEY, NEEDS, STEPS, unknown_step
+from aelab.explore.latent import class_swap_grid, decode_codes, dimension_order, prior_samples
+from aelab.explore.lesson import BY_KEY, JACOBIAN_IMAGES, NEEDS, STEPS, jacobian_summary, unit_use, unknown_step
 from aelab.explore.reconstructions import denoising_rows, image_grid, pick_examples, reconstruction_rows
 from aelab.metrics.results import cached_disentanglement
 from aelab.models import refusal
@@ -87,13 +79,13 @@ with text:
 
 
 @st.cache_data(max_entries=16, show_spinner="Measuring the units...")
-def unit_use(run_key: str, _model, how: str) -> np.ndarray:
-    return (mean_activations if how == "mean" else kept_frequency)(_model, test_images().x_test[:1000])
+def units(run_key: str, _model) -> tuple[np.ndarray, float, str]:
+    return unit_use(_model, test_images().x_test)
 
 
 @st.cache_data(max_entries=8, show_spinner="Differentiating the encoders...")
-def jacobian_spectrum(run_key: str, _model) -> np.ndarray:
-    return jacobian_singular_values(_model, test_images().x_test, n=48).mean(0)
+def jacobian(run_key: str, _model) -> tuple[np.ndarray, float]:
+    return jacobian_summary(_model, test_images().x_test)
 
 
 with live:
@@ -121,24 +113,29 @@ with live:
         ui.labelled_images([(f"**{r.label}**" + (f"  \nMSE {r.mse:.4f}" if r.mse is not None else ""),
                              r.images) for r in rows], scale, width=(1, 3))
     elif step.show == "sparsity":
-        for run_dir, model, how, target in [(run_dirs[0], models[0], "mean", models[0].config.rho),
-                                            (run_dirs[1], models[1], "kept",
-                                             models[1].config.k / models[1].config.latent_dim)]:
-            use = unit_use(ui.run_key(run_dir), model, how)
-            bar = go.Figure(go.Bar(x=[f"u{j}" for j in range(len(use))], y=np.sort(use)[::-1]))
-            bar.add_hline(y=target, line_dash="dot", annotation_text=f"target {target:.2f}")
-            bar.update_layout(height=260, margin=dict(l=10, r=10, t=40, b=10),
-                              title=f"{run_dir.name}: " + ("mean activation per unit" if how == "mean"
-                                                           else "how often each unit is kept"))
-            ui.plot(bar, key=f"lesson_{how}", name=f"{run_dir.name}-units")
-    elif step.show == "jacobian":
-        line = go.Figure()
         for run_dir, model in zip(run_dirs, models):
-            line.add_trace(go.Scatter(y=jacobian_spectrum(ui.run_key(run_dir), model), mode="lines+markers",
-                                      name=run_dir.name))
-        line.update_layout(height=360, xaxis_title="index (sorted)", yaxis_title="mean singular value",
+            use, line, name = units(ui.run_key(run_dir), model)
+            bar = go.Figure(go.Bar(x=[f"u{j}" for j in range(len(use))], y=np.sort(use)[::-1]))
+            bar.add_hline(y=line, line_dash="dot", annotation_text=f"{name} {line:.2f}")
+            bar.update_layout(height=260, margin=dict(l=10, r=10, t=40, b=10),
+                              title=f"{run_dir.name}: " + ("mean activation per unit" if model.target_rate
+                                                           else "how often each unit is kept"))
+            ui.plot(bar, key="lesson_mean" if model.target_rate else "lesson_kept", name=f"{run_dir.name}-units")
+    elif step.show == "jacobian":
+        line, norms = go.Figure(), []
+        for run_dir, model in zip(run_dirs, models):
+            spectrum, norm = jacobian(ui.run_key(run_dir), model)
+            norms.append(f"{run_dir.name} {norm:.1f}")
+            line.add_trace(go.Scatter(x=np.arange(1, len(spectrum) + 1), y=spectrum, mode="lines+markers",
+                                      name=f"{run_dir.name}: ‖J‖F = {norm:.1f}"))
+        line.update_layout(height=360, xaxis_title="direction (largest singular value first)",
+                           yaxis_title="singular value (mean, log scale)", yaxis_type="log",
                            margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=1.1))
         ui.plot(line, key="lesson_jacobian", name="jacobian-spectrum")
+        st.caption(f"How far each code moves per unit step of the input along each direction: the "
+                   f"singular values of the encoder Jacobian $J_f(x)$, averaged over {JACOBIAN_IMAGES} "
+                   f"test digits. Its Frobenius norm $\\|J_f(x)\\|_F = \\sqrt{{\\sum_k s_k^2}}$ (mean): "
+                   + ", ".join(norms) + ".")
     elif step.show == "vae":
         model, caches = models[0], ui.caches_for(run_dirs[0])
         active, _ = dimension_order(caches.get("kl_per_dim"), model.config.latent_dim)

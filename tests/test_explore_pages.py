@@ -46,6 +46,7 @@ from aelab.explore.latent import (
     dimension_order,
     filters_and_atoms,
     interpolation_rows,
+    jacobian_singular_values,
     kept_frequency,
     mean_activations,
     nearest_neighbours,
@@ -607,16 +608,19 @@ def test_ksparse_run_shows_how_often_each_unit_is_kept(runs, digits):
     assert line["y0"] == pytest.approx(1 / 8)
 
 
-def test_contractive_run_is_compared_with_its_plain_twin(runs, tmp_path, monkeypatch):
+def test_contractive_run_is_compared_with_its_plain_twin(runs, digits, tmp_path, monkeypatch):
     at = open_page("inside", select=("in_run", runs.id("contractive")))
     traces = charts(at)["in_contractive"]["data"]
     assert [t["type"] for t in traces] == ["scatter", "scatter"]
-    assert traces[0]["name"] == "contractive" and traces[1]["name"].startswith("plain ae")
+    assert traces[0]["name"].startswith("contractive: ‖J‖F = ") and traces[1]["name"].startswith("plain ae")
     assert len(array(traces[0]["y"])) == len(array(traces[1]["y"])) == 4  # one per code unit
+    # the legend's Frobenius norm is the root of the summed squared singular values, per image
+    values = jacobian_singular_values(runs.model("contractive"), digits.x_test[:500], n=48)
+    assert traces[0]["name"].endswith(f"{np.sqrt((values ** 2).sum(1)).mean():.1f}")
 
     private_copy(runs, ["contractive"], tmp_path / "alone", monkeypatch)
     alone = open_page("inside")
-    assert [t["name"] for t in charts(alone)["in_contractive"]["data"]] == ["contractive"]
+    assert [t["name"].split(":")[0] for t in charts(alone)["in_contractive"]["data"]] == ["contractive"]
     assert any("Train a plain `ae`" in c for c in alone.caption.values)
 
 

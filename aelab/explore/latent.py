@@ -316,3 +316,11 @@ def jacobian_singular_values(model, x: np.ndarray, y=None, n: int = 64) -> np.nd
                 for k in range(z.shape[1])]
     jac = torch.stack([r.reshape(len(xt), -1) for r in rows], 1)  # (n, K, D)
     return torch.linalg.svdvals(jac).detach().cpu().numpy()
+
+
+def jacobian_norms(singular_values: np.ndarray) -> np.ndarray:
+    """The Frobenius norm ||J_f(x)||_F of each image's encoder Jacobian from its singular values
+    (rows of ``jacobian_singular_values``): ||J||_F^2 = sum_ij J_ij^2 = sum_k s_k^2, the very
+    quantity the contractive penalty sums; it says how far the code moves for a small step of
+    the input, whatever its direction."""
+    return np.sqrt((np.asarray(singular_values, dtype=np.float64) ** 2).sum(-1))
