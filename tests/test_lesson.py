@@ -107,3 +107,37 @@ def test_presenter_mode_from_the_url_and_the_toggle(runs):
     assert not any("font-size" in h.proto.body for h in at.get("html"))
     at.toggle(key="present").set_value(True).run()
     assert at.query_params["present"] == "1"
+
+
+def _chart_traces(at: AppTest, key: str) -> list[dict]:
+    import json
+
+    (chart,) = [c for c in at.get("plotly_chart") if c.key == key]
+    return json.loads(chart.proto.spec)["data"]
+
+
+def test_the_sparse_and_contractive_screens_show_what_the_claims_tests_check(runs):
+    """The bars and the legend are ``unit_use`` and ``jacobian_summary`` of the shipped runs, the
+    functions tests/test_lesson_claims.py asserts the Lesson's sentences with."""
+    import base64
+
+    import numpy as np
+
+    from aelab.data.datasets import load_dataset
+    from aelab.explore.lesson import BY_KEY, jacobian_summary, unit_use
+    from aelab.runs.folder import load_model
+
+    def values(v):
+        return np.frombuffer(base64.b64decode(v["bdata"]), v["dtype"]) if isinstance(v, dict) else np.asarray(v)
+
+    x = load_dataset("mnist5k").x_test
+    at = lesson(step="sparse")
+    for key, run in zip(("lesson_mean", "lesson_kept"), BY_KEY["sparse"].runs):
+        (bars,) = _chart_traces(at, key)
+        use, _, _ = unit_use(load_model(runs / run), x)
+        np.testing.assert_allclose(values(bars["y"]), np.sort(use)[::-1], rtol=1e-6)
+    at = lesson(step="contractive")
+    names = [t["name"] for t in _chart_traces(at, "lesson_jacobian")]
+    norms = [jacobian_summary(load_model(runs / run), x)[1] for run in BY_KEY["contractive"].runs]
+    assert names == [f"{run}: ‖J‖F = {n:.1f}" for run, n in zip(BY_KEY["contractive"].runs, norms)]
+    assert any(f"{BY_KEY['contractive'].runs[0]} {norms[0]:.1f}" in c.value for c in at.caption)
