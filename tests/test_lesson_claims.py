@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from aelab.data.datasets import load_dataset
-from aelab.explore import disentangle_lesson as L
+from aelab.explore import disentangle_lesson
 from aelab.explore.latent import (
     class_swap_grid,
     decode_codes,
@@ -27,7 +27,7 @@ from aelab.explore.latent import (
 from aelab.explore.lesson import BY_KEY, jacobian_summary, unit_use
 from aelab.explore.reconstructions import denoising_rows, pick_examples, reconstruction_rows
 from aelab.metrics.evaluate import encode_array, fit_pca
-from aelab.metrics.results import load_caches, peek_disentanglement
+from aelab.metrics.results import cached_disentanglement, get_caches
 from aelab.runs.folder import load_model, read_config
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
@@ -193,7 +193,7 @@ def test_the_vae_code_space_is_the_prior_and_its_samples_look_like_digits(model,
 def test_each_vae_slider_morphs_the_digit(model):
     run = run_of("vae")
     vae = model(run)
-    active, _ = dimension_order(load_caches(run).get("kl_per_dim"), vae.config.latent_dim)
+    active, _ = dimension_order(get_caches(run).get("kl_per_dim"), vae.config.latent_dim)
     for d in active[:3]:  # the screen's three sliders, -3 to 3 in steps of 0.1
         z = np.zeros((61, vae.config.latent_dim), dtype=np.float32)
         z[:, d] = np.linspace(-3, 3, 61)
@@ -240,17 +240,17 @@ def test_the_cvae_code_holds_less_class_than_the_vae_code(model, digits):
 
 # --- 7. beta-VAE and disentanglement ---
 def test_the_tcvae_positions_have_a_latent_each_and_the_beta_vae_none(model):
-    entangled, disentangled = (peek_disentanglement(run_of("betavae", i)) for i in (0, 1))
+    entangled, disentangled = (cached_disentanglement(run_of("betavae", i)) for i in (0, 1))
     assert entangled is not None and disentangled is not None, "run `python -m aelab demo-runs`"
-    left, right = (L.dimension_labels(np.asarray(s["mi_matrix"])) for s in (entangled, disentangled))
+    left, right = (disentangle_lesson.dimension_labels(np.asarray(s["mi_matrix"])) for s in (entangled, disentangled))
     # left: all 6 latents "mixed" (MIG 0.02); right: pos_x, pos_y and scale have a latent each,
     # the other 7 are unused (MIG 0.45)
-    assert set(left) <= {L.MIXED, L.UNUSED} and L.MIXED in left, left
+    assert set(left) <= {disentangle_lesson.MIXED, disentangle_lesson.UNUSED} and disentangle_lesson.MIXED in left, left
     assert right.count("pos_x") == 1 and right.count("pos_y") == 1, right
     assert disentangled["mig"] > 0.3 > 0.1 > entangled["mig"]
     # "unused ... pinned to the prior": each unused latent carries (almost) no KL (0.000 nats)
-    kl = np.asarray(load_caches(run_of("betavae", 1))["kl_per_dim"])
-    assert all(kl[j] < 0.01 for j, label in enumerate(right) if label == L.UNUSED), (right, kl)
+    kl = np.asarray(get_caches(run_of("betavae", 1))["kl_per_dim"])
+    assert all(kl[j] < 0.01 for j, label in enumerate(right) if label == disentangle_lesson.UNUSED), (right, kl)
 
 
 def test_sweeping_a_position_latent_moves_the_sprite_along_its_axis(model):
@@ -258,9 +258,10 @@ def test_sweeping_a_position_latent_moves_the_sprite_along_its_axis(model):
     centre of mass travels 23 of 32 pixels, one way, and in y 0.5), the pos_y row in y."""
     run = run_of("betavae", 1)
     tcvae = model(run)
-    labels = L.dimension_labels(np.asarray(peek_disentanglement(run)["mi_matrix"]))
+    labels = disentangle_lesson.dimension_labels(np.asarray(cached_disentanglement(run)["mi_matrix"]))
     dims = [labels.index("pos_x"), labels.index("pos_y")]
-    rows = L.traversals(tcvae, [0, 3, 0, 16, 16], dims)  # the screen's sprite: mid-size square, centred
+    # the screen's sprite: a mid-size square, centred
+    rows = disentangle_lesson.traversals(tcvae, [0, 3, 0, 16, 16], dims)
     grid = np.arange(rows.shape[-1])
     for axis, row in zip(("x", "y"), rows):
         mass = row[:, 0].sum((1, 2))  # (steps,)
