@@ -115,7 +115,8 @@ with live:
     elif step.show == "sparsity":
         for run_dir, model in zip(run_dirs, models):
             use, line, name = units(ui.run_key(run_dir), model)
-            bar = go.Figure(go.Bar(x=[f"u{j}" for j in range(len(use))], y=np.sort(use)[::-1]))
+            order = np.argsort(-use, kind="stable")  # most used first, each bar named by its unit
+            bar = go.Figure(go.Bar(x=[f"u{j}" for j in order], y=use[order]))
             bar.add_hline(y=line, line_dash="dot", annotation_text=f"{name} {line:.2f}")
             bar.update_layout(height=260, margin=dict(l=10, r=10, t=40, b=10),
                               title=f"{run_dir.name}: " + ("mean activation per unit" if model.target_rate

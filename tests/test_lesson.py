@@ -135,7 +135,9 @@ def test_the_sparse_and_contractive_screens_show_what_the_claims_tests_check(run
     for key, run in zip(("lesson_mean", "lesson_kept"), BY_KEY["sparse"].runs):
         (bars,) = _chart_traces(at, key)
         use, _, _ = unit_use(load_model(runs / run), x)
-        np.testing.assert_allclose(values(bars["y"]), np.sort(use)[::-1], rtol=1e-6)
+        order = np.argsort(-use, kind="stable")
+        np.testing.assert_allclose(values(bars["y"]), use[order], rtol=1e-6)
+        assert bars["x"] == [f"u{j}" for j in order]  # each bar named by its own unit
     at = lesson(step="contractive")
     names = [t["name"] for t in _chart_traces(at, "lesson_jacobian")]
     norms = [jacobian_summary(load_model(runs / run), x)[1] for run in BY_KEY["contractive"].runs]
