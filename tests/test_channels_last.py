@@ -83,14 +83,6 @@ def _bytes(**arrays) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.fixture
-def app_runs(tmp_path, monkeypatch):
-    runs = tmp_path / "runs"
-    runs.mkdir()
-    monkeypatch.setenv("AELAB_RUNS", str(runs))
-    return runs
-
-
 def _train_page() -> AppTest:
     at = AppTest.from_file(str(APP), default_timeout=60)
     at.switch_page("pages/train.py")
@@ -99,7 +91,7 @@ def _train_page() -> AppTest:
     return at
 
 
-def test_train_page_upload_converts_channels_last_and_says_so(app_runs):
+def test_train_page_upload_converts_channels_last_and_says_so(runs_dir):
     at = _train_page()
     at.file_uploader(key="upload").set_value(("rgb.npz", _bytes(x=HWC), "application/octet-stream")).run()
     assert not at.exception and not at.error
@@ -107,14 +99,14 @@ def test_train_page_upload_converts_channels_last_and_says_so(app_runs):
     assert [i.value for i in at.info] == [
         "Its images are channels-last (N, H, W, C), as PIL saves them; they are read as 3 "
         "channels of 6x10 pixels (N, C, H, W)."]
-    assert load_npz(next(app_runs.rglob("rgb.npz"))).input_shape == (3, 6, 10), os.listdir(app_runs)
+    assert load_npz(next(runs_dir.rglob("rgb.npz"))).input_shape == (3, 6, 10), os.listdir(runs_dir)
 
 
-def test_train_page_upload_refuses_an_ambiguous_layout(app_runs):
+def test_train_page_upload_refuses_an_ambiguous_layout(runs_dir):
     at = _train_page()
     data = _bytes(x=np.zeros((5, 3, 8, 4), np.uint8))
     at.file_uploader(key="upload").set_value(("amb.npz", data, "application/octet-stream")).run()
     assert not at.exception and not at.success
     assert len(at.error) == 1 and "could be (N, C, H, W) or (N, H, W, C)" in at.error[0].value
     assert "numpy.transpose(x, (0, 3, 1, 2))" in at.error[0].value
-    assert not list(app_runs.rglob("amb.npz"))  # nothing invalid is stored
+    assert not list(runs_dir.rglob("amb.npz"))  # nothing invalid is stored
