@@ -57,7 +57,9 @@ study_id = ui.url_selectbox(
                           f"{by_id[i]['trials']} trials)")  # counts change: shown live below
 study = by_id[study_id]
 st.caption("Grid: " + "; ".join(f"{k} = {', '.join(v)}" for k, v in study["grid"].items())
-           + f" - seeds 0..{(study['seeds'] or 1) - 1}")
+           + f" - seeds 0..{(study['seeds'] or 1) - 1} - runs on "
+           + {"local": "this machine's supervisor", "ray": "Ray (watched by its `sweep` command)"}
+           .get(study["backend"], study["backend"]))
 
 
 @st.fragment(run_every=1.0 if study["active"] else None)
@@ -77,8 +79,8 @@ progress()
 rows = trial_rows(root, study_id)
 unfinished = [r for r in ui.with_owners(rows) if r["state"] in ("queued", "running")]
 if unfinished and st.button(f"Cancel the {len(unfinished)} unfinished trial(s)", key="st_cancel",
-                            help="Trials on the local supervisor stop at their next step; "
-                                 "a sweep on Ray is stopped where it was started (Ctrl-C)"):
+                            help="Local trials stop at their next step; Ray trials are "
+                                 "cancelled on the cluster by the sweep that watches them"):
     try:
         for row in unfinished:
             ui.check_allowed(row)  # a student: only their own trials

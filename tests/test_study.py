@@ -12,7 +12,7 @@ import pytest
 
 from aelab.cli import main
 from aelab.errors import RunError
-from aelab.runs.folder import read_json, read_metrics, read_status
+from aelab.runs.folder import TRAIN_STATE, read_json, read_metrics, read_status
 from aelab.runs.local import pid_alive
 from aelab.runs.study import StudySpec, parse_grid, study_trials
 
@@ -64,9 +64,11 @@ def test_grid_values_split_on_semicolons_when_a_value_holds_commas():
     assert spec.id != StudySpec("ae", "digits", parse_grid(["latent_dim=2,3", "lr=0.2"]), 2).id
 
 
-def kill_a_worker_mid_trial(runs_dir, sweep: subprocess.Popen, after_step: int = 20):
+def kill_a_worker_mid_trial(runs_dir, sweep: subprocess.Popen, after_step: int = 20,
+                            pids=None):
     """kill -9 the process training a trial (the pid its status.json reports) once it has
-    passed ``after_step``; (run folder, pid, step), or None if the sweep ended first."""
+    passed ``after_step`` and the driver holds a checkpoint of it (and, given ``pids``, the
+    process is one of them); (run folder, pid, step, time), or None if the sweep ended first."""
     deadline = time.monotonic() + 150
     while time.monotonic() < deadline and sweep.poll() is None:
         for run_dir in runs_dir.iterdir():
@@ -75,19 +77,25 @@ def kill_a_worker_mid_trial(runs_dir, sweep: subprocess.Popen, after_step: int =
             except RunError:  # not written yet
                 continue
             if status["state"] == "running" and status.get("step", 0) > after_step \
-                    and pid_alive(status.get("pid")):
+                    and (run_dir / TRAIN_STATE).exists() and pid_alive(status.get("pid")) \
+                    and (pids is None or status["pid"] in pids()):
+                when = time.time()
                 os.kill(status["pid"], signal.SIGKILL)
-                return run_dir, status["pid"], status["step"]
+                return run_dir, status["pid"], status["step"], when
         time.sleep(0.1)
     return None
 
 
-def assert_finished_once(run_dir, killed_pid):
-    """The killed trial was retried to the end, its logged steps each exactly once."""
+def assert_finished_once(run_dir, killed_pid, killed_at=None):
+    """The killed trial was retried to the end, its logged steps each exactly once; given
+    ``killed_at``, it resumed from its checkpoint: rows logged before that time were kept."""
     status = read_status(run_dir)
     assert status["state"] == "done" and status["pid"] != killed_pid
-    steps = [row["step"] for row in read_metrics(run_dir)]
+    rows = [row for row in read_metrics(run_dir) if "loss" in row]
+    steps = [row["step"] for row in rows]
     assert steps == sorted(set(steps)) and steps[-1] == status["total_steps"] == status["step"]
+    if killed_at is not None:
+        assert rows[0]["time"] < killed_at < rows[-1]["time"], "the retry started from step 0"
 
 
 @pytest.mark.slow
@@ -122,8 +130,9 @@ def test_local_sweep_on_digits_survives_a_killed_worker_and_the_same_command_pic
 
 
 # --- a real Ray cluster ---
-def cluster_pids(temp_dir: str) -> list[int]:
-    """Live processes of the Ray cluster whose session lives in ``temp_dir``, and their children."""
+def cluster_processes(temp_dir: str) -> dict[int, str]:
+    """Live processes of the Ray node(s) whose session lives in ``temp_dir`` and their
+    children, pid -> command line (workers are titled ``ray::IDLE``, ``ray::run_trial``)."""
     rows = subprocess.run(["ps", "-ww", "-eo", "pid=,ppid=,stat=,args="], capture_output=True,
                           text=True).stdout.splitlines()
     table = [(int(pid), int(ppid), stat, args) for pid, ppid, stat, args in
@@ -132,16 +141,43 @@ def cluster_pids(temp_dir: str) -> list[int]:
     while True:  # add children (workers and agents are started by the raylet)
         more = {pid for pid, ppid, _, _ in table if ppid in pids} - pids
         if not more:
-            return sorted(pid for pid, _, stat, _ in table if pid in pids and not stat.startswith("Z"))
+            return {pid: args for pid, _, stat, args in table
+                    if pid in pids and not stat.startswith("Z")}
         pids |= more
+
+
+def cluster_pids(temp_dir: str) -> list[int]:
+    return sorted(cluster_processes(temp_dir))
+
+
+def end_processes(temp_dir: str) -> list[int]:
+    """SIGTERM, then SIGKILL, every process of ``temp_dir``'s node(s); the pids left."""
+    for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        for pid in cluster_pids(temp_dir):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace
+        while cluster_pids(temp_dir) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    return cluster_pids(temp_dir)
+
+
+def ray_start(env, temp_dir, *args):
+    command = [sys.executable, "-m", "ray.scripts.scripts", "start", "--num-cpus", "2",
+               "--node-ip-address", "127.0.0.1", "--temp-dir", temp_dir, *args]
+    subprocess.run(command, check=True, capture_output=True, env=env, timeout=120)
 
 
 @pytest.fixture(scope="module")
 def ray_head():
-    """A Ray head with 2 CPUs on a free port and its own temporary folder; afterwards every
-    process of that cluster (and only of it) is ended by pid and checked gone.
+    """A Ray head with 2 CPUs on a free port and its own temporary folder: (address, env,
+    temp folder); afterwards every process of that cluster (and only of it) is ended by pid
+    and checked gone.
 
     Token authentication on, with a token made for this cluster and given to its drivers.
+    A lost node is noticed after about 3 s (Ray's default health check takes about 30 s).
     """
     import secrets
     import socket
@@ -152,48 +188,64 @@ def ray_head():
     temp_dir = tempfile.mkdtemp(prefix="aelab-ray-", dir="/tmp")  # short: socket paths
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token",
            "RAY_AUTH_TOKEN": secrets.token_hex(32)}
-    start = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--port", str(port),
-             "--num-cpus", "2", "--include-dashboard=false", "--node-ip-address", "127.0.0.1",
-             "--temp-dir", temp_dir]
+    checks = json.dumps({"health_check_period_ms": 1000, "health_check_failure_threshold": 3,
+                         "health_check_timeout_ms": 1000})
     try:
-        subprocess.run(start, check=True, capture_output=True, env=env, timeout=120)
-        yield f"127.0.0.1:{port}", env
+        ray_start(env, temp_dir, "--head", "--port", str(port), "--include-dashboard=false",
+                  "--system-config", checks)
+        yield f"127.0.0.1:{port}", env, temp_dir
     finally:
-        for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-            for pid in cluster_pids(temp_dir):
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
-            deadline = time.monotonic() + grace
-            while cluster_pids(temp_dir) and time.monotonic() < deadline:
-                time.sleep(0.2)
-        left = cluster_pids(temp_dir)
+        left = end_processes(temp_dir)
         shutil.rmtree(temp_dir, ignore_errors=True)
         assert not left, f"Ray processes left running: {left}"
 
 
 def start_sweep(runs_dir, ray_head, *extra) -> subprocess.Popen:
-    address, env = ray_head
+    address, env, _ = ray_head
     return subprocess.Popen([sys.executable, "-m", "aelab", *SWEEP, "--runs-dir", str(runs_dir),
                              "--ray-address", address, "--json", *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
-@pytest.mark.ray
-@pytest.mark.slow
-def test_a_sweep_on_a_ray_cluster_survives_a_worker_killed_mid_trial(ray_head, runs_dir):
-    """A small sweep through a real Ray head; one worker is killed with kill -9 while it
-    trains: Ray retries the trial, every trial ends done, each exactly once."""
-    sweep = start_sweep(runs_dir, ray_head, "--grid", "latent_dim=2,3", "--epochs", "150",
-                        "--param", "log_every=2", "--param", "checkpoint_seconds=0.2")
+def finish(sweep: subprocess.Popen, timeout: float = 240) -> tuple[str, str]:
     try:
-        killed = kill_a_worker_mid_trial(runs_dir, sweep)
-        out, err = sweep.communicate(timeout=240)
+        return sweep.communicate(timeout=timeout)
     finally:
         if sweep.poll() is None:
             sweep.kill()
+            sweep.wait()
+
+
+def trial_workers(temp_dir: str) -> list[int]:
+    return [pid for pid, args in cluster_processes(temp_dir).items()
+            if args.startswith("ray::run_trial")]
+
+
+LONG = ["--epochs", "60", "--param", "log_every=2", "--param", "checkpoint_seconds=0.2"]
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_sweep_on_a_ray_cluster_survives_any_worker_killed(ray_head, runs_dir):
+    """A small sweep through a real Ray head. kill -9 of a worker while it trains (it is
+    also the trial's only stream of progress: there is no actor), then of every idle worker:
+    the killed trial resumes from the driver's copy of its checkpoint, every trial ends done,
+    each exactly once."""
+    temp_dir = ray_head[2]
+    sweep = start_sweep(runs_dir, ray_head, "--grid", "latent_dim=2,3", *LONG)
+    try:
+        killed = kill_a_worker_mid_trial(runs_dir, sweep)
+        titles = {args.split()[0] for args in cluster_processes(temp_dir).values()
+                  if args.startswith("ray::")}
+        idle = [pid for pid, args in cluster_processes(temp_dir).items()
+                if args.startswith("ray::IDLE")]
+        for pid in idle:
+            os.kill(pid, signal.SIGKILL)
+    finally:
+        out, err = finish(sweep)
     assert killed, "no trial was seen running"
+    agents = {"ray::DashboardAgent", "ray::RuntimeEnvAgent"}  # the node's own services
+    assert titles - agents <= {"ray::IDLE", "ray::run_trial"}, titles  # no actor holds anything
     assert sweep.returncode == 0, err
     trials = json.loads(out)["trials"]
     assert [t["state"] for t in trials] == ["done", "done"]
@@ -201,9 +253,112 @@ def test_a_sweep_on_a_ray_cluster_survives_a_worker_killed_mid_trial(ray_head, r
     for trial in trials:  # ordinary run folders, written here by the driver
         assert {"config.json", "status.json", "metrics.jsonl", "model.safetensors"} <= \
             {p.name for p in (runs_dir / trial["id"]).iterdir()}
-        assert read_status(runs_dir / trial["id"])["pid"] != sweep.pid  # trained by Ray workers
+        status = read_status(runs_dir / trial["id"])
+        assert status["pid"] != sweep.pid and status["device"] == "CPU"  # trained by Ray workers
+        assert status["backend"] == "ray" and "Ray node" in status["node"]
     assert "2/2 done" in err  # progress went to stderr, stdout is the JSON alone
-    assert_finished_once(killed[0], killed[1])
+    assert_finished_once(killed[0], killed[1], killed[3])
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_ctrl_c_of_a_ray_sweep_leaves_its_trials_interrupted_and_the_same_command_resumes(
+        ray_head, runs_dir):
+    temp_dir = ray_head[2]
+    argv = ["--grid", "latent_dim=2,3", *LONG]
+    sweep = start_sweep(runs_dir, ray_head, *argv)
+    try:
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline and sweep.poll() is None:
+            dirs = [d for d in runs_dir.iterdir() if d.is_dir()]
+            statuses = [read_status(d) for d in dirs if (d / "status.json").exists()]
+            if len(statuses) == 2 and all(s["state"] == "running" for s in statuses) and \
+                    any((d / TRAIN_STATE).exists() for d in dirs):
+                break
+            time.sleep(0.1)
+        stopped_at = time.time()
+        sweep.send_signal(signal.SIGINT)
+    finally:
+        out, err = finish(sweep, timeout=60)
+    assert sweep.returncode == 130, err
+    assert "2 unfinished trial(s) left interrupted; run the same command again" in err
+    assert {read_status(d)["state"] for d in dirs} == {"interrupted"}
+    deadline = time.monotonic() + 10
+    while trial_workers(temp_dir) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not trial_workers(temp_dir), "a trial still trains on the cluster"
+    checkpointed = [d for d in dirs if (d / TRAIN_STATE).exists()]
+    again = start_sweep(runs_dir, ray_head, *argv)
+    out, err = finish(again)
+    assert again.returncode == 0, err
+    assert [t["state"] for t in json.loads(out)["trials"]] == ["done", "done"]
+    assert sorted(d for d in runs_dir.iterdir() if d.is_dir()) == sorted(dirs)
+    for run_dir in dirs:
+        assert_finished_once(run_dir, None, stopped_at if run_dir in checkpointed else None)
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_ray_sweep_survives_the_loss_of_the_node_running_its_trials(ray_head, runs_dir):
+    """A second node joins the head (its own ``ray start`` and temporary folder); once a
+    trial trains there, every process of that node is killed at once: the trials finish on
+    the head, the lost one from its last checkpoint."""
+    address, env, _ = ray_head
+    node_dir = tempfile.mkdtemp(prefix="aelab-ray2-", dir="/tmp")
+    try:
+        ray_start(env, node_dir, "--address", address)
+        on_node = lambda: set(cluster_pids(node_dir))  # noqa: E731
+        sweep = start_sweep(runs_dir, ray_head, "--grid", "latent_dim=2,3,4,5", *LONG)
+        try:
+            killed = kill_a_worker_mid_trial(runs_dir, sweep, pids=on_node)
+            for pid in on_node():  # the rest of the node: raylet, agents, other workers
+                os.kill(pid, signal.SIGKILL)
+        finally:
+            out, err = finish(sweep)
+        assert killed, "no trial was seen running on the second node"
+        assert sweep.returncode == 0, err
+        assert [t["state"] for t in json.loads(out)["trials"]] == ["done"] * 4
+        assert len([p for p in runs_dir.iterdir() if p.is_dir()]) == 4
+        assert_finished_once(killed[0], killed[1], killed[3])
+    finally:
+        left = end_processes(node_dir)
+        shutil.rmtree(node_dir, ignore_errors=True)
+        assert not left, f"Ray processes left running: {left}"
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_gpus_per_trial_are_refused_in_one_sentence_on_a_cluster_without_gpus(ray_head, runs_dir):
+    sweep = start_sweep(runs_dir, ray_head, "--grid", "latent_dim=2", "--gpus-per-trial", "1")
+    out, err = finish(sweep)
+    assert sweep.returncode == 2 and out == ""
+    assert err.splitlines()[-1] == (f"error: --gpus-per-trial 1 asks for more GPUs than the Ray "
+                                    f"cluster at {ray_head[0]} has (0); leave it out to train on CPUs")
+    assert list(runs_dir.iterdir()) == []
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_sweep_with_ray_starts_its_own_cluster_and_leaves_nothing_running(runs_dir, tmp_path):
+    temp_dir = tempfile.mkdtemp(prefix="aelab-ray3-", dir="/tmp")
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_TMPDIR": temp_dir}
+    try:
+        sweep = subprocess.run([sys.executable, "-m", "aelab", *SWEEP, "--runs-dir", str(runs_dir),
+                                "--grid", "latent_dim=2,3", "--ray", "--json"],
+                               capture_output=True, text=True, env=env, timeout=240)
+        assert sweep.returncode == 0, sweep.stderr
+        trials = json.loads(sweep.stdout)["trials"]
+        assert [t["state"] for t in trials] == ["done", "done"]
+        for trial in trials:
+            status = read_status(runs_dir / trial["id"])
+            assert status["backend"] == "ray" and status["pid"] != os.getpid()
+        deadline = time.monotonic() + 10
+        while cluster_pids(temp_dir) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not cluster_pids(temp_dir), "the sweep left its Ray cluster running"
+    finally:
+        end_processes(temp_dir)
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 class RecordingBackend:

@@ -67,7 +67,7 @@ def test_the_summary_is_the_mean_and_spread_over_seeds(study_root):
     assert summarise_metric(rows, "train_loss", "latent_dim")[0]["baseline"] is None
     assert list_studies(study_root)[0] | {"created": 0} == {
         "id": SPEC.id, "variant": "ae", "dataset": "digits", "grid": {"latent_dim": ["2", "5"]},
-        "seeds": 2, "trials": 4, "done": 4, "active": 0, "created": 0}
+        "seeds": 2, "trials": 4, "done": 4, "active": 0, "backend": "local", "created": 0}
 
 
 def test_the_page_shows_the_trials_and_plots_a_metric_with_its_baseline(study_root, monkeypatch):

@@ -76,6 +76,13 @@ def _is_worker_of(pid: int, run_dir: Path) -> bool:
     return "aelab" in cmdline and run_dir.name in cmdline
 
 
+def driven_elsewhere(status: dict) -> bool:
+    """True for a run of another backend (a Ray sweep's trial) whose driver is alive: it keeps
+    the run's heartbeat fresh and carries out its stop requests."""
+    return status.get("backend", "local") != "local" and \
+        time.time() - float(status.get("heartbeat") or 0) <= HEARTBEAT_STALE
+
+
 def refresh_status(run_dir: Path, status: dict | None = None) -> dict:
     """The run's status, after marking it ``interrupted`` if its worker is gone."""
     run_dir = Path(run_dir)
@@ -340,11 +347,15 @@ class LocalBackend:
         return refresh_status(Path(run_dir))
 
     def cancel(self, run_dir: Path) -> dict:
-        """Ask the run to stop: a queued run is cancelled at once, a running one at its next step."""
+        """Ask the run to stop: a queued run is cancelled at once, a running one at its next step.
+
+        A run of another backend whose driver still keeps its heartbeat (a Ray sweep) is
+        cancelled by that driver, which sees the same stop marker.
+        """
         run_dir = Path(run_dir)
         stop_file(run_dir).touch()
         status = read_status(run_dir)
-        if status["state"] == "queued":  # not started meanwhile: no process to stop
+        if status["state"] == "queued" and not driven_elsewhere(status):  # no process to stop
             stop_file(run_dir).unlink(missing_ok=True)
             return write_status(run_dir, **{**status, "state": "cancelled"})
         return status

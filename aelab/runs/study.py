@@ -242,8 +242,13 @@ def run_study(spec: StudySpec, runs_dir=None, backend=None,
     return study, study.wait(on_change)
 
 
-def check_backend_args(ray: bool, ray_address: str | None) -> None:
+def check_backend_args(ray: bool, ray_address: str | None, gpus_per_trial: float = 0.0) -> None:
     """One sentence for contradictory or malformed Ray options."""
+    if gpus_per_trial and not (ray or ray_address):
+        raise AelabError("--gpus-per-trial needs --ray or --ray-address; the local supervisor "
+                         "runs one trial per GPU by itself")
+    if gpus_per_trial < 0:
+        raise AelabError(f"--gpus-per-trial must be 0 or more, got {gpus_per_trial:g}")
     if ray and ray_address:
         raise AelabError("use --ray (start a local Ray cluster) or --ray-address HOST:PORT "
                          "(join one), not both")
