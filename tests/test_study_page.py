@@ -89,6 +89,7 @@ def test_the_form_refuses_a_bad_grid_in_one_sentence_and_writes_nothing(tmp_path
     root = tmp_path / "runs"
     root.mkdir()
     at = open_study_page(root, monkeypatch)
+    at.selectbox(key="st_variant").set_value("ae")
     at.text_area(key="st_grid").set_value("beta=1,2")
     at.button(key="st_start").click().run()
     (error,) = [e.value for e in at.error]
