@@ -9,6 +9,7 @@ import tempfile
 import time
 
 import pytest
+from conftest import assert_ok, open_page
 
 from aelab.cli import main
 from aelab.errors import RunError
@@ -260,22 +261,49 @@ def test_a_sweep_on_a_ray_cluster_survives_any_worker_killed(ray_head, runs_dir)
     assert_finished_once(killed[0], killed[1], killed[3])
 
 
+def checkpoint_time(run_dir) -> float:
+    state = run_dir / TRAIN_STATE
+    return state.stat().st_mtime if state.exists() else 0.0
+
+
+def wait_until_driven(runs_dir, sweep, trials: int, checkpoints_after: float | None = None) -> list:
+    """Wait until ``trials`` trials run, watched by ``sweep`` (their status names it as their
+    driver), and one (given ``checkpoints_after``: each) has a checkpoint held here (written
+    after that time); their folders."""
+    deadline = time.monotonic() + 150
+    while time.monotonic() < deadline and sweep.poll() is None:
+        dirs = sorted(d for d in runs_dir.iterdir() if (d / "status.json").exists())
+        statuses = [read_status(d) for d in dirs]
+        fresh = [checkpoint_time(d) > (checkpoints_after or 0) for d in dirs]
+        if len(dirs) == trials and all(
+                s["state"] == "running" and (s.get("driver") or {}).get("pid") == sweep.pid
+                for s in statuses) and (all(fresh) if checkpoints_after else any(fresh)):
+            return dirs
+        time.sleep(0.1)
+    raise AssertionError(f"the sweep never ran {trials} trials (exit code {sweep.poll()})")
+
+
+def no_trial_left(temp_dir, seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while trial_workers(temp_dir) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return not trial_workers(temp_dir)
+
+
 @pytest.mark.ray
 @pytest.mark.slow
-def test_ctrl_c_of_a_ray_sweep_leaves_its_trials_interrupted_and_the_same_command_resumes(
+def test_ctrl_c_or_kill_9_of_a_ray_sweep_leaves_its_trials_interrupted_and_the_same_command_resumes(
         ray_head, runs_dir):
+    """SIGINT of the driver cancels its tasks and leaves the trials interrupted; the same
+    command resumes them; kill -9 of that driver takes its tasks with it (Ray ends the tasks
+    of a dead owner), the folder says interrupted at once, and the same command finishes."""
+    from aelab.runs.local import RunManager
+
     temp_dir = ray_head[2]
     argv = ["--grid", "latent_dim=2,3", *LONG]
     sweep = start_sweep(runs_dir, ray_head, *argv)
     try:
-        deadline = time.monotonic() + 150
-        while time.monotonic() < deadline and sweep.poll() is None:
-            dirs = [d for d in runs_dir.iterdir() if d.is_dir()]
-            statuses = [read_status(d) for d in dirs if (d / "status.json").exists()]
-            if len(statuses) == 2 and all(s["state"] == "running" for s in statuses) and \
-                    any((d / TRAIN_STATE).exists() for d in dirs):
-                break
-            time.sleep(0.1)
+        dirs = wait_until_driven(runs_dir, sweep, 2)
         stopped_at = time.time()
         sweep.send_signal(signal.SIGINT)
     finally:
@@ -283,18 +311,51 @@ def test_ctrl_c_of_a_ray_sweep_leaves_its_trials_interrupted_and_the_same_comman
     assert sweep.returncode == 130, err
     assert "2 unfinished trial(s) left interrupted; run the same command again" in err
     assert {read_status(d)["state"] for d in dirs} == {"interrupted"}
-    deadline = time.monotonic() + 10
-    while trial_workers(temp_dir) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not trial_workers(temp_dir), "a trial still trains on the cluster"
+    assert no_trial_left(temp_dir), "a trial still trains on the cluster after Ctrl-C"
     checkpointed = [d for d in dirs if (d / TRAIN_STATE).exists()]
+
     again = start_sweep(runs_dir, ray_head, *argv)
-    out, err = finish(again)
-    assert again.returncode == 0, err
+    try:
+        wait_until_driven(runs_dir, again, 2, checkpoints_after=time.time())  # resumed, further
+        killed_at = time.time()
+        again.kill()
+    finally:
+        finish(again)
+    assert no_trial_left(temp_dir), "a trial of the killed driver still trains on the cluster"
+    rows = RunManager(runs_dir, start_supervisor=False).list()  # what `runs list` says
+    assert {r["state"] for r in rows} == {"interrupted"}
+    assert all("sweep driving it ended; run the same sweep again" in r["error"] for r in rows)
+
+    third = start_sweep(runs_dir, ray_head, *argv)
+    out, err = finish(third)
+    assert third.returncode == 0, err
     assert [t["state"] for t in json.loads(out)["trials"]] == ["done", "done"]
-    assert sorted(d for d in runs_dir.iterdir() if d.is_dir()) == sorted(dirs)
+    assert sorted(d for d in runs_dir.iterdir() if d.is_dir()) == dirs
     for run_dir in dirs:
-        assert_finished_once(run_dir, None, stopped_at if run_dir in checkpointed else None)
+        assert_finished_once(run_dir, None, stopped_at if run_dir in checkpointed else killed_at)
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_the_study_page_names_ray_and_cancels_a_ray_study_on_the_cluster(
+        ray_head, runs_dir, supervisor_calls, monkeypatch):
+    """The page reaches a study a Ray sweep drives through the runs folder: it says the study
+    runs on Ray, and its cancel button (the teacher's) ends the trials' tasks on the cluster."""
+    monkeypatch.setenv("AELAB_TEACHER_TOKEN", "class-token-for-this-test")
+    sweep = start_sweep(runs_dir, ray_head, "--grid", "latent_dim=2,3", *LONG)
+    try:
+        dirs = wait_until_driven(runs_dir, sweep, 2)
+        at = open_page("study", token="class-token-for-this-test")
+        assert any("runs on Ray" in c.value for c in at.caption), [c.value for c in at.caption]
+        at.button(key="st_cancel").click().run()
+        assert_ok(at)
+    finally:
+        out, err = finish(sweep, timeout=60)
+    assert sweep.returncode == 1, err  # not every trial done
+    assert [t["state"] for t in json.loads(out)["trials"]] == ["cancelled", "cancelled"]
+    assert {read_status(d)["state"] for d in dirs} == {"cancelled"}
+    assert no_trial_left(ray_head[2]), "a cancelled trial still trains on the cluster"
+    assert not supervisor_calls  # nothing was handed to the local supervisor
 
 
 @pytest.mark.ray

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -176,6 +177,8 @@ class RayBackend:
             num_returns="streaming")
         self.trials: dict[str, _Trial] = {}
         self.last_news = 0.0
+        # in every status this driver writes: a rerun on this machine sees at once that it ended
+        self.mark = {"backend": "ray", "driver": {"host": socket.gethostname(), "pid": os.getpid()}}
 
     @staticmethod
     def _connect(ray, address: str | None, num_cpus: int | None) -> None:
@@ -202,7 +205,7 @@ class RayBackend:
         """Start the run as a Ray task, shipping this folder's files (and checkpoint) with it."""
         run_dir = Path(run_dir)
         status = read_status(run_dir)
-        base = write_status(run_dir, **{**status, "state": "queued", "backend": "ray",
+        base = write_status(run_dir, **{**status, "state": "queued", **self.mark,
                                         "submitted": time.time()})
         stream = self.task.remote(run_dir.name, folder_files(run_dir), resume)
         self.trials[run_dir.name] = _Trial(run_dir, stream, base)
@@ -214,10 +217,9 @@ class RayBackend:
         status = read_status(run_dir)
         if status["state"] in ("queued", "running") and run_dir.name not in self.trials \
                 and status.get("backend") == "ray":
-            from aelab.runs.local import HEARTBEAT_STALE
+            from aelab.runs.local import refresh_status
 
-            if time.time() - float(status.get("heartbeat") or 0) > HEARTBEAT_STALE:
-                return {**status, "state": "interrupted"}  # its driver, another process, is gone
+            return refresh_status(run_dir, status)  # its driver, another sweep: interrupted if gone
         return status
 
     def cancel(self, run_dir: Path) -> dict:
@@ -309,20 +311,20 @@ class RayBackend:
             kind, *rest = report
             trial.written = time.monotonic()
             if kind == "status":
-                write_status(trial.run_dir, **{**rest[0], "backend": "ray"})
+                write_status(trial.run_dir, **{**rest[0], **self.mark})
             elif kind == "checkpoint":
                 status, files, at_checkpoint = rest
                 for file, data in files.items():
                     atomic_write_bytes(trial.run_dir / file, data)
-                trial.base = {**at_checkpoint, "backend": "ray"}
-                write_status(trial.run_dir, **{**status, "backend": "ray"})
+                trial.base = {**at_checkpoint, **self.mark}
+                write_status(trial.run_dir, **{**status, **self.mark})
             else:  # the result: every file, status.json last (done means every file is here)
                 self.trials.pop(name, None)
                 files = rest[0]
                 status = json.loads(files.pop("status.json"))
                 for file, data in files.items():
                     atomic_write_bytes(trial.run_dir / file, data)
-                write_status(trial.run_dir, **{**status, "backend": "ray"})
+                write_status(trial.run_dir, **{**status, **self.mark})
                 return
 
     def _lost(self, name: str, trial: _Trial, why: str) -> None:
