@@ -65,6 +65,19 @@ def test_grid_values_split_on_semicolons_when_a_value_holds_commas():
     assert spec.id != StudySpec("ae", "digits", parse_grid(["latent_dim=2,3", "lr=0.2"]), 2).id
 
 
+
+def test_a_study_as_sweep_arguments_reads_back_as_the_same_study():
+    """What the Study page hands to the `sweep` it starts on Ray: the same grid, seeds and id."""
+    from aelab.cli import build_parser
+
+    spec = StudySpec("ae", "digits", parse_grid(["hidden=64,32;128", "lr=0.1,0.01"]), seeds=3,
+                     params={"epochs": "2", "caches": "false"})
+    args = build_parser().parse_args(["sweep", *spec.sweep_argv()])
+    again = StudySpec(args.variant, args.dataset, parse_grid(args.grid), args.seeds,
+                      dict(p.split("=", 1) for p in args.param))
+    assert (again.grid, again.seeds, again.params, again.id, args.study) == \
+        (spec.grid, spec.seeds, spec.params, spec.id, spec.id)
+
 def kill_a_worker_mid_trial(runs_dir, sweep: subprocess.Popen, after_step: int = 20,
                             pids=None):
     """kill -9 the process training a trial (the pid its status.json reports) once it has
@@ -337,25 +350,56 @@ def test_ctrl_c_or_kill_9_of_a_ray_sweep_leaves_its_trials_interrupted_and_the_s
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_the_study_page_names_ray_and_cancels_a_ray_study_on_the_cluster(
+def test_the_study_page_starts_a_study_on_ray_names_the_backend_and_cancels_it_on_the_cluster(
         ray_head, runs_dir, supervisor_calls, monkeypatch):
-    """The page reaches a study a Ray sweep drives through the runs folder: it says the study
-    runs on Ray, and its cancel button (the teacher's) ends the trials' tasks on the cluster."""
+    """The teacher starts a study on the Ray cluster from the page (a `sweep` driver in the
+    background); the page says it runs on Ray, and its cancel button, reaching the driver
+    through the runs folder, ends the trials' tasks on the cluster and then the driver."""
+    address, env, temp_dir = ray_head
+    for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_USAGE_STATS_ENABLED"):
+        monkeypatch.setenv(name, env[name])  # the driver the page starts inherits them
     monkeypatch.setenv("AELAB_TEACHER_TOKEN", "class-token-for-this-test")
-    sweep = start_sweep(runs_dir, ray_head, "--grid", "latent_dim=2,3", *LONG)
+    at = open_page("study", token="class-token-for-this-test")
+    at.selectbox(key="st_variant").set_value("ae")
+    at.text_area(key="st_grid").set_value("latent_dim=2,3")
+    at.number_input(key="st_seeds").set_value(1)
+    at.number_input(key="st_epochs").set_value(60)
+    at.text_input(key="st_fixed").set_value("hidden=32 caches=false log_every=2 checkpoint_seconds=0.2")
+    at.text_input(key="st_ray").set_value(address)
+    at.button(key="st_start").click().run()
+    assert_ok(at)
+    (study,) = study_trials(runs_dir)
+    assert [s.value for s in at.success] == [f"Study {study} started on the Ray cluster at "
+                                             f"{address}: 2 trials."]
+    driver = read_status(study_trials(runs_dir)[study][0])["driver"]["pid"]
     try:
-        dirs = wait_until_driven(runs_dir, sweep, 2)
-        at = open_page("study", token="class-token-for-this-test")
+        dirs = wait_until_driven(runs_dir, FakePopen(driver), 2)
+        at.run()
         assert any("runs on Ray" in c.value for c in at.caption), [c.value for c in at.caption]
         at.button(key="st_cancel").click().run()
         assert_ok(at)
+        deadline = time.monotonic() + 60
+        while pid_alive(driver) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not pid_alive(driver), "the driver did not end once its trials were cancelled"
     finally:
-        out, err = finish(sweep, timeout=60)
-    assert sweep.returncode == 1, err  # not every trial done
-    assert [t["state"] for t in json.loads(out)["trials"]] == ["cancelled", "cancelled"]
+        if pid_alive(driver):
+            os.kill(driver, signal.SIGKILL)
     assert {read_status(d)["state"] for d in dirs} == {"cancelled"}
-    assert no_trial_left(ray_head[2]), "a cancelled trial still trains on the cluster"
+    assert no_trial_left(temp_dir), "a cancelled trial still trains on the cluster"
     assert not supervisor_calls  # nothing was handed to the local supervisor
+    log = (runs_dir / ".sweeps" / f"{study}.log").read_text()
+    assert "0/2 done, 2 cancelled" in log
+
+
+class FakePopen:
+    """A process this test did not start, by pid, as much of Popen as wait_until_driven needs."""
+
+    def __init__(self, pid):
+        self.pid = pid
+
+    def poll(self):
+        return None if pid_alive(self.pid) else 0
 
 
 @pytest.mark.ray

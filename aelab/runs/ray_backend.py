@@ -124,7 +124,7 @@ def run_trial(run_id: str, files: dict[str, bytes], resume: bool):
 
 
 # --- on the driver ---
-def _check_reachable(address: str, timeout: float = 5.0) -> None:
+def check_reachable(address: str, timeout: float = 5.0) -> None:
     """Fail in one sentence at once when nothing listens at HOST:PORT (``ray.init`` would
     keep retrying for minutes)."""
     import socket
@@ -187,7 +187,7 @@ class RayBackend:
         common = {"include_dashboard": False, "log_to_driver": False,
                   "logging_level": logging.WARNING}
         if address and address != "auto":
-            _check_reachable(address)
+            check_reachable(address)
         try:
             if address:
                 import aelab
