@@ -78,6 +78,26 @@ def test_a_study_as_sweep_arguments_reads_back_as_the_same_study():
     assert (again.grid, again.seeds, again.params, again.id, args.study) == \
         (spec.grid, spec.seeds, spec.params, spec.id, spec.id)
 
+
+def test_a_trial_given_a_gpu_it_cannot_use_is_refused_in_one_sentence():
+    """On the worker, before training: a GPU from Ray with no CUDA in PyTorch (this CPU
+    build), or with the CPU asked for, ends the trial failed instead of training on the CPU."""
+    import torch
+
+    from aelab.runs.ray_backend import gpu_refusal
+
+    assert gpu_refusal(0, "auto", "10.0.0.5") is None
+    assert gpu_refusal(0, "cuda:1", "10.0.0.5") == ("the trial asks for device cuda:1 but Ray gave "
+                                                    "it no GPU; add --gpus-per-trial 1 (or set "
+                                                    "device=auto)")
+    assert gpu_refusal(1, "cpu", "10.0.0.5") == ("the trial was given 1 GPU(s) but its device "
+                                                 "setting is cpu; leave --gpus-per-trial out or "
+                                                 "set device=auto or cuda")
+    if not torch.cuda.is_available():
+        assert gpu_refusal(0.5, "auto", "10.0.0.5") == (
+            "Ray gave the trial 0.5 GPU(s) on 10.0.0.5, but PyTorch there sees no CUDA device; "
+            "install a CUDA build of torch on that node or leave --gpus-per-trial out")
+
 def kill_a_worker_mid_trial(runs_dir, sweep: subprocess.Popen, after_step: int = 20,
                             pids=None):
     """kill -9 the process training a trial (the pid its status.json reports) once it has

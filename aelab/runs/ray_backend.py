@@ -33,7 +33,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aelab.errors import AelabError
-from aelab.runs.folder import FINISHED, TRAIN_STATE, WEIGHTS, atomic_write_bytes, read_status, stop_file, write_status
+from aelab.runs.folder import (
+    FINISHED,
+    TRAIN_STATE,
+    WEIGHTS,
+    atomic_write_bytes,
+    read_config,
+    read_status,
+    stop_file,
+    write_status,
+)
 
 CHECKPOINT_FILES = (TRAIN_STATE, WEIGHTS, "metrics.jsonl")
 BEAT_SECONDS = 5.0  # the driver refreshes the heartbeat of each trial it watches this often
@@ -76,6 +85,26 @@ class _Streamer:
         self.previous = status
 
 
+def gpu_refusal(gpus: float, device: str, node: str) -> str | None:
+    """Why the trial cannot run with the ``gpus`` GPUs Ray gave it: a GPU it cannot use here
+    (PyTorch sees no CUDA device, or the run asks for the CPU), or none for a run that asks
+    for CUDA; None when it can."""
+    if not gpus:
+        if device.startswith("cuda"):
+            return (f"the trial asks for device {device} but Ray gave it no GPU; add "
+                    f"--gpus-per-trial 1 (or set device=auto)")
+        return None
+    import torch
+
+    if device in ("cpu", "mps"):
+        return (f"the trial was given {gpus:g} GPU(s) but its device setting is {device}; "
+                f"leave --gpus-per-trial out or set device=auto or cuda")
+    if not torch.cuda.is_available():
+        return (f"Ray gave the trial {gpus:g} GPU(s) on {node}, but PyTorch there sees no CUDA "
+                f"device; install a CUDA build of torch on that node or leave --gpus-per-trial out")
+    return None
+
+
 def run_trial(run_id: str, files: dict[str, bytes], resume: bool):
     """The Ray task: train the run whose folder is ``files`` in a temporary folder, yielding
     ``("status", status)``, ``("checkpoint", status, files, status_at_checkpoint)`` and last
@@ -89,6 +118,8 @@ def run_trial(run_id: str, files: dict[str, bytes], resume: bool):
     from aelab.runs.train import trainer_for
 
     context = ray.get_runtime_context()
+    if not context.get_assigned_resources().get("GPU", 0):
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # device auto: no GPU that Ray gave another task
     os.environ.setdefault("AELAB_THREADS", str(max(1, int(context.get_assigned_resources()
                                                            .get("CPU", 1)))))
     node = f"{ray.util.get_node_ip_address()} (Ray node {context.get_node_id()[:8]})"
@@ -101,6 +132,13 @@ def run_trial(run_id: str, files: dict[str, bytes], resume: bool):
 
         def train():
             try:
+                refusal = gpu_refusal(context.get_assigned_resources().get("GPU", 0),
+                                      read_config(run_dir)["train_config"].device, node)
+                if refusal:  # a trial given a GPU never trains on the CPU unnoticed
+                    write_status(run_dir, **{**read_status(run_dir), "state": "failed",
+                                             "error": refusal, "node": node})
+                    reports.put(("result", folder_files(run_dir)))
+                    return
                 trainer = trainer_for(run_dir, progress=_Streamer(reports.put, run_dir, node),
                                       should_stop=lambda: False)  # the driver cancels the task
                 try:
