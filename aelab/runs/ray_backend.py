@@ -15,7 +15,10 @@ and the study resubmits it with the driver's copy of that checkpoint (from
 step 0 when none was made yet). Ctrl-C of the driver cancels every task and
 leaves the unfinished trials ``interrupted``; the same command resumes them.
 A stop request (the ``cancel`` marker that the pages and ``runs cancel`` put
-in a run folder) is carried out by the driver, which cancels the task.
+in a run folder) is carried out by the driver, which cancels the task. Every
+status the driver writes names it (host, pid), so once it is gone (even by
+``kill -9``, which also ends its tasks on the cluster) ``runs list``, the pages
+and the same command run again see its trials ``interrupted`` at once.
 
 Workers import aelab: on a local cluster from this checkout; when joining a
 cluster (``address``), the package travels with the job (``py_modules``).
