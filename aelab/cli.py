@@ -236,7 +236,7 @@ def cmd_sweep(args) -> int:
     from aelab.runs.execution import get_backend
     from aelab.runs.study import Study, StudySpec, check_backend_args, parse_grid, summarise
 
-    check_backend_args(args.ray, args.ray_address)
+    check_backend_args(args.ray, args.ray_address, args.gpus_per_trial)
     params = _parse_params(args.param)
     if args.epochs is not None:
         params["epochs"] = str(args.epochs)
@@ -258,8 +258,14 @@ def cmd_sweep(args) -> int:
             study.start()
             rows = study.wait(on_change=show)
         except KeyboardInterrupt:
-            print(f"\nstopped watching study {spec.id}; run the same command again to pick it up",
-                  file=sys.stderr)
+            if hasattr(backend, "interrupt"):  # Ray: its tasks end with this driver, so stop them
+                stopped = backend.interrupt("the sweep was stopped (Ctrl-C); run the same command "
+                                            "again to resume from the last checkpoint")
+                print(f"\nstopped study {spec.id}: {len(stopped)} unfinished trial(s) left "
+                      f"interrupted; run the same command again to resume them", file=sys.stderr)
+            else:
+                print(f"\nstopped watching study {spec.id}; its trials go on in the background; "
+                      f"run the same command again to pick it up", file=sys.stderr)
             return 130
         finally:
             getattr(backend, "close", lambda: None)()

@@ -30,6 +30,9 @@ with st.expander("Start a study", expanded=not list_studies(root)):
                                  "hold commas)", "latent_dim=2,4,8", key="st_grid")
         fixed_text = st.text_input("Fixed settings (NAME=VALUE, space separated)", "",
                                    key="st_fixed")
+        ray_address = st.text_input("Ray cluster (HOST:PORT; blank: this machine)", "",
+                                    key="st_ray", help="The teacher's: the trials run as Ray "
+                                    "tasks, driven by a `sweep` started in the background").strip()
         submitted = st.form_submit_button("Start the study", icon=":material/play_arrow:",
                                           key="st_start")
     if submitted:
@@ -40,9 +43,11 @@ with st.expander("Start a study", expanded=not list_studies(root)):
                 raise AelabError(f"fixed settings must be NAME=VALUE, got {bad[0]!r}")
             spec = StudySpec(variant, dataset, parse_grid(grid_text.split()), int(seeds),
                              {**fixed, "epochs": str(epochs)})
-            trials = ui.start_study(spec)
+            with st.spinner("Starting the study's sweep on Ray" if ray_address else "Starting"):
+                trials = ui.start_study(spec, ray_address or None)
             st.session_state["st_study"] = st.query_params["study"] = spec.id  # show it below
-            st.success(f"Study {spec.id} started: {trials} trials.")
+            where = f" on the Ray cluster at {ray_address}" if ray_address else ""
+            st.success(f"Study {spec.id} started{where}: {trials} trials.")
         except AelabError as exc:
             ui.show_error(exc)
 
@@ -57,7 +62,9 @@ study_id = ui.url_selectbox(
                           f"{by_id[i]['trials']} trials)")  # counts change: shown live below
 study = by_id[study_id]
 st.caption("Grid: " + "; ".join(f"{k} = {', '.join(v)}" for k, v in study["grid"].items())
-           + f" - seeds 0..{(study['seeds'] or 1) - 1}")
+           + f" - seeds 0..{(study['seeds'] or 1) - 1} - runs on "
+           + {"local": "this machine's supervisor", "ray": "Ray (watched by its `sweep` command)"}
+           .get(study["backend"], study["backend"]))
 
 
 @st.fragment(run_every=1.0 if study["active"] else None)
@@ -77,8 +84,8 @@ progress()
 rows = trial_rows(root, study_id)
 unfinished = [r for r in ui.with_owners(rows) if r["state"] in ("queued", "running")]
 if unfinished and st.button(f"Cancel the {len(unfinished)} unfinished trial(s)", key="st_cancel",
-                            help="Trials on the local supervisor stop at their next step; "
-                                 "a sweep on Ray is stopped where it was started (Ctrl-C)"):
+                            help="Local trials stop at their next step; Ray trials are "
+                                 "cancelled on the cluster by the sweep that watches them"):
     try:
         for row in unfinished:
             ui.check_allowed(row)  # a student: only their own trials

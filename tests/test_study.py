@@ -9,10 +9,11 @@ import tempfile
 import time
 
 import pytest
+from conftest import assert_ok, open_page
 
 from aelab.cli import main
 from aelab.errors import RunError
-from aelab.runs.folder import read_json, read_metrics, read_status
+from aelab.runs.folder import TRAIN_STATE, read_json, read_metrics, read_status
 from aelab.runs.local import pid_alive
 from aelab.runs.study import StudySpec, parse_grid, study_trials
 
@@ -64,9 +65,44 @@ def test_grid_values_split_on_semicolons_when_a_value_holds_commas():
     assert spec.id != StudySpec("ae", "digits", parse_grid(["latent_dim=2,3", "lr=0.2"]), 2).id
 
 
-def kill_a_worker_mid_trial(runs_dir, sweep: subprocess.Popen, after_step: int = 20):
+
+def test_a_study_as_sweep_arguments_reads_back_as_the_same_study():
+    """What the Study page hands to the `sweep` it starts on Ray: the same grid, seeds and id."""
+    from aelab.cli import build_parser
+
+    spec = StudySpec("ae", "digits", parse_grid(["hidden=64,32;128", "lr=0.1,0.01"]), seeds=3,
+                     params={"epochs": "2", "caches": "false"})
+    args = build_parser().parse_args(["sweep", *spec.sweep_argv()])
+    again = StudySpec(args.variant, args.dataset, parse_grid(args.grid), args.seeds,
+                      dict(p.split("=", 1) for p in args.param))
+    assert (again.grid, again.seeds, again.params, again.id, args.study) == \
+        (spec.grid, spec.seeds, spec.params, spec.id, spec.id)
+
+
+def test_a_trial_given_a_gpu_it_cannot_use_is_refused_in_one_sentence():
+    """On the worker, before training: a GPU from Ray with no CUDA in PyTorch (this CPU
+    build), or with the CPU asked for, ends the trial failed instead of training on the CPU."""
+    import torch
+
+    from aelab.runs.ray_backend import gpu_refusal
+
+    assert gpu_refusal(0, "auto", "10.0.0.5") is None
+    assert gpu_refusal(0, "cuda:1", "10.0.0.5") == ("the trial asks for device cuda:1 but Ray gave "
+                                                    "it no GPU; add --gpus-per-trial 1 (or set "
+                                                    "device=auto)")
+    assert gpu_refusal(1, "cpu", "10.0.0.5") == ("the trial was given 1 GPU(s) but its device "
+                                                 "setting is cpu; leave --gpus-per-trial out or "
+                                                 "set device=auto or cuda")
+    if not torch.cuda.is_available():
+        assert gpu_refusal(0.5, "auto", "10.0.0.5") == (
+            "Ray gave the trial 0.5 GPU(s) on 10.0.0.5, but PyTorch there sees no CUDA device; "
+            "install a CUDA build of torch on that node or leave --gpus-per-trial out")
+
+def kill_a_worker_mid_trial(runs_dir, sweep: subprocess.Popen, after_step: int = 20,
+                            pids=None):
     """kill -9 the process training a trial (the pid its status.json reports) once it has
-    passed ``after_step``; (run folder, pid, step), or None if the sweep ended first."""
+    passed ``after_step`` and the driver holds a checkpoint of it (and, given ``pids``, the
+    process is one of them); (run folder, pid, step, time), or None if the sweep ended first."""
     deadline = time.monotonic() + 150
     while time.monotonic() < deadline and sweep.poll() is None:
         for run_dir in runs_dir.iterdir():
@@ -75,19 +111,25 @@ def kill_a_worker_mid_trial(runs_dir, sweep: subprocess.Popen, after_step: int =
             except RunError:  # not written yet
                 continue
             if status["state"] == "running" and status.get("step", 0) > after_step \
-                    and pid_alive(status.get("pid")):
+                    and (run_dir / TRAIN_STATE).exists() and pid_alive(status.get("pid")) \
+                    and (pids is None or status["pid"] in pids()):
+                when = time.time()
                 os.kill(status["pid"], signal.SIGKILL)
-                return run_dir, status["pid"], status["step"]
+                return run_dir, status["pid"], status["step"], when
         time.sleep(0.1)
     return None
 
 
-def assert_finished_once(run_dir, killed_pid):
-    """The killed trial was retried to the end, its logged steps each exactly once."""
+def assert_finished_once(run_dir, killed_pid, killed_at=None):
+    """The killed trial was retried to the end, its logged steps each exactly once; given
+    ``killed_at``, it resumed from its checkpoint: rows logged before that time were kept."""
     status = read_status(run_dir)
     assert status["state"] == "done" and status["pid"] != killed_pid
-    steps = [row["step"] for row in read_metrics(run_dir)]
+    rows = [row for row in read_metrics(run_dir) if "loss" in row]
+    steps = [row["step"] for row in rows]
     assert steps == sorted(set(steps)) and steps[-1] == status["total_steps"] == status["step"]
+    if killed_at is not None:
+        assert rows[0]["time"] < killed_at < rows[-1]["time"], "the retry started from step 0"
 
 
 @pytest.mark.slow
@@ -122,8 +164,9 @@ def test_local_sweep_on_digits_survives_a_killed_worker_and_the_same_command_pic
 
 
 # --- a real Ray cluster ---
-def cluster_pids(temp_dir: str) -> list[int]:
-    """Live processes of the Ray cluster whose session lives in ``temp_dir``, and their children."""
+def cluster_processes(temp_dir: str) -> dict[int, str]:
+    """Live processes of the Ray node(s) whose session lives in ``temp_dir`` and their
+    children, pid -> command line (workers are titled ``ray::IDLE``, ``ray::run_trial``)."""
     rows = subprocess.run(["ps", "-ww", "-eo", "pid=,ppid=,stat=,args="], capture_output=True,
                           text=True).stdout.splitlines()
     table = [(int(pid), int(ppid), stat, args) for pid, ppid, stat, args in
@@ -132,16 +175,44 @@ def cluster_pids(temp_dir: str) -> list[int]:
     while True:  # add children (workers and agents are started by the raylet)
         more = {pid for pid, ppid, _, _ in table if ppid in pids} - pids
         if not more:
-            return sorted(pid for pid, _, stat, _ in table if pid in pids and not stat.startswith("Z"))
+            return {pid: args for pid, _, stat, args in table
+                    if pid in pids and not stat.startswith("Z")}
         pids |= more
+
+
+def cluster_pids(temp_dir: str) -> list[int]:
+    return sorted(cluster_processes(temp_dir))
+
+
+def end_processes(temp_dir: str) -> list[int]:
+    """SIGKILL every process of ``temp_dir``'s node(s) (a test cluster: nothing to save, and
+    its GCS server may outlast a SIGTERM); the pids left."""
+    for _ in range(3):  # a process may start a child while its siblings are killed
+        for pid in cluster_pids(temp_dir):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 5.0
+        while cluster_pids(temp_dir) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    return cluster_pids(temp_dir)
+
+
+def ray_start(env, temp_dir, *args):
+    command = [sys.executable, "-m", "ray.scripts.scripts", "start", "--num-cpus", "2",
+               "--node-ip-address", "127.0.0.1", "--temp-dir", temp_dir, *args]
+    subprocess.run(command, check=True, capture_output=True, env=env, timeout=120)
 
 
 @pytest.fixture(scope="module")
 def ray_head():
-    """A Ray head with 2 CPUs on a free port and its own temporary folder; afterwards every
-    process of that cluster (and only of it) is ended by pid and checked gone.
+    """A Ray head with 2 CPUs on a free port and its own temporary folder: (address, env,
+    temp folder); afterwards every process of that cluster (and only of it) is ended by pid
+    and checked gone.
 
     Token authentication on, with a token made for this cluster and given to its drivers.
+    A lost node is noticed after about 3 s (Ray's default health check takes about 30 s).
     """
     import secrets
     import socket
@@ -152,58 +223,254 @@ def ray_head():
     temp_dir = tempfile.mkdtemp(prefix="aelab-ray-", dir="/tmp")  # short: socket paths
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token",
            "RAY_AUTH_TOKEN": secrets.token_hex(32)}
-    start = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--port", str(port),
-             "--num-cpus", "2", "--include-dashboard=false", "--node-ip-address", "127.0.0.1",
-             "--temp-dir", temp_dir]
+    checks = json.dumps({"health_check_period_ms": 1000, "health_check_failure_threshold": 3,
+                         "health_check_timeout_ms": 1000})
     try:
-        subprocess.run(start, check=True, capture_output=True, env=env, timeout=120)
-        yield f"127.0.0.1:{port}", env
+        ray_start(env, temp_dir, "--head", "--port", str(port), "--include-dashboard=false",
+                  "--system-config", checks)
+        yield f"127.0.0.1:{port}", env, temp_dir
     finally:
-        for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-            for pid in cluster_pids(temp_dir):
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
-            deadline = time.monotonic() + grace
-            while cluster_pids(temp_dir) and time.monotonic() < deadline:
-                time.sleep(0.2)
-        left = cluster_pids(temp_dir)
+        left = end_processes(temp_dir)
         shutil.rmtree(temp_dir, ignore_errors=True)
         assert not left, f"Ray processes left running: {left}"
 
 
 def start_sweep(runs_dir, ray_head, *extra) -> subprocess.Popen:
-    address, env = ray_head
+    address, env, _ = ray_head
     return subprocess.Popen([sys.executable, "-m", "aelab", *SWEEP, "--runs-dir", str(runs_dir),
                              "--ray-address", address, "--json", *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
-@pytest.mark.ray
-@pytest.mark.slow
-def test_a_sweep_on_a_ray_cluster_survives_a_worker_killed_mid_trial(ray_head, runs_dir):
-    """A small sweep through a real Ray head; one worker is killed with kill -9 while it
-    trains: Ray retries the trial, every trial ends done, each exactly once."""
-    sweep = start_sweep(runs_dir, ray_head, "--grid", "latent_dim=2,3", "--epochs", "150",
-                        "--param", "log_every=2", "--param", "checkpoint_seconds=0.2")
+def finish(sweep: subprocess.Popen, timeout: float = 240) -> tuple[str, str]:
     try:
-        killed = kill_a_worker_mid_trial(runs_dir, sweep)
-        out, err = sweep.communicate(timeout=240)
+        return sweep.communicate(timeout=timeout)
     finally:
         if sweep.poll() is None:
             sweep.kill()
-    assert killed, "no trial was seen running"
-    assert sweep.returncode == 0, err
-    trials = json.loads(out)["trials"]
-    assert [t["state"] for t in trials] == ["done", "done"]
-    assert len([p for p in runs_dir.iterdir() if p.is_dir()]) == 2  # nothing counted twice
-    for trial in trials:  # ordinary run folders, written here by the driver
-        assert {"config.json", "status.json", "metrics.jsonl", "model.safetensors"} <= \
-            {p.name for p in (runs_dir / trial["id"]).iterdir()}
-        assert read_status(runs_dir / trial["id"])["pid"] != sweep.pid  # trained by Ray workers
-    assert "2/2 done" in err  # progress went to stderr, stdout is the JSON alone
-    assert_finished_once(killed[0], killed[1])
+            sweep.wait()
+
+
+def trial_workers(temp_dir: str) -> list[int]:
+    return [pid for pid, args in cluster_processes(temp_dir).items()
+            if args.startswith("ray::run_trial")]
+
+
+LONG = ["--epochs", "40", "--param", "log_every=2", "--param", "checkpoint_seconds=0.2"]
+
+
+def checkpoint_time(run_dir) -> float:
+    state = run_dir / TRAIN_STATE
+    return state.stat().st_mtime if state.exists() else 0.0
+
+
+def wait_until_driven(runs_dir, sweep, trials: int, checkpoints_after: float | None = None) -> list:
+    """Wait until ``trials`` trials run, watched by ``sweep`` (their status names it as their
+    driver), and one (given ``checkpoints_after``: each) has a checkpoint held here (written
+    after that time); their folders."""
+    deadline = time.monotonic() + 150
+    while time.monotonic() < deadline and sweep.poll() is None:
+        dirs = sorted(d for d in runs_dir.iterdir() if (d / "status.json").exists())
+        statuses = [read_status(d) for d in dirs]
+        fresh = [checkpoint_time(d) > (checkpoints_after or 0) for d in dirs]
+        if len(dirs) == trials and all(
+                s["state"] == "running" and (s.get("driver") or {}).get("pid") == sweep.pid
+                for s in statuses) and (all(fresh) if checkpoints_after else any(fresh)):
+            return dirs
+        time.sleep(0.1)
+    raise AssertionError(f"the sweep never ran {trials} trials (exit code {sweep.poll()})")
+
+
+def no_trial_left(temp_dir, seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while trial_workers(temp_dir) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return not trial_workers(temp_dir)
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_ctrl_c_or_kill_9_of_a_ray_sweep_leaves_its_trials_interrupted_and_the_same_command_resumes(
+        ray_head, runs_dir):
+    """SIGINT of the driver cancels its tasks and leaves the trials interrupted; the same
+    command resumes them; kill -9 of that driver takes its tasks with it (Ray ends the tasks
+    of a dead owner), the folder says interrupted at once, and the same command finishes."""
+    from aelab.runs.local import RunManager
+
+    temp_dir = ray_head[2]
+    argv = ["--grid", "latent_dim=2,3", *LONG]
+    sweep = start_sweep(runs_dir, ray_head, *argv)
+    try:
+        dirs = wait_until_driven(runs_dir, sweep, 2)
+        stopped_at = time.time()
+        sweep.send_signal(signal.SIGINT)
+    finally:
+        out, err = finish(sweep, timeout=60)
+    assert sweep.returncode == 130, err
+    assert "2 unfinished trial(s) left interrupted; run the same command again" in err
+    assert {read_status(d)["state"] for d in dirs} == {"interrupted"}
+    assert no_trial_left(temp_dir), "a trial still trains on the cluster after Ctrl-C"
+    checkpointed = [d for d in dirs if (d / TRAIN_STATE).exists()]
+
+    again = start_sweep(runs_dir, ray_head, *argv)
+    try:
+        wait_until_driven(runs_dir, again, 2, checkpoints_after=time.time())  # resumed, further
+        killed_at = time.time()
+        again.kill()
+    finally:
+        finish(again)
+    assert no_trial_left(temp_dir), "a trial of the killed driver still trains on the cluster"
+    rows = RunManager(runs_dir, start_supervisor=False).list()  # what `runs list` says
+    assert {r["state"] for r in rows} == {"interrupted"}
+    assert all("sweep driving it ended; run the same sweep again" in r["error"] for r in rows)
+
+    third = start_sweep(runs_dir, ray_head, *argv)
+    out, err = finish(third)
+    assert third.returncode == 0, err
+    assert [t["state"] for t in json.loads(out)["trials"]] == ["done", "done"]
+    assert sorted(d for d in runs_dir.iterdir() if d.is_dir()) == dirs
+    for run_dir in dirs:
+        assert_finished_once(run_dir, None, stopped_at if run_dir in checkpointed else killed_at)
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_the_study_page_starts_a_study_on_ray_names_the_backend_and_cancels_it_on_the_cluster(
+        ray_head, runs_dir, supervisor_calls, monkeypatch):
+    """The teacher starts a study on the Ray cluster from the page (a `sweep` driver in the
+    background); the page says it runs on Ray, and its cancel button, reaching the driver
+    through the runs folder, ends the trials' tasks on the cluster and then the driver."""
+    address, env, temp_dir = ray_head
+    for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_USAGE_STATS_ENABLED"):
+        monkeypatch.setenv(name, env[name])  # the driver the page starts inherits them
+    monkeypatch.setenv("AELAB_TEACHER_TOKEN", "class-token-for-this-test")
+    at = open_page("study", token="class-token-for-this-test")
+    at.selectbox(key="st_variant").set_value("ae")
+    at.text_area(key="st_grid").set_value("latent_dim=2,3")
+    at.number_input(key="st_seeds").set_value(1)
+    at.number_input(key="st_epochs").set_value(60)
+    at.text_input(key="st_fixed").set_value("hidden=32 caches=false log_every=2 checkpoint_seconds=0.2")
+    at.text_input(key="st_ray").set_value(address)
+    at.button(key="st_start").click().run()
+    assert_ok(at)
+    (study,) = study_trials(runs_dir)
+    assert [s.value for s in at.success] == [f"Study {study} started on the Ray cluster at "
+                                             f"{address}: 2 trials."]
+    driver = read_status(study_trials(runs_dir)[study][0])["driver"]["pid"]
+    try:
+        dirs = wait_until_driven(runs_dir, FakePopen(driver), 2)
+        at.run()
+        assert any("runs on Ray" in c.value for c in at.caption), [c.value for c in at.caption]
+        at.button(key="st_cancel").click().run()
+        assert_ok(at)
+        deadline = time.monotonic() + 60
+        while pid_alive(driver) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not pid_alive(driver), "the driver did not end once its trials were cancelled"
+    finally:
+        if pid_alive(driver):
+            os.kill(driver, signal.SIGKILL)
+    assert {read_status(d)["state"] for d in dirs} == {"cancelled"}
+    assert no_trial_left(temp_dir), "a cancelled trial still trains on the cluster"
+    assert not supervisor_calls  # nothing was handed to the local supervisor
+    log = (runs_dir / ".sweeps" / f"{study}.log").read_text()
+    assert "0/2 done, 2 cancelled" in log
+
+
+class FakePopen:
+    """A process this test did not start, by pid, as much of Popen as wait_until_driven needs."""
+
+    def __init__(self, pid):
+        self.pid = pid
+
+    def poll(self):
+        return None if pid_alive(self.pid) else 0
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_ray_sweep_survives_any_worker_killed_and_the_loss_of_a_node(ray_head, runs_dir):
+    """A second node joins the head (its own ``ray start`` and temporary folder) and a 4-trial
+    sweep runs on both. kill -9 of a worker training on the head (it is also the trial's only
+    stream of progress: there is no actor), then of the head's idle workers, then, once a
+    trial trains on the second node, of every process of that node at once: the killed
+    trials resume from the driver's copies of their checkpoints, every trial ends done on
+    the head, each exactly once."""
+    address, env, head_dir = ray_head
+    node_dir = tempfile.mkdtemp(prefix="aelab-ray2-", dir="/tmp")
+    try:
+        ray_start(env, node_dir, "--address", address)
+        on_node = lambda: set(cluster_pids(node_dir))  # noqa: E731
+        on_head = lambda: set(cluster_pids(head_dir)) - on_node()  # noqa: E731
+        sweep = start_sweep(runs_dir, ray_head, "--grid", "latent_dim=2,3,4,5", *LONG)
+        try:
+            worker = kill_a_worker_mid_trial(runs_dir, sweep, pids=on_head)
+            titles = {args.split()[0] for args in cluster_processes(head_dir).values()
+                      if args.startswith("ray::")}
+            for pid, args in cluster_processes(head_dir).items():
+                if args.startswith("ray::IDLE") and pid in on_head():
+                    os.kill(pid, signal.SIGKILL)
+            node = kill_a_worker_mid_trial(runs_dir, sweep, pids=on_node)
+            for pid in on_node():  # the rest of the node: raylet, agents, other workers
+                os.kill(pid, signal.SIGKILL)
+        finally:
+            out, err = finish(sweep)
+        assert worker, "no trial was seen running on the head"
+        assert node, "no trial was seen running on the second node"
+        agents = {"ray::DashboardAgent", "ray::RuntimeEnvAgent"}  # the node's own services
+        assert titles - agents <= {"ray::IDLE", "ray::run_trial"}, titles  # no actor holds anything
+        assert sweep.returncode == 0, err
+        trials = json.loads(out)["trials"]
+        assert [t["state"] for t in trials] == ["done"] * 4
+        assert len([p for p in runs_dir.iterdir() if p.is_dir()]) == 4  # nothing counted twice
+        for trial in trials:  # ordinary run folders, written here by the driver
+            assert {"config.json", "status.json", "metrics.jsonl", "model.safetensors"} <= \
+                {p.name for p in (runs_dir / trial["id"]).iterdir()}
+            status = read_status(runs_dir / trial["id"])
+            assert status["pid"] != sweep.pid and status["device"] == "CPU"  # trained by Ray workers
+            assert status["backend"] == "ray" and "Ray node" in status["node"]
+        assert "4/4 done" in err  # progress went to stderr, stdout is the JSON alone
+        assert_finished_once(worker[0], worker[1], worker[3])
+        assert_finished_once(node[0], node[1], node[3])
+    finally:
+        left = end_processes(node_dir)
+        shutil.rmtree(node_dir, ignore_errors=True)
+        assert not left, f"Ray processes left running: {left}"
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_gpus_per_trial_are_refused_in_one_sentence_on_a_cluster_without_gpus(ray_head, runs_dir):
+    sweep = start_sweep(runs_dir, ray_head, "--grid", "latent_dim=2", "--gpus-per-trial", "1")
+    out, err = finish(sweep)
+    assert sweep.returncode == 2 and out == ""
+    assert err.splitlines()[-1] == (f"error: --gpus-per-trial 1 asks for more GPUs than the Ray "
+                                    f"cluster at {ray_head[0]} has (0); leave it out to train on CPUs")
+    assert list(runs_dir.iterdir()) == []
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_sweep_with_ray_starts_its_own_cluster_and_leaves_nothing_running(runs_dir, tmp_path):
+    temp_dir = tempfile.mkdtemp(prefix="aelab-ray3-", dir="/tmp")
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_TMPDIR": temp_dir}
+    try:
+        sweep = subprocess.run([sys.executable, "-m", "aelab", *SWEEP, "--runs-dir", str(runs_dir),
+                                "--grid", "latent_dim=2,3", "--ray", "--json"],
+                               capture_output=True, text=True, env=env, timeout=240)
+        assert sweep.returncode == 0, sweep.stderr
+        trials = json.loads(sweep.stdout)["trials"]
+        assert [t["state"] for t in trials] == ["done", "done"]
+        for trial in trials:
+            status = read_status(runs_dir / trial["id"])
+            assert status["backend"] == "ray" and status["pid"] != os.getpid()
+        deadline = time.monotonic() + 10
+        while cluster_pids(temp_dir) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not cluster_pids(temp_dir), "the sweep left its Ray cluster running"
+    finally:
+        end_processes(temp_dir)
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 class RecordingBackend:

@@ -67,7 +67,7 @@ def test_the_summary_is_the_mean_and_spread_over_seeds(study_root):
     assert summarise_metric(rows, "train_loss", "latent_dim")[0]["baseline"] is None
     assert list_studies(study_root)[0] | {"created": 0} == {
         "id": SPEC.id, "variant": "ae", "dataset": "digits", "grid": {"latent_dim": ["2", "5"]},
-        "seeds": 2, "trials": 4, "done": 4, "active": 0, "created": 0}
+        "seeds": 2, "trials": 4, "done": 4, "active": 0, "backend": "local", "created": 0}
 
 
 def test_the_page_shows_the_trials_and_plots_a_metric_with_its_baseline(study_root, monkeypatch):
@@ -89,6 +89,7 @@ def test_the_form_refuses_a_bad_grid_in_one_sentence_and_writes_nothing(tmp_path
     root = tmp_path / "runs"
     root.mkdir()
     at = open_study_page(root, monkeypatch)
+    at.selectbox(key="st_variant").set_value("ae")
     at.text_area(key="st_grid").set_value("beta=1,2")
     at.button(key="st_start").click().run()
     (error,) = [e.value for e in at.error]
@@ -136,3 +137,35 @@ def test_a_student_may_not_start_a_study_beyond_the_limits(tmp_path, monkeypatch
     rows = trial_rows(root, list_studies(root)[0]["id"])
     owners = {json.loads((root / r["id"] / "owner.json").read_text())["owner"] for r in rows}
     assert len(rows) == 2 and len(owners) == 1
+
+
+def test_only_the_teacher_may_start_a_study_on_ray(tmp_path, monkeypatch):
+    root = tmp_path / "runs"
+    root.mkdir()
+    at = open_study_page(root, monkeypatch)  # a student
+    at.text_area(key="st_grid").set_value("latent_dim=2")
+    at.number_input(key="st_seeds").set_value(1)
+    at.text_input(key="st_ray").set_value("127.0.0.1:6379")
+    at.button(key="st_start").click().run()
+    assert [e.value for e in at.error] == [
+        "Only the teacher may start a study on a Ray cluster; leave the Ray address blank to run "
+        "it on this machine."]
+    assert list(root.iterdir()) == []
+
+
+def test_a_ray_address_where_nothing_listens_is_refused_in_one_sentence(tmp_path, monkeypatch):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # free once closed: nothing listens there
+    root = tmp_path / "runs"
+    root.mkdir()
+    monkeypatch.setenv("AELAB_TEACHER_TOKEN", "class-token-for-this-test")
+    at = open_study_page(root, monkeypatch, token="class-token-for-this-test")
+    at.text_area(key="st_grid").set_value("latent_dim=2")
+    at.text_input(key="st_ray").set_value(f"127.0.0.1:{port}")
+    at.button(key="st_start").click().run()
+    (error,) = [e.value for e in at.error]
+    assert error.startswith(f"could not connect to the Ray cluster at 127.0.0.1:{port}: ")
+    assert list(root.iterdir()) == []

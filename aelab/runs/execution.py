@@ -6,7 +6,7 @@ status, written by ``aelab.training.setup.prepare_run``) and makes it run somewh
 - ``local`` (``aelab.runs.local.LocalBackend``): the supervisor process of the runs
   folder starts one worker process per run, ``$AELAB_MAX_RUNS`` at a time;
 - ``ray`` (``aelab.runs.ray_backend.RayBackend``): each run is a Ray task on a cluster;
-  its folder travels back to this machine's runs folder as the task's result.
+  its status, checkpoints and final files stream back to this machine's runs folder.
 
 The trainer and the run folders know nothing of either: a worker of any backend
 calls ``aelab.runs.train.trainer_for(run_dir).run()`` on a folder with the same contract.

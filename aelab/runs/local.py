@@ -15,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -76,26 +77,44 @@ def _is_worker_of(pid: int, run_dir: Path) -> bool:
     return "aelab" in cmdline and run_dir.name in cmdline
 
 
+def driver_gone(status: dict) -> bool:
+    """True when the driver of a run of another backend (a Ray sweep) is gone: its heartbeat
+    is stale, or the driver, a process of this machine (``status["driver"]``), has ended."""
+    if time.time() - float(status.get("heartbeat") or 0) > HEARTBEAT_STALE:
+        return True
+    driver = status.get("driver") or {}
+    return driver.get("host") == socket.gethostname() and not pid_alive(driver.get("pid"))
+
+
+def driven_elsewhere(status: dict) -> bool:
+    """True for a run of another backend (a Ray sweep's trial) whose driver is alive: it keeps
+    the run's heartbeat fresh and carries out its stop requests."""
+    return status.get("backend", "local") != "local" and not driver_gone(status)
+
+
 def refresh_status(run_dir: Path, status: dict | None = None) -> dict:
     """The run's status, after marking it ``interrupted`` if its worker is gone."""
     run_dir = Path(run_dir)
     status = status or read_status(run_dir)
-    if status["state"] != "running":
+    elsewhere = status.get("backend", "local") != "local"
+    if status["state"] != "running" and not (elsewhere and status["state"] == "queued"):
         return status
     pid = status.get("pid")
-    stale = time.time() - float(status.get("heartbeat") or 0) > HEARTBEAT_STALE
-    if status.get("backend", "local") != "local":  # its driver (e.g. a Ray sweep) keeps the heartbeat
-        gone, pid = stale, f"{pid} on the {status['backend']} backend"
+    if elsewhere:  # its driver (e.g. a Ray sweep) keeps the heartbeat, queued or running
+        gone = driver_gone(status)
+        why = (f"the {status['backend']} sweep driving it ended; run the same sweep again to "
+               f"resume from the last checkpoint")
     else:
+        stale = time.time() - float(status.get("heartbeat") or 0) > HEARTBEAT_STALE
         gone = not pid_alive(pid) or (stale and not _is_worker_of(pid, run_dir))
+        why = f"the worker process (pid {pid}) ended without a final state; resume continues " \
+              f"from the last checkpoint"
     if not gone:
         return status
     status = read_status(run_dir)  # the worker may have written its final state as it exited
-    if status["state"] != "running":
+    if status["state"] not in ("running", "queued"):
         return status
-    return write_status(run_dir, **{**status, "state": "interrupted",
-                                    "error": f"the worker process (pid {pid}) ended without a "
-                                             f"final state; resume continues from the last checkpoint"})
+    return write_status(run_dir, **{**status, "state": "interrupted", "error": why})
 
 
 # --- the supervisor ---
@@ -340,11 +359,15 @@ class LocalBackend:
         return refresh_status(Path(run_dir))
 
     def cancel(self, run_dir: Path) -> dict:
-        """Ask the run to stop: a queued run is cancelled at once, a running one at its next step."""
+        """Ask the run to stop: a queued run is cancelled at once, a running one at its next step.
+
+        A run of another backend whose driver still keeps its heartbeat (a Ray sweep) is
+        cancelled by that driver, which sees the same stop marker.
+        """
         run_dir = Path(run_dir)
         stop_file(run_dir).touch()
         status = read_status(run_dir)
-        if status["state"] == "queued":  # not started meanwhile: no process to stop
+        if status["state"] == "queued" and not driven_elsewhere(status):  # no process to stop
             stop_file(run_dir).unlink(missing_ok=True)
             return write_status(run_dir, **{**status, "state": "cancelled"})
         return status

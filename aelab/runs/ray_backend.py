@@ -1,14 +1,24 @@
-"""The Ray backend: each run is a Ray task; its folder comes back as the task's result.
+"""The Ray backend: each run is a Ray task that streams its progress to the driver.
 
-The task trains in a temporary folder on whichever machine Ray picks and
-returns the run folder's files as bytes; this driver writes them into its own
-runs folder (each file atomically, ``status.json`` last), once per run, so
-workers need no shared file system. While a task trains it streams its status
-and, after each checkpoint, the checkpoint files to a small actor (the inbox);
-the driver copies both into the local folder, so progress shows in
-``runs list`` and the pages. A worker killed mid-run (``kill -9``, a lost
-node) makes Ray retry the task (``max_retries``); the retry starts from the
-last checkpoint the inbox holds, or from step 0 when there was none yet.
+A trial is a Ray generator task. It trains in a temporary folder on whichever
+node Ray picks and yields, as it goes, its status after each log, the
+checkpoint files after each checkpoint, and at the end the run folder's files.
+This driver writes them into its own runs folder (each file atomically,
+``status.json`` last), so workers need no shared file system and progress
+shows in ``runs list`` and the pages.
+
+Only the driver holds a trial's state: there is no actor, and nothing the
+driver needs stays on the cluster once read. A worker or node lost mid-trial
+(``kill -9``, a machine gone) ends that trial's stream with a Ray system error;
+the trial is marked ``interrupted`` with the progress of its last checkpoint,
+and the study resubmits it with the driver's copy of that checkpoint (from
+step 0 when none was made yet). Ctrl-C of the driver cancels every task and
+leaves the unfinished trials ``interrupted``; the same command resumes them.
+A stop request (the ``cancel`` marker that the pages and ``runs cancel`` put
+in a run folder) is carried out by the driver, which cancels the task. Every
+status the driver writes names it (host, pid), so once it is gone (even by
+``kill -9``, which also ends its tasks on the cluster) ``runs list``, the pages
+and the same command run again see its trials ``interrupted`` at once.
 
 Workers import aelab: on a local cluster from this checkout; when joining a
 cluster (``address``), the package travels with the job (``py_modules``).
@@ -17,97 +27,145 @@ paths must exist there.
 """
 from __future__ import annotations
 
+import json
 import os
+import socket
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aelab.errors import AelabError
-from aelab.runs.folder import FINISHED, TRAIN_STATE, WEIGHTS, atomic_write_bytes, read_status, write_status
+from aelab.runs.folder import (
+    FINISHED,
+    TRAIN_STATE,
+    WEIGHTS,
+    atomic_write_bytes,
+    read_config,
+    read_status,
+    stop_file,
+    write_status,
+)
 
-MAX_RETRIES = 3
 CHECKPOINT_FILES = (TRAIN_STATE, WEIGHTS, "metrics.jsonl")
+BEAT_SECONDS = 5.0  # the driver refreshes the heartbeat of each trial it watches this often
+GONE_SECONDS = 20.0  # how long a stop waits for the cancelled tasks to end on the cluster
 
 
 # --- on the worker ---
 def folder_files(run_dir: Path) -> dict[str, bytes]:
-    """Every plain file of a run folder (not temporaries), by name."""
+    """Every plain file of a run folder (not temporaries, not a stop request), by name."""
     return {p.name: p.read_bytes() for p in sorted(Path(run_dir).iterdir())
-            if p.is_file() and not p.name.startswith(".")}
+            if p.is_file() and not p.name.startswith(".") and p != stop_file(run_dir)}
 
 
 class _Streamer:
-    """The trainer's progress callback on a worker: status to the inbox, checkpoints when new."""
+    """The trainer's progress callback on a worker: each status, and the checkpoint when new.
 
-    def __init__(self, inbox, run_id: str, run_dir: Path):
-        self.inbox, self.run_id, self.run_dir = inbox, run_id, run_dir
-        self.sent = None
+    The trainer saves a checkpoint right after the log it reports, so a new checkpoint
+    is seen at the next report and belongs to the status reported before it.
+    """
+
+    def __init__(self, put, run_dir: Path, node: str):
+        self.put, self.run_dir, self.node = put, run_dir, node
+        self.sent = self._stamp()  # a resumed trial's checkpoint is the driver's already
+        self.previous = None
+
+    def _stamp(self):
+        state = self.run_dir / TRAIN_STATE
+        return state.stat().st_mtime_ns if state.exists() else None
 
     def __call__(self, status: dict) -> None:
-        self.inbox.report.remote(self.run_id, status)
-        state = self.run_dir / TRAIN_STATE
-        stamp = state.stat().st_mtime_ns if state.exists() else None
+        status = {**status, "node": self.node}
+        stamp = self._stamp()
         if stamp != self.sent:
             self.sent = stamp
             files = {n: (self.run_dir / n).read_bytes() for n in CHECKPOINT_FILES
                      if (self.run_dir / n).exists()}
-            self.inbox.put_checkpoint.remote(self.run_id, files)
+            self.put(("checkpoint", status, files, self.previous or status))
+        else:
+            self.put(("status", status))
+        self.previous = status
 
 
-def run_trial(run_id: str, files: dict[str, bytes], resume: bool, inbox) -> dict[str, bytes]:
-    """The Ray task: train the run whose folder is ``files`` in a temporary folder; its files.
+def gpu_refusal(gpus: float, device: str, node: str) -> str | None:
+    """Why the trial cannot run with the ``gpus`` GPUs Ray gave it: a GPU it cannot use here
+    (PyTorch sees no CUDA device, or the run asks for the CPU), or none for a run that asks
+    for CUDA; None when it can."""
+    if not gpus:
+        if device.startswith("cuda"):
+            return (f"the trial asks for device {device} but Ray gave it no GPU; add "
+                    f"--gpus-per-trial 1 (or set device=auto)")
+        return None
+    import torch
 
-    A retry after a dead worker takes the newest checkpoint streamed to ``inbox``.
-    """
+    if device in ("cpu", "mps"):
+        return (f"the trial was given {gpus:g} GPU(s) but its device setting is {device}; "
+                f"leave --gpus-per-trial out or set device=auto or cuda")
+    if not torch.cuda.is_available():
+        return (f"Ray gave the trial {gpus:g} GPU(s) on {node}, but PyTorch there sees no CUDA "
+                f"device; install a CUDA build of torch on that node or leave --gpus-per-trial out")
+    return None
+
+
+def run_trial(run_id: str, files: dict[str, bytes], resume: bool):
+    """The Ray task: train the run whose folder is ``files`` in a temporary folder, yielding
+    ``("status", status)``, ``("checkpoint", status, files, status_at_checkpoint)`` and last
+    ``("result", files)``. The trainer runs in a thread so this generator can yield its reports."""
+    import queue
+    import threading
+
     import ray
 
     from aelab.runs.local import finish_caches
     from aelab.runs.train import trainer_for
 
-    os.environ.setdefault("AELAB_THREADS", str(max(1, int(ray.get_runtime_context()
-                                                           .get_assigned_resources()
+    context = ray.get_runtime_context()
+    if not context.get_assigned_resources().get("GPU", 0):
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # device auto: no GPU that Ray gave another task
+    os.environ.setdefault("AELAB_THREADS", str(max(1, int(context.get_assigned_resources()
                                                            .get("CPU", 1)))))
-    streamed = ray.get(inbox.checkpoint.remote(run_id))
+    node = f"{ray.util.get_node_ip_address()} (Ray node {context.get_node_id()[:8]})"
+    reports: queue.Queue = queue.Queue()
     with tempfile.TemporaryDirectory(prefix="aelab-ray-") as tmp:
         run_dir = Path(tmp) / run_id
         run_dir.mkdir()
-        for name, data in {**files, **(streamed or {})}.items():
+        for name, data in files.items():
             (run_dir / name).write_bytes(data)
-        trainer = trainer_for(run_dir, progress=_Streamer(inbox, run_id, run_dir),
-                              should_stop=lambda: False)  # Ray cancels the task instead
-        try:
-            status = trainer.run(resume=resume or (run_dir / TRAIN_STATE).exists())
-        except Exception:
-            status = read_status(run_dir)  # the trainer recorded the failure; ship it back
-        finish_caches(run_dir, status, trainer.config.caches)
-        return folder_files(run_dir)
 
+        def train():
+            try:
+                refusal = gpu_refusal(context.get_assigned_resources().get("GPU", 0),
+                                      read_config(run_dir)["train_config"].device, node)
+                if refusal:  # a trial given a GPU never trains on the CPU unnoticed
+                    write_status(run_dir, **{**read_status(run_dir), "state": "failed",
+                                             "error": refusal, "node": node})
+                    reports.put(("result", folder_files(run_dir)))
+                    return
+                trainer = trainer_for(run_dir, progress=_Streamer(reports.put, run_dir, node),
+                                      should_stop=lambda: False)  # the driver cancels the task
+                try:
+                    status = trainer.run(resume=resume or (run_dir / TRAIN_STATE).exists())
+                except Exception:
+                    status = read_status(run_dir)  # the trainer recorded the failure
+                status = finish_caches(run_dir, status, trainer.config.caches)
+                write_status(run_dir, **{**status, "node": node})
+                reports.put(("result", folder_files(run_dir)))
+            except BaseException as exc:  # e.g. a damaged config: the task fails with it
+                reports.put(("error", exc))
 
-class Inbox:
-    """A Ray actor holding each running trial's latest status and checkpoint."""
-
-    def __init__(self):
-        self.status: dict[str, dict] = {}
-        self.checkpoints: dict[str, tuple[int, dict]] = {}
-
-    def report(self, run_id: str, status: dict) -> None:
-        self.status[run_id] = status
-
-    def put_checkpoint(self, run_id: str, files: dict[str, bytes]) -> None:
-        version = self.checkpoints.get(run_id, (0, None))[0] + 1
-        self.checkpoints[run_id] = (version, files)
-
-    def checkpoint(self, run_id: str) -> dict[str, bytes] | None:
-        return self.checkpoints.get(run_id, (0, None))[1]
-
-    def news(self, seen: dict[str, int]) -> tuple[dict, dict]:
-        """Every status, and the checkpoints newer than the versions in ``seen``."""
-        fresh = {k: v for k, v in self.checkpoints.items() if v[0] > seen.get(k, 0)}
-        return self.status, fresh
+        threading.Thread(target=train, name=f"aelab-{run_id}", daemon=True).start()
+        while True:
+            report = reports.get()
+            if report[0] == "error":
+                raise report[1]
+            yield report
+            if report[0] == "result":
+                return
 
 
 # --- on the driver ---
-def _check_reachable(address: str, timeout: float = 5.0) -> None:
+def check_reachable(address: str, timeout: float = 5.0) -> None:
     """Fail in one sentence at once when nothing listens at HOST:PORT (``ray.init`` would
     keep retrying for minutes)."""
     import socket
@@ -122,6 +180,16 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
                          f"one with `ray start --head --port {port}` or check the address") from None
 
 
+@dataclass
+class _Trial:
+    """A trial this driver watches: its folder, its stream and what it last knew of it."""
+
+    run_dir: Path
+    stream: object  # the task's ray.ObjectRefGenerator
+    base: dict  # the status to fall back to if the trial is lost: its last checkpoint's
+    written: float = field(default_factory=time.monotonic)
+
+
 class RayBackend:
     """Runs prepared run folders as Ray tasks and writes their folders back here."""
 
@@ -131,19 +199,27 @@ class RayBackend:
                  gpus_per_trial: float = 0.0, poll: float = 0.5):
         import ray
 
+        if gpus_per_trial < 0:
+            raise AelabError(f"--gpus-per-trial must be 0 or more, got {gpus_per_trial:g}")
         self.runs_dir = Path(runs_dir).resolve()
         self.poll = poll
         self.owns_cluster = not ray.is_initialized()
         if self.owns_cluster:
             self._connect(ray, address, num_cpus)
+        gpus = ray.cluster_resources().get("GPU", 0)
+        if gpus_per_trial > gpus:
+            self.close()
+            where = f"the Ray cluster at {address}" if address else "the local Ray cluster"
+            raise AelabError(f"--gpus-per-trial {gpus_per_trial:g} asks for more GPUs than "
+                             f"{where} has ({gpus:g}); leave it out to train on CPUs")
         self.runs_dir.mkdir(parents=True, exist_ok=True)
-        self.inbox = ray.remote(num_cpus=0)(Inbox).remote()
         self.task = ray.remote(run_trial).options(
-            num_cpus=1, num_gpus=gpus_per_trial,
-            max_retries=MAX_RETRIES, retry_exceptions=False)
-        self.refs: dict[str, tuple[Path, object]] = {}  # run id -> (folder, task ref)
-        self.seen: dict[str, int] = {}
+            num_cpus=1, num_gpus=gpus_per_trial, max_retries=0,  # the study retries, from here
+            num_returns="streaming")
+        self.trials: dict[str, _Trial] = {}
         self.last_news = 0.0
+        # in every status this driver writes: a rerun on this machine sees at once that it ended
+        self.mark = {"backend": "ray", "driver": {"host": socket.gethostname(), "pid": os.getpid()}}
 
     @staticmethod
     def _connect(ray, address: str | None, num_cpus: int | None) -> None:
@@ -152,7 +228,7 @@ class RayBackend:
         common = {"include_dashboard": False, "log_to_driver": False,
                   "logging_level": logging.WARNING}
         if address and address != "auto":
-            _check_reachable(address)
+            check_reachable(address)
         try:
             if address:
                 import aelab
@@ -167,21 +243,24 @@ class RayBackend:
             raise AelabError(f"could not connect to {where}: {str(exc).splitlines()[0]}") from None
 
     def submit(self, run_dir: Path, resume: bool = False) -> None:
-        """Start the run as a Ray task, shipping its folder (and checkpoint) with it."""
+        """Start the run as a Ray task, shipping this folder's files (and checkpoint) with it."""
         run_dir = Path(run_dir)
         status = read_status(run_dir)
-        write_status(run_dir, **{**status, "state": "queued", "backend": "ray", "error": None,
-                                 "submitted": time.time()})
-        files = folder_files(run_dir)
-        ref = self.task.remote(run_dir.name, files, resume, self.inbox)
-        self.refs[run_dir.name] = (run_dir, ref)
+        base = write_status(run_dir, **{**status, "state": "queued", **self.mark,
+                                        "submitted": time.time()})
+        stream = self.task.remote(run_dir.name, folder_files(run_dir), resume)
+        self.trials[run_dir.name] = _Trial(run_dir, stream, base)
 
     def state(self, run_dir: Path) -> dict:
-        """The run's status, after taking in whatever Ray has finished or streamed."""
+        """The run's status, after taking in whatever its task streamed."""
         self._pump()
-        status = read_status(Path(run_dir))
-        if status["state"] == "running" and Path(run_dir).name not in self.refs:
-            return {**status, "state": "interrupted"}  # its driver was another process, now gone
+        run_dir = Path(run_dir)
+        status = read_status(run_dir)
+        if status["state"] in ("queued", "running") and run_dir.name not in self.trials \
+                and status.get("backend") == "ray":
+            from aelab.runs.local import refresh_status
+
+            return refresh_status(run_dir, status)  # its driver, another sweep: interrupted if gone
         return status
 
     def cancel(self, run_dir: Path) -> dict:
@@ -189,50 +268,115 @@ class RayBackend:
         import ray
 
         run_dir = Path(run_dir)
-        entry = self.refs.pop(run_dir.name, None)
-        if entry:
-            ray.cancel(entry[1], force=True)
+        trial = self.trials.pop(run_dir.name, None)
+        if trial:
+            self._take_in(run_dir.name, trial)  # what it streamed up to now
+            ray.cancel(trial.stream, force=True)
+        stop_file(run_dir).unlink(missing_ok=True)
         status = read_status(run_dir)
         if status["state"] in FINISHED:
             return status
-        return write_status(run_dir, **{**status, "state": "cancelled"})
+        base = trial.base if trial else status
+        return write_status(run_dir, **{**base, "state": "cancelled",
+                                        "error": "cancelled; resume continues from the last "
+                                                 "checkpoint"})
 
-    def _pump(self) -> None:
-        """Write finished tasks' folders (once each) and streamed progress into the runs folder."""
+    def interrupt(self, reason: str) -> list[Path]:
+        """Cancel every task and mark its trial ``interrupted`` (resumable) with ``reason``;
+        return once the tasks have ended on the cluster. The trials interrupted."""
         import ray
 
-        if time.monotonic() - self.last_news < self.poll or not self.refs:
-            return
-        self.last_news = time.monotonic()
-        refs = {ref: name for name, (_, ref) in self.refs.items()}
-        ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=0)
-        for ref in ready:
-            run_dir, _ = self.refs.pop(refs[ref])
-            self._write_result(run_dir, ref)
-        statuses, checkpoints = ray.get(self.inbox.news.remote(self.seen))
-        for name, (run_dir, _) in self.refs.items():
-            if name in checkpoints:
-                version, files = checkpoints[name]
-                self.seen[name] = version
-                for file, data in files.items():
-                    atomic_write_bytes(run_dir / file, data)
-            if name in statuses:  # the heartbeat is this driver's: fresh while it watches
-                write_status(run_dir, **{**statuses[name], "backend": "ray"})
+        self._pump(force=True)  # keep the newest checkpoints
+        trials, self.trials = self.trials, {}
+        for trial in trials.values():
+            ray.cancel(trial.stream, force=True)
+        for trial in trials.values():
+            write_status(trial.run_dir, **{**trial.base, "state": "interrupted", "error": reason})
+        deadline = time.monotonic() + GONE_SECONDS
+        for trial in trials.values():  # a stream ends once its worker has gone
+            while time.monotonic() < deadline:
+                if self._ended(ray, trial.stream):
+                    break
+                time.sleep(0.05)
+        return [t.run_dir for t in trials.values()]
 
-    def _write_result(self, run_dir: Path, ref) -> None:
-        import ray
-
+    @staticmethod
+    def _ended(ray, stream) -> bool:
+        ready, _ = ray.wait([stream], timeout=0)
+        if not ready:
+            return False
         try:
-            files = ray.get(ref)
-        except (ray.exceptions.RayTaskError, ray.exceptions.RayError) as exc:
-            status = read_status(run_dir)
-            write_status(run_dir, **{**status, "state": "failed", "backend": "ray",
-                                     "error": f"the Ray task failed: {str(exc).splitlines()[0]}"})
+            ray.get(next(stream))
+        except StopIteration:
+            return True
+        except ray.exceptions.RayError:
+            return True
+        return False
+
+    def _pump(self, force: bool = False) -> None:
+        """Take in what every watched task streamed; carry out stop requests; keep heartbeats."""
+        now = time.monotonic()
+        if not self.trials or (not force and now - self.last_news < self.poll):
             return
-        status = files.pop("status.json")
-        for name, data in files.items():
-            atomic_write_bytes(run_dir / name, data)
-        atomic_write_bytes(run_dir / "status.json", status)  # last: done means every file is here
+        self.last_news = now
+        for name, trial in list(self.trials.items()):
+            if stop_file(trial.run_dir).exists():
+                self.cancel(trial.run_dir)
+                continue
+            self._take_in(name, trial)
+            if name in self.trials and now - trial.written > BEAT_SECONDS:
+                status = read_status(trial.run_dir)  # watched: fresh while this driver lives
+                if status["state"] in ("queued", "running"):
+                    write_status(trial.run_dir, **status)
+                trial.written = now
+
+    def _take_in(self, name: str, trial: _Trial) -> None:
+        """Write every report the trial's stream has ready into its folder."""
+        import ray
+
+        while True:
+            ready, _ = ray.wait([trial.stream], timeout=0)
+            if not ready:
+                return
+            try:
+                report = ray.get(next(trial.stream))
+            except StopIteration:
+                return self._lost(name, trial, "its Ray task ended without a result")
+            except ray.exceptions.RayTaskError as exc:  # the task's own code failed
+                self.trials.pop(name, None)
+                write_status(trial.run_dir, **{**trial.base, "state": "failed",
+                                               "error": f"the Ray task failed: {_first_line(exc)}"})
+                return
+            except ray.exceptions.RayError as exc:  # its worker or node was lost
+                return self._lost(name, trial, _first_line(exc))
+            kind, *rest = report
+            trial.written = time.monotonic()
+            if kind == "status":
+                write_status(trial.run_dir, **{**rest[0], **self.mark})
+            elif kind == "checkpoint":
+                status, files, at_checkpoint = rest
+                for file, data in files.items():
+                    atomic_write_bytes(trial.run_dir / file, data)
+                trial.base = {**at_checkpoint, **self.mark}
+                write_status(trial.run_dir, **{**status, **self.mark})
+            else:  # the result: every file, status.json last (done means every file is here)
+                self.trials.pop(name, None)
+                files = rest[0]
+                status = json.loads(files.pop("status.json"))
+                for file, data in files.items():
+                    atomic_write_bytes(trial.run_dir / file, data)
+                write_status(trial.run_dir, **{**status, **self.mark})
+                return
+
+    def _lost(self, name: str, trial: _Trial, why: str) -> None:
+        """The trial's worker is gone: ``interrupted`` at its last checkpoint, for the study to
+        resubmit with this driver's copy of it."""
+        self.trials.pop(name, None)
+        step = trial.base.get("step", 0)
+        write_status(trial.run_dir, **{**trial.base, "state": "interrupted", "error": (
+            f"its Ray worker was lost ({why}); resume continues from the checkpoint of step {step}"
+            if step else f"its Ray worker was lost ({why}) before its first checkpoint; resume "
+                         f"starts it again")})
 
     def close(self) -> None:
         """Stop watching; shut down the local cluster if this backend started it."""
@@ -240,3 +384,7 @@ class RayBackend:
 
         if self.owns_cluster and ray.is_initialized():
             ray.shutdown()
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -90,6 +90,16 @@ class StudySpec:
         train = {k: v for k, v in settings.items() if k in TRAIN_FIELDS}
         return model, {**train, "seed": seed}
 
+    def sweep_argv(self) -> list[str]:
+        """The ``sweep`` arguments of this study (its id given, so the same trials are found)."""
+        argv = ["--variant", self.variant, "--dataset", self.dataset, "--seeds", str(self.seeds),
+                "--study", self.id]
+        for name, values in self.grid.items():  # as parse_grid reads them back
+            argv += ["--grid", f"{name}={(';' if any(',' in v for v in values) else ',').join(values)}"]
+        for name, value in self.params.items():
+            argv += ["--param", f"{name}={value}"]
+        return argv
+
     def validate(self) -> None:
         """Check every name and value against the variant and dataset; writes nothing."""
         from aelab.models import get_variant
@@ -242,8 +252,13 @@ def run_study(spec: StudySpec, runs_dir=None, backend=None,
     return study, study.wait(on_change)
 
 
-def check_backend_args(ray: bool, ray_address: str | None) -> None:
+def check_backend_args(ray: bool, ray_address: str | None, gpus_per_trial: float = 0.0) -> None:
     """One sentence for contradictory or malformed Ray options."""
+    if gpus_per_trial and not (ray or ray_address):
+        raise AelabError("--gpus-per-trial needs --ray or --ray-address; the local supervisor "
+                         "runs one trial per GPU by itself")
+    if gpus_per_trial < 0:
+        raise AelabError(f"--gpus-per-trial must be 0 or more, got {gpus_per_trial:g}")
     if ray and ray_address:
         raise AelabError("use --ray (start a local Ray cluster) or --ray-address HOST:PORT "
                          "(join one), not both")
@@ -252,3 +267,60 @@ def check_backend_args(ray: bool, ray_address: str | None) -> None:
         if ray_address != "auto" and (not host or not port.isdigit()):
             raise AelabError(f"--ray-address expects HOST:PORT (or auto), got {ray_address!r}")
 
+
+
+SWEEP_LOGS = ".sweeps"  # in the runs folder: the log of each sweep started in the background
+
+
+def start_ray_sweep(spec: StudySpec, runs_dir, ray_address: str, timeout: float = 120.0) -> list[Path]:
+    """Start ``python -m aelab sweep ... --ray-address`` as a background process (the study's
+    driver, logging to ``<runs>/.sweeps/<study>.log``) and wait until it has written every
+    trial's folder; those folders. A driver that stops first raises its own one sentence."""
+    import os
+    import subprocess
+    import sys
+
+    import aelab
+
+    check_backend_args(False, ray_address)
+    spec.validate()
+    from aelab.runs.ray_backend import check_reachable
+
+    if ray_address != "auto":
+        check_reachable(ray_address)
+    root = runs_root(runs_dir).resolve()
+    logs = root / SWEEP_LOGS
+    logs.mkdir(parents=True, exist_ok=True)
+    log = logs / f"{spec.id}.log"
+    package_parent = str(Path(aelab.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (package_parent, os.environ.get("PYTHONPATH")) if p)}
+    with open(log, "ab") as out:
+        driver = subprocess.Popen(
+            [sys.executable, "-m", "aelab", "sweep", *spec.sweep_argv(), "--runs-dir", str(root),
+             "--ray-address", ray_address], stdin=subprocess.DEVNULL, stdout=out,
+            stderr=subprocess.STDOUT, env=env, start_new_session=True)  # outlives the caller
+    deadline = time.monotonic() + timeout
+    wanted = len(spec.trials())
+    while time.monotonic() < deadline:
+        trials = study_trials(root, spec.id).get(spec.id, [])
+        if len(trials) >= wanted and all(_taken(d, driver.pid) for d in trials):
+            return trials
+        if driver.poll() is not None:
+            lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+            last = lines[-1].removeprefix("error: ") if lines else f"exit code {driver.returncode}"
+            raise AelabError(f"the Ray sweep stopped before starting its trials: {last}")
+        time.sleep(0.2)
+    raise AelabError(f"the Ray sweep did not start its {wanted} trials within {timeout:.0f} s; "
+                     f"its log is {log}")
+
+
+def _taken(run_dir: Path, driver: int) -> bool:
+    """True once the trial is the driver's (it wrote its status) or kept as finished before."""
+    from aelab.runs.folder import read_status
+
+    try:
+        status = read_status(run_dir)
+    except RunError:
+        return False
+    return status["state"] in ("done", "failed") or (status.get("driver") or {}).get("pid") == driver

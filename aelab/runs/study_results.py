@@ -24,20 +24,22 @@ def list_studies(runs_dir) -> list[dict]:
     rows = []
     for study_id, run_dirs in study_trials(runs_dir).items():
         first = read_json(run_dirs[0] / "config.json", "config")
-        states = [_state(d) for d in run_dirs]
+        statuses = [_status(d) for d in run_dirs]
+        states = [s["state"] for s in statuses]
         rows.append({"id": study_id, "variant": first["variant"], "dataset": first["dataset"],
                      "grid": first["study"].get("grid", {}), "seeds": first["study"].get("seeds"),
                      "trials": len(run_dirs), "done": states.count("done"),
                      "active": sum(s in ("queued", "running") for s in states),
+                     "backend": ", ".join(sorted({s.get("backend") or "local" for s in statuses})),
                      "created": min(_created(d) for d in run_dirs)})
     return sorted(rows, key=lambda r: -r["created"])
 
 
-def _state(run_dir: Path) -> str:
+def _status(run_dir: Path) -> dict:
     try:
-        return refresh_status(run_dir)["state"]  # a vanished worker's trial: interrupted
+        return refresh_status(run_dir)  # a vanished worker's trial: interrupted
     except RunError:
-        return "damaged"
+        return {"state": "damaged"}
 
 
 def _created(run_dir: Path) -> float:

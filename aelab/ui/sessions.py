@@ -79,13 +79,22 @@ def submit_run(variant: str, dataset: str, model: dict, train: dict) -> str:
     return run_id
 
 
-def start_study(spec) -> int:
+def start_study(spec, ray_address: str | None = None) -> int:
     """Start (or pick up) a study for this session; each new trial counts as a run against a
-    student's limits. The number of trials."""
-    from aelab.runs.study import Study
+    student's limits. With ``ray_address`` (the teacher's only) its trials run on that Ray
+    cluster, driven by a ``sweep`` process started in the background. The number of trials."""
+    from aelab.runs.study import Study, start_ray_sweep
 
     spec.validate()  # a wrong setting is the first thing to hear about
     trials = len(spec.trials())
+    if ray_address:
+        if not is_teacher():
+            raise access.AccessError("Only the teacher may start a study on a Ray cluster; leave "
+                                     "the Ray address blank to run it on this machine.")
+        for run_dir in start_ray_sweep(spec, runs_dir(), ray_address):
+            if access.read_owner(run_dir) is None:
+                access.write_owner(run_dir, session_owner())
+        return trials
     started = st.session_state.get("_aelab_started", 0)
     limits = access.Limits.from_env()
     if not is_teacher() and (trials > limits.active_runs or started + trials > limits.runs):
