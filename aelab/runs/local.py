@@ -339,7 +339,7 @@ class LocalBackend:
         self.max_parallel = max_parallel
         self.start_supervisor = start_supervisor
 
-    def kick(self) -> None:
+    def ensure_served(self) -> None:
         """Make sure a supervisor serves this runs folder (no-op when disabled, as in tests)."""
         if self.start_supervisor:
             ensure_supervisor(self.runs_dir, self.max_parallel)
@@ -352,7 +352,7 @@ class LocalBackend:
         extra = {"resume": True, "error": None} if resume else {}
         write_status(run_dir, **{**status, "state": "queued", **extra, "backend": "local",
                                   "submitted": time.time()})
-        self.kick()
+        self.ensure_served()
 
     def state(self, run_dir: Path) -> dict:
         """The run's status."""
@@ -399,8 +399,8 @@ class RunManager:
         self.runs_dir = runs_root(runs_dir).resolve()
         self.backend = LocalBackend(self.runs_dir, max_parallel, start_supervisor)
 
-    def _kick(self) -> None:
-        self.backend.kick()
+    def _ensure_served(self) -> None:
+        self.backend.ensure_served()
 
     def _dir(self, run_id: "str | RunRef") -> Path:
         """The folder of a run id, confined to this runs folder (``RunRef.checked``); a

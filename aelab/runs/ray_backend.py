@@ -253,7 +253,7 @@ class RayBackend:
 
     def state(self, run_dir: Path) -> dict:
         """The run's status, after taking in whatever its task streamed."""
-        self._pump()
+        self._collect_progress()
         run_dir = Path(run_dir)
         status = read_status(run_dir)
         if status["state"] in ("queued", "running") and run_dir.name not in self.trials \
@@ -286,7 +286,7 @@ class RayBackend:
         return once the tasks have ended on the cluster. The trials interrupted."""
         import ray
 
-        self._pump(force=True)  # keep the newest checkpoints
+        self._collect_progress(force=True)  # keep the newest checkpoints
         trials, self.trials = self.trials, {}
         for trial in trials.values():
             ray.cancel(trial.stream, force=True)
@@ -313,7 +313,7 @@ class RayBackend:
             return True
         return False
 
-    def _pump(self, force: bool = False) -> None:
+    def _collect_progress(self, force: bool = False) -> None:
         """Take in what every watched task streamed; carry out stop requests; keep heartbeats."""
         now = time.monotonic()
         if not self.trials or (not force and now - self.last_news < self.poll):
