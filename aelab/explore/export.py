@@ -225,7 +225,7 @@ body { margin: 1.5rem auto; max-width: 1000px; padding: 0 1rem; background: whit
 h1 { font-size: 1.6rem; margin: 0 0 0.2rem; } h2 { font-size: 1.25rem; margin: 1.6rem 0 0.3rem; }
 .about, .hint { color: rgba(49, 51, 63, 0.7); margin: 0.2rem 0 0.8rem; }
 .map { display: flex; gap: 1.5rem; align-items: flex-start; flex-wrap: wrap; }
-#map { border: 1px solid rgba(49, 51, 63, 0.2); cursor: crosshair; image-rendering: auto; max-width: 100%; }
+#map { border: 1px solid rgba(49, 51, 63, 0.2); cursor: crosshair; max-width: 100%; touch-action: none; }
 select { font: inherit; margin-bottom: 0.4rem; display: block; }
 label.class { display: flex; gap: 0.5rem; align-items: baseline; }
 #legend { list-style: none; padding: 0; margin: 0 0 1rem; columns: 2; }
