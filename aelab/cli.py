@@ -346,7 +346,8 @@ def cmd_export(args) -> int:
 
     run = RunRef.checked(args.run, args.runs_dir, anywhere=True)
     check_out(args.out, file_names(run.run_id), args.force)
-    for path in write_export(export_run(run), args.out, args.force):
+    files = export_run(run, lambda message: print(f"{message}...", file=sys.stderr))  # caches, if stale
+    for path in write_export(files, args.out, args.force):
         print(path)
     return 0
 

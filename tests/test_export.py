@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, open_page, tiny_run
+from conftest import ROOT, open_page, tiny_run, umap_as_pca
 from PIL import Image
 
 from aelab.cli import main
@@ -160,6 +160,20 @@ def deferred(monkeypatch):
 
     monkeypatch.setattr(MediaFileManager, "add_deferred", record)
     return stored
+
+
+def test_a_run_without_labels_exports_with_empty_labels(tmp_path):
+    gray = np.random.default_rng(0).random((48, 1, 8, 8), dtype=np.float32)
+    data = tmp_path / "gray.npz"
+    np.savez(data, x_train=gray[:32], x_test=gray[32:])  # no y: no labels
+    run = tiny_run(tmp_path / "runs", "ae", f"npz:{data}", train={"epochs": 1})
+    with umap_as_pca():  # the caches are made here; which 2-D view does not matter
+        files = export_run(RunRef.unchecked(run))
+    rows = read_tsv(files["metadata.tsv"])
+    assert rows == [["label", "split", "index"], *[["", "test", str(i)] for i in range(16)]]
+    assert np.array(read_tsv(files["vectors.tsv"]), dtype=np.float32).shape == (16, 4)
+    page = files[f"{run.name}.html"].decode()
+    assert '"labels": null' in page and "gray (uploaded)" in page and str(data) not in page
 
 
 def zip_of_button(at, key: str, deferred: dict, run_id: str) -> dict[str, bytes]:

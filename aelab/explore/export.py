@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from aelab.errors import AelabError
+from aelab.explore.webdecoder import CAPTION, WebDecoderError, _json_script, export_decoder, slider_spec
 from aelab.explore.webdecoder import JS as DECODER_JS
 from aelab.explore.webdecoder import STYLE as DECODER_STYLE
-from aelab.explore.webdecoder import WebDecoderError, _json_script, export_decoder, slider_spec
 
 MAP_JS = Path(__file__).with_name("export.js")
 VECTORS, METADATA, SPRITE = "vectors.tsv", "metadata.tsv", "sprite.png"
@@ -173,7 +173,7 @@ def export_files(run_id: str, model, ds, caches: dict) -> dict[str, bytes]:
     sliders = slider_spec(codes[0], low, high, active, inactive, kl, label, KL_INACTIVE)
     scale = max(1, 320 // w)
     classes, member = _classes(labels, n)
-    view = dict(sliders, scale=scale, caption="decoded from the sliders")
+    view = dict(sliders, scale=scale, caption=CAPTION)
     points = {"views": {title: _b64(p) for title, p in map_views(caches).items()},
               "codes": _b64(codes), "latent_dim": int(codes.shape[1]), "index": index.tolist(),
               "labels": None if labels is None else [int(v) for v in labels],
@@ -284,12 +284,13 @@ def write_export(files: dict[str, bytes], out: "str | os.PathLike", force: bool 
     return written
 
 
-def export_run(run) -> dict[str, bytes]:
+def export_run(run, progress=None) -> dict[str, bytes]:
     """``export_files`` of a run handle (``RunRef``): its model, dataset and cached points
-    (computed first when missing or stale)."""
+    (computed first when missing or stale, telling ``progress(message)`` each step)."""
     from aelab.data.datasets import load_dataset
     from aelab.metrics.results import get_caches
 
     model = run.load_model()
     decoder_spec(run.run_id, model)  # refused before any cache is computed
-    return export_files(run.run_id, model, load_dataset(run.config["dataset"]), get_caches(run))
+    caches = get_caches(run, progress)
+    return export_files(run.run_id, model, load_dataset(run.config["dataset"]), caches)
