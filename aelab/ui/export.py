@@ -27,9 +27,9 @@ def _export_zip(root: str, run_id: str, sha256: str) -> bytes:
     return zip_bytes(files, f"{run_id}-export")
 
 
-def export_zip(run) -> bytes:
-    """The zip of the run's export, made once per run and weights for every session."""
-    ref = run_ref(run)
+def export_zip(ref: RunRef) -> bytes:
+    """The zip of the run's export, made once per run and weights for every session (the
+    weights as they are when called: the click's)."""
     return _export_zip(str(ref.root), ref.run_id, ref.weights_sha256())
 
 
@@ -37,7 +37,7 @@ def export_button(run, key: str) -> None:
     """A download button of the run's export (the zip is made on the click, in Streamlit's
     download thread, so the page itself does no extra work), or one line saying why this
     run cannot be exported."""
-    ref = run_ref(run)
+    ref = run_ref(run)  # here, in the page's thread: the click runs ``export_zip`` in another
     _, refused = web_decoder_for(ref)
     if refused is not None:
         st.caption(f"This run cannot be taken home as a file, since {refused}.")
