@@ -1,5 +1,5 @@
 """``python -m aelab`` (the ``aelab`` console script): variants, datasets, train, runs, sweep,
-evaluate, disentangle.
+evaluate, disentangle, latent-scores, export.
 
 Bad arguments exit with status 2 and one line on stderr saying what is wrong,
 before anything is trained or written.
@@ -337,6 +337,21 @@ def cmd_latent_scores(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    """A run as one HTML file that opens from disk with no server, plus the Embedding
+    Projector's files (aelab.explore.export); the output folder is checked before anything
+    is computed and again before writing."""
+    from aelab.explore.export import check_out, export_run, file_names, write_export
+    from aelab.runs.refs import RunRef
+
+    run = RunRef.checked(args.run, args.runs_dir, anywhere=True)
+    check_out(args.out, file_names(run.run_id), args.force)
+    files = export_run(run, lambda message: print(f"{message}...", file=sys.stderr))  # caches, if stale
+    for path in write_export(files, args.out, args.force):
+        print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m aelab", description="aelab: autoencoders of the survey.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -448,6 +463,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-dir")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_latent_scores)
+
+    p = sub.add_parser("export", help="a run to take home: one HTML file that opens with no "
+                                      "server (decoder, sliders, code map), plus the Embedding "
+                                      "Projector's vectors.tsv, metadata.tsv and sprite")
+    p.add_argument("run", help="run id, or a run folder (in the runs folder or made by "
+                                "train --out)")
+    p.add_argument("--out", required=True, help="folder to write the files into (made if missing)")
+    p.add_argument("--force", action="store_true",
+                   help="replace the files of an earlier export in --out (nothing else is touched)")
+    p.add_argument("--runs-dir")
+    p.set_defaults(func=cmd_export)
     return parser
 
 

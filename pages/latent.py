@@ -11,6 +11,7 @@ from aelab.errors import AelabError
 from aelab.explore.latent import label_groups, label_scatters, nearest_neighbours, selected_indices
 from aelab.explore.reconstructions import image_grid
 from aelab.metrics.evaluate import reconstruct_array
+from aelab.ui.export import export_button
 
 st.title("Latent space")
 run = ui.pick_run(ui.list_runs(), key="lat_run")
@@ -52,6 +53,7 @@ figure = ui.shared((run_key, tuple(views), tuple(selected)),
                    lambda: label_scatters(views, labels, selected))
 ui.plot(figure, key="lat_views", name=f"latent-{run['id']}", selection_mode=("points", "box", "lasso"),
         on_select=remember)
+export_button(run_dir, key="lat_export")
 
 if selected:
     shown = np.array(sorted(selected))[:16]

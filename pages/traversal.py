@@ -20,6 +20,7 @@ from aelab.explore.latent import (
 from aelab.explore.reconstructions import image_grid
 from aelab.explore.webdecoder import CAPTION as DECODED
 from aelab.explore.webdecoder import page_height, slider_page, slider_spec
+from aelab.ui.export import export_button
 
 st.title("Traversal")
 run = ui.pick_run(ui.list_runs(), key="trav_run")
@@ -123,6 +124,7 @@ if decoder_json is not None:  # the browser decodes: a slider move touches no se
 else:
     st.caption(f"The server decodes this run's pictures, since {refused}.")
     server_sliders_and_picture()
+export_button(run_dir, key="trav_export")
 
 @st.fragment
 def traversal_grid_section() -> None:
