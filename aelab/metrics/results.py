@@ -3,7 +3,9 @@
 ``cache.safetensors`` holds, for at most ``MAX_POINTS`` test images (a seeded
 subset): their indices and labels, the codes (posterior means for VAEs), 2-D
 PCA and 2-D UMAP of the codes, the same two projections of the raw pixels and,
-for VAE-family runs, the mean KL per latent dimension. ``eval.json`` holds the
+for VAE-family runs, the mean KL per latent dimension. ``tsne-p<P>.safetensors`` holds the
+t-SNE view of those codes with perplexity P (one file per perplexity of ``TSNE_PERPLEXITIES``,
+made in the background on a page's demand). ``eval.json`` holds the
 ``evaluate`` metrics. Both record the SHA-256 of the weights they were made
 from; a cache whose hash differs from the current weights is rebuilt, never trusted.
 One verb per cache operation: ``rebuild_*`` computes and writes now; ``refresh_caches``
@@ -28,19 +30,22 @@ from aelab.runs.folder import (
     DISENTANGLEMENT,
     EVAL,
     SCORES,
+    TSNE_PERPLEXITIES,
     atomic_write_json,
     atomic_write_tensors,
     os_error_reason,
     read_json,
     read_tensors,
+    tsne_files,
 )
 from aelab.runs.refs import RunRef, weights_hash  # noqa: F401  (weights_hash: re-exported for pages)
 
 MAX_POINTS = 10_000
 
 
-def project_2d(x: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
-    """2-D PCA or UMAP of the rows of ``x`` (flattened), seeded: (N, 2) float32."""
+def project_2d(x: np.ndarray, method: str, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
+    """2-D PCA, UMAP or t-SNE (with ``perplexity``) of the rows of ``x`` (flattened), seeded:
+    (N, 2) float32."""
     flat = x.reshape(len(x), -1).astype(np.float32)
     if method == "pca":
         from sklearn.decomposition import PCA
@@ -55,6 +60,13 @@ def project_2d(x: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
         neighbours = max(2, min(15, len(flat) - 1))
         reducer = umap.UMAP(n_components=2, n_neighbors=neighbours, random_state=seed, n_jobs=1)
         return reducer.fit_transform(flat).astype(np.float32)
+    if method == "tsne":
+        from sklearn.manifold import TSNE
+
+        # scikit-learn needs perplexity < N; PCA initialisation and one thread: reproducible
+        tsne = TSNE(n_components=2, perplexity=min(float(perplexity), len(flat) - 1.0), init="pca",
+                    random_state=seed, n_jobs=1)
+        return tsne.fit_transform(flat).astype(np.float32)
     raise ValueError(f"unknown projection {method!r}")
 
 
@@ -202,6 +214,55 @@ def get_eval(run, progress: Callable[[str], None] | None = None) -> dict:
     return scores
 
 
+
+
+def _check_perplexity(perplexity) -> int:
+    if perplexity not in TSNE_PERPLEXITIES:
+        raise RunError(f"t-SNE perplexity {perplexity!r} is not offered; choose one of "
+                       f"{', '.join(map(str, TSNE_PERPLEXITIES))}")
+    return int(perplexity)
+
+
+def rebuild_tsne(run, perplexity: int, progress: Callable[[str], None] | None = None) -> np.ndarray:
+    """Compute and write the t-SNE view (perplexity ``perplexity``) of the cached codes."""
+    run = RunRef.unchecked(run)
+    perplexity = _check_perplexity(perplexity)
+    digest = run.weights_sha256()
+    caches = get_caches(run, progress)
+    seed = run.config["train_config"].seed
+    (progress or (lambda message: None))(f"t-SNE of the codes (perplexity {perplexity})")
+    view = project_2d(caches["codes"], "tsne", seed, perplexity)
+    meta = {"weights_sha256": digest, "perplexity": str(perplexity), "seed": str(seed),
+            "points": str(len(view))}
+    name = tsne_files(perplexity)[0]
+    with _writing(run, name):
+        atomic_write_tensors(run / name, {"tsne_codes": torch.from_numpy(view)}, meta)
+    return view
+
+
+def cached_tsne(run, perplexity: int) -> np.ndarray | None:
+    """The cached t-SNE view (N, 2) with ``perplexity`` if it was made from the current weights
+    and matches the cached codes' points, else None; never computes."""
+    run = RunRef.unchecked(run)
+    perplexity = _check_perplexity(perplexity)
+    try:
+        tensors, meta = read_tensors(run / tsne_files(perplexity)[0])
+        codes, code_meta = read_tensors(run / CACHE)
+    except RunError:
+        return None
+    view = tensors.get("tsne_codes")
+    digest = run.weights_sha256()
+    if (view is None or meta.get("weights_sha256") != digest or code_meta.get("weights_sha256") != digest
+            or meta.get("perplexity") != str(perplexity) or "index" not in codes
+            or tuple(view.shape) != (len(codes["index"]), 2)):
+        return None
+    return view.numpy()
+
+
+def get_tsne(run, perplexity: int, progress: Callable[[str], None] | None = None) -> np.ndarray:
+    """The t-SNE view of the cached codes (computed and written first when missing or stale)."""
+    cached = cached_tsne(run, perplexity)
+    return cached if cached is not None else rebuild_tsne(run, perplexity, progress)
 
 
 def _json_if_fresh(run: RunRef, name: str) -> object | None:

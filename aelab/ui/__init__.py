@@ -36,7 +36,7 @@ from aelab.ui.loaders import (
                        web_decoder_for,
 )
 from aelab.ui.picking import open_run, pick_run
-from aelab.ui.scores import background_scores, disentanglement_for, scores_for
+from aelab.ui.scores import background_scores, disentanglement_for, scores_for, tsne_view
 from aelab.ui.sessions import (
                        UPLOADS,
                        check_allowed,
@@ -75,6 +75,6 @@ __all__ = [
     "order_runs", "pca", "phase_of", "pick_run", "plot", "presenter_mode", "run_app", "run_label",
     "run_key", "run_labels", "run_ref", "run_warnings", "runs_dir", "scores_for", "session_owner",
     "settings_widgets", "shared", "show_error", "start_study", "store_upload", "store_upload_once",
-    "submit_run", "teacher_sign_in", "traversals_for", "upload_note", "uploads_dir", "url_multiselect",
+    "submit_run", "teacher_sign_in", "traversals_for", "tsne_view", "upload_note", "uploads_dir", "url_multiselect",
     "url_number", "url_selectbox", "web_decoder_for", "with_owners", "within_app",
 ]
