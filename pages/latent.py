@@ -69,6 +69,8 @@ if selected:
     st.markdown("**Nearest neighbours in code space of the first selected point**")
     ui.image(image_grid([ds.x_test[caches["index"][near]]], scale=scale))
 
+ui.own_input_section(run, run_dir, model, ds, caches)  # draw or upload, see where it lands
+
 st.subheader("Scores")
 st.caption("5-NN and linear-probe accuracy (fitted on the train split, scored on these test "
            "points) and trustworthiness of each 2-D view (scikit-learn; 1 = neighbours kept).")

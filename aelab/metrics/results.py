@@ -43,31 +43,64 @@ from aelab.runs.refs import RunRef, weights_hash  # noqa: F401  (weights_hash: r
 MAX_POINTS = 10_000
 
 
-def project_2d(x: np.ndarray, method: str, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
-    """2-D PCA, UMAP or t-SNE (with ``perplexity``) of the rows of ``x`` (flattened), seeded:
-    (N, 2) float32."""
+class Projection:
+    """A fitted 2-D view of points: ``points`` (N, 2) float32 and, for PCA and UMAP, ``place``
+    puts new rows where the same fitted object maps them (t-SNE has no such map)."""
+
+    def __init__(self, method: str, reducer, points: np.ndarray):
+        self.method, self.reducer, self.points = method, reducer, points
+
+    def place(self, rows: np.ndarray) -> np.ndarray:
+        """Where the fitted view puts ``rows`` (M, ...): (M, 2) float32."""
+        flat = rows.reshape(len(rows), -1).astype(np.float32)
+        if self.method == "tsne":
+            raise ValueError("t-SNE cannot place new points: it has no map, only its fitted points")
+        return _two_columns(self.reducer.transform(flat)).astype(np.float32)
+
+    def linear(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(A (2, D), mean (D,)) of a PCA view, whose points are A @ (x - mean); else None."""
+        if self.method != "pca":
+            return None
+        a = np.zeros((2, self.reducer.components_.shape[1]))
+        a[:len(self.reducer.components_)] = self.reducer.components_
+        return a, np.asarray(self.reducer.mean_, dtype=np.float64)
+
+
+def _two_columns(out: np.ndarray) -> np.ndarray:
+    if out.shape[1] < 2:  # a 1-D code: plot it against zero
+        out = np.concatenate([out, np.zeros((len(out), 2 - out.shape[1]))], axis=1)
+    return out
+
+
+def fit_projection(x: np.ndarray, method: str, seed: int = 0, perplexity: float = 30.0) -> Projection:
+    """2-D PCA, UMAP or t-SNE (with ``perplexity``) fitted to the rows of ``x`` (flattened),
+    seeded."""
     flat = x.reshape(len(x), -1).astype(np.float32)
     if method == "pca":
         from sklearn.decomposition import PCA
 
-        out = PCA(n_components=min(2, *flat.shape), random_state=seed).fit_transform(flat)
-        if out.shape[1] < 2:  # a 1-D code: plot it against zero
-            out = np.concatenate([out, np.zeros((len(out), 2 - out.shape[1]))], axis=1)
-        return out.astype(np.float32)
+        reducer = PCA(n_components=min(2, *flat.shape), random_state=seed)
+        return Projection(method, reducer, _two_columns(reducer.fit_transform(flat)).astype(np.float32))
     if method == "umap":
         import umap
 
         neighbours = max(2, min(15, len(flat) - 1))
         reducer = umap.UMAP(n_components=2, n_neighbors=neighbours, random_state=seed, n_jobs=1)
-        return reducer.fit_transform(flat).astype(np.float32)
+        return Projection(method, reducer, reducer.fit_transform(flat).astype(np.float32))
     if method == "tsne":
         from sklearn.manifold import TSNE
 
         # scikit-learn needs perplexity < N; PCA initialisation and one thread: reproducible
-        tsne = TSNE(n_components=2, perplexity=min(float(perplexity), len(flat) - 1.0), init="pca",
-                    random_state=seed, n_jobs=1)
-        return tsne.fit_transform(flat).astype(np.float32)
+        reducer = TSNE(n_components=2, perplexity=min(float(perplexity), len(flat) - 1.0), init="pca",
+                       random_state=seed, n_jobs=1)
+        return Projection(method, reducer, reducer.fit_transform(flat).astype(np.float32))
     raise ValueError(f"unknown projection {method!r}")
+
+
+def project_2d(x: np.ndarray, method: str, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
+    """2-D PCA, UMAP or t-SNE (with ``perplexity``) of the rows of ``x`` (flattened), seeded:
+    (N, 2) float32."""
+    return fit_projection(x, method, seed, perplexity).points
 
 
 def subset_indices(n: int, seed: int = 0, limit: int = MAX_POINTS) -> np.ndarray:
