@@ -352,6 +352,17 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_tsne(args) -> int:
+    """The t-SNE view of a run's cached codes with one perplexity, cached in its folder
+    (started in the background by the Latent space page)."""
+    from aelab.metrics.results import get_tsne
+    from aelab.runs.refs import RunRef
+
+    view = get_tsne(RunRef.checked(args.run, args.runs_dir, anywhere=True), args.perplexity)
+    print(json.dumps(view.tolist()) if args.json else f"t-SNE of {len(view)} codes (perplexity {args.perplexity})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m aelab", description="aelab: autoencoders of the survey.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -474,6 +485,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace the files of an earlier export in --out (nothing else is touched)")
     p.add_argument("--runs-dir")
     p.set_defaults(func=cmd_export)
+
+    from aelab.runs.folder import TSNE_PERPLEXITIES
+
+    p = sub.add_parser("tsne", help="t-SNE view of a run's cached codes (scikit-learn; cached)")
+    p.add_argument("run", help="run id, or a run folder (in the runs folder or made by "
+                                "train --out)")
+    p.add_argument("--perplexity", type=int, default=30, choices=TSNE_PERPLEXITIES)
+    p.add_argument("--runs-dir")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_tsne)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""Latent space: 2-D PCA and UMAP of the codes beside the same views of the raw pixels."""
+"""Latent space: 2-D PCA and UMAP (and t-SNE) of the codes beside the same views of the raw pixels."""
 from aelab import ui
 
 ui.within_app()  # first: a deep link on a fresh server hands over to app.py
@@ -26,6 +26,8 @@ views = {"PCA of the codes": caches["pca_codes"], "UMAP of the codes": caches["u
          "UMAP of the raw pixels (baseline)": caches["umap_pixels"]}
 if caches["codes"].shape[1] == 2:
     views = {"The 2-D codes as they are": caches["codes"], **views}
+if tsne := ui.tsne_view(run_dir):  # made in the background, kept in the run folder
+    views[tsne[0]] = tsne[1]
 
 
 SELECTION = f"lat_selected.{run['id']}"  # another run starts with nothing selected
@@ -68,6 +70,8 @@ if selected:
     near = nearest_neighbours(caches["codes"], int(shown[0]), k=8)
     st.markdown("**Nearest neighbours in code space of the first selected point**")
     ui.image(image_grid([ds.x_test[caches["index"][near]]], scale=scale))
+
+ui.own_input_section(run, run_dir, model, ds, caches)  # draw or upload, see where it lands
 
 st.subheader("Scores")
 st.caption("5-NN and linear-probe accuracy (fitted on the train split, scored on these test "

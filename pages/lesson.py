@@ -76,6 +76,8 @@ with text:
             else {"run": step.runs[0]})  # the page opens on the same run(s)
     st.page_link(step.page, label="Explore it on its page", icon=":material/open_in_new:",
                  query_params=link)
+    if step.key in ("ae-pca", "vae"):  # the screens of one autoencoder's code space
+        ui.own_input_link(step.runs[0])
 
 
 @st.cache_data(max_entries=16, show_spinner="Measuring the units...")

@@ -3,6 +3,8 @@ from aelab import ui
 
 ui.within_app()  # first: a deep link on a fresh server hands over to app.py
 
+import zlib
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
@@ -61,10 +63,19 @@ low, high = code_range(run_key, model, ds, caches)
 kl = caches.get("kl_per_dim")
 active, inactive = dimension_order(kl, model.config.latent_dim)
 
+ui.own_input_link(run["id"])
+own_code = ui.own_input_code(run["id"], model.config.latent_dim, "trav_source")  # from the Latent page
+
 top = st.columns([1, 1, 1])
 sources = ["test image", "prior mean"] if model.samples_prior else ["test image"]
+sources = sources if own_code is None else [ui.OWN_SOURCE, *sources]
+if st.session_state.get("trav_source") not in sources:
+    st.session_state.pop("trav_source", None)
 source = top[0].radio("Base", sources, horizontal=True, key="trav_source")
-if source == "test image":
+if source == ui.OWN_SOURCE:
+    index, base = f"own{zlib.crc32(own_code.tobytes())}", own_code.copy()  # its own sliders
+    label = 0 if model.config.num_classes and model.conditional else None
+elif source == "test image":
     index = top[1].number_input("Test image", 0, n_points - 1, 0, key="trav_index")
     base = caches["codes"][index].astype(np.float32)
     label = None if labels is None else labels[index]

@@ -45,9 +45,17 @@ DISENTANGLE_PID = ".disentangle.pid"     # background scorers (metrics.backgroun
 DISENTANGLE_LOG = "disentangle.log"
 LATENT_PID = ".latent-scores.pid"
 LATENT_LOG = "latent-scores.log"
+TSNE_PERPLEXITIES = (5, 15, 30, 50)  # the t-SNE views a page offers, one cache file each
+
+
+def tsne_files(perplexity: int) -> tuple[str, str, str]:
+    """(cache, background pid file, log) of the t-SNE view with ``perplexity``."""
+    return f"tsne-p{perplexity}.safetensors", f".tsne-p{perplexity}.pid", f"tsne-p{perplexity}.log"
+
+
 RUN_FILES = (CONFIG, STATUS, METRICS, WEIGHTS, TRAIN_STATE, CANCEL, WORKER_LOG, OWNER, EVAL,
              CACHE, SCORES, DISENTANGLEMENT, DISENTANGLE_PID, DISENTANGLE_LOG, LATENT_PID,
-             LATENT_LOG)
+             LATENT_LOG, *(name for p in TSNE_PERPLEXITIES for name in tsne_files(p)))
 
 
 # --- locations ---
