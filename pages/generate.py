@@ -6,6 +6,7 @@ ui.within_app()  # first: a deep link on a fresh server hands over to app.py
 import numpy as np
 import streamlit as st
 
+from aelab.data.datasets import class_name
 from aelab.errors import AelabError
 from aelab.explore.latent import class_swap_grid, interpolation_rows, prior_samples
 from aelab.explore.reconstructions import image_grid
@@ -27,11 +28,13 @@ if run is not None and model is not None:
     n = c2.slider("Samples", 8, 64, 32, 8, key="gen_n")
     scale = max(1, 48 // model.config.input_shape[-1])
     if model.conditional:
-        label = st.selectbox("Class", list(range(model.config.num_classes)), key="gen_class")
+        named = lambda c: class_name(run["dataset"], c)  # noqa: E731
+        label = st.selectbox("Class", list(range(model.config.num_classes)), key="gen_class", format_func=named)
         images = prior_samples(model, n, seed, y=np.array([label]))
         ui.image(image_grid([images[i:i + 8] for i in range(0, n, 8)], scale=scale),
-                 caption=f"class {label}")
-        st.markdown("**Class swap**: each row one z, each column one label")
+                 caption=f"class {named(label)}")
+        st.markdown("**Class swap**: each row one z, each column one class ("
+                    + ", ".join(named(c) for c in range(model.config.num_classes)) + ")")
         swap = class_swap_grid(model, 6, seed)
         ui.image(image_grid(list(swap), scale=scale))
     else:

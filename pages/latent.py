@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from aelab.data.datasets import class_name
 from aelab.errors import AelabError
 from aelab.explore.latent import label_groups, label_scatters, nearest_neighbours, selected_indices
 from aelab.explore.reconstructions import image_grid
@@ -19,6 +20,7 @@ if run is None:
 run_dir, model, ds, caches = ui.open_run(run)
 
 labels = caches.get("labels")
+named = lambda label: class_name(run["dataset"], label)  # noqa: E731  "square", not "0", on sprites
 run_key = ui.run_key(run_dir)
 views = {"PCA of the codes": caches["pca_codes"], "UMAP of the codes": caches["umap_codes"],
          "PCA of the raw pixels (baseline)": caches["pca_pixels"],
@@ -35,7 +37,7 @@ def remember() -> None:
     (Kept here, not in the chart: a chart whose highlighted points change is a new chart.)"""
     event = st.session_state.get("lat_views")
     points = event.selection.points if event and event.selection else []
-    groups = ui.shared((run_key, "label groups"), lambda: label_groups(labels, n_points))
+    groups = ui.shared((run_key, "label groups"), lambda: label_groups(labels, n_points, named))
     st.session_state[SELECTION] = selected_indices(points, groups)
 
 
@@ -49,7 +51,7 @@ c2.button("Clear selection", key="lat_clear", disabled=not selected,
           on_click=lambda: st.session_state.update({SELECTION: []}))
 # one figure of every view, built once per run and selection for every session (a rerun reuses it)
 figure = ui.shared((run_key, tuple(views), tuple(selected)),
-                   lambda: label_scatters(views, labels, selected))
+                   lambda: label_scatters(views, labels, selected, name=named))
 ui.plot(figure, key="lat_views", name=f"latent-{run['id']}", selection_mode=("points", "box", "lasso"),
         on_select=remember)
 

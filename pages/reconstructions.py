@@ -16,14 +16,17 @@ if not runs:
     st.info("No finished runs yet. Train one, or use the demo runs in checkpoints/.")
     st.stop()
 
-datasets = sorted({r["dataset"] for r in runs}, key=lambda d: (d != runs[0]["dataset"], d))
+prefer = ui.preferred(runs, "rec_runs")  # the Lesson's runs for this page first
+start = (prefer or runs)[0]["dataset"]
+datasets = sorted({r["dataset"] for r in runs}, key=lambda d: (d != start, d))
 name = ui.url_selectbox("Dataset", datasets, key="rec_dataset", param="dataset",
                         format_func=ui.dataset_label)
 candidates = [r for r in runs if r["dataset"] == name]
 labels = ui.run_labels(candidates)
 # one selection per dataset, kept for the session: switching dataset and back keeps it
 chosen = ui.url_multiselect("Runs", list(labels), key=f"rec_runs.{name}", param="runs",
-                            default=list(labels)[:2], format_func=labels.get, persist_state="session")
+                            default=[r["id"] for r in ui.preferred(candidates, "rec_runs")] or list(labels)[:2],
+                            format_func=labels.get, persist_state="session")
 if not chosen:
     st.info("Choose at least one run.")
     st.stop()

@@ -7,6 +7,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from aelab.data.datasets import class_name
 from aelab.explore.latent import (
     KL_INACTIVE,
     decode_codes,
@@ -72,8 +73,8 @@ else:
     label = 0 if model.config.num_classes and model.conditional else None
 prefix = f"trav.{run['id']}.{index}"  # a new base starts new widgets at its own values
 if model.conditional:
-    label = top[2].selectbox("Class", list(range(model.config.num_classes)),
-                             index=int(label or 0), key=f"{prefix}.class")
+    label = top[2].selectbox("Class", list(range(model.config.num_classes)), index=int(label or 0),
+                             key=f"{prefix}.class", format_func=lambda c: class_name(run["dataset"], c))
 
 
 sliders = slider_spec(base, low, high, active, inactive, kl, label, KL_INACTIVE)

@@ -35,7 +35,7 @@ from aelab.ui.loaders import (
                        traversals_for,
                        web_decoder_for,
 )
-from aelab.ui.picking import open_run, pick_run
+from aelab.ui.picking import open_run, pick_run, preferred
 from aelab.ui.scores import background_scores, disentanglement_for, scores_for
 from aelab.ui.sessions import (
                        UPLOADS,
@@ -72,7 +72,7 @@ __all__ = [
     "dataset", "dataset_choices", "dataset_for", "file_stamp", "dataset_label", "device_choices", "device_text",
     "disentanglement_for", "eta_text", "field_label", "finished_runs", "image", "is_demo",
     "is_teacher", "labelled_images", "list_runs", "manager", "may_change", "model_for", "open_run",
-    "order_runs", "pca", "phase_of", "pick_run", "plot", "presenter_mode", "run_app", "run_label",
+    "order_runs", "pca", "phase_of", "pick_run", "plot", "preferred", "presenter_mode", "run_app", "run_label",
     "run_key", "run_labels", "run_ref", "run_warnings", "runs_dir", "scores_for", "session_owner",
     "settings_widgets", "shared", "show_error", "start_study", "store_upload", "store_upload_once",
     "submit_run", "teacher_sign_in", "traversals_for", "upload_note", "uploads_dir", "url_multiselect",
