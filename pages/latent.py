@@ -4,7 +4,6 @@ from aelab import ui
 ui.within_app()  # first: a deep link on a fresh server hands over to app.py
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from aelab.data.datasets import class_name
@@ -12,6 +11,7 @@ from aelab.errors import AelabError
 from aelab.explore.latent import label_groups, label_scatters, nearest_neighbours, selected_indices
 from aelab.explore.reconstructions import image_grid
 from aelab.metrics.evaluate import reconstruct_array
+from aelab.metrics.names import NOT_APPLICABLE
 
 st.title("Latent space")
 run = ui.pick_run(ui.list_runs(), key="lat_run")
@@ -79,4 +79,4 @@ if st.toggle("Show the score table", value=True, key="lat_scores"):
         ui.show_error(exc)
     else:
         if scores is not None:
-            st.dataframe(pd.DataFrame(scores), hide_index=True, key="lat_scores_table")
+            ui.metric_table(scores, key="lat_scores_table", why=NOT_APPLICABLE, hide_index=True)

@@ -3,11 +3,11 @@ from aelab import ui
 
 ui.within_app()  # first: a deep link on a fresh server hands over to app.py
 
-import pandas as pd
 import streamlit as st
 
 from aelab.errors import AelabError
 from aelab.explore.reconstructions import SELECTIONS, denoising_rows, image_grid, pick_examples, reconstruction_rows
+from aelab.metrics.names import NOT_APPLICABLE
 from aelab.models.denoising import NOISES
 
 st.title("Reconstructions")
@@ -65,7 +65,7 @@ def show_rows(rows, key):
     table = [{"row": r.label, "MSE per pixel": r.mse,
               "BCE per image (nats)": float("nan") if r.bce is None else r.bce}
              for r in rows if r.mse is not None]
-    st.dataframe(pd.DataFrame(table), hide_index=True, key=f"{key}_table")
+    ui.metric_table(table, key=f"{key}_table", why=NOT_APPLICABLE, hide_index=True)
 
 
 show_rows(ui.shared(("rec_rows", runs_key, tuple(index)),

@@ -271,7 +271,7 @@ def test_sessions_share_the_latent_figure_and_the_cached_arrays(runs, tmp_path, 
     built, read = [], []
     scatters, load = aelab.explore.latent.label_scatters, aelab.metrics.results.get_caches
     monkeypatch.setattr(aelab.explore.latent, "label_scatters",
-                        lambda views, *a: built.append(list(views)) or scatters(views, *a))
+                        lambda views, *a, **k: built.append(list(views)) or scatters(views, *a, **k))
     monkeypatch.setattr(aelab.metrics.results, "get_caches", lambda *a, **k: read.append(a) or load(*a, **k))
     monkeypatch.setenv("AELAB_TIMING", "1")  # the server's script time, for bench/
     first = open_page("latent")

@@ -78,6 +78,50 @@ def open_view(page: str, **query) -> AppTest:
 def assert_clean(at: AppTest, view: str) -> None:
     assert not at.exception, f"{view}: " + "\n".join(e.message for e in at.exception)
     assert not at.error, f"{view}: " + "\n".join(e.value for e in at.error)
+    problems = shown_problems(at)
+    assert not problems, f"{view}: " + "; ".join(problems)
+
+
+EMPTY = {"None", "nan", "NaN", "<NA>", "NaT"}
+
+
+def shown_cells(frame):
+    """What a table's cells read on the page: the ``Styler``'s display text where the page
+    formats it, else the values as Streamlit draws them (a missing value reads "None")."""
+    import pandas as pd
+    from streamlit import dataframe_util
+
+    data = frame.value
+    styler = frame.proto.arrow_data.styler
+    if styler.display_values:
+        shown = dataframe_util.convert_arrow_bytes_to_pandas_df(styler.display_values)
+        return shown.astype(str).where(~data.isna() | shown.notna(), "None")
+    return pd.DataFrame(data).astype(object).where(pd.DataFrame(data).notna(), "None").astype(str)
+
+
+def shown_problems(at: AppTest) -> list[str]:
+    """What a person should never read on a page: a "None" (or nan) cell or sentence, a raw
+    metric key as a table's column label or as a metric's name in a cell."""
+    import json
+    import re
+
+    from aelab.metrics.names import METRICS, metric_name
+
+    raw = {k for k in METRICS if metric_name(k) != k}
+    found = []
+    for frame in at.dataframe:
+        cells = shown_cells(frame)
+        bad = sorted({str(v) for v in cells.to_numpy().ravel() if str(v).strip() in EMPTY or str(v) in raw})
+        if bad:
+            found.append(f"table {frame.proto.id[-12:]} shows {bad}")
+        config = json.loads(frame.proto.columns or "{}")
+        labels = [config.get(str(c), {}).get("label", str(c)) for c in frame.value.columns]
+        if shown_raw := sorted(set(labels) & raw):
+            found.append(f"a table's columns are labelled with raw keys {shown_raw}")
+    for element in list(at.markdown) + list(at.caption) + list(at.info) + list(at.warning):
+        if re.search(r"\bNone\b", element.value):
+            found.append(f"text shows None: {element.value[:80]!r}")
+    return found
 
 
 def run_picker(at: AppTest):

@@ -54,6 +54,7 @@ from aelab.ui.sessions import (
                        with_owners,
 )
 from aelab.ui.shell import PRESENTER_CSS, presenter_mode, run_app, within_app
+from aelab.ui.tables import explain, explain_terms, metric_table, metrics_by_run
 from aelab.ui.urlstate import url_multiselect, url_number, url_selectbox
 from aelab.ui.widgets import (
                        FIELD_LABELS,
@@ -70,6 +71,7 @@ from aelab.ui.widgets import (
 __all__ = [
     "FIELD_LABELS", "PRESENTER_CSS", "UPLOADS", "background_scores", "caches_for", "check_allowed",
     "dataset", "dataset_choices", "dataset_for", "file_stamp", "dataset_label", "device_choices", "device_text",
+    "explain", "explain_terms", "metric_table", "metrics_by_run",
     "disentanglement_for", "eta_text", "field_label", "finished_runs", "image", "is_demo",
     "is_teacher", "labelled_images", "list_runs", "manager", "may_change", "model_for", "open_run",
     "order_runs", "pca", "phase_of", "pick_run", "plot", "preferred", "presenter_mode", "run_app", "run_label",
