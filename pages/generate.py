@@ -46,7 +46,8 @@ st.subheader("Interpolation")
 run = ui.pick_run(rows, key="int_run", label="Run to interpolate with", param="interpolate",
                   page="Interpolation")
 if run is not None:
-    _, model, ds, _ = ui.open_run(run, with_caches=False)
+    with st.spinner(f"Loading {run['id']} and its test set..."):
+        _, model, ds, _ = ui.open_run(run, with_caches=False)
     c1, c2, c3 = st.columns(3)
     a = c1.number_input("First test image", 0, len(ds.x_test) - 1, 0, key="int_a")
     b = c2.number_input("Second test image", 0, len(ds.x_test) - 1, 1, key="int_b")

@@ -21,7 +21,8 @@ rows = ui.list_runs()
 run = ui.pick_run(rows, key="in_run")
 if run is None:
     st.stop()
-_, model, ds, _ = ui.open_run(run, with_caches=False)
+with st.spinner(f"Loading {run['id']} and its test set..."):
+    _, model, ds, _ = ui.open_run(run, with_caches=False)
 x = ds.x_test[:500]
 y = None if ds.y_test is None else ds.y_test[:500]
 config = model.config

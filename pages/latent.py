@@ -17,7 +17,8 @@ st.title("Latent space")
 run = ui.pick_run(ui.list_runs(), key="lat_run")
 if run is None:
     st.stop()
-run_dir, model, ds, caches = ui.open_run(run)
+with st.spinner(f"Loading {run['id']}, its test set and its codes..."):
+    run_dir, model, ds, caches = ui.open_run(run)
 
 labels = caches.get("labels")
 named = lambda label: class_name(run["dataset"], label)  # noqa: E731  "square", not "0", on sprites
@@ -51,7 +52,8 @@ c2.button("Clear selection", key="lat_clear", disabled=not selected,
           on_click=lambda: st.session_state.update({SELECTION: []}))
 # one figure of every view, built once per run and selection for every session (a rerun reuses it)
 figure = ui.shared((run_key, tuple(views), tuple(selected)),
-                   lambda: label_scatters(views, labels, selected, name=named))
+                   lambda: label_scatters(views, labels, selected, name=named),
+                   what=f"Drawing {n_points:,} test points in {len(views)} views...")
 ui.plot(figure, key="lat_views", name=f"latent-{run['id']}", selection_mode=("points", "box", "lasso"),
         on_select=remember)
 

@@ -32,8 +32,9 @@ if not chosen:
     st.stop()
 
 try:
-    ds = ui.dataset_for(name)
-    models = {labels[run]: ui.model_for(run) for run in chosen}
+    with st.spinner(f"Loading {ui.dataset_label(name)} and {len(chosen)} run(s)..."):
+        ds = ui.dataset_for(name)
+        models = {labels[run]: ui.model_for(run) for run in chosen}
 except AelabError as exc:
     ui.show_error(exc)
     st.stop()
@@ -69,7 +70,8 @@ def show_rows(rows, key):
 
 
 show_rows(ui.shared(("rec_rows", runs_key, tuple(index)),
-                    lambda: reconstruction_rows(models, x, y, ds.x_train, pca_for)), "rec")
+                    lambda: reconstruction_rows(models, x, y, ds.x_train, pca_for),
+                    what=f"Reconstructing {n} test images with {len(models)} run(s) and fitting PCA..."), "rec")
 
 st.subheader("Denoising demo")
 d1, d2 = st.columns(2)
@@ -80,4 +82,5 @@ noise = d1.selectbox("Corruption", NOISES, key="noise",
 level = d2.slider("Level", 0.0, 1.0, float(trained.noise_level) if trained else 0.3, 0.05,
                   key="noise_level")
 show_rows(ui.shared(("den_rows", runs_key, tuple(index), noise, level, seed),
-                    lambda: denoising_rows(models, x, y, ds.x_train, noise, level, seed, pca_for)), "den")
+                    lambda: denoising_rows(models, x, y, ds.x_train, noise, level, seed, pca_for),
+                    what=f"Denoising {n} corrupted test images..."), "den")

@@ -26,7 +26,8 @@ st.title("Traversal")
 run = ui.pick_run(ui.list_runs(), key="trav_run")
 if run is None:
     st.stop()
-run_dir, model, ds, caches = ui.open_run(run)
+with st.spinner(f"Loading {run['id']}, its test set and its codes..."):
+    run_dir, model, ds, caches = ui.open_run(run)
 
 
 @st.cache_data(max_entries=32, show_spinner="Measuring the spread of the codes...")
