@@ -29,8 +29,12 @@ config = model.config
 
 if config.arch == "mlp":
     filters, atoms = filters_and_atoms(model, 32)
-    scale = max(1, 40 // config.input_shape[-1])
+    tile = st.slider("Tile size (pixels)", 32, 160, 64, 16, key="in_tile", help="How large each filter is drawn")
+    scale = max(1, tile // config.input_shape[-1])
     c1, c2 = st.columns(2)
+    st.caption("Each filter is scaled by its own contrast (0 is grey, its strongest weights black and white). "
+               "A plain autoencoder's filters often look like static; those of a sparse or denoising model "
+               "are the ones worth looking at: strokes and blobs.")
     c1.markdown("**Encoder filters** (first layer, one per hidden unit)")
     with c1:
         ui.image(image_grid([filters[i:i + 8] for i in range(0, len(filters), 8)], scale=scale))

@@ -274,7 +274,9 @@ def first_and_last_linear(model):
 
 def filters_and_atoms(model, n: int = 32) -> tuple[np.ndarray, np.ndarray]:
     """Encoder filters (rows of the first weight matrix) and decoder atoms (columns of the
-    last), each rescaled to [0, 1] per image: two arrays (n, C, H, W)."""
+    last), each scaled by its own contrast: a filter symmetric around 0 (0 mid grey, its
+    largest |weight| black or white, so a sign pattern shows), an atom to its own [min, max]:
+    two arrays (n, C, H, W) in [0, 1]."""
     layers = first_and_last_linear(model)
     if layers is None:
         raise ValueError("filters and atoms are shown for MLP runs only")
@@ -288,7 +290,10 @@ def filters_and_atoms(model, n: int = 32) -> tuple[np.ndarray, np.ndarray]:
         low, high = w.min(1, keepdims=True), w.max(1, keepdims=True)
         return ((w - low) / np.maximum(high - low, 1e-12)).reshape(len(w), *shape)
 
-    return rescale(filters), rescale(atoms)
+    def symmetric(w):
+        return (0.5 + 0.5 * w / np.maximum(np.abs(w).max(1, keepdims=True), 1e-12)).reshape(len(w), *shape)
+
+    return symmetric(filters), rescale(atoms)
 
 
 def mean_activations(model, x: np.ndarray, y=None) -> np.ndarray:
