@@ -530,7 +530,7 @@ def test_prior_samples_follow_the_seed_and_the_count(runs, media):
     expected = prior_samples(model, 32, 3)
     assert same_picture(reseeded, image_grid([expected[i:i + 8] for i in range(0, 32, 8)], scale=8))
     at.slider(key="gen_n").set_value(8).run()
-    assert picture(at.image[0], media).shape == ((10 + 2) * 6, (80 + 2) * 6)  # one row of 8
+    assert picture(at.image[0], media).shape == ((10 + 2) * 8, (80 + 2) * 8)  # one row of 8, 64-px tiles
 
 
 def test_cvae_class_grid_and_class_swap_grid(runs, media):
