@@ -9,6 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from aelab.data.datasets import class_name
 from aelab.explore.latent import (
     KL_INACTIVE,
     decode_codes,
@@ -28,7 +29,8 @@ st.title("Traversal")
 run = ui.pick_run(ui.list_runs(), key="trav_run")
 if run is None:
     st.stop()
-run_dir, model, ds, caches = ui.open_run(run)
+with st.spinner(f"Loading {run['id']}, its test set and its codes..."):
+    run_dir, model, ds, caches = ui.open_run(run)
 
 
 @st.cache_data(max_entries=32, show_spinner="Measuring the spread of the codes...")
@@ -84,8 +86,8 @@ else:
     label = 0 if model.config.num_classes and model.conditional else None
 prefix = f"trav.{run['id']}.{index}"  # a new base starts new widgets at its own values
 if model.conditional:
-    label = top[2].selectbox("Class", list(range(model.config.num_classes)),
-                             index=int(label or 0), key=f"{prefix}.class")
+    label = top[2].selectbox("Class", list(range(model.config.num_classes)), index=int(label or 0),
+                             key=f"{prefix}.class", format_func=lambda c: class_name(run["dataset"], c))
 
 
 sliders = slider_spec(base, low, high, active, inactive, kl, label, KL_INACTIVE)

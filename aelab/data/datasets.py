@@ -236,6 +236,18 @@ def _mnist5k() -> Dataset:
     return _cached_split("mnist5k", make)
 
 
+def class_name(name: str, label) -> str:
+    """How a label of dataset ``name`` is shown wherever a page names one (legends, hover,
+    captions, pickers, tables): the sprite's shape on the shapes datasets (their labels are
+    ``aelab.data.shapes.SHAPES``' indices), the number itself elsewhere (a digit, an upload's class)."""
+    if is_shapes(name):
+        from aelab.data.shapes import SHAPES
+
+        if 0 <= int(label) < len(SHAPES):
+            return SHAPES[int(label)]
+    return str(label)
+
+
 def is_shapes(name: str) -> bool:
     """Whether the dataset ``name`` is a rendering of the shapes factor grid (known factors)."""
     return name in SHAPES_SIDES
