@@ -179,7 +179,21 @@ class Encoder(nn.Module):
             # keys (no parameters move)
             self.body = nn.Sequential(*layers[:-1], nn.Flatten(), layers[-1], *fc)
             features = FC[-1] if fc else features
+        self._features = features  # the body's output; the head adds cond_dim to it
         self.head = Linear(features + cond_dim, out_dim)
+
+    def relu_mlp_layers(self) -> list[nn.Linear] | None:
+        """The linear layers, in order, when this encoder is relu(linear) layers then the
+        linear head (an MLP without condition), so its Jacobian has a closed form
+        (``aelab.models.losses.relu_mlp_jacobian_frobenius_sq``); None for any other net."""
+        body = list(self.body)
+        if not body or not isinstance(body[0], nn.Flatten) or self.head.in_features != self._features:
+            return None
+        pairs = body[1:]
+        if len(pairs) % 2 or not all(isinstance(m, nn.Linear) and type(r) is nn.ReLU
+                                     for m, r in zip(pairs[::2], pairs[1::2])):
+            return None
+        return [*pairs[::2], self.head]
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         h = self.body(x)  # (B, features)
