@@ -17,6 +17,7 @@ A variant overrides only the hook it changes:
                        share all but some of their known factors (Ada-GVAE)
 - ``start_training(x, factors)`` told once before the first step: the training images and
                        their factors (semi-supervised: keeps a few labelled ones)
+- ``fp32_only``        a reason the variant cannot train in bfloat16 ("" = it can)
 
 A variant also declares what it can do, as class-level flags named in ``CAPABILITIES``
 (each variant sets only the flags that differ from its parent). Pages choose runs by these
@@ -150,6 +151,11 @@ class Autoencoder(nn.Module):
     def capabilities(cls) -> frozenset[str]:
         """The names of the capabilities this variant declares."""
         return frozenset(name for name in CAPABILITIES if getattr(cls, name))
+
+    # why the variant cannot train under bfloat16 autocast ("" = it can: every shipped one does,
+    # tests/test_precision.py); precision auto keeps such a variant in float32 and bf16 is
+    # refused with this reason (aelab.training.precision)
+    fp32_only = ""
 
     # --- hooks the variants override ---
     cond_dim = 0
