@@ -59,7 +59,7 @@ scale = max(1, 56 // models[0].config.input_shape[-1])
 
 def test_images():
     """The demo runs' dataset, loaded (once per server) only for the screens that show its
-    images: the beta-VAE screen draws its own sprites, and loading shapes32 took seconds."""
+    images: the beta-VAE screen draws its own sprites, and loading shapes32 is slow."""
     try:
         return ui.dataset_for(dataset_name)
     except AelabError as exc:
