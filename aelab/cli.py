@@ -89,7 +89,7 @@ def _train_params(args) -> tuple[dict, dict]:
     for flag, key in (("latent_dim", "latent_dim"), ("arch", "arch"), ("hidden", "hidden")):
         if getattr(args, flag) is not None:
             model[key] = getattr(args, flag)
-    for key in ("epochs", "batch_size", "lr", "seed", "device"):
+    for key in ("epochs", "batch_size", "lr", "seed", "device", "precision"):
         if getattr(args, key) is not None:
             train[key] = getattr(args, key)
     return model, train
@@ -240,6 +240,8 @@ def cmd_sweep(args) -> int:
     params = _parse_params(args.param)
     if args.epochs is not None:
         params["epochs"] = str(args.epochs)
+    if args.precision is not None:
+        params["precision"] = args.precision
     spec = StudySpec(args.variant, args.dataset, parse_grid(args.grid or []), args.seeds,
                      params, args.study)
     spec.validate()  # before any folder is written or a cluster is started
@@ -363,6 +365,10 @@ def cmd_tsne(args) -> int:
     return 0
 
 
+PRECISION_HELP = ("fp32 (default), bf16 (bfloat16 autocast, float32 weights and loss) or auto "
+                  "(bf16 where it is at least 1.5x faster)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m aelab", description="aelab: autoencoders of the survey.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -392,6 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden", help="comma-separated sizes, e.g. 400,200")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--precision", help=PRECISION_HELP)
     p.add_argument("--param", action="append", metavar="NAME=VALUE",
                    help="a variant parameter, e.g. --param beta=4 (repeatable)")
     p.add_argument("--runs-dir", help="runs folder (default $AELAB_RUNS or ./checkpoints)")
@@ -417,6 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a model or training parameter and its values (repeatable; values "
                         "split on ';' instead when a value holds commas, e.g. hidden=64,32;128)")
     p.add_argument("--seeds", type=int, default=1, help="seeds 0..K-1 for every grid point")
+    p.add_argument("--precision", help=PRECISION_HELP + " for every trial")
     p.add_argument("--param", action="append", metavar="NAME=VALUE",
                    help="a fixed model or training parameter for every trial (repeatable)")
     p.add_argument("--study", help="study id (default: derived from the settings, so the same "
