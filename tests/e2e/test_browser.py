@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import re
 
+from aelab.metrics.names import term_name
+
 from .appserver import full_page_screenshot, require, wait_idle
 
 
@@ -70,7 +72,7 @@ def run_diagnostics(runs_dir, run_id: str) -> str:
 def plotted_traces(page) -> list[dict]:
     """The traces of the first Plotly chart: name, type, mode and number of points."""
     return page.evaluate(
-        "() => { const gd = document.querySelector('.js-plotly-plot');"
+        "name => { const gd = document.querySelector('.js-plotly-plot');"
         " return gd && gd.data ? gd.data.map(t => ({name: t.name, type: t.type,"
         " mode: t.mode || '', points: (t.y || []).length})) : []; }")
 
@@ -122,9 +124,10 @@ def test_train_watch_and_compare(browser, app_server, page, screenshots):
     expect(chart).to_be_visible()
     expect(chart.locator("svg.main-svg").first).to_be_attached()
     page.wait_for_function(
-        "() => { const gd = document.querySelector('.js-plotly-plot');"
-        " return gd && gd.data && gd.data.some(t => t.name === 'loss' && (t.y || []).length > 0); }")
-    loss = next(t for t in plotted_traces(page) if t["name"] == "loss")
+        "name => { const gd = document.querySelector('.js-plotly-plot');"
+        " return gd && gd.data && gd.data.some(t => t.name === name && (t.y || []).length > 0); }",
+        arg=term_name("loss"))
+    loss = next(t for t in plotted_traces(page) if t["name"] == term_name("loss"))
     assert loss["points"] >= 1, loss
     if loss["points"] >= 2 or "markers" in loss["mode"]:
         # something is drawn for the trace: an SVG line or markers, or Scattergl's canvas (a
