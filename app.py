@@ -26,4 +26,5 @@ PAGES = [
 
 ui.presenter_mode()  # ?present=1: larger text, no toolbar, sidebar collapsed
 ui.teacher_sign_in()  # with $AELAB_TEACHER_TOKEN: the token field (or ?token=)
+ui.student_sign_in()  # a student's name, typed once (or ?student=), kept in a cookie
 ui.run_app(PAGES)

@@ -82,7 +82,8 @@ def check_model_size(model_config) -> int:
 
 def prepare_run(variant: str, dataset: str, model_params: dict | None = None,
                 train_params: dict | None = None, runs_dir=None, out=None,
-                study: dict | None = None) -> Path:
+                study: dict | None = None, meta: dict | None = None) -> Path:
     """Validate every setting against the dataset, then create the run folder (``queued``)."""
     model_config, train_config = validate_run(variant, dataset, model_params, train_params)
-    return create_run(model_config, train_config, dataset, runs_dir=runs_dir, out=out, study=study)
+    return create_run(model_config, train_config, dataset, runs_dir=runs_dir, out=out, study=study,
+                      meta=meta)
