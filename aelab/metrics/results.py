@@ -203,6 +203,19 @@ def get_eval(run, progress: Callable[[str], None] | None = None) -> dict:
 
 
 
+def cached_eval(run) -> dict | None:
+    """The run's ``evaluate`` metrics if ``eval.json`` matches its weights, else None (never
+    computed here: for a page that must not wait, e.g. the challenge leaderboard)."""
+    run = RunRef.unchecked(run)
+    try:
+        if not _eval_fresh(run, run.weights_sha256()):
+            return None
+        scores = read_json(run / EVAL, "eval")
+    except (RunError, OSError):
+        return None
+    scores.pop("weights_sha256", None)
+    return scores
+
 
 def _json_if_fresh(run: RunRef, name: str) -> object | None:
     """The value cached in JSON file ``name`` if it was made from the current weights (and

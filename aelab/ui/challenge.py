@@ -1,0 +1,217 @@
+"""The Challenge page's parts: the teacher's form and controls, a student's entry within the
+locked settings, and the live leaderboard (the rules: ``aelab.runs.challenges``)."""
+from __future__ import annotations
+
+import base64
+
+import pandas as pd
+import streamlit as st
+
+from aelab.config import TrainConfig
+from aelab.errors import AelabError
+from aelab.models import get_variant, list_variants
+from aelab.models.base import AEConfig
+from aelab.runs import challenges
+from aelab.runs.challenges import Challenge
+from aelab.ui import identity
+from aelab.ui.folder import run_ref, runs_dir
+from aelab.ui.loaders import dataset_for, model_for
+from aelab.ui.sessions import dataset_choices, is_teacher, submit_run
+from aelab.ui.widgets import settings_widgets, show_error
+
+PARAM = "id"  # /challenge?id=c-1a2b3c
+THUMBNAILS = 20  # the leaderboard's first rows get a picture of their reconstructions
+
+
+def link_for(challenge_id: str) -> str:
+    """The address a student opens: this server's /challenge?id=..."""
+    url = str(getattr(st.context, "url", "") or "")
+    base = url.split("?")[0].rstrip("/")
+    base = base.rsplit("/", 1)[0] if base.endswith("/challenge") else base
+    return f"{base}/challenge?{PARAM}={challenge_id}"
+
+
+def from_url() -> Challenge | None:
+    """The challenge of ``?id=``, or None without one; a bad id is said and stops the page."""
+    wanted = st.query_params.get(PARAM)
+    if not wanted:
+        return None
+    try:
+        return challenges.load(runs_dir(), wanted)
+    except AelabError as exc:
+        show_error(exc)
+        st.stop()
+
+
+def teacher_form() -> None:
+    """The teacher makes a challenge: name, locked datasets and variants, code size, budget, goal."""
+    with st.form("new_challenge"):
+        st.subheader("New challenge")
+        name = st.text_input("Name", key="new.name", placeholder="Smallest error at code size 4")
+        datasets = st.multiselect("Datasets (locked)", dataset_choices(), default=["digits"], key="new.datasets")
+        variants = st.multiselect("Variants (locked)", list_variants(), default=["ae"], key="new.variants")
+        size = st.number_input("Code size (0: the student chooses)", 0, 256, 4, key="new.latent_dim")
+        epochs = st.number_input("Budget: epochs", 1, challenges.MAX_EPOCHS, 5, key="new.epochs")
+        minutes = st.number_input("Budget: minutes of training (0: no limit)", 0.0, challenges.MAX_MINUTES,
+                                  3.0, key="new.minutes")
+        goal = st.selectbox("Goal", list(challenges.GOALS), format_func=lambda g: challenges.GOALS[g].title,
+                            key="new.goal")
+        if st.form_submit_button("Create challenge", type="primary"):
+            try:
+                made = challenges.create(runs_dir(), name, datasets, variants, int(size) or None, int(epochs),
+                                         float(minutes), goal, known_datasets=dataset_choices())
+            except AelabError as exc:
+                show_error(exc)
+            else:
+                st.success(f"Created {made.name}. Give the class this link: {link_for(made.id)}")
+
+
+def listing() -> None:
+    """The challenges of this server, as links (closed ones only for the teacher)."""
+    found = [c for c in challenges.list_all(runs_dir()) if is_teacher() or not c.closed]
+    if not found:
+        st.info("No challenge yet: the teacher creates one here and hands out its link.")
+    for c in found:
+        st.page_link("pages/challenge.py", label=f"{c.name} ({'closed' if c.closed else 'open'})",
+                     query_params={PARAM: c.id}, icon=":material/emoji_events:")
+
+
+def header(challenge: Challenge) -> None:
+    st.markdown(f"**Goal:** {challenge.goal_info.title}  \n**Locked:** {challenge.locked_text()}")
+    if challenge.closed:
+        st.info("This challenge is closed: it takes no new entries; the leaderboard stays.",
+                icon=":material/lock:")
+
+
+def teacher_controls(challenge: Challenge, rows: list[dict]) -> None:
+    """The link to hand out, closing, the CSV."""
+    st.code(link_for(challenge.id), language=None)
+    left, right = st.columns(2)
+    if not challenge.closed and left.button("Close the challenge", key="ch.close",
+                                            help="No new entries; runs already started still count"):
+        challenges.close(runs_dir(), challenge.id)
+        st.rerun()
+    right.download_button("Export the leaderboard (CSV)", challenges.csv_text(challenge, rows),
+                          file_name=f"{challenge.id}.csv", mime="text/csv", key="ch.csv")
+
+
+def entry_form(challenge: Challenge) -> None:
+    """A student's entry: only the free settings are editable; the locked ones are shown
+    disabled and checked again on the server (``challenges.check_entry``)."""
+    st.subheader("Your entry")
+    left, right = st.columns(2)
+    with left:
+        dataset = st.selectbox("Dataset", challenge.datasets, key="ch.dataset",
+                               disabled=len(challenge.datasets) == 1)
+        variant = st.selectbox("Variant", challenge.variants, key="ch.variant",
+                               disabled=len(challenge.variants) == 1)
+        st.markdown(get_variant(variant).about)
+    with right:
+        locked = {"latent_dim": challenge.latent_dim} if challenge.latent_dim else {}
+        common = settings_widgets(AEConfig, key="ch.common", only=["latent_dim", "arch", "hidden"], locked=locked)
+        own = settings_widgets(get_variant(variant).Config, key=f"ch.own.{variant}",
+                               skip=tuple(common) + ("hidden", "likelihood"))
+        train = settings_widgets(TrainConfig, key="ch.train", only=["epochs", "max_minutes", "batch_size",
+                                                                    "lr", "seed"],
+                                 locked=challenges.locked_train(challenge))
+    if st.button("Start my entry", type="primary", key="ch.start"):
+        try:
+            run_id = enter(challenge.id, variant, dataset, {**common, **own},
+                           {**train, "caches": True, "device": "cpu"})
+        except AelabError as exc:
+            show_error(exc)
+        else:
+            st.success(f"Started {run_id}: it joins the leaderboard when it has finished and been scored.")
+
+
+def enter(challenge_id: str, variant: str, dataset: str, model: dict, train: dict) -> str:
+    """Check the entry against the challenge (read again: it may have closed) and the run
+    settings, then start it as this student's; nothing is written before both pass."""
+    from aelab.training.setup import validate_run
+
+    challenge = challenges.load(runs_dir(), challenge_id)
+    if not is_teacher() and not identity.me().name:
+        raise challenges.ChallengeError("Type your name in the sidebar first: the leaderboard shows it.")
+    challenges.check_entry(challenge, variant, dataset, model, train)
+    validate_run(variant, dataset, model, train)
+    return submit_run(variant, dataset, model, train, challenge=challenge.id)
+
+
+@st.cache_data(ttl=2, show_spinner=False, max_entries=16)
+def _entries(root: str, challenge_id: str) -> tuple[Challenge, list[dict]]:
+    """The ranked rows, shared by every session for 2 s (30 students polling cost one scan)."""
+    challenge = challenges.load(root, challenge_id)
+    return challenge, challenges.entries(root, challenge)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _thumbnail(root: str, run_id: str, sha256: str) -> str:
+    """Six test images over their reconstructions, as a PNG data URI (once per run and weights)."""
+    from aelab.explore.latent import png_bytes
+    from aelab.explore.reconstructions import image_grid, pick_examples
+    from aelab.metrics.evaluate import reconstruct_array
+
+    ref = run_ref(run_id)
+    model, ds = model_for(ref), dataset_for(ref.config["dataset"])
+    x, y = ds.evaluation_split()
+    picked = pick_examples(x, y, "per class", n=6)
+    recon = reconstruct_array(model, x[picked], None if y is None else y[picked])
+    scale = max(1, 48 // x.shape[-1])
+    picture = image_grid([x[picked], recon], scale=scale)
+    return "data:image/png;base64," + base64.b64encode(png_bytes(picture)).decode()
+
+
+def rows_for(challenge_id: str) -> tuple[Challenge, list[dict]]:
+    return _entries(str(runs_dir()), challenge_id)
+
+
+def leaderboard(challenge_id: str, presenter: bool) -> None:
+    """The ranked table with thumbnails and PCA's line to beat; refreshed live (every 3 s in
+    presenter mode, 10 s otherwise)."""
+
+    @st.fragment(run_every=3 if presenter else 10)
+    def board() -> None:
+        challenge, rows = rows_for(challenge_id)
+        goal = challenge.goal_info
+        line = challenges.baseline_line(rows)
+        st.subheader("Leaderboard")
+        if line is not None:
+            st.markdown(f"**Line to beat:** PCA at the same code size scores **{line:.4g}** "
+                        f"({'lower' if goal.lower else 'higher'} is better).")
+        elif goal.baseline is None:
+            st.caption("No PCA baseline for this goal (PCA's codes are not scored for disentanglement).")
+        if not rows:
+            st.info("No entries yet: the first finished run appears here.", icon=":material/hourglass_top:")
+            return
+        mine = identity.current().id if identity.current() else None
+        table = []
+        for i, r in enumerate(rows):
+            picture = None
+            if r["score"] is not None and i < THUMBNAILS:
+                try:
+                    ref = run_ref(r["id"])
+                    picture = _thumbnail(str(ref.root), r["id"], ref.weights_sha256())
+                except AelabError:
+                    picture = None
+            beats = None if r["score"] is None or r["baseline"] is None else (
+                r["score"] < r["baseline"] if goal.lower else r["score"] > r["baseline"])
+            table.append({"rank": r["rank"], "student": r["student"] + (" (you)" if mine and _owned(r, mine) else ""),
+                          "score": r["score"], "beats PCA": beats, "settings": r["settings"],
+                          "reconstructions": picture, "state": r["note"]})
+        height = 96 if presenter else 64
+        st.dataframe(pd.DataFrame(table), hide_index=True, key="leaderboard", width="stretch",
+                     row_height=height, height=min(len(table), 12) * height + 40,
+                     column_config={"score": st.column_config.NumberColumn(goal.key, format="%.4g",
+                                                                          help=goal.title),
+                                    "reconstructions": st.column_config.ImageColumn(
+                                        "reconstructions", help="top: test images; bottom: the run's")})
+        if is_teacher():
+            teacher_controls(challenge, rows)
+
+    board()
+
+
+def _owned(row: dict, me: str) -> bool:
+    from aelab.runs.ownership import read_owner
+
+    return read_owner(runs_dir() / row["id"]) == me
