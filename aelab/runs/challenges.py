@@ -204,20 +204,30 @@ def _score(run: RunRef, goal: Goal) -> tuple[float | None, float | None]:
             float(baseline) if isinstance(baseline, (int, float)) else None)
 
 
+def _plain(value):
+    """A setting as JSON keeps it (tuples become lists), for comparing with a default."""
+    return list(value) if isinstance(value, tuple) else value
+
+
 def _chosen(config: dict, challenge: Challenge) -> str:
     """The settings the student chose (those not locked and not left at their defaults)."""
     from aelab.config import TrainConfig
-    from aelab.models import get_variant
+    from aelab.models import get_variant, make_config
 
     parts = []
     if len(challenge.variants) > 1:
         parts.append(config["variant"])
     if len(challenge.datasets) > 1:
         parts.append(config["dataset"])
-    defaults = {p["name"]: p["default"] for p in get_variant(config["variant"]).Config.parameters()}
+    try:  # the defaults as resolved for this data (e.g. hidden () -> 512,256 for an MLP)
+        defaults = make_config(config["variant"], **{k: config["model"][k] for k in
+                                                     ("input_shape", "num_classes", "latent_dim", "arch")
+                                                     if k in config["model"]}).to_dict()
+    except (AelabError, TypeError):
+        defaults = {p["name"]: p["default"] for p in get_variant(config["variant"]).Config.parameters()}
     skip = {"input_shape", "num_classes", "latent_dim" if challenge.latent_dim else ""}
     for key, value in config["model"].items():
-        if key not in skip and key in defaults and value != defaults[key]:
+        if key not in skip and key in defaults and _plain(value) != _plain(defaults[key]):
             parts.append(f"{key}={value}")
     train_defaults = {p["name"]: p["default"] for p in TrainConfig.parameters()}
     for key in ("lr", "batch_size", "seed"):

@@ -20,6 +20,7 @@ from aelab.ui.sessions import dataset_choices, is_teacher, submit_run
 from aelab.ui.widgets import settings_widgets, show_error
 
 PARAM = "id"  # /challenge?id=c-1a2b3c
+BOARD_TTL = 2  # seconds the ranked rows are shared by every session
 THUMBNAILS = 20  # the leaderboard's first rows get a picture of their reconstructions
 
 
@@ -99,19 +100,20 @@ def entry_form(challenge: Challenge) -> None:
     """A student's entry: only the free settings are editable; the locked ones are shown
     disabled and checked again on the server (``challenges.check_entry``)."""
     st.subheader("Your entry")
+    k = f"ch.{challenge.id}"  # per challenge: a value left from another challenge's form never fills a locked field
     left, right = st.columns(2)
     with left:
-        dataset = st.selectbox("Dataset", challenge.datasets, key="ch.dataset",
+        dataset = st.selectbox("Dataset", challenge.datasets, key=f"{k}.dataset",
                                disabled=len(challenge.datasets) == 1)
-        variant = st.selectbox("Variant", challenge.variants, key="ch.variant",
+        variant = st.selectbox("Variant", challenge.variants, key=f"{k}.variant",
                                disabled=len(challenge.variants) == 1)
         st.markdown(get_variant(variant).about)
     with right:
         locked = {"latent_dim": challenge.latent_dim} if challenge.latent_dim else {}
-        common = settings_widgets(AEConfig, key="ch.common", only=["latent_dim", "arch", "hidden"], locked=locked)
-        own = settings_widgets(get_variant(variant).Config, key=f"ch.own.{variant}",
+        common = settings_widgets(AEConfig, key=f"{k}.common", only=["latent_dim", "arch", "hidden"], locked=locked)
+        own = settings_widgets(get_variant(variant).Config, key=f"{k}.own.{variant}",
                                skip=tuple(common) + ("hidden", "likelihood"))
-        train = settings_widgets(TrainConfig, key="ch.train", only=["epochs", "max_minutes", "batch_size",
+        train = settings_widgets(TrainConfig, key=f"{k}.train", only=["epochs", "max_minutes", "batch_size",
                                                                     "lr", "seed"],
                                  locked=challenges.locked_train(challenge))
     if st.button("Start my entry", type="primary", key="ch.start"):
@@ -137,9 +139,9 @@ def enter(challenge_id: str, variant: str, dataset: str, model: dict, train: dic
     return submit_run(variant, dataset, model, train, challenge=challenge.id)
 
 
-@st.cache_data(ttl=2, show_spinner=False, max_entries=16)
+@st.cache_data(ttl=BOARD_TTL, show_spinner=False, max_entries=16)
 def _entries(root: str, challenge_id: str) -> tuple[Challenge, list[dict]]:
-    """The ranked rows, shared by every session for 2 s (30 students polling cost one scan)."""
+    """The ranked rows, shared by every session for BOARD_TTL seconds (30 students polling cost one scan)."""
     challenge = challenges.load(root, challenge_id)
     return challenge, challenges.entries(root, challenge)
 
