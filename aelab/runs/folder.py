@@ -45,9 +45,17 @@ DISENTANGLE_PID = ".disentangle.pid"     # background scorers (metrics.backgroun
 DISENTANGLE_LOG = "disentangle.log"
 LATENT_PID = ".latent-scores.pid"
 LATENT_LOG = "latent-scores.log"
+TSNE_PERPLEXITIES = (5, 15, 30, 50)  # the t-SNE views a page offers, one cache file each
+
+
+def tsne_files(perplexity: int) -> tuple[str, str, str]:
+    """(cache, background pid file, log) of the t-SNE view with ``perplexity``."""
+    return f"tsne-p{perplexity}.safetensors", f".tsne-p{perplexity}.pid", f"tsne-p{perplexity}.log"
+
+
 RUN_FILES = (CONFIG, STATUS, METRICS, WEIGHTS, TRAIN_STATE, CANCEL, WORKER_LOG, OWNER, EVAL,
              CACHE, SCORES, DISENTANGLEMENT, DISENTANGLE_PID, DISENTANGLE_LOG, LATENT_PID,
-             LATENT_LOG)
+             LATENT_LOG, *(name for p in TSNE_PERPLEXITIES for name in tsne_files(p)))
 
 
 # --- locations ---
@@ -296,12 +304,14 @@ RUN_META = ("owner", "challenge")  # the keys of ``create_run``'s ``meta`` kept 
 
 
 def create_run(model_config, train_config, dataset: str, runs_dir=None, out=None,
-               study: dict | None = None, meta: dict | None = None) -> Path:
+               study: dict | None = None, precision: dict | None = None, meta: dict | None = None) -> Path:
     """A new run folder holding ``config.json`` and a ``queued`` status; returns its path.
 
-    ``study``: for a trial of a study, its id, grid point and seed (``config["study"]``).
-    ``meta``: who started it and for what, written into ``config.json`` before the run can
-    start (``owner``: the student's name; ``challenge``: the class challenge's id).
+    ``study``: for a trial of a study, its id, grid point and seed (``config["study"]``);
+    ``precision``: what the run asked for, trains in and why (``config["precision"]``,
+    ``aelab.training.precision``); ``meta``: who started it and for what, written into
+    ``config.json`` before the run can start (``owner``: the student's name; ``challenge``:
+    the class challenge's id).
     """
     run_dir = Path(out) if out else runs_root(runs_dir) / new_run_id(model_config.variant, dataset)
     if run_dir.exists() and not run_dir.is_dir():
@@ -314,7 +324,7 @@ def create_run(model_config, train_config, dataset: str, runs_dir=None, out=None
     except OSError as exc:
         raise RunError(f"cannot create the run folder {run_dir} ({os_error_reason(exc)})") from None
     try:
-        _write_new_run(run_dir, model_config, train_config, dataset, study, meta)
+        _write_new_run(run_dir, model_config, train_config, dataset, study, precision, meta)
     except OSError as exc:  # e.g. a full disk: leave no half-made run behind
         for name in (CONFIG, STATUS):
             (run_dir / name).unlink(missing_ok=True)
@@ -325,7 +335,7 @@ def create_run(model_config, train_config, dataset: str, runs_dir=None, out=None
 
 
 def _write_new_run(run_dir: Path, model_config, train_config, dataset: str,
-                   study: dict | None, meta: dict | None = None) -> None:
+                   study: dict | None, precision: dict | None = None, meta: dict | None = None) -> None:
     config = {
         "run_id": run_dir.name,
         "variant": model_config.variant,
@@ -338,6 +348,7 @@ def _write_new_run(run_dir: Path, model_config, train_config, dataset: str,
         "versions": library_versions(),
         "created": time.time(),
         **({"study": study} if study else {}),
+        **({"precision": precision} if precision else {}),
         **{k: v for k, v in (meta or {}).items() if k in RUN_META and v is not None},
     }
     atomic_write_json(run_dir / CONFIG, config)
