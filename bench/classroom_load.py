@@ -438,7 +438,7 @@ def challenge_class(server, log: Path, args, runs: Path, challenge_id: str) -> d
 
 def ranked(table) -> int:
     """How many rows of a leaderboard (a pyarrow Table) have a rank: the scored entries."""
-    return sum(1 for v in table.column("rank").to_pylist() if v is not None and v == v)
+    return sum(1 for v in table.column("rank").to_pylist() if str(v).isdigit())
 
 
 def setup_challenge(runs: Path, entries: int) -> str:

@@ -103,7 +103,9 @@ def test_three_students_are_ranked_by_their_runs_evaluation_against_pca(runs):
             assert train_run(run_dir)["state"] == "done"
             challenges_ui._entries.clear()
             waiting = session(id=cid, token="s3cret")
-            assert waiting.dataframe[0].value["state"].tolist() == ["scoring"]
+            scoring = waiting.dataframe[0].value
+            assert scoring["state"].tolist() == ["scoring"] and scoring["rank"].tolist() == [""]
+            assert scoring["score"].tolist() == ["n/a - not scored yet"]
             assert not (run_dir / "eval.json").exists()
             with umap_as_pca():  # the worker's step after training (a background process in the app)
                 finish_caches(run_dir, json.loads((run_dir / "status.json").read_text()))
@@ -115,13 +117,13 @@ def test_three_students_are_ranked_by_their_runs_evaluation_against_pca(runs):
     challenges_ui._entries.clear()  # the board shared by every session (for BOARD_TTL seconds)
     board = session(id=cid, token="s3cret")  # the teacher's screen
     table = board.dataframe[0].value
-    assert list(table["student"]) == expected and list(table["rank"]) == [1, 2, 3]
-    assert list(table["score"]) == pytest.approx([entries[n]["recon_mse"] for n in expected])
+    assert list(table["student"]) == expected and list(table["rank"]) == ["1", "2", "3"]
+    assert [float(s) for s in table["score"]] == pytest.approx([entries[n]["recon_mse"] for n in expected], rel=1e-3)
     assert all(str(p).startswith("data:image/png;base64,") for p in table["reconstructions"])
     chosen = {"Ada": "lr=0.003", "Bob": "lr=0.0001", "Cy": "defaults"}  # Cy kept the default lr
     assert list(table["settings"]) == [chosen[n] for n in expected]
     pca = entries["Ada"]["pca_recon_mse"]
-    assert list(table["beats PCA"]) == [entries[n]["recon_mse"] < pca for n in expected]
+    assert list(table["beats PCA"]) == ["yes" if entries[n]["recon_mse"] < pca else "no" for n in expected]
     assert any(f"scores **{pca:.4g}**" in m.value for m in board.markdown)
     assert [d.proto.label for d in board.get("download_button")] == ["Export the leaderboard (CSV)"]
     exported = list(csv.DictReader(io.StringIO(challenges.csv_text(*board_rows(runs, cid)))))
@@ -136,9 +138,16 @@ def test_three_students_are_ranked_by_their_runs_evaluation_against_pca(runs):
     assert not bob.get("download_button") and "ch.close" not in _keys(bob) and "ch.start" in _keys(bob)
 
     presenter = session(id=cid, present="1")  # the projector: no entry form, the board large
-    assert presenter.dataframe[0].value["student"].tolist() == expected
-    assert "ch.start" not in _keys(presenter)
-    assert presenter.dataframe[0].proto.row_height > board.dataframe[0].proto.row_height  # large rows
+    assert projector_rows(presenter) == [(str(i), n) for i, n in enumerate(expected, 1)]
+    assert "ch.start" not in _keys(presenter) and not presenter.dataframe
+    (board_html,) = [h.proto.body for h in presenter.get("html") if "aelab-board" in h.proto.body]
+    assert board_html.count('<img src="data:image/png;base64,') == 3 and "height: 176px" in board_html
+
+
+def projector_rows(at: AppTest) -> list[tuple[str, str]]:
+    """(rank, student) of each row of the presenter-mode leaderboard (an HTML table)."""
+    (body,) = [h.proto.body for h in at.get("html") if "aelab-board" in h.proto.body]
+    return re.findall(r'<tr><td class="rank">(\d*)</td><td>([^<]*)</td>', body)
 
 
 def board_rows(runs, cid):
@@ -210,11 +219,11 @@ def test_the_projector_sees_new_entries_live_and_closing_stops_new_ones(runs):
     finish(enter(student("Ada", cid), runs, 1e-3))
     time.sleep(challenges_ui.BOARD_TTL)  # the rows every session shares are at most this old
     projector = session(id=cid, present="1")
-    assert projector.dataframe[0].value["student"].tolist() == ["Ada"]
+    assert projector_rows(projector) == [("1", "Ada")]
     finish(enter(student("Bob", cid), runs, 1e-3, seed=1))
     time.sleep(challenges_ui.BOARD_TTL)
     projector.run()  # what its timed refresh does
-    assert sorted(projector.dataframe[0].value["student"]) == ["Ada", "Bob"]
+    assert sorted(name for _, name in projector_rows(projector)) == ["Ada", "Bob"]
 
     late = student("Cy", cid)  # his page is open when the teacher closes the challenge
     teacher = session(id=cid, token="s3cret")

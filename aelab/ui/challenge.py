@@ -3,12 +3,14 @@ locked settings, and the live leaderboard (the rules: ``aelab.runs.challenges``)
 from __future__ import annotations
 
 import base64
+import html
 
 import pandas as pd
 import streamlit as st
 
 from aelab.config import TrainConfig
 from aelab.errors import AelabError
+from aelab.metrics.names import metric_help, metric_name
 from aelab.models import get_variant, list_variants
 from aelab.models.base import AEConfig
 from aelab.runs import challenges
@@ -77,8 +79,12 @@ def listing() -> None:
                      query_params={PARAM: c.id}, icon=":material/emoji_events:")
 
 
-def header(challenge: Challenge) -> None:
-    st.markdown(f"**Goal:** {challenge.goal_info.title}  \n**Locked:** {challenge.locked_text()}")
+def header(challenge: Challenge, presenter: bool = False) -> None:
+    """The goal and what is locked (one line on the projector, where the board needs the room)."""
+    if presenter:
+        st.markdown(f"**Goal:** {challenge.goal_info.title} · {challenge.locked_text()}")
+    else:
+        st.markdown(f"**Goal:** {challenge.goal_info.title}  \n**Locked:** {challenge.locked_text()}")
     if challenge.closed:
         st.info("This challenge is closed: it takes no new entries; the leaderboard stays.",
                 icon=":material/lock:")
@@ -100,6 +106,10 @@ def entry_form(challenge: Challenge) -> None:
     """A student's entry: only the free settings are editable; the locked ones are shown
     disabled and checked again on the server (``challenges.check_entry``)."""
     st.subheader("Your entry")
+    st.caption("The greyed settings are locked by the challenge; change any of the others, then start. "
+               "Your run joins the leaderboard once it has trained and been scored.")
+    if not is_teacher() and not (identity.current() and identity.current().name):
+        st.info("Type your name in the sidebar first: the leaderboard shows it.", icon=":material/person:")
     k = f"ch.{challenge.id}"  # per challenge: a value left from another challenge's form never fills a locked field
     left, right = st.columns(2)
     with left:
@@ -176,11 +186,16 @@ def leaderboard(challenge_id: str, presenter: bool) -> None:
         challenge, rows = rows_for(challenge_id)
         goal = challenge.goal_info
         line = challenges.baseline_line(rows)
-        st.subheader("Leaderboard")
+        if not presenter:
+            st.subheader("Leaderboard")
+        better = f"{'lower' if goal.lower else 'higher'} is better"
+        said = [f"**Score:** {metric_name(goal.key)}, {better}"] if presenter else []  # its column is "score"
         if line is not None:
-            st.markdown(f"**Line to beat:** PCA at the same code size scores **{line:.4g}** "
-                        f"({'lower' if goal.lower else 'higher'} is better).")
-        elif goal.baseline is None:
+            said.append(f"**Line to beat:** PCA at the same code size scores **{line:.4g}**"
+                        + ("" if presenter else f" ({better})."))
+        if said:
+            st.markdown("  \n".join(said))
+        if line is None and goal.baseline is None:
             st.caption("No PCA baseline for this goal (PCA's codes are not scored for disentanglement).")
         if not rows:
             st.info("No entries yet: the first finished run appears here.", icon=":material/hourglass_top:")
@@ -195,22 +210,67 @@ def leaderboard(challenge_id: str, presenter: bool) -> None:
                     picture = _thumbnail(str(ref.root), r["id"], ref.weights_sha256())
                 except AelabError:
                     picture = None
-            beats = None if r["score"] is None or r["baseline"] is None else (
-                r["score"] < r["baseline"] if goal.lower else r["score"] > r["baseline"])
-            table.append({"rank": r["rank"], "student": r["student"] + (" (you)" if mine and _owned(r, mine) else ""),
-                          "score": r["score"], "beats PCA": beats, "settings": r["settings"],
+            table.append({"rank": str(r["rank"] or ""),
+                          "student": r["student"] + (" (you)" if mine and _owned(r, mine) else ""),
+                          "score": "n/a - not scored yet" if r["score"] is None else f"{r['score']:.4g}",
+                          "beats PCA": _beats(r, goal), "settings": r["settings"],
                           "reconstructions": picture, "state": r["note"]})
-        height = 96 if presenter else 64
-        st.dataframe(pd.DataFrame(table), hide_index=True, key="leaderboard", width="stretch",
-                     row_height=height, height=min(len(table), 12) * height + 40,
-                     column_config={"score": st.column_config.NumberColumn(goal.key, format="%.4g",
-                                                                          help=goal.title),
-                                    "reconstructions": st.column_config.ImageColumn(
-                                        "reconstructions", help="top: test images; bottom: the run's")})
+        if presenter:
+            projector_table(table)
+        else:
+            st.dataframe(pd.DataFrame(table), hide_index=True, key="leaderboard", width="stretch",
+                         row_height=64, height=min(len(table), 12) * 64 + 40,  # and the header row
+                         column_config={"score": st.column_config.TextColumn(
+                                            metric_name(goal.key), help=metric_help(goal.key) or goal.title),
+                                        "beats PCA": st.column_config.TextColumn(
+                                            "beats PCA",
+                                            help="Whether the run's score beats PCA's at the same code size"),
+                                        "settings": st.column_config.TextColumn(
+                                            "settings", help="What the student changed from the defaults"),
+                                        "reconstructions": st.column_config.ImageColumn(
+                                            "reconstructions", help="top: test images; bottom: the run's",
+                                            width=192)})  # the thumbnail is 3 times as wide as tall
         if is_teacher():
             teacher_controls(challenge, rows)
 
     board()
+
+
+PROJECTOR_CSS = """<style>
+table.aelab-board { border-collapse: collapse; width: 100%; font-size: 1rem; }
+table.aelab-board th { text-align: left; font-weight: 600; border-bottom: 2px solid #999; padding: 0.2rem 0.5rem; }
+table.aelab-board td { border-bottom: 1px solid #ddd; padding: 0.2rem 0.5rem; vertical-align: middle; }
+table.aelab-board td.rank { font-weight: 700; font-size: 1.3rem; }
+table.aelab-board th, table.aelab-board td { white-space: nowrap; }
+table.aelab-board td.settings { white-space: normal; }
+table.aelab-board img { height: 176px; image-rendering: pixelated; }
+</style>"""  # 176 px thumbnails: 2 rows of tiles of 64 px on the screen
+
+
+def projector_table(table: list[dict]) -> None:
+    """The leaderboard for the room: large text and thumbnails (an HTML table: the data grid's
+    text does not grow with presenter mode); the state column stays on the teacher's screen."""
+    columns = ["rank", "student", "score", "beats PCA", "settings", "reconstructions"]
+    head = "".join(f"<th>{c}</th>" for c in columns)
+    body = []
+    for row in table:
+        cells = [f'<td class="rank">{html.escape(row["rank"])}</td>']
+        cells += [f"<td>{html.escape(str(row[c]))}</td>" for c in columns[1:4]]
+        cells.append(f'<td class="settings">{html.escape(row["settings"])}</td>')
+        picture = row["reconstructions"]
+        cells.append(f'<td><img src="{picture}" alt="test images over the run\'s reconstructions"></td>'
+                     if picture else "<td></td>")
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    st.html(f'{PROJECTOR_CSS}<table class="aelab-board"><tr>{head}</tr>{"".join(body)}</table>')
+
+
+def _beats(row: dict, goal) -> str:
+    """yes / no against PCA's score, or n/a with why."""
+    if row["score"] is None:
+        return "n/a - not scored yet"
+    if row["baseline"] is None:
+        return "n/a - no PCA score for this goal"
+    return "yes" if (row["score"] < row["baseline"] if goal.lower else row["score"] > row["baseline"]) else "no"
 
 
 def _owned(row: dict, me: str) -> bool:
