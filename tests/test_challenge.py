@@ -141,7 +141,7 @@ def test_three_students_are_ranked_by_their_runs_evaluation_against_pca(runs):
     assert projector_rows(presenter) == [(str(i), n) for i, n in enumerate(expected, 1)]
     assert "ch.start" not in _keys(presenter) and not presenter.dataframe
     (board_html,) = [h.proto.body for h in presenter.get("html") if "aelab-board" in h.proto.body]
-    assert board_html.count('<img src="data:image/png;base64,') == 3 and "height: 176px" in board_html
+    assert board_html.count('<img src="data:image/png;base64,') == 3 and "height: 180px" in board_html
 
 
 def projector_rows(at: AppTest) -> list[tuple[str, str]]:

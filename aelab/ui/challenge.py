@@ -243,8 +243,8 @@ table.aelab-board td { border-bottom: 1px solid #ddd; padding: 0.2rem 0.5rem; ve
 table.aelab-board td.rank { font-weight: 700; font-size: 1.3rem; }
 table.aelab-board th, table.aelab-board td { white-space: nowrap; }
 table.aelab-board td.settings { white-space: normal; }
-table.aelab-board img { height: 176px; image-rendering: pixelated; }
-</style>"""  # 176 px thumbnails: 2 rows of tiles of 64 px on the screen
+table.aelab-board img { height: 180px; image-rendering: pixelated; }
+</style>"""  # 180 px thumbnails: 2 rows of 65-px tiles (a 132-px picture of 48-px tiles)
 
 
 def projector_table(table: list[dict]) -> None:
