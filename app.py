@@ -22,8 +22,10 @@ PAGES = [
     st.Page("pages/inside.py", title="Inside", icon=":material/biotech:"),
     st.Page("pages/disentangle.py", title="Disentanglement", icon=":material/extension:"),
     st.Page("pages/study.py", title="Study", icon=":material/stacked_line_chart:"),
+    st.Page("pages/challenge.py", title="Challenge", icon=":material/emoji_events:"),
 ]
 
 ui.presenter_mode()  # ?present=1: larger text, no toolbar, sidebar collapsed
 ui.teacher_sign_in()  # with $AELAB_TEACHER_TOKEN: the token field (or ?token=)
+ui.student_sign_in()  # a student's name, typed once (or ?student=), kept in a cookie
 ui.run_app(PAGES)

@@ -32,6 +32,19 @@ What it does (the real path: ``streamlit run app.py``):
    per switch (title shown and the app idle) of both rounds is reported (goal: any switch under
    1.5 s); ``--pages-only`` does only this, after one student opened /traversal.
 
+``--page challenge``: the class challenge instead (protocol students). A challenge (digits,
+ae, code size 4, 1 epoch, lowest test MSE) with ``--entries`` real entries (prepared as the
+Challenge page does, trained and scored by a separate process running what a run's worker runs:
+``train_run``, then ``rebuild_eval``, the evaluation every page shows) is made before the server
+starts; then
+
+2'. N students open ``/challenge?id=<id>`` at once: the time until every student has the
+   leaderboard (its table has arrived) and the server's CPU seconds per student's first visit;
+3'. one more entry is trained and scored while every student's leaderboard refreshes on its own
+   timer (the fragment's ``run_every``, each student at a random phase, as browsers opened at
+   different moments): the time from its score being written until every student's table shows
+   it, and the server's CPU seconds per refresh meanwhile.
+
 The server holds a copy of every shipped demo run (as a class's server does), never
 checkpoints/ itself.
 
@@ -40,6 +53,7 @@ checkpoints/ itself.
     python bench/classroom_load.py --clients both --students 30 --timeout 240
     python bench/classroom_load.py --students 10 --rounds 5 --json
     python bench/classroom_load.py --pages-only     # every page switch, one student
+    python bench/classroom_load.py --page challenge --students 30   # the challenge's leaderboard
 
 Timings are wall clock on whatever else the machine does; with browser students the server,
 the browser and its N renderers share the same cores, so on a 2-core machine the browser side
@@ -325,6 +339,120 @@ def record_assets(args) -> int:
     return 0
 
 
+CHALLENGE = {"name": "Smallest error at code size 4", "datasets": ["digits"], "variants": ["ae"],
+             "latent_dim": 4, "epochs": 1, "max_minutes": 0.0, "goal": "test_mse"}
+
+
+def make_entry(runs: str, challenge_id: str, student: str, seed: int) -> None:
+    """One challenge entry, as the Challenge page starts it and its worker finishes it: the
+    run folder (its owner and challenge in config.json), training, then the evaluation that
+    scores it (``eval.json``)."""
+    from aelab.metrics.results import rebuild_eval
+    from aelab.runs import challenges
+    from aelab.runs.train import train_run
+    from aelab.training.setup import prepare_run
+
+    challenge = challenges.load(runs, challenge_id)
+    model, train = {"latent_dim": challenge.latent_dim}, {**challenges.locked_train(challenge), "seed": seed,
+                                                          "device": "cpu"}
+    challenges.check_entry(challenge, "ae", "digits", model, train)
+    run_dir = prepare_run("ae", "digits", model, train, runs_dir=runs,
+                          meta={"owner": student, "challenge": challenge_id})
+    if train_run(run_dir)["state"] != "done":
+        raise SystemExit(f"the entry {run_dir.name} did not finish")
+    rebuild_eval(run_dir)
+
+
+def entry_process(runs: Path, challenge_id: str, student: str, seed: int) -> list[str]:
+    """The command that makes one entry in a process of its own (a run's worker is one)."""
+    return [sys.executable, __file__, "--make-entry", str(runs), challenge_id, student, str(seed)]
+
+
+def challenge_class(server, log: Path, args, runs: Path, challenge_id: str) -> dict:
+    """Steps 2'-3': N protocol students on the challenge's page, then a new entry while their
+    leaderboards refresh."""
+    import asyncio
+    import random
+
+    from protocol_client import Student, open_all
+
+    async def lesson() -> dict:
+        students = [Student(server.url, args.timeout, assets=not args.no_assets) for _ in range(args.students)]
+        try:
+            before, opening = cpu_split(server.process.pid)["server"], time.time()
+            opened = await open_all(students, f"/challenge?id={challenge_id}", args.timeout)
+            served = server_done_s(log, opening, "challenge")
+            first_cpu = cpu_split(server.process.pid)["server"] - before
+            failed = [v for v in opened if v.exceptions or v.finished_status != 0]
+            if failed:
+                raise SystemExit(f"{len(failed)} page run(s) failed: {failed[0]}\n{server.log_tail()}")
+            if any(v.table_s is None or [ranked(t) for t in v.tables] != [args.entries] for v in opened):
+                raise SystemExit(f"a student got no leaderboard of {args.entries} entries: {opened[0]}")
+            pictures = [p for v in opened for p in v.tables[0].column("reconstructions").to_pylist()]
+            if not all(str(p).startswith("data:image/png;base64,") for p in pictures):
+                raise SystemExit("a leaderboard row came without its thumbnail")
+            fragments = {f for s in students for f in s.auto_reruns}
+            if len(fragments) != 1:
+                raise SystemExit(f"expected the leaderboard's one timed fragment, got {fragments}")
+            (fragment,) = fragments
+            interval = students[0].auto_reruns[fragment]
+            scored_at: list[float] = []
+            seen: dict[int, float] = {}
+            refreshes = [0]
+
+            async def watch(i: int, student) -> None:  # a browser's timer, at its own phase
+                await asyncio.sleep(random.uniform(0, interval))
+                while i not in seen:
+                    visit = await student.refresh(fragment)
+                    refreshes[0] += 1
+                    if visit.exceptions:
+                        raise SystemExit(f"a leaderboard refresh failed: {visit.exceptions}")
+                    if scored_at and [ranked(t) for t in visit.tables] == [args.entries + 1]:
+                        seen[i] = time.monotonic() - scored_at[0]
+                        return
+                    await asyncio.sleep(interval)
+
+            cpu_before = cpu_split(server.process.pid)["server"]
+            watchers = [asyncio.create_task(watch(i, s)) for i, s in enumerate(students)]
+            entry = await asyncio.create_subprocess_exec(*entry_process(runs, challenge_id, "Late student", 99))
+            if await entry.wait() != 0:
+                raise SystemExit("the late entry could not be made")
+            scored_at.append(time.monotonic())
+            await asyncio.wait_for(asyncio.gather(*watchers), args.timeout)
+            live_cpu = cpu_split(server.process.pid)["server"] - cpu_before
+        finally:
+            for student in students:
+                await student.close()
+        return {"students": args.students, "entries": args.entries,
+                "opened": [v.table_s for v in opened], "page_done_s": round(max(v.finished_s for v in opened), 2),
+                "served": served, "open_cpu_s": {"server": round(first_cpu, 1)},
+                "server_cpu_per_first_visit_s": round(first_cpu / args.students, 3),
+                "refresh_every_s": interval, "refreshes": refreshes[0],
+                "server_cpu_per_refresh_s": round(live_cpu / max(1, refreshes[0]), 3),
+                "new_entry_seen_s": {"median": round(statistics.median(seen.values()), 2),
+                                     "all": round(max(seen.values()), 2)}}
+
+    server.wait_healthy(120)
+    return asyncio.run(lesson())
+
+
+def ranked(table) -> int:
+    """How many rows of a leaderboard (a pyarrow Table) have a rank: the scored entries."""
+    return sum(1 for v in table.column("rank").to_pylist() if str(v).isdigit())
+
+
+def setup_challenge(runs: Path, entries: int) -> str:
+    """The challenge and its first ``entries`` entries, each made by a process of its own."""
+    import subprocess
+
+    from aelab.runs import challenges
+
+    made = challenges.create(runs, **CHALLENGE)
+    for i in range(entries):
+        subprocess.run(entry_process(runs, made.id, f"Student {i + 1}", i), check=True)
+    return made.id
+
+
 def one_class(clients: str, args) -> dict:
     """A fresh server over copies of the demo runs, a class of ``clients`` on it; the figures."""
     from appserver import DEMO_RUNS, AppServer, copy_demo_runs
@@ -334,14 +462,24 @@ def one_class(clients: str, args) -> dict:
         # every shipped demo run, as a class's server has them (the Runs page lists them all)
         copy_demo_runs(folder / "runs", sorted({args.run} | {p.parent.name for p in
                                                               DEMO_RUNS.glob("demo-*/status.json")}))
+        challenge_id = setup_challenge(folder / "runs", args.entries) if args.page == "challenge" else None
         load_before = os.getloadavg()[0]
         os.environ["AELAB_TIMING"] = "1"  # the server logs each page's script time
         server = AppServer(folder / "runs", log_path=folder / "server.log",
                            threads=os.environ.get("AELAB_THREADS", "1")).start()
         try:
-            run = (browser_class if clients == "browser" else protocol_class)(server, folder / "server.log", args)
+            if challenge_id:
+                run = challenge_class(server, folder / "server.log", args, folder / "runs", challenge_id)
+            else:
+                run = (browser_class if clients == "browser" else protocol_class)(server, folder / "server.log", args)
         finally:
             server.stop()
+    if challenge_id:
+        opened = run.pop("opened")
+        return {"clients": clients, "page": "challenge", "cores": os.cpu_count(),
+                "load_avg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+                "all_see_the_leaderboard_s": round(max(opened), 2), "first_leaderboard_s": round(min(opened), 2),
+                "server_done_s": run.pop("served"), **run}
     opened, alone, together = run.pop("opened"), run.pop("alone"), run.pop("together")
     result = {"clients": clients, "students": run.pop("students"),
               "rounds": len(together) // max(1, len(opened)),
@@ -362,6 +500,17 @@ def report(r: dict) -> None:
     """The figures of one class, labelled with the kind of students."""
     load = f"{r['cores']} cores, load average {r['load_avg_1min'][0]:.1f} before, {r['load_avg_1min'][1]:.1f} after"
     cpu = r["open_cpu_s"]
+    if r.get("page") == "challenge":
+        print(f"[protocol students, challenge] {r['students']} on {load}: all had the leaderboard "
+              f"({r['entries']} entries, thumbnails) after {r['all_see_the_leaderboard_s']} s (first "
+              f"{r['first_leaderboard_s']} s), the whole page after {r['page_done_s']} s; the server "
+              f"had sent every page after {r['server_done_s']} s; server CPU {cpu['server']} s, "
+              f"{r['server_cpu_per_first_visit_s']} s per student's first visit (goal < 1 s)")
+        print(f"[protocol students, challenge] a new entry scored -> on every student's leaderboard "
+              f"(refreshed every {r['refresh_every_s']:g} s, each at its own phase) after "
+              f"{r['new_entry_seen_s']['all']} s (median {r['new_entry_seen_s']['median']} s); "
+              f"{r['refreshes']} refreshes, {r['server_cpu_per_refresh_s']} server CPU-s each")
+        return
     if r["clients"] == "protocol":
         print(f"[protocol students: Streamlit's websocket protocol, no browser] {r['students']} on {load}: "
               f"all got the Traversal picture after {r['all_see_a_picture_s']} s (first "
@@ -400,6 +549,12 @@ def main(argv=None) -> int:
                              "protocol without a browser, the server's share alone; both: protocol, "
                              "then browser, each on a fresh server")
     parser.add_argument("--run", default="demo-vae", help="the demo run the students open")
+    parser.add_argument("--page", choices=("traversal", "challenge"), default="traversal",
+                        help="traversal (default), or challenge: the class challenge's page and leaderboard "
+                             "(protocol students)")
+    parser.add_argument("--entries", type=int, default=3, help="--page challenge: entries made before the class")
+    parser.add_argument("--make-entry", nargs=4, metavar=("RUNS", "CHALLENGE", "STUDENT", "SEED"),
+                        help=argparse.SUPPRESS)  # one entry, in a process of its own
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--pages-only", action="store_true",
                         help="only step 4: one student times every page switch (no class; browser)")
@@ -410,6 +565,15 @@ def main(argv=None) -> int:
                              "protocol students (after a streamlit upgrade)")
     parser.add_argument("--json", action="store_true", help="print one JSON object (a list with --clients both)")
     args = parser.parse_args(argv)
+    if args.make_entry:
+        runs, challenge_id, student, seed = args.make_entry
+        make_entry(runs, challenge_id, student, int(seed))
+        return 0
+    if args.page == "challenge":
+        if args.pages_only or args.entries < 1:
+            print("--page challenge takes no --pages-only and at least 1 --entries", file=sys.stderr)
+            return 2
+        args.clients = "protocol"
     if args.record_assets:
         return record_assets(args)
     if args.students < 1 or args.rounds < 1:

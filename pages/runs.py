@@ -30,18 +30,24 @@ def table(rows):
                                             subset=["samples/s"])
     st.dataframe(shown, hide_index=True, key="runs_table", column_config={
         "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0)})
-    for r in rows:
-        for warning in ui.run_warnings(manager.runs_dir / r["id"], r) if r["state"] != "damaged" else ():
+    for r in ui.with_owners(rows):  # a run's warnings: to its owner and the teacher
+        shown = r["state"] != "damaged" and ui.shows_warnings(r)
+        for warning in ui.run_warnings(manager.runs_dir / r["id"], r) if shown else ():
             st.warning(f"{labels[r['id']]}: {warning}", icon=":material/warning:")
 
 
-rows = ui.order_runs(manager.list())
+def ordered():
+    """This student's runs first, newest first (the action picker's default), then the rest."""
+    return ui.mine_first(ui.with_owners(manager.list()), ui.session_owner())
+
+
+rows = ordered()
 running = any(r["state"] in ("running", "queued") or r.get("caches") == "building" for r in rows)
 
 
 @st.fragment(run_every=1.0 if running else None)
 def live_table():
-    current = ui.order_runs(manager.list())
+    current = ordered()
     table(current)
     if running and not any(r["state"] in ("running", "queued") or r.get("caches") == "building"
                            for r in current):
@@ -63,7 +69,7 @@ if linked is not None and linked not in labels:
     linked = None
 chosen = ui.url_selectbox("Run", list(labels), format_func=labels.get, key="action_run", param="run",
                           always=True)
-row = next(r for r in ui.with_owners(rows) if r["id"] == chosen)
+row = next(r for r in rows if r["id"] == chosen)
 refusal = ui.may_change(row)  # a student: only their own runs, never the demo runs
 if refusal:
     st.caption(f":material/lock: {refusal}")
@@ -89,8 +95,9 @@ except AelabError as exc:
 
 st.subheader("Loss curves")
 usable = [r for r in rows if r["state"] != "damaged"]
-# default: what is running, else the newest run a student trained, else the first demo run
-newest = next((r for r in usable if not ui.is_demo(r["id"])), usable[0] if usable else None)
+# default: what is running, else this student's newest run, else the first demo run
+newest = next((r for r in usable if r.get("owner") == ui.session_owner()),
+              next((r for r in usable if ui.is_demo(r["id"])), usable[0] if usable else None))
 default = ([linked] if linked in [r["id"] for r in usable] else
            [r["id"] for r in usable if r["state"] in ("running", "queued")] or ([newest["id"]] if newest else []))
 picked = st.multiselect("Runs to overlay", [r["id"] for r in usable], default=default,

@@ -248,6 +248,19 @@ def get_eval(run, progress: Callable[[str], None] | None = None) -> dict:
 
 
 
+def cached_eval(run) -> dict | None:
+    """The run's ``evaluate`` metrics if ``eval.json`` matches its weights, else None (never
+    computed here: for a page that must not wait, e.g. the challenge leaderboard)."""
+    run = RunRef.unchecked(run)
+    try:
+        if not _eval_fresh(run, run.weights_sha256()):
+            return None
+        scores = read_json(run / EVAL, "eval")
+    except (RunError, OSError):
+        return None
+    scores.pop("weights_sha256", None)
+    return scores
+
 
 def _check_perplexity(perplexity) -> int:
     if perplexity not in TSNE_PERPLEXITIES:

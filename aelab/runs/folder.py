@@ -300,13 +300,18 @@ def library_versions() -> dict[str, str]:
             "python": platform.python_version()}
 
 
+RUN_META = ("owner", "challenge")  # the keys of ``create_run``'s ``meta`` kept in config.json
+
+
 def create_run(model_config, train_config, dataset: str, runs_dir=None, out=None,
-               study: dict | None = None, precision: dict | None = None) -> Path:
+               study: dict | None = None, precision: dict | None = None, meta: dict | None = None) -> Path:
     """A new run folder holding ``config.json`` and a ``queued`` status; returns its path.
 
     ``study``: for a trial of a study, its id, grid point and seed (``config["study"]``);
     ``precision``: what the run asked for, trains in and why (``config["precision"]``,
-    ``aelab.training.precision``).
+    ``aelab.training.precision``); ``meta``: who started it and for what, written into
+    ``config.json`` before the run can start (``owner``: the student's name; ``challenge``:
+    the class challenge's id).
     """
     run_dir = Path(out) if out else runs_root(runs_dir) / new_run_id(model_config.variant, dataset)
     if run_dir.exists() and not run_dir.is_dir():
@@ -319,7 +324,7 @@ def create_run(model_config, train_config, dataset: str, runs_dir=None, out=None
     except OSError as exc:
         raise RunError(f"cannot create the run folder {run_dir} ({os_error_reason(exc)})") from None
     try:
-        _write_new_run(run_dir, model_config, train_config, dataset, study, precision)
+        _write_new_run(run_dir, model_config, train_config, dataset, study, precision, meta)
     except OSError as exc:  # e.g. a full disk: leave no half-made run behind
         for name in (CONFIG, STATUS):
             (run_dir / name).unlink(missing_ok=True)
@@ -330,7 +335,7 @@ def create_run(model_config, train_config, dataset: str, runs_dir=None, out=None
 
 
 def _write_new_run(run_dir: Path, model_config, train_config, dataset: str,
-                   study: dict | None, precision: dict | None = None) -> None:
+                   study: dict | None, precision: dict | None = None, meta: dict | None = None) -> None:
     config = {
         "run_id": run_dir.name,
         "variant": model_config.variant,
@@ -344,6 +349,7 @@ def _write_new_run(run_dir: Path, model_config, train_config, dataset: str,
         "created": time.time(),
         **({"study": study} if study else {}),
         **({"precision": precision} if precision else {}),
+        **{k: v for k, v in (meta or {}).items() if k in RUN_META and v is not None},
     }
     atomic_write_json(run_dir / CONFIG, config)
     write_status(run_dir, state="queued", epoch=0, step=0, progress=0.0)

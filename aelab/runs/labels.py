@@ -32,20 +32,29 @@ def order_runs(rows: list[dict]) -> list[dict]:
     return demos + others
 
 
+def mine_first(rows: list[dict], me: str) -> list[dict]:
+    """``order_runs`` with the runs whose ``owner`` is ``me`` in front, newest first: the
+    Runs page's order for a student, whose own runs would sit below every demo run."""
+    ordered = order_runs(rows)
+    return [r for r in ordered if r.get("owner") == me] + [r for r in ordered if r.get("owner") != me]
+
+
 def dataset_label(name: str) -> str:
     """``npz:/path/to/faces.npz`` -> ``faces (uploaded)``; other names as they are."""
     return f"{Path(name[4:]).stem} (uploaded)" if name.startswith("npz:") else name
 
 
 def run_label(row: dict) -> str:
-    """Variant, latent size, dataset, then the demo's name or the creation date and time."""
+    """Variant, latent size, dataset, its owner's name (a student's run), then the demo's name
+    or the creation date and time: ``ae z=16 · digits · Ada · 06 Dec 22:06``."""
     if row.get("state") == "damaged":
         return f"{row['id']} (damaged)"
     if is_demo(row["id"]) or not row.get("created"):
         when = row["id"]
     else:
         when = time.strftime("%d %b %H:%M", time.localtime(row["created"]))
-    return f"{row['variant']} z={row.get('latent_dim')} · {dataset_label(row['dataset'])} · {when}"
+    who = f"{row['owner_name']} · " if row.get("owner_name") else ""
+    return f"{row['variant']} z={row.get('latent_dim')} · {dataset_label(row['dataset'])} · {who}{when}"
 
 
 def run_labels(rows: list[dict]) -> dict[str, str]:

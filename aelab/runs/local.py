@@ -397,6 +397,11 @@ def _links_out(runs_dir: Path) -> list[Path]:
             and p.is_dir() and p.resolve().parent != root]
 
 
+def _text(value) -> str | None:
+    """A config field meant to be a short string (a hand-edited file may hold anything)."""
+    return value[:60] if isinstance(value, str) and value else None
+
+
 class RunManager:
     """Submit, list, watch, cancel, resume and delete background runs in one runs folder."""
 
@@ -417,11 +422,12 @@ class RunManager:
         return LocalBackend(run_dir.parent, self.backend.max_parallel, self.backend.start_supervisor)
 
     def submit(self, variant: str, dataset: str, model: dict | None = None,
-               train: dict | None = None) -> str:
-        """Validate, write a ``queued`` run folder and make sure it will be started; its id."""
+               train: dict | None = None, meta: dict | None = None) -> str:
+        """Validate, write a ``queued`` run folder and make sure it will be started; its id.
+        ``meta``: its owner's name and challenge (``folder.create_run``)."""
         from aelab.training.setup import prepare_run
 
-        run_dir = prepare_run(variant, dataset, model, train, runs_dir=self.runs_dir)
+        run_dir = prepare_run(variant, dataset, model, train, runs_dir=self.runs_dir, meta=meta)
         self.backend.submit(run_dir)
         return run_dir.name
 
@@ -443,6 +449,7 @@ class RunManager:
         status = refresh_status(run_dir)
         return {"id": run_dir.name, "variant": config["variant"], "dataset": config["dataset"],
                 "latent_dim": config["model_config"].latent_dim, "created": config.get("created"),
+                "owner_name": _text(config.get("owner")), "challenge": _text(config.get("challenge")),
                 **status}
 
     def status(self, run_id: str) -> dict:

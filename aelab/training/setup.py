@@ -84,11 +84,12 @@ def check_model_size(model_config) -> int:
 
 def prepare_run(variant: str, dataset: str, model_params: dict | None = None,
                 train_params: dict | None = None, runs_dir=None, out=None,
-                study: dict | None = None) -> Path:
+                study: dict | None = None, meta: dict | None = None) -> Path:
     """Validate every setting against the dataset, then create the run folder (``queued``)
-    with the precision decided now (``auto`` resolved on this machine) in its config."""
+    with the precision decided now (``auto`` resolved on this machine) in its config, and
+    ``meta`` (owner, challenge) for ``create_run``."""
     model_config, train_config = validate_run(variant, dataset, model_params, train_params)
     precision = choose_precision(train_config.precision, resolve_device(train_config.device),
                                  get_variant(variant))
     return create_run(model_config, train_config, dataset, runs_dir=runs_dir, out=out, study=study,
-                      precision=precision.to_dict())
+                      precision=precision.to_dict(), meta=meta)

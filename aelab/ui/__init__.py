@@ -4,6 +4,7 @@ Pages use ``from aelab import ui`` and ``ui.<name>``; the helpers live in module
 
 - ``shell``: app.py's navigation, the guard each page file calls first, presenter mode
 - ``sessions``: a class on one server (owners, the teacher, per-session limits, uploads)
+- ``identity``: who this browser is (a student's name, kept in a signed cookie)
 - ``urlstate``: widgets whose values live in the URL's query string
 - ``folder``: the runs folder, its manager, run handles
 - ``loaders``: caches shared by every session (models, datasets, PCA, codes, traversals,
@@ -17,6 +18,7 @@ from aelab.runs.labels import (
                        dataset_label,
                        eta_text,
                        is_demo,
+                       mine_first,
                        order_runs,
                        phase_of,
                        run_label,
@@ -24,6 +26,7 @@ from aelab.runs.labels import (
                        run_warnings,
 )
 from aelab.ui.folder import finished_runs, list_runs, manager, run_ref, runs_dir
+from aelab.ui.identity import student_sign_in
 from aelab.ui.loaders import (
                        caches_for,
                        dataset,
@@ -49,6 +52,7 @@ from aelab.ui.sessions import (
                        is_teacher,
                        may_change,
                        session_owner,
+                       shows_warnings,
                        start_study,
                        store_upload,
                        store_upload_once,
@@ -78,12 +82,13 @@ __all__ = [
     "dataset", "dataset_choices", "dataset_for", "file_stamp", "dataset_label", "device_choices", "device_text",
     "explain", "explain_terms", "metric_table", "metrics_by_run",
     "disentanglement_for", "eta_text", "field_label", "finished_runs", "image", "is_demo",
-    "is_teacher", "labelled_images", "list_runs", "manager", "may_change", "model_for", "open_run",
+    "is_teacher", "labelled_images", "list_runs", "manager", "may_change", "mine_first", "model_for", "open_run",
     "order_runs",
     "OWN_SOURCE", "own_input_code", "own_input_link", "own_input_section", "pca", "phase_of", "pick_run", "plot",
     "preferred", "presenter_mode", "run_app", "run_label",
     "run_key", "run_labels", "run_ref", "run_warnings", "runs_dir", "scores_for", "session_owner",
-    "settings_widgets", "shared", "show_error", "start_study", "store_upload", "store_upload_once",
+    "settings_widgets", "shared", "show_error", "shows_warnings", "start_study", "student_sign_in",
+    "store_upload", "store_upload_once",
     "submit_run", "teacher_sign_in", "traversals_for", "tsne_view", "upload_note", "uploads_dir", "url_multiselect",
     "url_number", "url_selectbox", "web_decoder_for", "with_owners", "within_app",
 ]

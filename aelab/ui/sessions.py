@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import secrets
 from pathlib import Path
 
 import streamlit as st
@@ -11,14 +10,17 @@ import streamlit as st
 from aelab.data.datasets import OFFLINE, TORCHVISION, _torchvision_cached, load_npz
 from aelab.runs import ownership as access
 from aelab.runs.folder import atomic_write_bytes
+from aelab.runs.labels import is_demo
+from aelab.ui import identity
 from aelab.ui.folder import manager, runs_dir
 
 UPLOADS = ".datasets"
 
 
 def session_owner() -> str:
-    """A random id of this browser session; runs it starts are recorded as its own."""
-    return st.session_state.setdefault("_aelab_owner", secrets.token_hex(8))
+    """The id of this browser's student (``aelab.ui.identity``, kept in a signed cookie);
+    runs it starts are recorded as its own."""
+    return identity.me().id
 
 
 def is_teacher() -> bool:
@@ -68,13 +70,29 @@ def check_allowed(row: dict) -> None:
         raise access.AccessError(refusal)
 
 
-def submit_run(variant: str, dataset: str, model: dict, train: dict) -> str:
-    """Start a run for this session within its limits; the run id."""
-    started = st.session_state.get("_aelab_started", 0)
-    access.check_submit(with_owners(manager().list()), session_owner(), started,
-                        access.Limits.from_env(), is_teacher())
-    run_id = manager().submit(variant, dataset, model, train)
+def shows_warnings(row: dict) -> bool:
+    """Whether this session sees the warnings about a run (``row`` with its ``owner``): its
+    owner's and the class's demo runs; the teacher sees every run's."""
+    return is_teacher() or is_demo(row["id"]) or row.get("owner") == session_owner()
+
+
+def _started(rows: list[dict]) -> int:
+    """Runs this student has started: the session's count, or their runs in the folder
+    (a reload does not reset the limit)."""
+    me = session_owner()
+    return max(st.session_state.get("_aelab_started", 0), sum(1 for r in rows if r.get("owner") == me))
+
+
+def submit_run(variant: str, dataset: str, model: dict, train: dict, challenge: str | None = None) -> str:
+    """Start a run for this session within its limits, its owner's name (and ``challenge``)
+    in its config.json; the run id."""
+    rows = with_owners(manager().list())
+    started = _started(rows)
+    access.check_submit(rows, session_owner(), started, access.Limits.from_env(), is_teacher())
+    run_id = manager().submit(variant, dataset, model, train,
+                              meta={"owner": identity.me().name or None, "challenge": challenge})
     access.write_owner(runs_dir() / run_id, session_owner())
+    identity.remember()
     st.session_state["_aelab_started"] = started + 1
     return run_id
 
@@ -95,7 +113,7 @@ def start_study(spec, ray_address: str | None = None) -> int:
             if access.read_owner(run_dir) is None:
                 access.write_owner(run_dir, session_owner())
         return trials
-    started = st.session_state.get("_aelab_started", 0)
+    started = _started(with_owners(manager().list()))
     limits = access.Limits.from_env()
     if not is_teacher() and (trials > limits.active_runs or started + trials > limits.runs):
         raise access.AccessError(f"A study of {trials} runs is more than a student may start "
@@ -106,6 +124,7 @@ def start_study(spec, ray_address: str | None = None) -> int:
     for run_dir in Study(spec, runs_dir()).start():
         if access.read_owner(run_dir) is None:
             access.write_owner(run_dir, session_owner())
+    identity.remember()
     st.session_state["_aelab_started"] = started + trials
     return trials
 

@@ -53,11 +53,13 @@ def field_label(name: str) -> str:
 
 
 def settings_widgets(config_cls, key: str, only: list[str] | None = None,
-                     skip: tuple[str, ...] = ()) -> dict:
+                     skip: tuple[str, ...] = (), locked: dict | None = None) -> dict:
     """One widget per field of ``config_cls`` (type and default from its metadata), with a
     readable label and help. Numbers are not clamped by the widget: an invalid value (say,
-    epochs = 0) reaches the config's validation and is refused with its sentence."""
-    values = {}
+    epochs = 0) reaches the config's validation and is refused with its sentence. ``locked``:
+    fields shown with a fixed value, disabled (what comes back is still checked by the caller:
+    a crafted request can send anything)."""
+    values, locked = {}, locked or {}
     for p in config_cls.parameters():
         name = p["name"]
         if name in skip or (only is not None and name not in only):
@@ -66,22 +68,26 @@ def settings_widgets(config_cls, key: str, only: list[str] | None = None,
         rule = _range_text(p)
         help_text = f"{p.get('help', '')}{rule} (`{name}` on the command line)"
         label = field_label(name)
+        default, disabled = locked.get(name, p["default"]), name in locked
+        if disabled:
+            help_text = f"locked by the challenge; {help_text}"
         if p.get("choices"):
             options = list(p["choices"])
-            values[name] = st.selectbox(label, options, index=options.index(p["default"]),
-                                        key=wkey, help=help_text)
+            values[name] = st.selectbox(label, options, index=options.index(default),
+                                        key=wkey, help=help_text, disabled=disabled)
         elif p["type"] == "bool":
-            values[name] = st.checkbox(label, value=p["default"], key=wkey, help=help_text)
+            values[name] = st.checkbox(label, value=default, key=wkey, help=help_text, disabled=disabled)
         elif p["type"] in ("int", "float"):
             cast = int if p["type"] == "int" else float
-            values[name] = st.number_input(label, value=cast(p["default"]), key=wkey, help=help_text,
+            values[name] = st.number_input(label, value=cast(default), key=wkey, help=help_text,
                                            step=1 if cast is int else None,
-                                           format=None if cast is int else "%g")
+                                           format=None if cast is int else "%g", disabled=disabled)
         elif p["type"] == "ints":
-            values[name] = st.text_input(label, value=",".join(map(str, p["default"])), key=wkey,
-                                         help=help_text)
+            values[name] = st.text_input(label, value=",".join(map(str, default)), key=wkey,
+                                         help=help_text, disabled=disabled)
         else:
-            values[name] = st.text_input(label, value=str(p["default"]), key=wkey, help=help_text)
+            values[name] = st.text_input(label, value=str(default), key=wkey, help=help_text,
+                                         disabled=disabled)
     return values
 
 

@@ -57,6 +57,7 @@ ASSET = re.compile(r'(?:src|href)="\./(static/[^"]+)"')  # the frontend's files 
 # scripts import the rest (Plotly, sliders, images...) as the page's elements arrive
 RECORDED_ASSETS = Path(__file__).with_name("traversal_assets.txt")
 SUCCESS = {ForwardMsg.FINISHED_SUCCESSFULLY}  # the whole page ran (not a fragment alone)
+FRAGMENT_DONE = {ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY}  # a fragment's own rerun ran
 
 
 @dataclass
@@ -71,6 +72,8 @@ class Visit:
     elements: int = 0
     bytes_received: int = 0
     media: int = 0  # /media files fetched
+    table_s: float | None = None  # the first dataframe arrived
+    tables: list = field(default_factory=list)  # each dataframe as a pyarrow Table, in order
 
 
 async def http_get(url: str, timeout: float) -> tuple[int, bytes]:
@@ -103,9 +106,10 @@ def _unchunk(body: bytes) -> bytes:
     return out
 
 
-def rerun_message(url: str, widgets=(), page_script_hash: str = "", cached=()) -> bytes:
+def rerun_message(url: str, widgets=(), page_script_hash: str = "", cached=(), fragment_id: str = "") -> bytes:
     """The browser's ``rerun_script`` frame for ``url``: its first (no widgets, the page named
-    by the path) or a rerun with every widget's value."""
+    by the path), a rerun with every widget's value, or (``fragment_id``) the timed rerun of
+    an ``st.fragment(run_every=...)`` the server asked for with ``auto_rerun``."""
     parts = urlsplit(url)
     msg = BackMsg()
     state = msg.rerun_script
@@ -116,6 +120,8 @@ def rerun_message(url: str, widgets=(), page_script_hash: str = "", cached=()) -
     if not page_script_hash:
         state.page_name = parts.path.strip("/")
     state.cached_message_hashes.extend(cached)
+    if fragment_id:
+        state.fragment_id, state.is_auto_rerun = fragment_id, True
     info = state.context_info
     info.timezone, info.timezone_offset, info.locale = "UTC", 0, "en-US"
     info.url, info.is_embedded, info.color_scheme = f"{parts.scheme}://{parts.netloc}{parts.path}", False, "light"
@@ -172,6 +178,7 @@ class Student:
         self.sliders: dict[str, tuple[float, float, float]] = {}  # "slider:label" -> min, max, step
         self.page_script_hash = ""
         self.cache: dict[str, ForwardMsg] = {}  # hash -> cacheable message, as the browser keeps
+        self.auto_reruns: dict[str, float] = {}  # fragment id -> seconds between its timed reruns
 
     async def open(self, path: str) -> Visit:
         """The first visit of ``base_url + path`` (e.g. ``/traversal?run=demo-vae``); returns
@@ -212,13 +219,21 @@ class Student:
         value = self.widgets[name].double_array_value.data[0] + step
         return await self.move({name: [value if value <= high else low]})
 
+    async def refresh(self, fragment_id: str) -> Visit:
+        """The timed rerun of fragment ``fragment_id`` (what the browser sends every
+        ``auto_reruns[fragment_id]`` seconds); seconds until it finished."""
+        start = time.monotonic()
+        await self.ws.send(rerun_message(self.url, self.widgets.values(), self.page_script_hash,
+                                         list(self.cache), fragment_id=fragment_id))
+        return await self._page_run(start, FRAGMENT_DONE)
+
     async def close(self) -> None:
         if self.ws is not None:
             await self.ws.close()
 
-    async def _page_run(self, start: float) -> Visit:
+    async def _page_run(self, start: float, done=SUCCESS) -> Visit:
         result, media = Visit(), []
-        while result.finished_status not in SUCCESS:
+        while result.finished_status not in done:
             payload = await asyncio.wait_for(self.ws.recv(), self.timeout)
             result.bytes_received += len(payload)
             msg = ForwardMsg()
@@ -234,8 +249,12 @@ class Student:
             elif kind == "page_info_changed":  # the page wrote st.query_params
                 self.url = self.url.split("?")[0] + (f"?{msg.page_info_changed.query_string}"
                                                      if msg.page_info_changed.query_string else "")
+            elif kind == "auto_rerun":
+                self.auto_reruns[msg.auto_rerun.fragment_id] = msg.auto_rerun.interval
             elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
                 element = msg.delta.new_element
+                if element.WhichOneof("type") == "dataframe" and result.table_s is None:
+                    result.table_s = time.monotonic() - start
                 if self._note(result, element, media) and result.picture_s is None:
                     for img in element.imgs.imgs if element.WhichOneof("type") == "imgs" else ():
                         await self._fetch(img.url, result)  # an image is drawn once fetched
@@ -262,6 +281,10 @@ class Student:
             return any(img.caption == CAPTION for img in element.imgs.imgs)
         elif kind == "iframe":
             return element.iframe.alt == CAPTION
+        elif kind == "dataframe":
+            import pyarrow as pa
+
+            visit.tables.append(pa.ipc.open_stream(element.dataframe.arrow_data.data).read_all())
         state = widget_state(element)
         if state is None:
             return False
