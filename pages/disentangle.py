@@ -14,7 +14,7 @@ from plotly.subplots import make_subplots
 from aelab.data.datasets import is_shapes
 from aelab.data.shapes import FACTORS, SIZES
 from aelab.errors import AelabError
-from aelab.explore import disentangle_lesson
+from aelab.explore import disentangle_lesson, score_intervals
 from aelab.metrics.results import cached_disentanglement, get_eval
 
 st.title("Disentanglement")
@@ -37,7 +37,9 @@ except AelabError as exc:
 st.subheader("Scores, and what they mean")
 st.dataframe(pd.DataFrame(disentangle_lesson.metric_rows(scores)), hide_index=True, key="dis_metrics")
 st.caption("Reference encoders: ground truth is the five factors themselves; mixed is a "
-           "rotation of them (all the information, entangled); noise ignores the sprite.")
+           "rotation of them (all the information, entangled); noise ignores the sprite. "
+           "Each score has its 95% bootstrap interval in brackets (the evaluation samples "
+           "resampled): two runs whose intervals overlap are not clearly different.")
 
 st.subheader("Mutual information between latents and factors (nats)")
 mi = np.asarray(scores["mi_matrix"])  # (latent_dim, factors)
@@ -82,7 +84,8 @@ else:
     for column, run_id in zip((left, right), pair):
         pair_mi = np.asarray(scored[run_id]["mi_matrix"])
         pair_dims = disentangle_lesson.informative_order(pair_mi)
-        column.caption(f"MIG {scored[run_id]['mig']:.2f}, FactorVAE {scored[run_id]['factor_vae']:.2f}")
+        column.caption(f"MIG {score_intervals.shown(scored[run_id], 'mig')}, "
+                       f"FactorVAE {score_intervals.shown(scored[run_id], 'factor_vae')}")
         sides.append((disentangle_lesson.dimension_labels(pair_mi), pair_dims,
                       ui.traversals_for(run_id, factors, pair_dims)))
     for i in range(max(len(side[1]) for side in sides)):
@@ -114,7 +117,7 @@ else:
     figure.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=10))
     ui.plot(figure, key="dis_beta", name="beta_tradeoff")
 
-table, unscored = [], []
+table, unscored, compared = [], [], []
 run_names = ui.run_labels(rows)
 for other in rows:
     try:
@@ -127,10 +130,15 @@ for other in rows:
         continue
     table.append({"run": run_names[other["id"]], "dataset": other["dataset"],
                   **disentangle_lesson.recon_per_pixel(e, ui.run_ref(other).config),
-                  **{m: s[m] for m in disentangle_lesson.SCORES}})
+                  **{m: score_intervals.shown(s, m) for m in disentangle_lesson.SCORES}})
+    compared.append((run_names[other["id"]], s))
 st.caption("Runs on sprites of different sizes side by side: the reconstruction column is the "
            "test BCE per pixel (the BCE of an image divided by its number of pixels), so a "
            "64x64 run and a 32x32 run compare like with like.")
 if unscored:
     st.caption("Not scored yet (open them above to score): " + ", ".join(unscored))
 st.dataframe(pd.DataFrame(table), hide_index=True, key="dis_table")
+if compared:
+    st.caption("Every scored run beside the reference encoders (open markers), each score with "
+               "its 95% bootstrap interval as an error bar.")
+    ui.plot(score_intervals.comparison_figure(compared), key="dis_compare", name="scores_with_intervals")

@@ -10,6 +10,7 @@ import streamlit as st
 from aelab.errors import AelabError
 from aelab.explore.latent import label_groups, label_scatters, nearest_neighbours, selected_indices
 from aelab.explore.reconstructions import image_grid
+from aelab.metrics.bootstrap import with_intervals
 from aelab.metrics.evaluate import reconstruct_array
 
 st.title("Latent space")
@@ -69,7 +70,8 @@ if selected:
 
 st.subheader("Scores")
 st.caption("5-NN and linear-probe accuracy (fitted on the train split, scored on these test "
-           "points) and trustworthiness of each 2-D view (scikit-learn; 1 = neighbours kept).")
+           "points) and trustworthiness of each 2-D view (scikit-learn; 1 = neighbours kept), each "
+           "with its 95% bootstrap interval over the test points in brackets.")
 if st.toggle("Show the score table", value=True, key="lat_scores"):
     try:
         scores = ui.scores_for(run_dir)  # None while a background process computes them
@@ -77,4 +79,4 @@ if st.toggle("Show the score table", value=True, key="lat_scores"):
         ui.show_error(exc)
     else:
         if scores is not None:
-            st.dataframe(pd.DataFrame(scores), hide_index=True, key="lat_scores_table")
+            st.dataframe(pd.DataFrame(with_intervals(scores)), hide_index=True, key="lat_scores_table")

@@ -59,11 +59,14 @@ UNUSED_NATS = 0.01  # a dimension with less information than this about every fa
 
 
 def metric_rows(scores: dict) -> list[dict]:
-    """One row per score: its value for the run, definition, chance, reference encoders and
-    the published range."""
-    return [{"metric": name, "this run": scores[name], "what it measures": DEFINITIONS[name],
+    """One row per score: its value for the run with its 95% interval ("0.452 [0.431, 0.470]"),
+    definition, chance, reference encoders (with theirs) and the published range."""
+    from aelab.explore.score_intervals import reference_scores, shown
+
+    references = reference_scores()
+    return [{"metric": name, "this run": shown(scores, name), "what it measures": DEFINITIONS[name],
              "chance": scores["chance"][name],
-             **{f"{encoder} (reference)": values[name] for encoder, values in REFERENCE.items()},
+             **{f"{encoder} (reference)": shown(values, name) for encoder, values in references.items()},
              "published (dSprites)": PUBLISHED[name]} for name in SCORES]
 
 

@@ -642,15 +642,22 @@ SCORES = ("beta_vae", "factor_vae", "mig", "dci_disentanglement", "dci_completen
 
 def format_scores(scores: dict) -> str:
     """The plain-text report of ``score_run`` / ``score_encoder``: scores beside their chance
-    levels, then the MI matrix with the factors as columns."""
+    levels and intervals, then the MI matrix with the factors as columns."""
     who = (f"run {scores['run']} ({scores['variant']})" if "run" in scores
            else f"reference encoder {scores['encoder']}")
     who += f", {scores['latent_dim']} code dimensions"
     if pruned := scores.get("pruned_latents"):
         who += f"; {len(pruned)} pruned (pinned to the prior): " + ", ".join(f"z{j}" for j in pruned)
     lines = [who, "",
-             f"{'metric':<22}{'score':>7}{'chance':>8}"]
-    lines += [f"{name:<22}{scores[name]:>7.3f}{scores['chance'][name]:>8.3f}" for name in SCORES]
+             f"{'metric':<22}{'score':>7}{'chance':>8}   95% interval"]
+    for name in SCORES:
+        ci = scores.get(interval_key(name))
+        shown = f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci is not None else "not computed"
+        lines.append(f"{name:<22}{scores[name]:>7.3f}{scores['chance'][name]:>8.3f}   {shown}")
+    if "intervals" in scores:
+        counts = scores["intervals"]["resamples"]
+        lines += ["", "intervals: bootstrap over the evaluation samples, "
+                  + ", ".join(f"{n} resamples for {name}" for name, n in counts.items())]
     factors = scores["factors"]
     widths = [max(len(f), 5) + 2 for f in factors]
     lines += ["", "mutual information I(z_j; v_k), nats",

@@ -1,0 +1,63 @@
+"""Disentanglement scores with their 95% bootstrap intervals as the Disentanglement page shows
+them: as text ("0.452 [0.431, 0.470]") and as a chart of runs and reference encoders with error
+bars, so that a student sees when two runs are not really different. No streamlit here.
+"""
+from __future__ import annotations
+
+from aelab.metrics.bootstrap import format_interval, interval_key
+from aelab.metrics.disentanglement import SCORES
+
+DIGITS = 3  # the page's scores run from 0.001 (noise) to 1: two digits would hide the small ones
+
+
+def shown(scores: dict, name: str, digits: int = DIGITS) -> str:
+    """Score ``name`` of ``scores`` with its interval, or alone when it has none."""
+    return format_interval(scores[name], scores.get(interval_key(name)), digits)
+
+
+def reference_scores() -> dict[str, dict]:
+    """The reference encoders' scores and intervals (``disentangle_lesson.REFERENCE`` and
+    ``REFERENCE_CI``, as ``python -m aelab disentangle --encoder NAME --json`` measures them)."""
+    from aelab.explore.disentangle_lesson import REFERENCE, REFERENCE_CI
+
+    return {encoder: {**values, **{interval_key(m): ci for m, ci in REFERENCE_CI[encoder].items()}}
+            for encoder, values in REFERENCE.items()}
+
+
+def overlapping(a: dict, b: dict, name: str) -> bool | None:
+    """True if the intervals of score ``name`` of two scorings overlap (the two are not
+    clearly different), None when either has no interval."""
+    ca, cb = a.get(interval_key(name)), b.get(interval_key(name))
+    if ca is None or cb is None:
+        return None
+    return ca[0] <= cb[1] and cb[0] <= ca[1]
+
+
+def comparison_figure(entries: list[tuple[str, dict]], references: dict[str, dict] | None = None):
+    """One Plotly chart of every score (x) of each scored run in ``entries`` (label, scores)
+    and of the reference encoders (dimmer, open markers): a point per score with its 95%
+    interval as an error bar, runs side by side within a score."""
+    import plotly.graph_objects as go
+
+    references = reference_scores() if references is None else references
+    rows = [(label, scores, False) for label, scores in entries]
+    rows += [(f"{name} (reference)", scores, True) for name, scores in references.items()]
+    width = 0.8 / max(len(rows), 1)
+    figure = go.Figure()
+    for i, (label, scores, reference) in enumerate(rows):
+        offset = -0.4 + width * (i + 0.5)
+        y = [float(scores[m]) for m in SCORES]
+        cis = [scores.get(interval_key(m)) or [v, v] for m, v in zip(SCORES, y)]
+        figure.add_trace(go.Scatter(
+            x=[j + offset for j in range(len(SCORES))], y=y, mode="markers", name=label,
+            marker=dict(size=8, symbol="circle-open" if reference else "circle",
+                        opacity=0.6 if reference else 1.0),
+            error_y=dict(type="data", symmetric=False, array=[hi - v for (_, hi), v in zip(cis, y)],
+                         arrayminus=[v - lo for (lo, _), v in zip(cis, y)], thickness=1.5, width=3),
+            customdata=[f"[{lo:.3f}, {hi:.3f}]" for lo, hi in cis], text=list(SCORES),
+            hovertemplate=f"{label}<br>%{{text}} %{{y:.3f}} %{{customdata}}<extra></extra>"))
+    figure.update_layout(
+        height=380, margin=dict(l=10, r=10, t=10, b=10), yaxis=dict(title="score", range=[-0.03, 1.03]),
+        xaxis=dict(tickvals=list(range(len(SCORES))), ticktext=list(SCORES), range=[-0.5, len(SCORES) - 0.5]),
+        legend=dict(orientation="h", yanchor="top", y=-0.12))
+    return figure
