@@ -52,6 +52,20 @@ REFERENCE = {
               "dci_completeness": 0.001, "dci_informativeness": 0.124},
 }
 
+# their 95% bootstrap intervals from the same command (aelab.metrics.bootstrap; what each score
+# resamples: docs/disentanglement.md, "Intervals")
+REFERENCE_CI = {
+    "ground-truth": {"beta_vae": [1.0000, 1.0000], "factor_vae": [1.0000, 1.0000], "mig": [0.8875, 0.8906],
+        "dci_disentanglement": [1.0000, 1.0000], "dci_completeness": [1.0000, 1.0000],
+        "dci_informativeness": [1.0000, 1.0000]},
+    "mixed": {"beta_vae": [0.7592, 0.7828], "factor_vae": [0.5730, 0.6012], "mig": [0.0306, 0.0410],
+        "dci_disentanglement": [0.0565, 0.0631], "dci_completeness": [0.0587, 0.0653],
+        "dci_informativeness": [1.0000, 1.0000]},
+    "noise": {"beta_vae": [0.1946, 0.2174], "factor_vae": [0.1800, 0.2096], "mig": [0.0000, 0.0020],
+        "dci_disentanglement": [0.0000, 0.0033], "dci_completeness": [0.0000, 0.0038],
+        "dci_informativeness": [0.1168, 0.1316]},
+}
+
 LABEL_GAP = 0.2  # a latent is labelled with a factor only if that factor's MIG gap >= this
 MIXED = "mixed"
 UNUSED = "unused"
