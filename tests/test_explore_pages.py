@@ -261,7 +261,7 @@ def test_latent_page_shows_views_coloured_by_label_and_the_score_table(runs, nam
     # each score with its interval: "0.893 [0.869, 0.913]"
     knn = table["knn_acc"].str.extract(r"^(\d\.\d+) \[(\d\.\d+), (\d\.\d+)\]$").astype(float)
     assert knn.notna().all().all() and (knn[1] <= knn[0]).all() and (knn[0] <= knn[2]).all()
-    assert knn[0].between(0, 1).all() and (table["trust PCA 2-D"] != "").sum() == 2
+    assert knn[0].between(0, 1).all() and table["trust PCA 2-D"].notna().sum() == 2
     assert (runs.dirs[name] / "scores.json").is_file()
     at.toggle(key="lat_scores").set_value(False).run()
     assert_ok(at)
