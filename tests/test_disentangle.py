@@ -10,6 +10,7 @@ from aelab.cli import main
 from aelab.data import shapes
 from aelab.errors import ConfigError, RunError
 from aelab.metrics import disentanglement as D
+from tests.conftest import shown_cells
 
 OTHER = ("beta_vae", "factor_vae", "dci_disentanglement", "dci_completeness",
          "dci_informativeness")
@@ -260,10 +261,12 @@ def test_disentanglement_page_against_two_shapes_runs(shapes_run, tmp_path, monk
     frames = [d.value for d in at.dataframe]  # the score table first, the trade-off table last
     table = frames[0].set_index("metric")
     assert list(table.index) == list(D.SCORES)
-    assert table.loc["mig", "this run"] == score_intervals.shown(scores, "mig")
-    assert table.loc["mig", "this run"].startswith(f"{scores['mig']:.3f} [")
+    assert table.loc["mig", "this run"] == pytest.approx(scores["mig"])
+    cells = shown_cells(at.dataframe[0]).set_index(table.index)  # what the cells read
+    assert cells.loc["mig", "this run"] == score_intervals.shown(scores, "mig")
+    assert cells.loc["mig", "this run"].startswith(f"{scores['mig']:.3f} [")
     assert table.loc["factor_vae", "chance"] == pytest.approx(0.2)
-    assert table.loc["mig", "ground-truth (reference)"] == "0.889 [0.887, 0.891]"
+    assert cells.loc["mig", "ground-truth (reference)"] == "0.889 [0.887, 0.891]"
     assert table.loc["mig", "published (dSprites)"] == disentangle_lesson.PUBLISHED["mig"]
     assert table.loc["beta_vae", "what it measures"].startswith("How often a linear classifier")
     expected = disentangle_lesson.dimension_labels(np.array(scores["mi_matrix"]))
@@ -277,7 +280,8 @@ def test_disentanglement_page_against_two_shapes_runs(shapes_run, tmp_path, monk
         ["Entangled", "Disentangled"]
     heat = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert heat["data"][0]["type"] == "heatmap"
-    assert len(frames[-1]) == 2 and frames[-1].iloc[0]["mig"] == score_intervals.shown(scores, "mig")
+    assert len(frames[-1]) == 2 and frames[-1].iloc[0]["mig"] == pytest.approx(scores["mig"])
+    assert shown_cells(at.dataframe[-1]).iloc[0]["mig"] == score_intervals.shown(scores, "mig")
     at.number_input(key="dis_pos_x").set_value(3).run()  # another sprite: new traversals
     assert not at.exception and at.query_params["pos_x"] in ("3", ["3"])
 

@@ -303,13 +303,17 @@ def test_filters_and_atoms_are_the_weights_rescaled_per_image(models, variant):
     model = models[variant]
     filters, atoms = filters_and_atoms(model, n=20)
     assert filters.shape == (20, 1, 8, 8) and atoms.shape == (20, 1, 8, 8)
-    first = model.encoder.body[1].weight.detach().numpy()   # (32, 64) after Flatten
-    last = model.decoder.net[-2].weight.detach().numpy()    # (64, 32) before Unflatten
-    for got, weights in ((filters, first[:20]), (atoms, last.T[:20])):
-        flat = got.reshape(20, -1)
-        assert flat.min(1) == pytest.approx(0.0) and flat.max(1) == pytest.approx(1.0)
-        low, high = weights.min(1, keepdims=True), weights.max(1, keepdims=True)
-        np.testing.assert_allclose(flat, (weights - low) / (high - low), atol=1e-6)
+    first = model.encoder.body[1].weight.detach().numpy()[:20]     # (32, 64) after Flatten
+    last = model.decoder.net[-2].weight.detach().numpy().T[:20]    # (64, 32) before Unflatten
+    # filters: symmetric around 0 per filter (0 -> mid grey, the largest |weight| -> 0 or 1)
+    flat = filters.reshape(20, -1)
+    assert np.abs(flat - 0.5).max(1) == pytest.approx(0.5)
+    np.testing.assert_allclose(flat, 0.5 + 0.5 * first / np.abs(first).max(1, keepdims=True), atol=1e-6)
+    # atoms: each to its own [min, max]
+    flat = atoms.reshape(20, -1)
+    assert flat.min(1) == pytest.approx(0.0) and flat.max(1) == pytest.approx(1.0)
+    low, high = last.min(1, keepdims=True), last.max(1, keepdims=True)
+    np.testing.assert_allclose(flat, (last - low) / (high - low), atol=1e-6)
     assert len(filters_and_atoms(model, n=100)[0]) == 32  # at most one per hidden unit
 
 

@@ -321,8 +321,8 @@ def test_loss_figure_ignores_live_mig_rows_even_when_one_comes_first():
             {"step": 5, "epoch": 0.5, "loss": 2.0, "recon": 1.5, "samples_per_second": 9.0, "time": 1.0},
             {"step": 9, "mig": 0.3, "train_seconds": 120.0, "time": 2.0}]
     traces = loss_figure({"run": rows}).data
-    assert [(t.name, list(t.x), list(t.y)) for t in traces] == [("loss", [0.5], [2.0]),
-                                                                ("recon", [0.5], [1.5])]
+    assert [(t.name, list(t.x), list(t.y)) for t in traces] == [("Total loss", [0.5], [2.0]),
+                                                                ("Reconstruction", [0.5], [1.5])]
     (mig,) = mig_figure({"run": rows}).data
     assert list(mig.x) == [1.0, 2.0] and list(mig.y) == [0.1, 0.3]
     assert mig_figure({"run": rows[1:2]}) is None

@@ -10,6 +10,7 @@ import pytest
 
 from aelab.metrics import bootstrap as B
 from aelab.metrics import disentanglement as D
+from tests.conftest import shown_cells
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS = ROOT / "checkpoints"
@@ -181,13 +182,17 @@ def test_the_disentanglement_page_shows_intervals_on_a_shipped_run(shipped_app):
     at.query_params["run"] = "demo-betatcvae-shapes"
     at.switch_page("pages/disentangle.py").run()
     assert not at.exception, [e.value for e in at.exception]
-    table = at.dataframe[0].value.set_index("metric")
+    frame = at.dataframe[0]
+    table = shown_cells(frame).set_index(frame.value["metric"])  # the cells as they read
     scores = cached_disentanglement(CHECKPOINTS / "demo-betatcvae-shapes")
     lo, hi = scores["mig_ci"]
     assert table.loc["mig", "this run"] == f"{scores['mig']:.3f} [{lo:.3f}, {hi:.3f}]"
     lo, hi = disentangle_lesson.REFERENCE_CI["mixed"]["mig"]
     assert table.loc["mig", "mixed (reference)"] == \
         f"{disentangle_lesson.REFERENCE['mixed']['mig']:.3f} [{lo:.3f}, {hi:.3f}]"
+    assert not any(c.endswith("_ci") for c in frame.proto.column_order)  # shown with their scores
+    runs = shown_cells(at.dataframe[-1])  # every scored run: each score with its interval
+    assert runs["mig"].str.fullmatch(r"\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]").all()
     chart = json.loads(at.get("plotly_chart")[-1].proto.spec)
     names = [t["name"] for t in chart["data"]]
     assert "ground-truth (reference)" in names and len(names) >= 4 + 3  # the shipped shapes runs too
@@ -202,8 +207,9 @@ def test_the_latent_page_shows_intervals_on_a_shipped_run(shipped_app):
     at.query_params["run"] = "demo-vae"
     at.switch_page("pages/latent.py").run()
     assert not at.exception, [e.value for e in at.exception]
-    table = at.dataframe[0].value
+    frame = at.dataframe[0]
     row = cached_latent_scores(CHECKPOINTS / "demo-vae")[0]
     lo, hi = row["knn_acc_ci"]
-    assert table["knn_acc"].iloc[0] == f"{row['knn_acc']:.3f} [{lo:.3f}, {hi:.3f}]"
-    assert not any(c.endswith("_ci") for c in table.columns)
+    assert shown_cells(frame)["knn_acc"].iloc[0] == f"{row['knn_acc']:.3f} [{lo:.3f}, {hi:.3f}]"
+    assert frame.value["knn_acc"].iloc[0] == row["knn_acc"]  # the data stay numbers
+    assert not any(c.endswith("_ci") for c in frame.proto.column_order)

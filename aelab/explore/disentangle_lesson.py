@@ -73,15 +73,22 @@ UNUSED_NATS = 0.01  # a dimension with less information than this about every fa
 
 
 def metric_rows(scores: dict) -> list[dict]:
-    """One row per score: its value for the run with its 95% interval ("0.452 [0.431, 0.470]"),
-    definition, chance, reference encoders (with theirs) and the published range."""
-    from aelab.explore.score_intervals import reference_scores, shown
+    """One row per score: its value for the run, definition, chance, reference encoders and
+    the published range; the run's and each reference encoder's 95% interval beside its value
+    (``"<column>_ci"``: [lo, hi], None where the scores have none), which
+    ``aelab.ui.tables.metric_table`` shows as "0.452 [0.431, 0.470]"."""
+    from aelab.explore.score_intervals import reference_scores
+    from aelab.metrics.bootstrap import interval_key
 
-    references = reference_scores()
-    return [{"metric": name, "this run": shown(scores, name), "what it measures": DEFINITIONS[name],
-             "chance": scores["chance"][name],
-             **{f"{encoder} (reference)": shown(values, name) for encoder, values in references.items()},
-             "published (dSprites)": PUBLISHED[name]} for name in SCORES]
+    references = {f"{encoder} (reference)": values for encoder, values in reference_scores().items()}
+    rows = []
+    for name in SCORES:
+        row = {"metric": name, "this run": scores[name], "this run_ci": scores.get(interval_key(name)),
+               "what it measures": DEFINITIONS[name], "chance": scores["chance"][name]}
+        for column, values in references.items():
+            row[column], row[interval_key(column)] = values[name], values.get(interval_key(name))
+        rows.append({**row, "published (dSprites)": PUBLISHED[name]})
+    return rows
 
 
 def factor_entropy() -> np.ndarray:
@@ -166,6 +173,32 @@ def beta_study(path: Path = BETA_STUDY) -> list[dict] | None:
         return json.loads(Path(path).read_text())["summary"]
     except (OSError, ValueError, KeyError):
         return None
+
+
+TRADEOFF = ("recon_bce", "mig", "factor_vae")  # the beta trade-off's panels, left to right
+
+
+def beta_tradeoff_figure(study: list[dict]):
+    """The beta trade-off (one panel per ``TRADEOFF`` metric, mean and spread over seeds
+    against beta): beta on a log axis ticked at the betas tried only, so no tick of Plotly's
+    own (a lone "9" between 8 and 10) reads as a beta nobody trained."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    from aelab.metrics.names import metric_name
+
+    betas = [p["beta"] for p in study]
+    figure = make_subplots(rows=1, cols=len(TRADEOFF), subplot_titles=[metric_name(m) for m in TRADEOFF])
+    for col, metric in enumerate(TRADEOFF, start=1):
+        figure.add_trace(go.Scatter(x=betas, y=[p[f"{metric}_mean"] for p in study],
+                                    error_y=dict(array=[p[f"{metric}_std"] for p in study]),
+                                    mode="lines+markers", showlegend=False, name=metric_name(metric)),
+                         row=1, col=col)
+        figure.update_xaxes(title_text="beta", type="log", tickvals=betas, ticktext=[f"{b:g}" for b in betas],
+                            minor=dict(showgrid=False, ticks=""), row=1, col=col)
+    figure.update_layout(height=340, margin=dict(l=10, r=10, t=50, b=10))
+    figure.update_annotations(font_size=13)  # the panel titles: human names, longer than keys
+    return figure
 
 
 def beta_study_setting(path: Path = BETA_STUDY) -> str:

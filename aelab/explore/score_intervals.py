@@ -15,6 +15,13 @@ def shown(scores: dict, name: str, digits: int = DIGITS) -> str:
     return format_interval(scores[name], scores.get(interval_key(name)), digits)
 
 
+def score_columns(scores: dict) -> dict:
+    """Each disentanglement score of ``scores`` with its interval beside it (``<score>_ci``,
+    None when it has none): a row of a table ``aelab.ui.tables.metric_table`` shows."""
+    return {column: value for name in SCORES
+            for column, value in ((name, scores[name]), (interval_key(name), scores.get(interval_key(name))))}
+
+
 def reference_scores() -> dict[str, dict]:
     """The reference encoders' scores and intervals (``disentangle_lesson.REFERENCE`` and
     ``REFERENCE_CI``, as ``python -m aelab disentangle --encoder NAME --json`` measures them)."""
@@ -39,6 +46,9 @@ def comparison_figure(entries: list[tuple[str, dict]], references: dict[str, dic
     interval as an error bar, runs side by side within a score."""
     import plotly.graph_objects as go
 
+    from aelab.metrics.names import metric_name
+
+    names = [metric_name(m) for m in SCORES]
     references = reference_scores() if references is None else references
     rows = [(label, scores, False) for label, scores in entries]
     rows += [(f"{name} (reference)", scores, True) for name, scores in references.items()]
@@ -54,10 +64,10 @@ def comparison_figure(entries: list[tuple[str, dict]], references: dict[str, dic
                         opacity=0.6 if reference else 1.0),
             error_y=dict(type="data", symmetric=False, array=[hi - v for (_, hi), v in zip(cis, y)],
                          arrayminus=[v - lo for (lo, _), v in zip(cis, y)], thickness=1.5, width=3),
-            customdata=[f"[{lo:.3f}, {hi:.3f}]" for lo, hi in cis], text=list(SCORES),
+            customdata=[f"[{lo:.3f}, {hi:.3f}]" for lo, hi in cis], text=names,
             hovertemplate=f"{label}<br>%{{text}} %{{y:.3f}} %{{customdata}}<extra></extra>"))
     figure.update_layout(
         height=380, margin=dict(l=10, r=10, t=10, b=10), yaxis=dict(title="score", range=[-0.03, 1.03]),
-        xaxis=dict(tickvals=list(range(len(SCORES))), ticktext=list(SCORES), range=[-0.5, len(SCORES) - 0.5]),
+        xaxis=dict(tickvals=list(range(len(SCORES))), ticktext=names, range=[-0.5, len(SCORES) - 0.5]),
         legend=dict(orientation="h", yanchor="top", y=-0.12))
     return figure

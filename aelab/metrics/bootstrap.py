@@ -137,21 +137,6 @@ def format_interval(value, interval=None, digits: int = 2) -> str:
     return text if interval is None else f"{text} [{interval[0]:.{digits}f}, {interval[1]:.{digits}f}]"
 
 
-def with_intervals(rows: list[dict], digits: int = 3) -> list[dict]:
-    """Rows of scores for a table: each score that has an interval (``<key>_ci``) shown as
-    ``format_interval`` text in its own column, the ``_ci`` entries dropped."""
-    out = []
-    for row in rows:
-        shown = {}
-        for key, value in row.items():
-            if key.endswith("_ci"):
-                continue
-            ci = row.get(interval_key(key))
-            shown[key] = format_interval(value, ci, digits) if ci is not None else value
-        out.append(shown)
-    return out
-
-
 def missing_intervals(rows: list[dict], keys) -> bool:
     """True if any row has a score of ``keys`` without its interval (scored by older code)."""
     return any(key in row and interval_key(key) not in row for row in rows for key in keys)
