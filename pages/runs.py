@@ -125,7 +125,8 @@ if done:
         for run in done:
             try:
                 scores = get_eval(manager.runs_dir / run)
-                metrics[labels[run]] = {k: v for k, v in scores.items() if not isinstance(v, list)}
+                metrics[labels[run]] = {k: v for k, v in scores.items()  # intervals: shown with their scores
+                                        if not isinstance(v, list) or k.endswith("_ci")}
             except AelabError as exc:
                 ui.show_error(exc)
     if metrics:  # one row per metric, one column per run: long run labels never cut it off

@@ -3,6 +3,7 @@ seed, and reach the pages and ``--json`` on the shipped runs."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -138,6 +139,20 @@ def test_an_old_cache_without_intervals_is_scored_again(tmp_path):
     assert cached_latent_scores(run) is None  # stale: the page starts the background scorer
 
 
+def test_an_old_eval_without_intervals_is_evaluated_again(tmp_path):
+    import shutil
+
+    from aelab.metrics.results import _eval_fresh
+    from aelab.runs.refs import RunRef
+
+    run = RunRef.unchecked(shutil.copytree(CHECKPOINTS / "demo-ae-z2", tmp_path / "demo-ae-z2"))
+    assert _eval_fresh(run, run.weights_sha256())
+    scores = json.loads((run / "eval.json").read_text())
+    assert all(scores[f"{k}_ci"][0] <= scores[k] <= scores[f"{k}_ci"][1] for k in ("knn_acc", "pca_linear_acc"))
+    (run / "eval.json").write_text(json.dumps({k: v for k, v in scores.items() if not k.endswith("_ci")}))
+    assert not _eval_fresh(run, run.weights_sha256())  # get_eval evaluates it again
+
+
 def test_disentangle_json_has_intervals(capsys):
     from aelab.cli import main
 
@@ -213,3 +228,30 @@ def test_the_latent_page_shows_intervals_on_a_shipped_run(shipped_app):
     assert shown_cells(frame)["knn_acc"].iloc[0] == f"{row['knn_acc']:.3f} [{lo:.3f}, {hi:.3f}]"
     assert frame.value["knn_acc"].iloc[0] == row["knn_acc"]  # the data stay numbers
     assert not any(c.endswith("_ci") for c in frame.proto.column_order)
+
+
+@pytest.mark.slow
+def test_the_runs_page_and_the_lesson_show_intervals_on_shipped_runs(shipped_app):
+    """The Runs page's final metrics read each probe accuracy with its interval; the Lesson's
+    beta-VAE screen gives MIG with its interval."""
+    from aelab.metrics.results import get_eval
+
+    at = shipped_app()
+    at.query_params["run"] = "demo-vae"
+    at.switch_page("pages/runs.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    frame = next(f for f in at.dataframe if "metric" in f.value.columns)
+    label = next(c for c in frame.value.columns if c != "metric" and not c.endswith("_ci"))
+    cells = shown_cells(frame).set_index(frame.value["metric"])
+    scores = get_eval(CHECKPOINTS / "demo-vae")
+    lo, hi = scores["knn_acc_ci"]
+    assert cells.loc["knn_acc", label] == f"{scores['knn_acc']:.4f} [{lo:.4f}, {hi:.4f}]"
+    assert cells.loc["recon_mse", label] == f"{scores['recon_mse']:.4f}"  # no interval: the score alone
+    assert f"{label}_ci" not in frame.proto.column_order
+
+    at = shipped_app()
+    at.query_params["step"] = "betavae"
+    at.switch_page("pages/lesson.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    migs = [c.value for c in at.caption if ": MIG " in c.value]
+    assert len(migs) == 2 and all(re.search(r"MIG \d\.\d\d \[\d\.\d\d, \d\.\d\d\]", m) for m in migs)

@@ -188,16 +188,23 @@ def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+EVAL_SCORES = ("knn_acc", "linear_acc", "pca_knn_acc", "pca_linear_acc")  # in eval.json, each with a ``_ci``
+
+
 def _eval_fresh(run: RunRef, digest: str) -> bool:
     """True if ``eval.json`` was made from these weights and holds only numbers (or lists of
-    them); a damaged or hand-edited file counts as stale and is rebuilt."""
+    them), each probe accuracy with its interval; a damaged or hand-edited file, or one made
+    before the intervals, counts as stale and is rebuilt."""
     try:
         scores = read_json(run / EVAL, "eval")
     except RunError:
         return False
+    from aelab.metrics.bootstrap import missing_intervals
+
     values = [v for k, v in scores.items() if k != "weights_sha256"]
     return scores.get("weights_sha256") == digest and "recon_mse" in scores and all(
-        _is_number(v) or (isinstance(v, list) and all(map(_is_number, v))) for v in values)
+        _is_number(v) or (isinstance(v, list) and all(map(_is_number, v))) for v in values) and not (
+        missing_intervals([scores], EVAL_SCORES))
 
 
 PROJECTIONS = ("index", "codes", "pca_codes", "umap_codes", "pca_pixels", "umap_pixels")

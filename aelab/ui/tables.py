@@ -76,10 +76,14 @@ def _values(frame: pd.DataFrame, names: tuple[str, ...]) -> list:
 def metrics_by_run(metrics: dict[str, dict], key: str, why: dict[str, str] | None = None, **kwargs):
     """One row per metric (its human name, then one column per run), so long run labels
     never cut a row off, and what each metric means below it, in full (the Runs page's final
-    metrics)."""
-    keys = list(dict.fromkeys(k for scores in metrics.values() for k in scores))
-    frame = pd.DataFrame({"metric": keys,
-                          **{run: [scores.get(k, np.nan) for k in keys] for run, scores in metrics.items()}})
+    metrics). A score's interval (``<key>_ci`` in a run's metrics) is shown with it."""
+    keys = list(dict.fromkeys(k for scores in metrics.values() for k in scores if not k.endswith("_ci")))
+    columns = {"metric": keys}
+    for run, scores in metrics.items():  # a score's interval (``<key>_ci``) beside the run's column
+        columns[run] = [scores.get(k, np.nan) for k in keys]
+        if any(interval_key(k) in scores for k in keys):
+            columns[interval_key(run)] = [scores.get(interval_key(k)) for k in keys]
+    frame = pd.DataFrame(columns)
     shown = metric_table(frame, key, why=why, names=("metric",), hide_index=True, **kwargs)
     explain(keys)
     return shown
