@@ -169,12 +169,18 @@ def cmd_evaluate(args) -> int:
     if args.json:
         print(json.dumps(scores))
         return 0
+    from aelab.metrics.bootstrap import format_interval, interval_key
+
     for key, value in scores.items():
+        if key.endswith("_ci") and key[:-3] in scores:
+            continue  # beside its score
         if isinstance(value, float):
-            value = f"{value:.4f}"
+            value = format_interval(value, scores.get(interval_key(key)), 4)
         elif isinstance(value, list):
             value = " ".join(f"{v:.3f}" for v in value)
         print(f"{key:<16} {value}")
+    if any(k.endswith("_ci") for k in scores):
+        print("[lo, hi]: 95% bootstrap interval over the test images")
     return 0
 
 

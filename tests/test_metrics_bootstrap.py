@@ -165,6 +165,16 @@ def test_disentangle_json_has_intervals(capsys):
     assert "95% interval" in capsys.readouterr().out
 
 
+def test_latent_scores_json_has_intervals(capsys):
+    from aelab.cli import main
+
+    assert main(["latent-scores", str(CHECKPOINTS / "demo-vae"), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    keys = [k for row in rows for k in row if f"{k}_ci" in row]
+    assert {"knn_acc", "linear_acc", "trust PCA 2-D", "trust UMAP 2-D"} <= set(keys)
+    assert all(row[f"{k}_ci"][0] <= row[k] <= row[f"{k}_ci"][1] for row in rows for k in row if f"{k}_ci" in row)
+
+
 @pytest.mark.slow
 def test_evaluate_json_has_intervals(capsys):
     from aelab.cli import main
@@ -174,6 +184,9 @@ def test_evaluate_json_has_intervals(capsys):
     for name in ("knn_acc", "linear_acc", "pca_knn_acc", "pca_linear_acc"):
         lo, hi = scores[f"{name}_ci"]
         assert lo <= scores[name] <= hi
+    assert main(["evaluate", str(CHECKPOINTS / "demo-vae")]) == 0  # plain: each interval beside its score
+    lo, hi = scores["knn_acc_ci"]
+    assert f"knn_acc          {scores['knn_acc']:.4f} [{lo:.4f}, {hi:.4f}]" in capsys.readouterr().out.splitlines()
 
 
 @pytest.fixture
