@@ -258,7 +258,8 @@ def test_latent_page_shows_views_coloured_by_label_and_the_score_table(runs, nam
     assert table["space"].tolist() == ["codes", f"PCA codes ({RUNS[name][1]['latent_dim']})", "raw pixels"]
     assert {"knn_acc", "linear_acc", "trust PCA 2-D", "trust UMAP 2-D"} <= set(table.columns)
     assert table["dims"].tolist() == [caches["codes"].shape[1]] * 2 + [64]
-    assert table["knn_acc"].between(0, 1).all() and table["trust PCA 2-D"].notna().sum() == 2
+    assert table["knn_acc"].between(0, 1).all()
+    assert table["trust PCA 2-D"].str.startswith("n/a - ").sum() == 1  # the browser draws an empty cell "None"
     # each score read with its interval: "0.893 [0.869, 0.913]", the interval column hidden
     knn = shown_cells(at.dataframe[0])["knn_acc"].str.extract(r"^(\d\.\d+) \[(\d\.\d+), (\d\.\d+)\]$")
     knn = knn.astype(float)

@@ -240,6 +240,11 @@ def test_the_latent_page_shows_intervals_on_a_shipped_run(shipped_app):
     lo, hi = row["knn_acc_ci"]
     assert shown_cells(frame)["knn_acc"].iloc[0] == f"{row['knn_acc']:.3f} [{lo:.3f}, {hi:.3f}]"
     assert frame.value["knn_acc"].iloc[0] == row["knn_acc"]  # the data stay numbers
+    # an empty cell holds its reason itself: the browser would draw it "None" whatever the Styler says
+    assert frame.value["trust PCA 2-D"].iloc[1] == "n/a - no 2-D picture is drawn of these codes"
+    pixels = cached_latent_scores(CHECKPOINTS / "demo-vae")[2]  # its column is text now, still read in full
+    lo, hi = pixels["trust PCA 2-D_ci"]
+    assert shown_cells(frame)["trust PCA 2-D"].iloc[2] == f"{pixels['trust PCA 2-D']:.3f} [{lo:.3f}, {hi:.3f}]"
     assert not any(c.endswith("_ci") for c in frame.proto.column_order)
 
 

@@ -1,9 +1,11 @@
 """Tables of metrics as a person reads them: human names with a one-line tooltip, numbers
 rounded, and an empty cell that says why ("n/a - ..."), never "None".
 
-The data stay as they are (raw keys, NaN), so a download and the tests see the numbers; only
-what is drawn changes (column labels and help from ``column_config``, cell text from a pandas
-``Styler``).
+The raw keys and full-precision numbers stay in the data, so a download and the tests see
+them; what is drawn changes (column labels and help from ``column_config``, cell text from a
+pandas ``Styler``). An empty cell holds its "n/a - ..." text in the data itself (its column
+then holds text): Streamlit's browser table draws an empty cell as "None" whatever the
+``Styler`` says.
 """
 from __future__ import annotations
 
@@ -28,19 +30,19 @@ def metric_table(rows, key: str, why: dict[str, str] | None = None, names: tuple
     each score with its interval, "0.452 [0.431, 0.470]", and the interval column is hidden."""
     frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
     why = why or {}
-    styler = frame.style
+    # the browser draws an empty cell as "None" whatever the Styler says, so the reason goes
+    # into the cell itself; every other cell keeps its number
+    shown, texts = _with_reasons(frame, why, names)
+    styler = shown.style
     for column in frame.columns:
         if column in names:
             styler = styler.format(metric_name, subset=[column])
-            continue
-        numeric = pd.api.types.is_float_dtype(frame[column])
-        styler = styler.format(precision=digits if numeric else None,
-                               na_rep=f"n/a - {why.get(column, MISSING)}", subset=[column])
-    for name in names:  # rows named by a metric: their own reason for an empty cell
-        for position, metric in enumerate(frame[name]):
-            if metric in why:
-                styler = styler.format(na_rep=f"n/a - {why[metric]}", precision=digits,
-                                       subset=pd.IndexSlice[frame.index[position], _values(frame, names)])
+        elif column in texts and pd.api.types.is_float_dtype(frame[column]):  # numbers as text, and reasons
+            styler = styler.format(lambda v: v if v.startswith("n/a - ") else f"{float(v):.{digits}f}",
+                                   subset=[column])
+        else:
+            styler = styler.format(precision=digits if pd.api.types.is_float_dtype(frame[column]) else None,
+                                   subset=[column])
     styler = _with_intervals(styler, frame, digits)  # last: a format replaces the cell's earlier ones
     intervals = [interval_key(c) for c in frame.columns if isinstance(c, str) and interval_key(c) in frame.columns]
     if intervals:
@@ -49,6 +51,25 @@ def metric_table(rows, key: str, why: dict[str, str] | None = None, names: tuple
               for column in frame.columns if isinstance(column, str) and metric_help(column)}
     config.update(kwargs.pop("column_config", {}))
     return st.dataframe(styler, column_config=config, key=key, **kwargs)
+
+
+def _with_reasons(frame: pd.DataFrame, why: dict[str, str],
+                  names: tuple[str, ...]) -> tuple[pd.DataFrame, set]:
+    """``frame`` with each empty cell (outside the ``names`` columns) holding "n/a - <why>":
+    the reason of its row's metric (a ``names`` column's value) if ``why`` has one, else of
+    its column, else ``MISSING``; such a column turns to text (an Arrow column holds one type),
+    its numbers written in full. Also the names of those columns."""
+    shown, texts = frame.copy(), set()
+    for column in frame.columns:
+        if column in names or not frame[column].isna().any():
+            continue
+        reasons = [why.get(column, MISSING)] * len(frame)
+        for name in names:
+            reasons = [why.get(metric, reason) for metric, reason in zip(frame[name], reasons)]
+        shown[column] = [f"n/a - {reason}" if empty else str(value)
+                         for value, empty, reason in zip(frame[column], frame[column].isna(), reasons)]
+        texts.add(column)
+    return shown, texts
 
 
 def _with_intervals(styler, frame: pd.DataFrame, digits: int):
@@ -67,10 +88,6 @@ def _with_intervals(styler, frame: pd.DataFrame, digits: int):
 
 def _is_interval(value) -> bool:
     return isinstance(value, (list, tuple, np.ndarray)) and len(value) == 2
-
-
-def _values(frame: pd.DataFrame, names: tuple[str, ...]) -> list:
-    return [c for c in frame.columns if c not in names and pd.api.types.is_numeric_dtype(frame[c])]
 
 
 def metrics_by_run(metrics: dict[str, dict], key: str, why: dict[str, str] | None = None, **kwargs):
