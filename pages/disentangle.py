@@ -39,9 +39,8 @@ ui.metric_table(score_rows, key="dis_metrics", names=("metric",), hide_index=Tru
                 column_order=[c for c in score_rows[0] if c != "what it measures"])
 st.markdown("\n".join(f"- **{metric_name(r['metric'])}**: {r['what it measures']}" for r in score_rows))
 st.caption("Reference encoders: ground truth is the five factors themselves; mixed is a "
-           "rotation of them (all the information, entangled); noise ignores the sprite. "
-           "Each score has its 95% bootstrap interval in brackets (the evaluation samples "
-           "resampled): two runs whose intervals overlap are not clearly different.")
+           "rotation of them (all the information, entangled); noise ignores the sprite.")
+st.caption(score_intervals.MEANING + " The beta trade-off below shows that spread for three betas.")
 
 st.subheader("Mutual information between latents and factors (nats)")
 mi = np.asarray(scores["mi_matrix"])  # (latent_dim, factors)
@@ -134,5 +133,11 @@ if unscored:
 ui.metric_table(table, key="dis_table", hide_index=True, digits=3)
 if compared:
     st.caption("Every scored run beside the reference encoders (open markers), each score with "
-               "its 95% bootstrap interval as an error bar.")
+               "its 95% bootstrap interval as an error bar; most bars are shorter than their markers, "
+               "because the scored samples are large enough that the draw of sprites hardly moves a score.")
     ui.plot(score_intervals.comparison_figure(compared), key="dis_compare", name="scores_with_intervals")
+    others = [c for c in compared if c[0] != run_names[run["id"]]] + [
+        (f"{name} (reference)", values) for name, values in score_intervals.reference_scores().items()]
+    st.markdown(f"**Which differences are real?** Against {run_names[run['id']]}, the run picked above "
+                "(values: the other's, then this run's):\n"
+                + "\n".join(f"- {line}" for line in score_intervals.differences(scores, others)))

@@ -110,6 +110,17 @@ def test_probe_accuracies_hold_their_intervals():
         assert lo <= scores[name] <= hi and 0.02 < hi - lo < 0.3
 
 
+def test_differences_name_overlapping_scores_and_give_values_for_the_others():
+    from aelab.explore.score_intervals import differences
+
+    this = {"mig": 0.45, "mig_ci": [0.44, 0.46], "factor_vae": 0.6, "factor_vae_ci": [0.58, 0.61]}
+    other = {"mig": 0.455, "mig_ci": [0.45, 0.47], "factor_vae": 0.3, "factor_vae_ci": [0.29, 0.31]}
+    assert differences(this, [("b", other)], ("mig", "factor_vae")) == [
+        "b: not clearly different on MIG (mutual information gap); clearly different on "
+        "FactorVAE metric (0.300 against 0.600)."]
+    assert differences(this, [("c", {"mig": 0.1})], ("mig",)) == []  # no interval: nothing said
+
+
 # --- the shipped runs ---
 def test_the_shipped_caches_hold_intervals_around_their_scores():
     from aelab.metrics.results import cached_disentanglement, cached_latent_scores
@@ -225,6 +236,9 @@ def test_the_disentanglement_page_shows_intervals_on_a_shipped_run(shipped_app):
     names = [t["name"] for t in chart["data"]]
     assert "ground-truth (reference)" in names and len(names) >= 4 + 3  # the shipped shapes runs too
     assert all("arrayminus" in t["error_y"] for t in chart["data"])
+    real = next(m.value for m in at.markdown if m.value.startswith("**Which differences are real?**"))
+    assert "demo-adagvae-shapes: not clearly different on" in real and "- noise (reference): clearly different" in real
+    assert any("does not tell them apart" in c.value and "another seed" in c.value for c in at.caption)
 
 
 @pytest.mark.slow
@@ -240,6 +254,8 @@ def test_the_latent_page_shows_intervals_on_a_shipped_run(shipped_app):
     lo, hi = row["knn_acc_ci"]
     assert shown_cells(frame)["knn_acc"].iloc[0] == f"{row['knn_acc']:.3f} [{lo:.3f}, {hi:.3f}]"
     assert frame.value["knn_acc"].iloc[0] == row["knn_acc"]  # the data stay numbers
+    against = next(m.value for m in at.markdown if m.value.startswith("Against the codes"))
+    assert "- PCA codes (8): not clearly different on 5-NN accuracy" in against
     # an empty cell holds its reason itself: the browser would draw it "None" whatever the Styler says
     assert frame.value["trust PCA 2-D"].iloc[1] == "n/a - no 2-D picture is drawn of these codes"
     pixels = cached_latent_scores(CHECKPOINTS / "demo-vae")[2]  # its column is text now, still read in full

@@ -7,6 +7,12 @@ from __future__ import annotations
 from aelab.metrics.bootstrap import format_interval, interval_key
 from aelab.metrics.disentanglement import SCORES
 
+MEANING = ("In brackets, each score's 95% bootstrap interval: the score computed again on resampled "
+           "sets of its evaluation points, so it shows how much the number owes to which points "
+           "happened to be drawn. Where the intervals of two scores overlap, this scoring does not tell "
+           "them apart; where they do not, the gap is not the luck of the draw. It says nothing about "
+           "training: the same settings trained with another seed can land much further away (a "
+           "study's spread over seeds shows how far).")  # what every page with intervals says
 DIGITS = 3  # the page's scores run from 0.001 (noise) to 1: two digits would hide the small ones
 
 
@@ -40,6 +46,25 @@ def overlapping(a: dict, b: dict, name: str) -> bool | None:
     return ca[0] <= cb[1] and cb[0] <= ca[1]
 
 
+def differences(this: dict, others: list[tuple[str, dict]], keys=SCORES, name=None) -> list[str]:
+    """One sentence per other scoring ``(label, scores)``: on which of ``keys`` (named by
+    ``name``, default ``metric_name``) it is not clearly different from the scores ``this``
+    (their 95% intervals overlap), and on which it is, with both values."""
+    from aelab.metrics.names import metric_name
+
+    metric_name = name or metric_name
+    lines = []
+    for other, values in others:
+        same = [metric_name(k) for k in keys if overlapping(this, values, k)]
+        apart = [f"{metric_name(k)} ({values[k]:.3f} against {this[k]:.3f})"
+                 for k in keys if overlapping(this, values, k) is False]
+        parts = ([f"not clearly different on {', '.join(same)}"] if same else []) + (
+            [f"clearly different on {', '.join(apart)}"] if apart else [])
+        if parts:
+            lines.append(f"{other}: " + "; ".join(parts) + ".")
+    return lines
+
+
 def comparison_figure(entries: list[tuple[str, dict]], references: dict[str, dict] | None = None):
     """One Plotly chart of every score (x) of each scored run in ``entries`` (label, scores)
     and of the reference encoders (dimmer, open markers): a point per score with its 95%
@@ -71,3 +96,15 @@ def comparison_figure(entries: list[tuple[str, dict]], references: dict[str, dic
         xaxis=dict(tickvals=list(range(len(SCORES))), ticktext=names, range=[-0.5, len(SCORES) - 0.5]),
         legend=dict(orientation="h", yanchor="top", y=-0.12))
     return figure
+
+
+PROBES = {"knn_acc": "5-NN accuracy", "linear_acc": "linear-probe accuracy"}
+
+
+def latent_differences(rows: list[dict]) -> list[str]:
+    """``differences`` of the Latent space score table: PCA codes of the same size and raw pixels
+    against the codes, on the probe accuracies (the rows score the same test points)."""
+    codes = next((r for r in rows if r["space"] == "codes"), None)
+    if codes is None:
+        return []
+    return differences(codes, [(r["space"], r) for r in rows if r is not codes], tuple(PROBES), PROBES.get)

@@ -102,6 +102,9 @@ def metrics_by_run(metrics: dict[str, dict], key: str, why: dict[str, str] | Non
             columns[interval_key(run)] = [scores.get(interval_key(k)) for k in keys]
     frame = pd.DataFrame(columns)
     shown = metric_table(frame, key, why=why, names=("metric",), hide_index=True, **kwargs)
+    if any(isinstance(c, str) and c.endswith("_ci") for c in frame.columns):
+        st.caption("In brackets: a score's 95% bootstrap interval (its test images resampled); where "
+                   "two runs' intervals overlap, these test images do not tell the runs apart.")
     explain(keys)
     return shown
 
