@@ -42,7 +42,7 @@ def metric_table(rows, key: str, why: dict[str, str] | None = None, names: tuple
                                    subset=[column])
         else:
             styler = styler.format(precision=digits if pd.api.types.is_float_dtype(frame[column]) else None,
-                                   subset=[column])
+                                   na_rep=f"n/a - {why.get(column, MISSING)}", subset=[column])  # hidden ones
     styler = _with_intervals(styler, frame, digits)  # last: a format replaces the cell's earlier ones
     intervals = [interval_key(c) for c in frame.columns if isinstance(c, str) and interval_key(c) in frame.columns]
     if intervals:
@@ -61,7 +61,8 @@ def _with_reasons(frame: pd.DataFrame, why: dict[str, str],
     its numbers written in full. Also the names of those columns."""
     shown, texts = frame.copy(), set()
     for column in frame.columns:
-        if column in names or not frame[column].isna().any():
+        hidden = isinstance(column, str) and column.endswith("_ci") and column[:-3] in frame.columns
+        if column in names or hidden or not frame[column].isna().any():  # an interval column is hidden
             continue
         reasons = [why.get(column, MISSING)] * len(frame)
         for name in names:
