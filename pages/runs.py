@@ -131,6 +131,6 @@ if done:
                 ui.show_error(exc)
     if metrics:  # one row per metric, one column per run: long run labels never cut it off
         ui.metrics_by_run(metrics, key="metrics_table", why=NOT_APPLICABLE, width="stretch",
-                          height=35 * (len({k for m in metrics.values() for k in m}) + 1) + 3)
+                          height=35 * (len({k for m in metrics.values() for k in m if not k.endswith("_ci")}) + 1) + 3)
 else:
     st.caption("Select finished runs to compare their evaluate metrics.")
