@@ -66,8 +66,14 @@ for column, name, size in zip(st.columns(len(FACTORS)), FACTORS, SIZES):
 dims = disentangle_lesson.informative_order(mi)
 grid = ui.traversals_for(run_dir, factors, dims)
 _, gaps = disentangle_lesson.mig_gaps(mi)
-ui.labelled_images([(f"**z{d}** → {labels[d]}" + (f"  \nMIG gap {gaps[FACTORS.index(labels[d])]:.2f}"
-                     if labels[d] in FACTORS else ""), row) for d, row in zip(dims, grid)], scale=2)
+traversals = [(f"**z{d}** → {labels[d]}" + (f"  \nMIG gap {gaps[FACTORS.index(labels[d])]:.2f}"
+               if labels[d] in FACTORS else ""), row) for d, row in zip(dims, grid)]
+used = [labels[d] != disentangle_lesson.UNUSED for d in dims]
+ui.labelled_images([t for t, keep in zip(traversals, used) if keep], scale=2)
+if not all(used):  # folded away, so the latents that carry something fit one screen
+    with st.expander(f"{used.count(False)} {disentangle_lesson.UNUSED} latents (they hold almost "
+                     f"nothing about any factor)"):
+        ui.labelled_images([t for t, keep in zip(traversals, used) if not keep], scale=2)
 
 st.subheader("Entangled and disentangled, side by side")
 scored = {r["id"]: s for r in rows if (s := cached_disentanglement(ui.run_ref(r)))}
@@ -89,12 +95,25 @@ else:
                        f"FactorVAE {score_intervals.shown(scored[run_id], 'factor_vae')}")
         sides.append((disentangle_lesson.dimension_labels(pair_mi), pair_dims,
                       ui.traversals_for(run_id, factors, pair_dims)))
-    for i in range(max(len(side[1]) for side in sides)):
-        for column, (pair_labels, pair_dims, pair_grid) in zip(st.columns(2), sides):
-            if i < len(pair_dims):
-                with column:
-                    ui.labelled_images([(f"**z{pair_dims[i]}** → {pair_labels[pair_dims[i]]}",
-                                         pair_grid[i])], scale=1, width=(1, 3))
+    def side_rows(side, unused: bool) -> list:
+        """One side's traversal rows whose latent is (or is not) unused, labelled."""
+        pair_labels, pair_dims, pair_grid = side
+        return [(f"**z{d}** → {pair_labels[d]}", row) for d, row in zip(pair_dims, pair_grid)
+                if (pair_labels[d] == disentangle_lesson.UNUSED) == unused]
+
+    def side_by_side(rows_of_sides: list[list]) -> None:
+        for i in range(max(map(len, rows_of_sides))):
+            for column, side in zip(st.columns(2), rows_of_sides):
+                if i < len(side):
+                    with column:
+                        ui.labelled_images([side[i]], scale=1, width=(1, 3))
+
+    side_by_side([side_rows(side, unused=False) for side in sides])
+    unused = [side_rows(side, unused=True) for side in sides]
+    if any(unused):
+        with st.expander(f"{disentangle_lesson.UNUSED.capitalize()} latents of each run "
+                         f"({len(unused[0])} and {len(unused[1])})"):
+            side_by_side(unused)
 
 st.subheader("The beta trade-off")
 study = disentangle_lesson.beta_study()

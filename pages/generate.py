@@ -9,7 +9,7 @@ import streamlit as st
 from aelab.data.datasets import class_name
 from aelab.errors import AelabError
 from aelab.explore.latent import class_swap_grid, interpolation_rows, prior_samples
-from aelab.explore.reconstructions import image_grid
+from aelab.explore.reconstructions import image_grid, tile_scale
 
 st.title("Generate")
 rows = ui.list_runs()
@@ -27,7 +27,7 @@ if run is not None and model is not None:
     seed = c1.number_input("Seed", 0, 10_000, 0, key="gen_seed")
     n = c2.slider("Samples", 8, 64, 32, 8, key="gen_n")
     tile = c3.slider("Tile size (pixels)", 32, 160, 64, 16, key="gen_tile", help="How large each sample is drawn")
-    scale = max(1, tile // model.config.input_shape[-1])
+    scale = tile_scale(tile, model.config.input_shape[-1])
     if model.conditional:
         named = lambda c: class_name(run["dataset"], c)  # noqa: E731
         label = st.selectbox("Class", list(range(model.config.num_classes)), key="gen_class", format_func=named)
@@ -57,7 +57,7 @@ if run is not None:
     paths = interpolation_rows(model, ds.x_test[a], ds.x_test[b],
                                None if y is None else int(y[a]), None if y is None else int(y[b]),
                                steps)
-    scale = max(1, st.session_state.get("gen_tile", 64) // ds.x_test.shape[-1])
+    scale = tile_scale(st.session_state.get("gen_tile", 64), ds.x_test.shape[-1])
     for name, images in paths.items():
         st.markdown(f"**{name}**")
         ui.image(image_grid([images], scale=scale))

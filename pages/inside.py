@@ -13,7 +13,7 @@ from aelab.explore.latent import (
     kept_frequency,
     mean_activations,
 )
-from aelab.explore.reconstructions import image_grid
+from aelab.explore.reconstructions import image_grid, tile_scale
 from aelab.models import CAPABILITIES, with_capabilities
 
 st.title("Inside a model")
@@ -30,8 +30,9 @@ config = model.config
 if config.arch == "mlp":
     filters, atoms = filters_and_atoms(model, 32)
     tile = st.slider("Tile size (pixels)", 32, 160, 64, 16, key="in_tile", help="How large each filter is drawn")
-    scale = max(1, tile // config.input_shape[-1])
-    c1, c2 = st.columns(2)
+    scale = tile_scale(tile, config.input_shape[-1])
+    # side by side on a desk; one above the other in presenter mode, so tiles keep their size
+    c1, c2 = (st.container(), st.container()) if st.session_state.get("present") else st.columns(2)
     st.caption("Each filter is scaled by its own contrast (0 is grey, its strongest weights black and white). "
                "A plain autoencoder's filters often look like static; those of a sparse or denoising model "
                "are the ones worth looking at: strokes and blobs.")

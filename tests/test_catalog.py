@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from aelab.models import get_variant, list_variants
 from aelab.runs.labels import order_runs, run_label, run_labels
 
 T0 = time.mktime((2026, 12, 1, 14, 3, 0, 0, 0, -1))
@@ -92,3 +93,26 @@ def test_the_worker_writes_each_phase_after_training_to_the_status(tmp_path, mon
     assert seen == [("building", "evaluating", 0.0, "step of evaluating"),
                     ("building", "caching", 0.5, "step of caching")]
     assert final["caches"] == "ready" and "phase" not in read_status(tmp_path)
+
+
+@pytest.mark.parametrize("variant", [v for v in list_variants() if get_variant(v).kl_per_dim])
+def test_a_collapse_warning_names_what_this_variant_can_change(tmp_path, variant):
+    """Each VAE-family variant's collapse warning names its own settings, with their values,
+    and every setting it names is one the user can set on that variant (or the epochs)."""
+    import dataclasses
+    import json as _json
+    import re
+
+    from aelab.runs.labels import run_warnings
+
+    fields = {f.name: f.default for f in dataclasses.fields(get_variant(variant).Config)}
+    saved = {name: value for name, value in fields.items() if isinstance(value, (int, float))}
+    (tmp_path / "config.json").write_text(_json.dumps({"variant": variant, "model": saved}))
+    (tmp_path / "eval.json").write_text(_json.dumps({"value": {"active_units": 0}}))
+    (warning,) = run_warnings(tmp_path, {"state": "done"})
+    levers = warning.split("(posterior collapse); ")[1].split(" or ")
+    named = [re.match(r"(?:lower|raise|train longer) \(?(\w+)", lever).group(1) for lever in levers]
+    assert set(named) <= set(fields) | {"epochs"}, warning
+    assert "free_bits" in named and "epochs" in named, warning
+    for name in get_variant(variant).Config.closing_weights:  # beta for beta-VAE, ...
+        assert f"lower {name} (now {saved[name]:g})" in warning

@@ -73,8 +73,8 @@ def test_explore_links_open_the_same_runs():
     ("denoising", "reconstructions", "dataset=mnist5k&runs=demo-denoising%2Cdemo-ae-z16"),
     ("vae", "traversal", "run=demo-vae")])
 def test_the_link_carries_the_runs_to_the_page(runs, key, page, query):
-    (link,) = lesson(step=key).get("page_link")
-    assert (link.proto.page, link.proto.query_string) == (page, query)
+    links = [(link.proto.page, link.proto.query_string) for link in lesson(step=key).get("page_link")]
+    assert (page, query) in links and len(set(links)) == len(links)
 
 
 def test_next_and_previous_walk_the_steps_and_the_url_follows(runs):

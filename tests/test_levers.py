@@ -13,6 +13,7 @@ from scipy.stats import norm
 from aelab.data import datasets as data
 from aelab.data import shapes
 from aelab.errors import ConfigError
+from aelab.metrics.names import term_name
 from aelab.models import build_model
 from aelab.models.factorvae import permute_dims
 from aelab.runs.folder import read_metrics
@@ -311,7 +312,7 @@ def test_runs_page_plots_the_live_mig_the_trainer_wrote(app_runs, small_pool):
     mig_trace = [t for traces in charts for t in traces if t["y"] and
                  t["y"] == pytest.approx([r["mig"] for r in migs])]
     assert mig_trace and mig_trace[0]["x"] == pytest.approx([r["train_seconds"] / 60 for r in migs])
-    assert {t["name"] for t in charts[0]} == {"loss", "recon", "mi", "tc", "dim_kl"}
+    assert {t["name"] for t in charts[0]} == {term_name(k) for k in ("loss", "recon", "mi", "tc", "dim_kl")}
 
 
 def test_loss_figure_ignores_live_mig_rows_even_when_one_comes_first():

@@ -196,12 +196,10 @@ def test_cli_unknown_run_ids(argv, message, runs_dir, capsys):
 
 
 def test_cli_background_show_and_refusals(runs_dir, capsys):
-    started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "aelab", "train", "--variant", "ae", "--dataset",
                            "digits", "--epochs", "2", "--latent-dim", "3", "--background",
                            "--runs-dir", str(runs_dir)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert time.monotonic() - started < 15  # README records the measured figure (under 5 s idle)
     run_id, folder = done.stdout.split()
     assert folder == str((runs_dir / run_id).resolve())
     manager = RunManager(runs_dir)

@@ -37,6 +37,25 @@ def test_pca_is_scikit_learns_exact_pca(digits_flat, k, monkeypatch):
     np.testing.assert_allclose(ours.components_ @ ours.components_.T, np.eye(k), atol=1e-5)
 
 
+def test_a_few_components_of_many_pixels_are_the_full_eigendecompositions(monkeypatch):
+    """Lanczos (used from LANCZOS_MIN_DIM pixels on, for a few components) finds the same
+    components as numpy's full eigh, signs included."""
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((300, 40)) @ rng.standard_normal((40, 256))).astype(np.float32)
+    monkeypatch.setattr(pca, "LANCZOS_MIN_DIM", 10**9)
+    full = pca.fit(x, 6)
+    import scipy.sparse.linalg
+
+    calls = []
+    eigsh = scipy.sparse.linalg.eigsh
+    monkeypatch.setattr(scipy.sparse.linalg, "eigsh", lambda *a, **kw: calls.append(kw) or eigsh(*a, **kw))
+    monkeypatch.setattr(pca, "LANCZOS_MIN_DIM", 64)
+    lanczos = pca.fit(x, 6)
+    assert [c["k"] for c in calls] == [6]  # the Lanczos path was taken
+    np.testing.assert_allclose(lanczos.explained_variance_, full.explained_variance_, rtol=1e-9)
+    np.testing.assert_allclose(lanczos.components_, full.components_, atol=1e-5)
+
+
 def test_pca_keeps_at_most_as_many_components_as_the_data_allows():
     x = np.random.default_rng(0).random((5, 3)).astype(np.float32)
     model = pca.fit(x, 10)

@@ -99,6 +99,12 @@ def denoising_rows(models: dict, x: np.ndarray, y: np.ndarray | None, x_train: n
     return rows + _output_rows(models, noisy, y, x, pca_for)
 
 
+def tile_scale(tile: int, size: int) -> int:
+    """The whole-number upscale that draws images of ``size`` pixels at least ``tile`` pixels
+    wide (28-px digits at 64 px: 3x, 84 px, since 2x would stay under the asked size)."""
+    return max(1, -(-tile // size))
+
+
 def image_grid(rows: list[np.ndarray], pad: int = 2, scale: int = 1) -> np.ndarray:
     """Rows of images (each (N, C, H, W) in [0, 1]) as one uint8 picture, (H', W') or (H', W', 3)."""
     if not rows:

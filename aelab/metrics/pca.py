@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 CHUNK = 4096  # rows per block of the covariance sum: bounded memory on large datasets
+LANCZOS_MIN_DIM = 2048  # from this many pixels on, a few top components come from Lanczos
 
 
 class PCA:
@@ -35,8 +36,7 @@ def fit(flat: np.ndarray, n_components: int) -> PCA:
     """PCA of the rows of ``flat`` (N, D) with ``n_components`` components (at most N and D).
 
     The covariance (1 / (N - 1)) sum_i (x_i - mean)(x_i - mean)^T is summed in float64 in
-    blocks of ``CHUNK`` rows, then eigendecomposed (numpy's eigh: ascending eigenvalues,
-    so the last k columns reversed are the top components)."""
+    blocks of ``CHUNK`` rows; its top k eigenvectors are the components."""
     n, d = flat.shape
     k = max(1, min(n_components, n, d))
     mean = flat.mean(0, dtype=np.float64)
@@ -45,11 +45,28 @@ def fit(flat: np.ndarray, n_components: int) -> PCA:
         block = flat[start:start + CHUNK] - mean
         covariance += block.T @ block
     covariance /= max(n - 1, 1)
-    values, vectors = np.linalg.eigh(covariance)
-    components = vectors[:, ::-1][:, :k].T
-    values = np.maximum(values[::-1][:k], 0.0)
+    values, vectors = top_eigenpairs(covariance, k)
+    components = vectors.T
+    values = np.maximum(values, 0.0)
     # sign convention of scikit-learn's svd_flip: each component's largest |entry| positive
     largest = components[np.arange(k), np.abs(components).argmax(1)]
     components = components * np.where(largest < 0, -1.0, 1.0)[:, None]
     dtype = flat.dtype if flat.dtype in (np.float32, np.float64) else np.float64
     return PCA(components.astype(dtype), mean.astype(dtype), values)
+
+
+def top_eigenpairs(symmetric: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` largest eigenvalues (descending) of a symmetric matrix and their eigenvectors
+    as columns. A full ``eigh`` is cubic in the size; for a few components of a large matrix
+    (64x64 sprites: 4096 pixels) ARPACK's Lanczos iteration to machine precision finds the
+    same pairs from matrix-vector products alone (scipy, imported only then: its import costs
+    a page's first visit more than a small fit)."""
+    d = len(symmetric)
+    if d < LANCZOS_MIN_DIM or k > d // 8:
+        values, vectors = np.linalg.eigh(symmetric)  # ascending
+        return values[::-1][:k], vectors[:, ::-1][:, :k]
+    from scipy.sparse.linalg import eigsh
+
+    start = np.random.default_rng(0).standard_normal(d)  # a fixed start: the same fit every time
+    values, vectors = eigsh(symmetric, k=k, which="LA", tol=0, v0=start)  # ascending
+    return values[::-1], vectors[:, ::-1]

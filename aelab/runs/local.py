@@ -86,17 +86,22 @@ def driver_gone(status: dict) -> bool:
     return driver.get("host") == socket.gethostname() and not pid_alive(driver.get("pid"))
 
 
+def of_another_backend(status: dict) -> bool:
+    """True for a run that another backend (a Ray sweep's driver) trains, not this supervisor."""
+    return status.get("backend", "local") != "local"
+
+
 def driven_elsewhere(status: dict) -> bool:
     """True for a run of another backend (a Ray sweep's trial) whose driver is alive: it keeps
     the run's heartbeat fresh and carries out its stop requests."""
-    return status.get("backend", "local") != "local" and not driver_gone(status)
+    return of_another_backend(status) and not driver_gone(status)
 
 
 def refresh_status(run_dir: Path, status: dict | None = None) -> dict:
     """The run's status, after marking it ``interrupted`` if its worker is gone."""
     run_dir = Path(run_dir)
     status = status or read_status(run_dir)
-    elsewhere = status.get("backend", "local") != "local"
+    elsewhere = of_another_backend(status)
     if status["state"] != "running" and not (elsewhere and status["state"] == "queued"):
         return status
     pid = status.get("pid")
@@ -181,7 +186,7 @@ def _queued_runs(runs_dir: Path) -> list[tuple[Path, dict]]:
     for run_dir in _run_dirs(runs_dir):
         try:
             status = read_status(run_dir)
-            if status["state"] == "queued" and status.get("backend", "local") == "local":
+            if status["state"] == "queued" and not of_another_backend(status):
                 rows.append((float(status.get("submitted") or 0), run_dir.name, run_dir, status))
         except RunError:
             continue
