@@ -169,12 +169,18 @@ def cmd_evaluate(args) -> int:
     if args.json:
         print(json.dumps(scores))
         return 0
+    from aelab.metrics.bootstrap import format_interval, interval_key
+
     for key, value in scores.items():
+        if key.endswith("_ci") and key[:-3] in scores:
+            continue  # beside its score
         if isinstance(value, float):
-            value = f"{value:.4f}"
+            value = format_interval(value, scores.get(interval_key(key)), 4)
         elif isinstance(value, list):
             value = " ".join(f"{v:.3f}" for v in value)
         print(f"{key:<16} {value}")
+    if any(k.endswith("_ci") for k in scores):
+        print("[lo, hi]: 95% bootstrap interval over the test images")
     return 0
 
 
@@ -297,12 +303,13 @@ def cmd_supervise(args) -> int:
 
 
 def cmd_demo_runs(args) -> int:
-    from aelab.training.demo_runs import DEMOS, make_demo_runs
+    from aelab.training.demo_runs import DEMOS, make_demo_runs, refresh_demo_runs
 
     unknown = [n for n in args.names if n not in DEMOS]
     if unknown:
         raise AelabError(f"unknown demo run {unknown[0]!r}; choose from: {', '.join(DEMOS)}")
-    for run_dir in make_demo_runs(args.runs_dir, args.names or None):
+    make = refresh_demo_runs if args.caches_only else make_demo_runs
+    for run_dir in make(args.runs_dir, args.names or None):
         print(run_dir)
     return 0
 
@@ -441,6 +448,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo-runs", help="(re)make the small demo runs shipped in checkpoints/")
     p.add_argument("names", nargs="*", help="only these demo runs (default: all)")
     p.add_argument("--runs-dir", help="where to write them (default ./checkpoints)")
+    p.add_argument("--caches-only", action="store_true",
+                   help="do not train: compute only the caches and scores that are missing or "
+                        "stale (after the scores' definitions changed)")
     p.set_defaults(func=cmd_demo_runs)
 
     p = sub.add_parser("worker", help=argparse.SUPPRESS)  # started by the supervisor

@@ -12,7 +12,7 @@ import streamlit as st
 from aelab.data.datasets import is_shapes
 from aelab.data.shapes import FACTORS, SIZES
 from aelab.errors import AelabError
-from aelab.explore import disentangle_lesson
+from aelab.explore import disentangle_lesson, score_intervals
 from aelab.metrics.names import metric_name
 from aelab.metrics.results import cached_disentanglement, get_eval
 
@@ -35,11 +35,12 @@ except AelabError as exc:
 
 st.subheader("Scores, and what they mean")
 score_rows = disentangle_lesson.metric_rows(scores)  # what each measures: in full below, not in a cut-off cell
-ui.metric_table(score_rows, key="dis_metrics", names=("metric",), hide_index=True,
+ui.metric_table(score_rows, key="dis_metrics", names=("metric",), hide_index=True, digits=3,
                 column_order=[c for c in score_rows[0] if c != "what it measures"])
 st.markdown("\n".join(f"- **{metric_name(r['metric'])}**: {r['what it measures']}" for r in score_rows))
 st.caption("Reference encoders: ground truth is the five factors themselves; mixed is a "
            "rotation of them (all the information, entangled); noise ignores the sprite.")
+st.caption(score_intervals.MEANING + " The beta trade-off below shows that spread for three betas.")
 
 st.subheader("Mutual information between latents and factors (nats)")
 mi = np.asarray(scores["mi_matrix"])  # (latent_dim, factors)
@@ -90,7 +91,8 @@ else:
     for column, run_id in zip((left, right), pair):
         pair_mi = np.asarray(scored[run_id]["mi_matrix"])
         pair_dims = disentangle_lesson.informative_order(pair_mi)
-        column.caption(f"MIG {scored[run_id]['mig']:.2f}, FactorVAE {scored[run_id]['factor_vae']:.2f}")
+        column.caption(f"MIG {score_intervals.shown(scored[run_id], 'mig')}, "
+                       f"FactorVAE {score_intervals.shown(scored[run_id], 'factor_vae')}")
         sides.append((disentangle_lesson.dimension_labels(pair_mi), pair_dims,
                       ui.traversals_for(run_id, factors, pair_dims)))
     def side_rows(side, unused: bool) -> list:
@@ -127,7 +129,7 @@ else:
                f"seeds (`bench/beta_study.py`): {disentangle_lesson.beta_study_setting()}. Steps per trial: {steps}.")
     ui.plot(disentangle_lesson.beta_tradeoff_figure(study), key="dis_beta", name="beta_tradeoff")
 
-table, unscored = [], []
+table, unscored, compared = [], [], []
 run_names = ui.run_labels(rows)
 for other in rows:
     try:
@@ -140,10 +142,21 @@ for other in rows:
         continue
     table.append({"run": run_names[other["id"]], "dataset": other["dataset"],
                   **disentangle_lesson.recon_per_pixel(e, ui.run_ref(other).config),
-                  **{m: s[m] for m in disentangle_lesson.SCORES}})
+                  **score_intervals.score_columns(s)})
+    compared.append((run_names[other["id"]], s))
 st.caption("Runs on sprites of different sizes side by side: the reconstruction column is the "
            "test BCE per pixel (the BCE of an image divided by its number of pixels), so a "
            "64x64 run and a 32x32 run compare like with like.")
 if unscored:
     st.caption("Not scored yet (open them above to score): " + ", ".join(unscored))
-ui.metric_table(table, key="dis_table", hide_index=True)
+ui.metric_table(table, key="dis_table", hide_index=True, digits=3)
+if compared:
+    st.caption("Every scored run beside the reference encoders (open markers), each score with "
+               "its 95% bootstrap interval as an error bar; most bars are shorter than their markers, "
+               "because the scored samples are large enough that the draw of sprites hardly moves a score.")
+    ui.plot(score_intervals.comparison_figure(compared), key="dis_compare", name="scores_with_intervals")
+    others = [c for c in compared if c[0] != run_names[run["id"]]] + [
+        (f"{name} (reference)", values) for name, values in score_intervals.reference_scores().items()]
+    st.markdown(f"**Which differences are real?** Against {run_names[run['id']]}, the run picked above "
+                "(values: the other's, then this run's):\n"
+                + "\n".join(f"- {line}" for line in score_intervals.differences(scores, others)))

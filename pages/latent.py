@@ -8,6 +8,7 @@ import streamlit as st
 
 from aelab.data.datasets import class_name
 from aelab.errors import AelabError
+from aelab.explore import score_intervals
 from aelab.explore.latent import label_groups, label_scatters, nearest_neighbours, selected_indices
 from aelab.explore.reconstructions import image_grid
 from aelab.metrics.evaluate import reconstruct_array
@@ -79,7 +80,8 @@ ui.own_input_section(run, run_dir, model, ds, caches)  # draw or upload, see whe
 
 st.subheader("Scores")
 st.caption("5-NN and linear-probe accuracy (fitted on the train split, scored on these test "
-           "points) and trustworthiness of each 2-D view (scikit-learn; 1 = neighbours kept).")
+           "points) and trustworthiness of each 2-D view (scikit-learn; 1 = neighbours kept). "
+           + score_intervals.MEANING)
 if st.toggle("Show the score table", value=True, key="lat_scores"):
     try:
         scores = ui.scores_for(run_dir)  # None while a background process computes them
@@ -87,4 +89,7 @@ if st.toggle("Show the score table", value=True, key="lat_scores"):
         ui.show_error(exc)
     else:
         if scores is not None:
-            ui.metric_table(scores, key="lat_scores_table", why=NOT_APPLICABLE, hide_index=True)
+            ui.metric_table(scores, key="lat_scores_table", why=NOT_APPLICABLE, hide_index=True, digits=3)
+            if lines := score_intervals.latent_differences(scores):
+                st.markdown("Against the codes, on the same test points (values: the baseline's, then the "
+                            "codes'):\n" + "\n".join(f"- {line}" for line in lines))

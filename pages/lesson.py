@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from aelab.errors import AelabError
-from aelab.explore import disentangle_lesson
+from aelab.explore import disentangle_lesson, score_intervals
 from aelab.explore.latent import class_swap_grid, decode_codes, dimension_order, prior_samples
 from aelab.explore.lesson import BY_KEY, JACOBIAN_IMAGES, NEEDS, STEPS, jacobian_summary, unit_use, unknown_step
 from aelab.explore.reconstructions import denoising_rows, image_grid, pick_examples, reconstruction_rows
@@ -169,8 +169,8 @@ with live:
                     continue
                 mi = np.asarray(scores["mi_matrix"])
                 dims, labels = disentangle_lesson.informative_order(mi, 5), disentangle_lesson.dimension_labels(mi)
-                st.caption(f"{run_dir.name}: MIG {scores['mig']:.2f} "
-                           "(0 = entangled, 1 = one latent per factor)")
+                st.caption(f"{run_dir.name}: MIG {score_intervals.shown(scores, 'mig', 2)} "
+                           "(0 = entangled, 1 = one latent per factor; in brackets its 95% interval)")
                 with st.spinner(f"Traversing {run_dir.name}'s latents..."):
                     grid = ui.traversals_for(run_dir.name, factors, dims)
                 ui.labelled_images([(f"**z{d}** → {labels[d]}", row) for d, row in zip(dims, grid)],

@@ -132,11 +132,12 @@ if done:
         for run in done:
             try:
                 scores = get_eval(manager.runs_dir / run)
-                metrics[labels[run]] = {k: v for k, v in scores.items() if not isinstance(v, list)}
+                metrics[labels[run]] = {k: v for k, v in scores.items()  # intervals: shown with their scores
+                                        if not isinstance(v, list) or k.endswith("_ci")}
             except AelabError as exc:
                 ui.show_error(exc)
     if metrics:  # one row per metric, one column per run: long run labels never cut it off
         ui.metrics_by_run(metrics, key="metrics_table", why=NOT_APPLICABLE, width="stretch",
-                          height=35 * (len({k for m in metrics.values() for k in m}) + 1) + 3)
+                          height=35 * (len({k for m in metrics.values() for k in m if not k.endswith("_ci")}) + 1) + 3)
 else:
     st.caption("Select finished runs to compare their evaluate metrics.")

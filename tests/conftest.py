@@ -103,6 +103,20 @@ def assert_ok(at, errors: bool = False) -> None:
         assert not at.error, [e.value for e in at.error]
 
 
+def shown_cells(frame):
+    """What a table's cells read on the page: the ``Styler``'s display text where the page
+    formats it, else the values as Streamlit draws them (a missing value reads "None")."""
+    import pandas as pd
+    from streamlit import dataframe_util
+
+    data = frame.value
+    styler = frame.proto.arrow_data.styler
+    if styler.display_values:
+        shown = dataframe_util.convert_arrow_bytes_to_pandas_df(styler.display_values)
+        return shown.astype(str).where(~data.isna() | shown.notna(), "None")
+    return pd.DataFrame(data).astype(object).where(pd.DataFrame(data).notna(), "None").astype(str)
+
+
 def small_config(variant: str, **overrides):
     """A small config of ``variant`` for 8x8 digits with 10 classes; free bits off (the loss
     tests check each paper's formula; tests/test_defaults.py checks the floor)."""

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import conftest
 import numpy as np
-import pandas as pd
 import pytest
 from conftest import APP, tiny_run, umap_as_pca
 from PIL import Image
@@ -384,12 +383,16 @@ def test_runs_final_metrics_for_finished_runs(runs):
     assert_ok(at)
     assert len(at.dataframe) == 2
     metrics = at.dataframe[1].value.set_index("metric")  # rows by metric key, shown by human name
-    assert list(metrics.columns) == [runs.label("ae"), runs.label("vae")]
+    # beside each run its scores' intervals (hidden: shown with the scores)
+    assert list(metrics.columns) == [runs.label("ae"), f"{runs.label('ae')}_ci", runs.label("vae"),
+                                     f"{runs.label('vae')}_ci"]
     for key in ("ae", "vae"):
         scores = get_eval(runs.root / runs.ids[key])
-        assert metrics.loc["recon_mse", runs.label(key)] == pytest.approx(scores["recon_mse"])
-        assert metrics.loc["latent_dim", runs.label(key)] == dict(RUNS)[key]
-    assert pd.isna(metrics.loc["kl", runs.label("ae")]) and metrics.loc["kl", runs.label("vae")] > 0
+        assert float(metrics.loc["recon_mse", runs.label(key)]) == pytest.approx(scores["recon_mse"])
+        assert float(metrics.loc["latent_dim", runs.label(key)]) == dict(RUNS)[key]
+        assert list(metrics.loc["knn_acc", f"{runs.label(key)}_ci"]) == pytest.approx(scores["knn_acc_ci"])
+    # an empty cell holds its reason: the browser draws an empty cell "None" whatever the Styler says
+    assert metrics.loc["kl", runs.label("ae")].startswith("n/a - ") and metrics.loc["kl", runs.label("vae")] > 0
 
 
 def test_runs_cancel_a_queued_run_then_resume_it(runs_copy, supervisor_calls, teacher):

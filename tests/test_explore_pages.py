@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import APP, assert_ok, open_page, tiny_run, umap_as_pca
+from conftest import APP, assert_ok, open_page, shown_cells, tiny_run, umap_as_pca
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -258,7 +258,14 @@ def test_latent_page_shows_views_coloured_by_label_and_the_score_table(runs, nam
     assert table["space"].tolist() == ["codes", f"PCA codes ({RUNS[name][1]['latent_dim']})", "raw pixels"]
     assert {"knn_acc", "linear_acc", "trust PCA 2-D", "trust UMAP 2-D"} <= set(table.columns)
     assert table["dims"].tolist() == [caches["codes"].shape[1]] * 2 + [64]
-    assert table["knn_acc"].between(0, 1).all() and table["trust PCA 2-D"].notna().sum() == 2
+    assert table["knn_acc"].between(0, 1).all()
+    assert table["trust PCA 2-D"].str.startswith("n/a - ").sum() == 1  # the browser draws an empty cell "None"
+    # each score read with its interval: "0.893 [0.869, 0.913]", the interval column hidden
+    knn = shown_cells(at.dataframe[0])["knn_acc"].str.extract(r"^(\d\.\d+) \[(\d\.\d+), (\d\.\d+)\]$")
+    knn = knn.astype(float)
+    assert knn.notna().all().all() and (knn[1] <= knn[0]).all() and (knn[0] <= knn[2]).all()
+    np.testing.assert_allclose(knn[0], table["knn_acc"], atol=5e-4)
+    assert "knn_acc_ci" not in at.dataframe[0].proto.column_order
     assert (runs.dirs[name] / "scores.json").is_file()
     at.toggle(key="lat_scores").set_value(False).run()
     assert_ok(at)

@@ -26,6 +26,7 @@ from aelab.explore.lesson import STEPS
 from aelab.models import with_capabilities
 from aelab.runs.labels import order_runs, run_labels
 from aelab.runs.local import RunManager
+from tests.conftest import shown_cells
 
 pytestmark = pytest.mark.slow
 
@@ -83,20 +84,6 @@ def assert_clean(at: AppTest, view: str) -> None:
 
 
 EMPTY = {"None", "nan", "NaN", "<NA>", "NaT"}
-
-
-def shown_cells(frame):
-    """What a table's cells read on the page: the ``Styler``'s display text where the page
-    formats it, else the values as Streamlit draws them (a missing value reads "None")."""
-    import pandas as pd
-    from streamlit import dataframe_util
-
-    data = frame.value
-    styler = frame.proto.arrow_data.styler
-    if styler.display_values:
-        shown = dataframe_util.convert_arrow_bytes_to_pandas_df(styler.display_values)
-        return shown.astype(str).where(~data.isna() | shown.notna(), "None")
-    return pd.DataFrame(data).astype(object).where(pd.DataFrame(data).notna(), "None").astype(str)
 
 
 def shown_problems(at: AppTest) -> list[str]:

@@ -52,6 +52,20 @@ REFERENCE = {
               "dci_completeness": 0.001, "dci_informativeness": 0.124},
 }
 
+# their 95% bootstrap intervals from the same command (aelab.metrics.bootstrap; what each score
+# resamples: docs/disentanglement.md, "Intervals")
+REFERENCE_CI = {
+    "ground-truth": {"beta_vae": [1.0000, 1.0000], "factor_vae": [1.0000, 1.0000], "mig": [0.8875, 0.8906],
+        "dci_disentanglement": [1.0000, 1.0000], "dci_completeness": [1.0000, 1.0000],
+        "dci_informativeness": [1.0000, 1.0000]},
+    "mixed": {"beta_vae": [0.7592, 0.7828], "factor_vae": [0.5730, 0.6012], "mig": [0.0306, 0.0410],
+        "dci_disentanglement": [0.0565, 0.0631], "dci_completeness": [0.0587, 0.0653],
+        "dci_informativeness": [1.0000, 1.0000]},
+    "noise": {"beta_vae": [0.1946, 0.2174], "factor_vae": [0.1800, 0.2096], "mig": [0.0000, 0.0020],
+        "dci_disentanglement": [0.0000, 0.0033], "dci_completeness": [0.0000, 0.0038],
+        "dci_informativeness": [0.1168, 0.1316]},
+}
+
 LABEL_GAP = 0.2  # a latent is labelled with a factor only if that factor's MIG gap >= this
 MIXED = "mixed"
 UNUSED = "unused"
@@ -60,11 +74,21 @@ UNUSED_NATS = 0.01  # a dimension with less information than this about every fa
 
 def metric_rows(scores: dict) -> list[dict]:
     """One row per score: its value for the run, definition, chance, reference encoders and
-    the published range."""
-    return [{"metric": name, "this run": scores[name], "what it measures": DEFINITIONS[name],
-             "chance": scores["chance"][name],
-             **{f"{encoder} (reference)": values[name] for encoder, values in REFERENCE.items()},
-             "published (dSprites)": PUBLISHED[name]} for name in SCORES]
+    the published range; the run's and each reference encoder's 95% interval beside its value
+    (``"<column>_ci"``: [lo, hi], None where the scores have none), which
+    ``aelab.ui.tables.metric_table`` shows as "0.452 [0.431, 0.470]"."""
+    from aelab.explore.score_intervals import reference_scores
+    from aelab.metrics.bootstrap import interval_key
+
+    references = {f"{encoder} (reference)": values for encoder, values in reference_scores().items()}
+    rows = []
+    for name in SCORES:
+        row = {"metric": name, "this run": scores[name], "this run_ci": scores.get(interval_key(name)),
+               "what it measures": DEFINITIONS[name], "chance": scores["chance"][name]}
+        for column, values in references.items():
+            row[column], row[interval_key(column)] = values[name], values.get(interval_key(name))
+        rows.append({**row, "published (dSprites)": PUBLISHED[name]})
+    return rows
 
 
 def factor_entropy() -> np.ndarray:

@@ -27,18 +27,29 @@ def is_vae(model) -> bool:
 def trustworthiness_2d(high: np.ndarray, low: np.ndarray, n_neighbors: int = 5,
                        seed: int = 0) -> float:
     """scikit-learn's trustworthiness of a 2-D view ``low`` of points ``high`` (1 = perfect)."""
-    from sklearn.manifold import trustworthiness
+    return trustworthiness_with_interval(high, low, n_neighbors, seed)[0]
+
+
+def trustworthiness_with_interval(high: np.ndarray, low: np.ndarray, n_neighbors: int = 5,
+                                  seed: int = 0) -> tuple[float, list[float]]:
+    """``trustworthiness_2d`` and its 95% bootstrap interval: the scored points' own terms
+    (``aelab.metrics.bootstrap.trustworthiness_terms``, whose mean it is) resampled, each
+    point's neighbours kept as found among all scored points (a resample with repeated
+    points would make them each other's nearest neighbours)."""
+    from aelab.metrics.bootstrap import SEED, mean_interval, trustworthiness_terms
 
     if len(high) > TRUST_POINTS:
         pick = np.random.default_rng(seed).choice(len(high), TRUST_POINTS, replace=False)
         high, low = high[pick], low[pick]
     k = min(n_neighbors, (len(high) - 1) // 2)
-    return float(trustworthiness(high.reshape(len(high), -1), low, n_neighbors=k))
+    terms = trustworthiness_terms(high.reshape(len(high), -1), low, k)
+    return float(terms.mean()), mean_interval(terms, np.random.default_rng([SEED, seed]))
 
 
 def latent_scores(model, dataset, caches: dict) -> list[dict]:
     """5-NN and linear-probe accuracy (train split -> cached test points) and the
-    trustworthiness of each 2-D view, for the codes, PCA codes of the same size and raw pixels."""
+    trustworthiness of each 2-D view, for the codes, PCA codes of the same size and raw pixels,
+    each with its 95% bootstrap interval over the test points (``<key>_ci``)."""
     from aelab.metrics.evaluate import fit_pca
 
     x_test = dataset.x_test[caches["index"]]
@@ -61,7 +72,8 @@ def latent_scores(model, dataset, caches: dict) -> list[dict]:
     for row in rows:
         high = caches["codes"] if row["space"] == "codes" else flat_test
         for key in views.get(row["space"], ()):
-            row[f"trust {key.split('_')[0].upper()} 2-D"] = trustworthiness_2d(high, caches[key])
+            name = f"trust {key.split('_')[0].upper()} 2-D"
+            row[name], row[f"{name}_ci"] = trustworthiness_with_interval(high, caches[key])
     return rows
 
 

@@ -54,6 +54,15 @@ import numpy as np
 from aelab.data import shapes
 from aelab.data.datasets import is_shapes
 from aelab.errors import ConfigError, RunError
+from aelab.metrics.bootstrap import (
+    LEVEL,
+    MEAN_RESAMPLES,
+    interval_key,
+    percentile_interval,
+    replicates,
+    resampled_means,
+    shift,
+)
 
 FACTORS = shapes.FACTORS
 SIZES = np.array(shapes.SIZES)
@@ -87,8 +96,21 @@ MIXING_ENTRY = 0.7         # this seed whose entries are all below this in magni
                            # of 5 dims leave one factor almost on one axis)
 NOISE_SEED = 0             # the "noise" reference encoder's noise
 REFERENCE_ENCODERS = ("ground-truth", "mixed", "noise")
-VERSION = 2                # of the scores' definitions: cached scores of another version are stale
-                           # (2: beta-VAE and FactorVAE metrics at disentanglement_lib's sizes)
+VERSION = 3                # of the scores' definitions: cached scores of another version are stale
+                           # (2: beta-VAE and FactorVAE metrics at disentanglement_lib's sizes;
+                           # 3: each score with its bootstrap interval, the scores themselves as in 2)
+
+# --- bootstrap intervals (aelab.metrics.bootstrap): resamples B per score, what each resamples
+# is in its function's docstring and docs/disentanglement.md ("Intervals") ---
+RESAMPLES = {
+    "beta_vae": MEAN_RESAMPLES,             # the evaluation points, classifier kept: a mean
+    "factor_vae": MEAN_RESAMPLES,           # training and evaluation votes, majority vote refitted
+    "mig": 200,                             # the sample's rows, MIG recomputed (~2 ms each)
+    "dci_disentanglement": 10,              # } the training rows, the forests refitted: a refit
+    "dci_completeness": 10,                 # } costs as much as DCI itself, so B is small (the
+                                            # } normal interval from the refits' spread)
+    "dci_informativeness": MEAN_RESAMPLES,  # the held-out rows, the fitted classifiers kept
+}
 
 
 # --- representation functions ---
@@ -202,6 +224,16 @@ def beta_vae_metric(pool_factors: np.ndarray, pool_codes: np.ndarray, rng: np.ra
     above; points only share rows, which adds to the seed-to-seed spread (measured in
     ``tests/test_metric_agreement.py``).
     """
+    return _beta_vae(pool_factors, pool_codes, rng, n_train, n_eval, pairs)[0]
+
+
+def _beta_vae(pool_factors, pool_codes, rng, n_train=BETA_VAE_TRAIN, n_eval=BETA_VAE_EVAL,
+              pairs=BETA_VAE_PAIRS, boot: np.random.Generator | None = None,
+              count: int = MEAN_RESAMPLES) -> tuple[float, np.ndarray | None]:
+    """``beta_vae_metric`` and, given the generator ``boot``, its bootstrap replicates: the fitted
+    classifier is kept and its ``n_eval`` evaluation points are resampled (a refit costs
+    ~0.1 s, too dear for hundreds of resamples), so the interval covers the finite evaluation
+    set, not a classifier fitted to other training points."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -215,7 +247,9 @@ def beta_vae_metric(pool_factors: np.ndarray, pool_codes: np.ndarray, rng: np.ra
         z_diff[points] = np.abs(pool_codes[a] - pool_codes[b]).mean(1)  # (points, K)
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
     clf.fit(z_diff[:n_train], ks[:n_train])
-    return float(clf.score(z_diff[n_train:], ks[n_train:]))
+    correct = clf.predict(z_diff[n_train:]) == ks[n_train:]  # (n_eval,)
+    reps = None if boot is None else resampled_means(correct[None], boot, count)[:, 0]
+    return float(correct.mean()), reps
 
 
 def factor_vae_metric(pool_factors: np.ndarray, pool_codes: np.ndarray, rng: np.random.Generator,
@@ -235,6 +269,24 @@ def factor_vae_metric(pool_factors: np.ndarray, pool_codes: np.ndarray, rng: np.
     The L rows of a vote are distinct pool rows with the vote's value (see ``beta_vae_metric``
     for why that is the same distribution).
     """
+    return _factor_vae(pool_factors, pool_codes, rng, n_train, n_eval, batch)[0]
+
+
+def _majority_accuracy(dims: np.ndarray, ks: np.ndarray, latent_dim: int, n_train: int) -> float:
+    """The majority-vote classifier fitted on the first ``n_train`` votes (dimension d,
+    factor k), scored on the rest."""
+    votes = np.bincount(dims[:n_train] * len(FACTORS) + ks[:n_train],
+                        minlength=latent_dim * len(FACTORS)).reshape(latent_dim, len(FACTORS))
+    classifier = votes.argmax(1)  # dim -> factor (a dimension never voted for says factor 0)
+    return float((classifier[dims[n_train:]] == ks[n_train:]).mean())
+
+
+def _factor_vae(pool_factors, pool_codes, rng, n_train=FACTOR_VAE_TRAIN, n_eval=FACTOR_VAE_EVAL,
+                batch=FACTOR_VAE_BATCH, boot: np.random.Generator | None = None,
+                count: int = MEAN_RESAMPLES) -> tuple[float, np.ndarray | None]:
+    """``factor_vae_metric`` and, given the generator ``boot``, its bootstrap replicates: the training
+    votes and the evaluation votes are each resampled and the majority vote fitted again (a
+    refit is one count of votes), so the interval covers both finite sets of votes."""
     std = pool_codes.std(0, ddof=1)
     kept = np.flatnonzero(std >= COLLAPSED_STD * std.max()) if std.max() > 0 else np.arange(len(std))
     scaled = pool_codes[:, kept] / np.where(std[kept] > 0, std[kept], 1.0)
@@ -245,10 +297,16 @@ def factor_vae_metric(pool_factors: np.ndarray, pool_codes: np.ndarray, rng: np.
         votes = np.flatnonzero(ks == k)
         rows = _batches(_group(pool_factors, k), rng.integers(0, SIZES[k], len(votes)), batch, rng)
         dims[votes] = kept[np.argmin(scaled[rows].var(1, ddof=1), axis=1)]  # (votes,)
-    votes = np.zeros((pool_codes.shape[1], len(FACTORS)), dtype=np.int64)
-    np.add.at(votes, (dims[:n_train], ks[:n_train]), 1)
-    classifier = votes.argmax(1)  # dim -> factor (a dimension never voted for says factor 0)
-    return float((classifier[dims[n_train:]] == ks[n_train:]).mean())
+    latent_dim = pool_codes.shape[1]
+    value = _majority_accuracy(dims, ks, latent_dim, n_train)
+    if boot is None:
+        return value, None
+    reps = []
+    for _ in range(count):
+        index = np.concatenate([boot.integers(0, n_train, n_train),
+                                n_train + boot.integers(0, n_eval, n_eval)])
+        reps.append(_majority_accuracy(dims[index], ks[index], latent_dim, n_train))
+    return value, np.array(reps)
 
 
 def discretise(codes: np.ndarray, bins: int = MIG_BINS) -> np.ndarray:
@@ -289,6 +347,48 @@ def mig(codes: np.ndarray, factors: np.ndarray, bins: int = MIG_BINS) -> tuple[f
     return float(gaps.mean()), mi
 
 
+def _plugin_mig(binned: np.ndarray, factors: np.ndarray) -> float:
+    """MIG (``mig``) of codes already discretised, ``binned`` (N, K), and factor indices (N, F):
+    the same plug-in estimates from the joint counts, vectorised for the bootstrap."""
+    n = len(binned)
+    bins = int(binned.max()) + 1
+    gaps = []
+    for k in range(factors.shape[1]):
+        values = int(factors[:, k].max()) + 1
+        pv = np.bincount(factors[:, k], minlength=values) / n  # (V,)
+        h = -np.sum(pv[pv > 0] * np.log(pv[pv > 0]))
+        if h <= 0:
+            gaps.append(0.0)
+            continue
+        cells = (binned * values + factors[:, k, None]).T  # (K, N): joint cell of each row
+        offset = np.arange(binned.shape[1])[:, None] * bins * values
+        joint = np.bincount((cells + offset).ravel(), minlength=binned.shape[1] * bins * values)
+        joint = joint.reshape(binned.shape[1], bins, values) / n  # (K, bins, V)
+        pz = joint.sum(2, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = np.where(joint > 0, joint * np.log(joint / (pz * pv[None, None, :])), 0.0)
+        mi = np.sort(terms.sum((1, 2)))[::-1]  # (K,) descending
+        gaps.append((mi[0] - (mi[1] if len(mi) > 1 else 0.0)) / h)
+    return float(np.mean(gaps))
+
+
+def mig_replicates(codes: np.ndarray, factors: np.ndarray, rng: np.random.Generator,
+                   count: int = RESAMPLES["mig"], bins: int = MIG_BINS) -> np.ndarray:
+    """The bootstrap replicates of ``mig``: the sample's rows (code and factors together)
+    resampled, the codes binned again on each resample and MIG recomputed from it."""
+    factors = np.asarray(factors, dtype=np.int64)
+    return replicates(lambda index: _plugin_mig(discretise(codes[index], bins), factors[index]),
+                      len(codes), count, rng)
+
+
+def mig_interval(codes: np.ndarray, factors: np.ndarray, seed: int = 0,
+                 count: int = RESAMPLES["mig"], bins: int = MIG_BINS) -> list[float]:
+    """``mig``'s 95% interval (``aelab.metrics.bootstrap.percentile_interval`` of
+    ``mig_replicates``, seeded by ``seed``)."""
+    reps = mig_replicates(codes, factors, np.random.default_rng(seed), count, bins)
+    return percentile_interval(reps, mig(codes, factors, bins)[0])
+
+
 def _entropy(p: np.ndarray, base: int, axis: int) -> np.ndarray:
     """Entropy of the distributions along ``axis`` in log base ``base`` (0 log 0 = 0)."""
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -319,8 +419,18 @@ def dci_from_importance(importance: np.ndarray) -> tuple[float, float]:
     return d, c
 
 
+def _forest(codes: np.ndarray, target: np.ndarray, rng: np.random.Generator):
+    """DCI's random forest for one factor, fitted (seeded from ``rng``)."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    forest = RandomForestClassifier(n_estimators=DCI_TREES, max_features=None, max_depth=DCI_DEPTH,
+                                    random_state=int(rng.integers(2 ** 31)), n_jobs=1)
+    return forest.fit(codes, target)
+
+
 def dci(codes: np.ndarray, factors: np.ndarray, rng: np.random.Generator,
-        train_fraction: float = DCI_TRAIN_FRACTION) -> dict:
+        train_fraction: float = DCI_TRAIN_FRACTION, boot: np.random.Generator | None = None,
+        resamples: dict | None = None) -> dict:
     """DCI (Eastwood & Williams 2018): one random forest per factor predicts the
     factor's index from the codes, and R_jk is the forest's impurity-based importance of
     code j for factor k; disentanglement and completeness come from R
@@ -330,10 +440,16 @@ def dci(codes: np.ndarray, factors: np.ndarray, rng: np.random.Generator,
     cannot draw the oblique boundaries a rotated code needs (a rotation of the true factors
     drops the forests to about half the accuracy), while a linear classifier misses codes
     that are nonlinear in the factors; E&W measure informativeness with both a Lasso and a
-    random forest. Chance is about the majority-class rate of each factor."""
+    random forest. Chance is about the majority-class rate of each factor.
+
+    Given the generator ``boot``, also the bootstrap replicates (``replicates``: score ->
+    (B,) values; B from ``resamples``, default ``RESAMPLES``): R depends on the training rows
+    alone, so for disentanglement and completeness the training rows are resampled and the
+    forests fitted again; for informativeness the fitted forests and linear classifiers are
+    kept and the held-out rows resampled, the better of the two taken per factor on each
+    resample."""
     import warnings
 
-    from sklearn.ensemble import RandomForestClassifier
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -343,25 +459,40 @@ def dci(codes: np.ndarray, factors: np.ndarray, rng: np.random.Generator,
     order = rng.permutation(len(codes))
     train, test = order[:n_train], order[n_train:]
     importance = np.zeros((codes.shape[1], factors.shape[1]))
-    forest_acc, linear_acc = [], []
+    forest_hits, linear_hits = [], []  # per factor: (n_test,) bool, right or wrong
     for k in range(factors.shape[1]):
-        forest = RandomForestClassifier(n_estimators=DCI_TREES, max_features=None,
-                                        max_depth=DCI_DEPTH,
-                                        random_state=int(rng.integers(2 ** 31)), n_jobs=1)
-        forest.fit(codes[train], factors[train, k])
+        forest = _forest(codes[train], factors[train, k], rng)
         importance[:, k] = forest.feature_importances_
-        forest_acc.append(float(forest.score(codes[test], factors[test, k])))
+        forest_hits.append(forest.predict(codes[test]) == factors[test, k])
         linear = make_pipeline(StandardScaler(), LogisticRegression(
             C=DCI_LINEAR_C, solver="newton-cholesky", max_iter=100))
         with warnings.catch_warnings():  # separable factors: the fit stops at max_iter
             warnings.simplefilter("ignore", ConvergenceWarning)
             linear.fit(codes[train], factors[train, k])
-        linear_acc.append(float(linear.score(codes[test], factors[test, k])))
+        linear_hits.append(linear.predict(codes[test]) == factors[test, k])
+    forest_acc = [float(h.mean()) for h in forest_hits]
+    linear_acc = [float(h.mean()) for h in linear_hits]
     d, c = dci_from_importance(importance)
     best = np.maximum(forest_acc, linear_acc)
-    return {"dci_disentanglement": d, "dci_completeness": c,
-            "dci_informativeness": float(best.mean()), "importance": importance,
-            "forest_accuracy": forest_acc, "linear_accuracy": linear_acc}
+    out = {"dci_disentanglement": d, "dci_completeness": c,
+           "dci_informativeness": float(best.mean()), "importance": importance,
+           "forest_accuracy": forest_acc, "linear_accuracy": linear_acc}
+    if boot is not None:
+        counts = {**RESAMPLES, **(resamples or {})}
+        f = factors.shape[1]
+        means = resampled_means(np.array(forest_hits + linear_hits), boot,
+                                counts["dci_informativeness"])  # (B, 2F)
+        refits = []
+        for _ in range(max(counts["dci_disentanglement"], counts["dci_completeness"])):
+            rows = train[boot.integers(0, n_train, n_train)]
+            r = np.stack([_forest(codes[rows], factors[rows, k], boot).feature_importances_
+                          for k in range(f)], axis=1)  # (K, F)
+            refits.append(dci_from_importance(r))
+        refits = np.array(refits)  # (B, 2): disentanglement, completeness
+        out["replicates"] = {"dci_disentanglement": refits[:counts["dci_disentanglement"], 0],
+                             "dci_completeness": refits[:counts["dci_completeness"], 1],
+                             "dci_informativeness": np.maximum(means[:, :f], means[:, f:]).mean(1)}
+    return out
 
 
 def majority_rates(factors: np.ndarray) -> np.ndarray:
@@ -380,26 +511,35 @@ def _checked(codes, factors: np.ndarray) -> np.ndarray:
     return codes
 
 
-def score(represent: Represent, seed: int = 0) -> dict:
-    """Every metric of the representation function ``represent`` (see module docstring).
+def score(represent: Represent, seed: int = 0, intervals: bool = True,
+          resamples: dict | None = None) -> dict:
+    """Every metric of the representation function ``represent`` (see module docstring), each
+    with its 95% bootstrap interval (``<score>_ci``; ``intervals`` off: the scores alone) from
+    ``resamples`` resamples (default ``RESAMPLES``).
 
     One uniform sample of ``N_SAMPLE`` factor rows feeds MIG, the MI matrix and DCI; the
     beta-VAE and FactorVAE metrics draw from a second uniform sample, the pool of ``POOL``
-    rows. Each metric has its own generator spawned from ``seed``, so the result is a
-    function of ``represent`` and ``seed`` alone.
+    rows. Each metric has its own generator spawned from ``seed``, and so does each interval,
+    so the result is a function of ``represent`` and ``seed`` alone and the scores do not
+    depend on whether the intervals are computed.
     """
-    rngs = np.random.default_rng(seed).spawn(5)
+    rngs = np.random.default_rng(seed).spawn(6)
+    counts = {**RESAMPLES, **(resamples or {})}
+    boot = rngs[5].spawn(4) if intervals else [None] * 4
     factors = shapes.sample_factors(N_SAMPLE, rngs[0])
     codes = _checked(represent(factors), factors)
     pool_factors = shapes.sample_factors(POOL, rngs[4])
     pool_codes = _checked(represent(pool_factors), pool_factors)
     mig_score, mi = mig(codes, factors)
-    dci_scores = dci(codes, factors, rngs[1])
+    dci_scores = dci(codes, factors, rngs[1], boot=boot[0], resamples=counts)
     majority = majority_rates(factors)
-    return {
+    beta, beta_reps = _beta_vae(pool_factors, pool_codes, rngs[2], boot=boot[1], count=counts["beta_vae"])
+    factor, factor_reps = _factor_vae(pool_factors, pool_codes, rngs[3], boot=boot[2],
+                                      count=counts["factor_vae"])
+    out = {
         "version": VERSION,
-        "beta_vae": beta_vae_metric(pool_factors, pool_codes, rngs[2]),
-        "factor_vae": factor_vae_metric(pool_factors, pool_codes, rngs[3]),
+        "beta_vae": beta,
+        "factor_vae": factor,
         "mig": mig_score,
         "dci_disentanglement": dci_scores["dci_disentanglement"],
         "dci_completeness": dci_scores["dci_completeness"],
@@ -418,11 +558,18 @@ def score(represent: Represent, seed: int = 0) -> dict:
                     "factor_vae": {"votes": FACTOR_VAE_TRAIN + FACTOR_VAE_EVAL,
                                    "batch": FACTOR_VAE_BATCH}},
     }
+    if intervals:
+        reps = {"beta_vae": beta_reps, "factor_vae": factor_reps,
+                "mig": mig_replicates(codes, factors, boot[3], counts["mig"]), **dci_scores["replicates"]}
+        out.update({interval_key(name): percentile_interval(reps[name], out[name]) for name in SCORES})
+        out["intervals"] = {"level": LEVEL, "resamples": {name: len(reps[name]) for name in SCORES},
+                            "shift": {name: shift(reps[name], out[name]) for name in SCORES}}
+    return out
 
 
-def score_encoder(name: str, seed: int = 0) -> dict:
+def score_encoder(name: str, seed: int = 0, intervals: bool = True) -> dict:
     """``score`` of the reference encoder ``name`` (ground-truth, mixed or noise)."""
-    return {"encoder": name, **score(reference_encoder(name), seed=seed)}
+    return {"encoder": name, **score(reference_encoder(name), seed=seed, intervals=intervals)}
 
 
 def scorable(config: dict) -> bool:
@@ -495,15 +642,22 @@ SCORES = ("beta_vae", "factor_vae", "mig", "dci_disentanglement", "dci_completen
 
 def format_scores(scores: dict) -> str:
     """The plain-text report of ``score_run`` / ``score_encoder``: scores beside their chance
-    levels, then the MI matrix with the factors as columns."""
+    levels and intervals, then the MI matrix with the factors as columns."""
     who = (f"run {scores['run']} ({scores['variant']})" if "run" in scores
            else f"reference encoder {scores['encoder']}")
     who += f", {scores['latent_dim']} code dimensions"
     if pruned := scores.get("pruned_latents"):
         who += f"; {len(pruned)} pruned (pinned to the prior): " + ", ".join(f"z{j}" for j in pruned)
     lines = [who, "",
-             f"{'metric':<22}{'score':>7}{'chance':>8}"]
-    lines += [f"{name:<22}{scores[name]:>7.3f}{scores['chance'][name]:>8.3f}" for name in SCORES]
+             f"{'metric':<22}{'score':>7}{'chance':>8}   95% interval"]
+    for name in SCORES:
+        ci = scores.get(interval_key(name))
+        shown = f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci is not None else "not computed"
+        lines.append(f"{name:<22}{scores[name]:>7.3f}{scores['chance'][name]:>8.3f}   {shown}")
+    if "intervals" in scores:
+        counts = scores["intervals"]["resamples"]
+        lines += ["", "intervals: bootstrap over the evaluation samples, "
+                  + ", ".join(f"{n} resamples for {name}" for name, n in counts.items())]
     factors = scores["factors"]
     widths = [max(len(f), 5) + 2 for f in factors]
     lines += ["", "mutual information I(z_j; v_k), nats",

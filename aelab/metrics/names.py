@@ -62,6 +62,16 @@ METRICS: dict[str, tuple[str, str]] = {
                                                      "an image's pixels; lower is better."),
 }
 
+
+# each score stored with a 95% bootstrap interval beside it (``<key>_ci``, aelab.metrics.bootstrap): a
+# table shows it with its score ("0.452 [0.431, 0.470]", aelab.ui.tables.metric_table), never alone
+WITH_INTERVALS = ("knn_acc", "linear_acc", "pca_knn_acc", "pca_linear_acc", "trust PCA 2-D", "trust UMAP 2-D",
+                  "beta_vae", "factor_vae", "mig", "dci_disentanglement", "dci_completeness", "dci_informativeness")
+METRICS.update({f"{key}_ci": (f"{METRICS[key][0]}, 95% interval",
+                              "Where 95% of the score falls when its evaluation points are resampled (bootstrap); "
+                              "two runs whose intervals overlap are not clearly different.")
+                for key in WITH_INTERVALS})
+
 # logged loss terms (metrics.jsonl) -> (human name, one line); what the Runs page's curves show
 LOSS_TERMS: dict[str, tuple[str, str]] = {
     "loss": ("Total loss", "What the optimiser minimises: the reconstruction plus each penalty times its weight, "

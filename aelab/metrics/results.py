@@ -6,8 +6,11 @@ PCA and 2-D UMAP of the codes, the same two projections of the raw pixels and,
 for VAE-family runs, the mean KL per latent dimension. ``tsne-p<P>.safetensors`` holds the
 t-SNE view of those codes with perplexity P (one file per perplexity of ``TSNE_PERPLEXITIES``,
 made in the background on a page's demand). ``eval.json`` holds the
-``evaluate`` metrics. Both record the SHA-256 of the weights they were made
-from; a cache whose hash differs from the current weights is rebuilt, never trusted.
+``evaluate`` metrics. ``scores.json`` (the Latent space score table) and ``disentangle.json``
+hold scores with their bootstrap intervals (``<key>_ci``); a cache from before the intervals
+existed counts as stale and is scored again (in the background, ``aelab.metrics.background``).
+Each records the SHA-256 of the weights it was made from; a cache whose hash differs from the
+current weights is rebuilt, never trusted.
 One verb per cache operation: ``rebuild_*`` computes and writes now; ``refresh_caches``
 rebuilds only what is missing or stale; ``get_*`` returns the cached value, computing and
 writing it first when missing or stale; ``cached_*`` returns the cached value or None and
@@ -185,16 +188,23 @@ def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+EVAL_SCORES = ("knn_acc", "linear_acc", "pca_knn_acc", "pca_linear_acc")  # in eval.json, each with a ``_ci``
+
+
 def _eval_fresh(run: RunRef, digest: str) -> bool:
     """True if ``eval.json`` was made from these weights and holds only numbers (or lists of
-    them); a damaged or hand-edited file counts as stale and is rebuilt."""
+    them), each probe accuracy with its interval; a damaged or hand-edited file, or one made
+    before the intervals, counts as stale and is rebuilt."""
     try:
         scores = read_json(run / EVAL, "eval")
     except RunError:
         return False
+    from aelab.metrics.bootstrap import missing_intervals
+
     values = [v for k, v in scores.items() if k != "weights_sha256"]
     return scores.get("weights_sha256") == digest and "recon_mse" in scores and all(
-        _is_number(v) or (isinstance(v, list) and all(map(_is_number, v))) for v in values)
+        _is_number(v) or (isinstance(v, list) and all(map(_is_number, v))) for v in values) and not (
+        missing_intervals([scores], EVAL_SCORES))
 
 
 PROJECTIONS = ("index", "codes", "pca_codes", "umap_codes", "pca_pixels", "umap_pixels")
@@ -352,12 +362,24 @@ def get_latent_scores(run, progress: Callable[[str], None] | None = None) -> lis
         _, model, ds = _load_run(RunRef.unchecked(run))
         return latent_scores(model, ds, caches)
 
-    return _get_json(run, SCORES, compute)
+    return _get_json(run, SCORES, compute, _latent_current)
+
+
+LATENT_SCORES = ("knn_acc", "linear_acc", "trust PCA 2-D", "trust UMAP 2-D")  # each with a ``_ci``
+
+
+def _latent_current(rows: list[dict]) -> bool:
+    """False for a score table made before the scores had intervals: it is scored again."""
+    from aelab.metrics.bootstrap import missing_intervals
+
+    return not missing_intervals(rows, LATENT_SCORES)
 
 
 def cached_latent_scores(run) -> list[dict] | None:
-    """The cached score table if it matches the current weights, else None."""
-    return _json_if_fresh(RunRef.unchecked(run), SCORES)
+    """The cached score table if it matches the current weights (and has the intervals),
+    else None."""
+    rows = _json_if_fresh(RunRef.unchecked(run), SCORES)
+    return rows if rows is not None and _latent_current(rows) else None
 
 
 def get_disentanglement(run, progress: Callable[[str], None] | None = None) -> dict:

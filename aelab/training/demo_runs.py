@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from aelab.data.datasets import is_shapes
-from aelab.metrics.results import get_disentanglement, get_latent_scores, rebuild_caches
+from aelab.metrics.results import get_disentanglement, get_latent_scores, rebuild_caches, refresh_caches
 from aelab.models import get_variant
 from aelab.runs.folder import TRAIN_STATE, read_config, runs_root
 from aelab.runs.train import train_run
@@ -102,3 +102,24 @@ def finish_demo_run(run_dir: Path) -> None:
     if is_shapes(read_config(run_dir)["dataset"]):
         get_disentanglement(run_dir)
     (run_dir / TRAIN_STATE).unlink(missing_ok=True)
+
+
+def refresh_demo_runs(runs_dir=None, names: list[str] | None = None,
+                      say: Callable[[str], None] = print) -> list[Path]:
+    """Bring the caches of the demo runs in ``runs_dir`` up to date without training them again:
+    only what is missing or stale (another weights' hash, scores of an older definition or
+    without intervals) is computed, so the weights and every fresh cache stay as they are."""
+    root = runs_root(runs_dir)
+    refreshed = []
+    for name in names or list(DEMOS):
+        run_dir = root / name
+        if not (run_dir / "config.json").is_file():
+            say(f"{name}: not in {root}; make it with `python -m aelab demo-runs {name}`")
+            continue
+        say(f"caches for {name}")
+        refresh_caches(run_dir)
+        get_latent_scores(run_dir)
+        if is_shapes(read_config(run_dir)["dataset"]):
+            get_disentanglement(run_dir)
+        refreshed.append(run_dir)
+    return refreshed
