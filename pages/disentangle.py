@@ -156,7 +156,7 @@ if compared:
                "because the scored samples are large enough that the draw of sprites hardly moves a score.")
     ui.plot(score_intervals.comparison_figure(compared), key="dis_compare", name="scores_with_intervals")
     others = [c for c in compared if c[0] != run_names[run["id"]]] + [
-        (f"{name} (reference)", values) for name, values in score_intervals.reference_scores().items()]
+        (f"{name} (reference)", values) for name, values in disentangle_lesson.reference_scores().items()]
     st.markdown(f"**Which differences are real?** Against {run_names[run['id']]}, the run picked above "
                 "(values: the other's, then this run's):\n"
                 + "\n".join(f"- {line}" for line in score_intervals.differences(scores, others)))

@@ -92,6 +92,7 @@ def test_adagvae_needs_a_dataset_with_known_factors():
         validate_run("adagvae", "digits", {"latent_dim": 4})
 
 
+@pytest.mark.slow
 def test_trainer_feeds_pairs_that_differ_in_the_configured_factors(runs_dir, small_pool,
                                                                    monkeypatch):
     drawn, batches = [], []

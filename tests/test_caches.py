@@ -28,6 +28,7 @@ def vae_run(tmp_path_factory):
     return run
 
 
+@pytest.mark.slow
 def test_caches_hold_codes_projections_kl_and_metrics(vae_run):
     assert refresh_caches(vae_run) is True
     arrays = get_caches(vae_run)
@@ -44,6 +45,7 @@ def test_caches_hold_codes_projections_kl_and_metrics(vae_run):
     assert refresh_caches(vae_run) is False  # fresh: not rebuilt
 
 
+@pytest.mark.slow
 def test_stale_or_damaged_caches_are_rebuilt_not_trusted(vae_run):
     refresh_caches(vae_run)
     tensors, meta = read_tensors(vae_run / WEIGHTS)

@@ -123,6 +123,7 @@ def offered(at: AppTest, key: str) -> list[str]:
     return [o for o in box.options]
 
 
+@pytest.mark.slow
 def test_a_new_variant_appears_on_every_page_its_capabilities_fit(toys):
     prior, code = toys["toyprior"], toys["toycode"]
     assert capabilities_of("toyprior") == {"samples_prior", "kl_per_dim"}

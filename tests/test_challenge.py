@@ -90,6 +90,7 @@ def finish(run_dir: Path) -> None:
         finish_caches(run_dir, status)
 
 
+@pytest.mark.slow
 def test_three_students_are_ranked_by_their_runs_evaluation_against_pca(runs):
     cid = teacher_creates(runs)
     entries, screens = {}, {}
@@ -214,6 +215,7 @@ def test_an_entry_needs_a_name_and_the_challenges_variants(runs):
                                challenges.locked_train(challenges.load(runs, cid)))
 
 
+@pytest.mark.slow
 def test_the_projector_sees_new_entries_live_and_closing_stops_new_ones(runs):
     cid = teacher_creates(runs)
     finish(enter(student("Ada", cid), runs, 1e-3))

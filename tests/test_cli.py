@@ -38,6 +38,7 @@ def test_datasets_says_what_is_available_offline(capsys, tmp_path, monkeypatch):
     assert "npz:PATH" in rows
 
 
+@pytest.mark.slow
 def test_train_then_evaluate_json(runs_dir):
     done = run_cli("train", "--variant", "vae", "--dataset", "digits", "--epochs", "2",
                    "--latent-dim", "3", "--hidden", "32", "--seed", "1", "--device", "cpu",
@@ -135,6 +136,7 @@ def test_cuda_request_without_gpu_is_a_clear_error(runs_dir, capsys):
     assert "no CUDA GPU is available" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_evaluate_unknown_run_and_subprocess_exit_status(tmp_path):
     result = run_cli("evaluate", "no-such-run", "--runs-dir", str(tmp_path))
     assert result.returncode == 2

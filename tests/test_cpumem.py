@@ -32,6 +32,7 @@ print(sorted(faults_of_one_step() for _ in range(7))[3])
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="a glibc setting")
 def test_training_steps_reuse_freed_buffers_without_page_faults():
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -124,6 +124,7 @@ def test_a_pickle_named_npz_is_refused_unread(tmp_path):
         load_npz(path)
 
 
+@pytest.mark.slow
 def test_shipped_datasets_load_from_their_split_cache_without_sklearn(tmp_path, monkeypatch):
     """The first load writes the split to $AELAB_DATA; a later process reads the same arrays
     without importing sklearn or pandas (the start-up cost of `python -m aelab train`)."""

@@ -36,6 +36,7 @@ def shapes_run(tmp_path_factory):
 
 
 # --- reference encoders ---
+@pytest.mark.slow
 def test_true_factors_score_high(reference):
     gt = reference["ground-truth"]
     assert gt["mig"] >= 0.8
@@ -49,6 +50,7 @@ def test_true_factors_score_high(reference):
     assert mi[1, 1] == pytest.approx(math.log(6), rel=0.01)
 
 
+@pytest.mark.slow  # the reference encoders are scored once for these
 def test_a_rotation_of_the_true_factors_is_entangled_but_informative(reference):
     gt, mixed = reference["ground-truth"], reference["mixed"]
     assert mixed["mig"] <= gt["mig"] / 2
@@ -64,6 +66,7 @@ def test_a_rotation_of_the_true_factors_is_entangled_but_informative(reference):
             assert mixed[lenient] / gt[lenient] > mixed[strict] / gt[strict]
 
 
+@pytest.mark.slow  # the reference encoders are scored once for these
 def test_noise_scores_at_chance(reference):
     noise = reference["noise"]
     assert noise["chance"]["beta_vae"] == noise["chance"]["factor_vae"] == 0.2
@@ -77,6 +80,7 @@ def test_noise_scores_at_chance(reference):
     assert abs(noise["dci_informativeness"] - chance) < 0.05
 
 
+@pytest.mark.slow  # the reference encoders are scored once for these
 def test_true_factors_beat_their_rotation_which_beats_noise(reference):
     truth, mixed, noise = (reference[n] for n in ("ground-truth", "mixed", "noise"))
     for metric in ("mig", *OTHER):
@@ -87,6 +91,7 @@ def test_true_factors_beat_their_rotation_which_beats_noise(reference):
             assert truth[metric] > mixed[metric], metric
 
 
+@pytest.mark.slow
 def test_scores_are_reproducible_and_follow_the_seed(reference):
     again = D.score(D.reference_encoder("noise"), seed=0, intervals=False)
     assert again == {k: v for k, v in reference["noise"].items() if k != "encoder"}
@@ -174,6 +179,7 @@ def test_non_finite_codes_are_refused():
 
 
 # --- a trained run and the command line ---
+@pytest.mark.slow
 def test_a_trained_shapes_run_is_scored_from_the_command_line(shapes_run, capsys):
     assert main(["disentangle", shapes_run.name, "--runs-dir", str(shapes_run.parent),
                  "--json"]) == 0
@@ -197,6 +203,7 @@ def test_a_model_represents_factors_deterministically(shapes_run):
     assert codes.shape == (40, 6) and np.array_equal(codes, represent(factors))
 
 
+@pytest.mark.slow  # the reference encoders are scored once for these
 def test_plain_output_of_a_reference_encoder(reference, monkeypatch, capsys):
     cached = {k: v for k, v in reference["ground-truth"].items() if k != "encoder"}
     monkeypatch.setattr(D, "score", lambda represent, seed=0, **options: cached)
@@ -235,6 +242,7 @@ def test_command_line_errors(argv, message, tmp_path, capsys):
     assert err.startswith(f"error: {message}") and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_disentanglement_page_against_two_shapes_runs(shapes_run, tmp_path, monkeypatch):
     """The page explains every score, labels latents by the MIG-gap rule, shows two runs side
     by side on the same sprite and the trade-off table."""
@@ -315,6 +323,7 @@ def test_the_page_shows_the_reference_encoders_intervals_as_measured():
                 scores[f"{metric}_ci"], abs=5e-4)
 
 
+@pytest.mark.slow  # the reference encoders are scored once for these
 def test_the_page_shows_the_reference_encoders_as_measured(reference):
     from aelab.explore import disentangle_lesson
 

@@ -68,6 +68,7 @@ def sigmoid_decode(model, z, y=None) -> np.ndarray:
 
 
 # --- traversal ---
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["vae", "cvae"])
 def test_vae_range_is_symmetric_three_aggregate_posterior_std(models, digits, variant):
     model = models[variant]
@@ -203,6 +204,7 @@ def test_class_swap_grid_keeps_z_per_row_and_changes_label_per_column(models):
 
 
 # --- latent space ---
+@pytest.mark.slow
 def test_trustworthiness_is_one_for_a_perfect_view_and_lower_for_a_random_one(digits):
     x = digits.x_test.reshape(len(digits.x_test), -1)
     plane = np.random.default_rng(0).standard_normal((300, 2))

@@ -229,6 +229,7 @@ def highlighted(at: AppTest, labels: np.ndarray) -> list[list[int] | None]:
     ("vae", ["PCA of the codes", "UMAP of the codes", "PCA of the raw pixels (baseline)",
              "UMAP of the raw pixels (baseline)"]),
 ])
+@pytest.mark.slow
 def test_latent_page_shows_views_coloured_by_label_and_the_score_table(runs, name, views):
     at = open_page("latent", select=("lat_run", runs.id(name)))
     caches = runs.caches(name)
@@ -339,6 +340,7 @@ def test_selected_points_show_their_images_reconstructions_and_neighbours(runs, 
     assert highlighted(at, labels) == [None] * 5
 
 
+@pytest.mark.slow
 def test_a_run_without_caches_gets_them_computed_and_stored(tmp_path, monkeypatch):
     """Also a 1-D code: its views are padded to 2-D and Traversal has one slider."""
     root = tmp_path / "runs"

@@ -117,6 +117,7 @@ def test_run_commands_refuse_every_reference_outside_the_runs_folder(project, co
     assert snapshot(project["runs"]) == inside_before  # the link and notarun are untouched
 
 
+@pytest.mark.slow
 def test_runs_delete_dot_in_the_project_folder_deletes_nothing(project):
     """The reported disaster: ``python -m aelab runs delete .`` typed in the project folder."""
     before = snapshot(project["root"])
@@ -308,6 +309,7 @@ def _readers(name: str):
     }[name]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", RUN_FILES)
 def test_each_damaged_run_file_reads_as_damaged_or_one_sentence(good_run, tmp_path, monkeypatch,
                                                                   capsys, name):
@@ -365,6 +367,7 @@ def test_non_finite_weights_are_one_sentence_naming_the_run(good_run, tmp_path, 
     record("non-finite weights", True, True)
 
 
+@pytest.mark.slow
 def test_every_page_keeps_working_beside_damaged_runs(good_run, tmp_path, monkeypatch):
     """A runs folder with one damaged run per file and a healthy one: every page renders
     without an exception (the damaged runs show as damaged or as one sentence)."""

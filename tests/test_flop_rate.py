@@ -18,6 +18,7 @@ def test_paired_shares_pair_each_window_with_its_own_matmul():
         flop_rate.paired_shares([1.0, 2.0, 3.0], [1.0, 2.0])
 
 
+@pytest.mark.slow
 def test_efficiency_times_a_matmul_after_every_logged_window():
     case = ("tiny MLP VAE", "vae", "digits", {"latent_dim": 4, "hidden": "32", "arch": "mlp"},
             {"epochs": 2, "batch_size": 64, "lr": 1e-3, "log_every": 5})

@@ -33,6 +33,8 @@ from aelab.runs.folder import load_model, read_config
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 
 
+pytestmark = pytest.mark.slow  # scores or evaluates trained weights for every test
+
 def run_of(step: str, i: int = 0) -> Path:
     """The i-th demo run the Lesson's screen ``step`` shows."""
     return CHECKPOINTS / BY_KEY[step].runs[i]
@@ -77,6 +79,7 @@ def flat(x: np.ndarray) -> np.ndarray:
 
 
 # --- 1. undercomplete AE vs PCA ---
+@pytest.mark.slow
 def test_the_16_number_code_beats_pca_with_16_components(model, digits, pca_for):
     run = run_of("ae-pca")
     ae = model(run)
@@ -91,6 +94,7 @@ def test_the_16_number_code_beats_pca_with_16_components(model, digits, pca_for)
 
 
 # --- 2. denoising ---
+@pytest.mark.slow
 def test_the_denoising_demo_beats_pca_on_its_corruption_raised(model, digits, pca_for):
     run = run_of("denoising")
     config = model(run).config
@@ -156,6 +160,7 @@ def test_the_legends_norm_is_the_jacobians_frobenius_norm(model, digits):
 
 
 # --- 5. VAE ---
+@pytest.mark.slow
 def test_the_vae_code_space_is_the_prior_and_its_samples_look_like_digits(model, digits, pixel_classifier):
     vae = model(run_of("vae"))
     assert is_vae(vae)
@@ -223,6 +228,7 @@ def test_the_cvae_writes_the_asked_class_in_the_style_of_z(model, digits, pixel_
     assert (residual.mean(1) ** 2).sum() * classes / (residual ** 2).sum() > 0.6
 
 
+@pytest.mark.slow
 def test_the_cvae_code_holds_less_class_than_the_vae_code(model, digits):
     """"The code no longer needs to store the digit's class": a logistic regression on the codes
     names the class of 35% of test digits from the CVAE's, 83% from the VAE's (chance 10%)."""

@@ -191,6 +191,7 @@ def small_pool(monkeypatch):
     data._shapes_pool.cache_clear()
 
 
+@pytest.mark.slow
 def test_shapes32_trains_from_its_pool_with_a_live_mig_and_a_time_limit(runs_dir, small_pool):
     ds = data.load_dataset("shapes32")
     images, labels, factors = ds.pool()
@@ -296,6 +297,7 @@ def test_train_page_preset_fills_the_form_and_the_user_can_change_it(app_runs):
     assert config["train"]["live_mig_seconds"] == preset.train["live_mig_seconds"]
 
 
+@pytest.mark.slow
 def test_runs_page_plots_the_live_mig_the_trainer_wrote(app_runs, small_pool):
     import json
 
@@ -355,6 +357,7 @@ def test_pruning_pins_a_collapsed_latent_to_the_prior_and_is_saved_only_when_on(
     assert model.prune() == [1, 3, 5] and model.pruned_latents() == list(range(6))
 
 
+@pytest.mark.slow
 def test_training_averages_the_kl_and_prunes_when_it_ends(runs_dir, small_pool, capsys):
     run_dir = prepare_run("betatcvae", "shapes32", {"arch": "burgess", "hidden": "4,4,4,4",
                                                    "latent_dim": 4, "prune_kl_below": 1e6},

@@ -44,6 +44,7 @@ def wait_for(predicate, timeout=60.0):
     raise AssertionError("timed out")
 
 
+@pytest.mark.slow
 def test_two_runs_with_a_limit_of_one_run_one_after_the_other(manager):
     first = manager.submit("ae", "digits", TWO_LAYERS, train_params(epochs=30))
     second = manager.submit("vae", "digits", TWO_LAYERS, train_params(epochs=3))
@@ -57,6 +58,7 @@ def test_two_runs_with_a_limit_of_one_run_one_after_the_other(manager):
     assert a["pid"] != b["pid"] and a["device"] == "CPU"
 
 
+@pytest.mark.slow
 def test_kill_9_marks_interrupted_and_resume_matches_an_uninterrupted_run(manager, runs_dir):
     run = manager.submit("denoising", "digits", TWO_LAYERS,
                          train_params(epochs=60, seed=3, checkpoint_seconds=0.05))
@@ -81,6 +83,7 @@ def test_kill_9_marks_interrupted_and_resume_matches_an_uninterrupted_run(manage
     assert all(torch.equal(resumed[k], uninterrupted[k]) for k in uninterrupted)
 
 
+@pytest.mark.slow
 def test_cancel_stops_within_two_seconds_and_resume_finishes(manager):
     run = manager.submit("ae", "digits", TWO_LAYERS, train_params(epochs=2000))
     wait_for(lambda: manager.status(run)["state"] == "running"
@@ -95,6 +98,7 @@ def test_cancel_stops_within_two_seconds_and_resume_finishes(manager):
         manager.cancel(run)
 
 
+@pytest.mark.slow
 def test_a_failing_run_ends_failed_with_its_message_and_the_other_is_unaffected(manager, tmp_path):
     import numpy as np
 
@@ -116,6 +120,7 @@ def test_cancelling_a_queued_run_never_starts_it(runs_dir):
     assert manager.resume(run)["state"] == "queued"
 
 
+@pytest.mark.slow
 def test_kills_at_random_instants_never_leave_an_unreadable_checkpoint(runs_dir):
     """Checkpoints are written every few milliseconds; kill -9 lands at random points."""
     rng = random.Random(0)
@@ -164,6 +169,7 @@ def test_damaged_status_and_config_are_listed_as_damaged(runs_dir, capsys):
     assert not (runs_dir / broken_status).exists()
 
 
+@pytest.mark.slow
 def test_one_supervisor_per_runs_folder(runs_dir):
     manager = RunManager(runs_dir, max_parallel=1)
     manager.submit("ae", "digits", TWO_LAYERS, train_params(epochs=20))
@@ -195,6 +201,7 @@ def test_cli_unknown_run_ids(argv, message, runs_dir, capsys):
     assert message in err and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_cli_background_show_and_refusals(runs_dir, capsys):
     done = subprocess.run([sys.executable, "-m", "aelab", "train", "--variant", "ae", "--dataset",
                            "digits", "--epochs", "2", "--latent-dim", "3", "--background",

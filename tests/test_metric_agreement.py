@@ -18,6 +18,8 @@ AGREEMENT = 0.05  # |aelab - disentanglement_lib|
 SEEDS = range(3)
 
 
+pytestmark = pytest.mark.slow  # scores or evaluates trained weights for every test
+
 def model_like(factors: np.ndarray) -> np.ndarray:
     """A code like a half-trained beta-VAE's: shape and scale partly mixed, the positions
     rotated by 45 degrees, orientation not encoded, squashed by tanh, Gaussian noise (a pure
@@ -52,6 +54,7 @@ def spread():
     return {name: np.array([ours(rep, seed) for seed in SEEDS]) for name, rep in ENCODERS.items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ENCODERS)
 def test_seed_to_seed_spread_is_small(spread, name):
     ranges = np.ptp(spread[name], axis=0)
@@ -59,6 +62,7 @@ def test_seed_to_seed_spread_is_small(spread, name):
     assert (ranges < SPREAD).all(), ranges
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ENCODERS)
 def test_agreement_with_disentanglement_lib(spread, name):
     # the reference on 2,000 + 2,000 points: its own sampling spread is about 0.01

@@ -62,6 +62,7 @@ def test_the_trainer_gets_fused_adam_on_cpu(device, kind):
     assert isinstance(adam(torch.nn.Linear(2, 2).parameters(), 1e-3, torch.device(device)), kind)
 
 
+@pytest.mark.slow
 def test_no_dynamo_import():
     code = ("import sys, torch; from aelab.training.optim import FusedAdam; net = torch.nn.Linear(3, 2); "
             "o = FusedAdam(net.parameters(), 1e-3); net(torch.ones(1, 3)).sum().backward(); "

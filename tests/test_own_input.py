@@ -93,7 +93,7 @@ def values(trace: dict, axis: str) -> np.ndarray:
     (stroke_png(fmt="GIF"), "The file is not a PNG or JPEG image"),
     (stroke_png()[:300], "The image file is damaged"),
     (b"\x89PNG" + bytes(21 * 2**20), "The image takes 21.0 MB, more than the 20 MB limit"),
-])
+], ids=["empty", "text", "pickle", "gif", "truncated", "21-mb"])
 def test_bad_files_are_one_sentence(data, sentence):
     with pytest.raises(own.InputError) as caught:
         own.read_image(data)
@@ -250,6 +250,7 @@ def shown(at: AppTest, media, caption: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(data)))
 
 
+@pytest.mark.slow
 def test_denoiser_shows_what_it_makes_of_a_corrupted_drawing(runs, monkeypatch, media):
     at = page(runs, "demo-denoising", data_url(stroke_png()), monkeypatch, own_corrupt=True)
     ref = RunRef.unchecked(runs / "demo-denoising")

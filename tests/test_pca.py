@@ -64,6 +64,7 @@ def test_pca_keeps_at_most_as_many_components_as_the_data_allows():
     np.testing.assert_allclose(model.inverse_transform(model.transform(x)), x, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_fitting_the_apps_pca_does_not_import_scikit_learn():
     """A page's first visit on a fresh server pays for every import; scipy.stats and
     sklearn took about 1 s, more than the fit."""

@@ -38,6 +38,7 @@ def project(tmp_path):
     return project
 
 
+@pytest.mark.slow
 def test_a_run_made_with_train_out_is_accepted_by_every_command(project):
     done = aelab("train", *TINY, "--out", "runs/class1", cwd=project)
     assert done.returncode == 0, done.stderr

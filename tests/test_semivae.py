@@ -125,6 +125,7 @@ def test_semivae_refuses_too_few_latents_too_many_labels_and_data_without_factor
     assert "labels" not in model.loss(x, model(x))[1]
 
 
+@pytest.mark.slow
 def test_trainer_gives_semivae_the_first_training_images_and_their_factors(runs_dir, small_pool,
                                                                         monkeypatch):
     given = []

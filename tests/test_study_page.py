@@ -53,6 +53,7 @@ def open_study_page(root, monkeypatch, **query) -> AppTest:
     return at
 
 
+@pytest.mark.slow
 def test_the_summary_is_the_mean_and_spread_over_seeds(study_root):
     rows = trial_rows(study_root, SPEC.id)
     assert len(rows) == 4 and all(r["state"] == "done" for r in rows)

@@ -36,6 +36,7 @@ def fresh(run_dir, perplexity: int) -> np.ndarray:
     return project_2d(get_caches(ref)["codes"], "tsne", ref.config["train_config"].seed, perplexity)
 
 
+@pytest.mark.slow
 def test_cli_caches_tsne_equal_to_a_fresh_computation(run, capsys):
     assert cached_tsne(run, 15) is None  # never computed: nothing to show
     assert main(["tsne", str(run), "--perplexity", "15"]) == 0
@@ -48,6 +49,7 @@ def test_cli_caches_tsne_equal_to_a_fresh_computation(run, capsys):
     np.testing.assert_array_equal(get_tsne(run, 15), cached)  # read back, not recomputed
 
 
+@pytest.mark.slow
 def test_background_process_writes_the_same_view(run):
     """The page's way: a background ``python -m aelab tsne`` process, polled until ready."""
     assert start_scoring(run, "tsne-5")
@@ -77,6 +79,7 @@ def test_a_perplexity_not_offered_is_one_sentence(run, capsys):
     assert "invalid choice" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_latent_page_offers_tsne_and_shows_the_cached_view(run, monkeypatch):
     monkeypatch.setenv("AELAB_RUNS", str(run.parent))
     at = open_page("latent")

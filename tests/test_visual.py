@@ -99,6 +99,7 @@ def rows_spec(rows) -> list[dict]:
 
 
 # --- the Runs page ---
+@pytest.mark.slow
 @pytest.mark.parametrize("name, variants", [("loss-ae", ("ae",)),
                                             ("loss-overlay", ("ae", "denoising", "vae"))])
 def test_loss_figure(fixture_runs, name, variants):

@@ -72,12 +72,20 @@ UNUSED = "unused"
 UNUSED_NATS = 0.01  # a dimension with less information than this about every factor is unused
 
 
+def reference_scores() -> dict[str, dict]:
+    """The reference encoders' scores and intervals (``REFERENCE`` and ``REFERENCE_CI``, as
+    ``python -m aelab disentangle --encoder NAME --json`` measures them)."""
+    from aelab.metrics.bootstrap import interval_key
+
+    return {encoder: {**values, **{interval_key(m): ci for m, ci in REFERENCE_CI[encoder].items()}}
+            for encoder, values in REFERENCE.items()}
+
+
 def metric_rows(scores: dict) -> list[dict]:
     """One row per score: its value for the run, definition, chance, reference encoders and
     the published range; the run's and each reference encoder's 95% interval beside its value
     (``"<column>_ci"``: [lo, hi], None where the scores have none), which
     ``aelab.ui.tables.metric_table`` shows as "0.452 [0.431, 0.470]"."""
-    from aelab.explore.score_intervals import reference_scores
     from aelab.metrics.bootstrap import interval_key
 
     references = {f"{encoder} (reference)": values for encoder, values in reference_scores().items()}

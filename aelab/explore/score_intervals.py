@@ -28,15 +28,6 @@ def score_columns(scores: dict) -> dict:
             for column, value in ((name, scores[name]), (interval_key(name), scores.get(interval_key(name))))}
 
 
-def reference_scores() -> dict[str, dict]:
-    """The reference encoders' scores and intervals (``disentangle_lesson.REFERENCE`` and
-    ``REFERENCE_CI``, as ``python -m aelab disentangle --encoder NAME --json`` measures them)."""
-    from aelab.explore.disentangle_lesson import REFERENCE, REFERENCE_CI
-
-    return {encoder: {**values, **{interval_key(m): ci for m, ci in REFERENCE_CI[encoder].items()}}
-            for encoder, values in REFERENCE.items()}
-
-
 def overlapping(a: dict, b: dict, name: str) -> bool | None:
     """True if the intervals of score ``name`` of two scorings overlap (the two are not
     clearly different), None when either has no interval."""
@@ -74,6 +65,8 @@ def comparison_figure(entries: list[tuple[str, dict]], references: dict[str, dic
     from aelab.metrics.names import metric_name
 
     names = [metric_name(m) for m in SCORES]
+    from aelab.explore.disentangle_lesson import reference_scores  # the data below this module
+
     references = reference_scores() if references is None else references
     rows = [(label, scores, False) for label, scores in entries]
     rows += [(f"{name} (reference)", scores, True) for name, scores in references.items()]
