@@ -67,6 +67,9 @@ if selected:
     st.markdown("**Nearest neighbours in code space of the first selected point**")
     ui.image(image_grid([ds.x_test[caches["index"][near]]], scale=scale))
 
+with st.expander("The latent space as it learns", icon=":material/movie:"):
+    ui.timelapse(run_dir, key="lat_timelapse")
+
 st.subheader("Scores")
 st.caption("5-NN and linear-probe accuracy (fitted on the train split, scored on these test "
            "points) and trustworthiness of each 2-D view (scikit-learn; 1 = neighbours kept).")

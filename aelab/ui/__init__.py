@@ -11,6 +11,7 @@ Pages use ``from aelab import ui`` and ``ui.<name>``; the helpers live in module
 - ``scores``: scores computed in the background, shown when ready
 - ``picking``: pick a run (kept in the URL) and open it
 - ``widgets``: config forms, errors, plots, images
+- ``timelapse``: the latent space as it learns (a run's probe codes through training)
 """
 from aelab.runs.labels import (
                        dataset_label,
@@ -54,6 +55,7 @@ from aelab.ui.sessions import (
                        with_owners,
 )
 from aelab.ui.shell import PRESENTER_CSS, presenter_mode, run_app, within_app
+from aelab.ui.timelapse import timelapse
 from aelab.ui.urlstate import url_multiselect, url_number, url_selectbox
 from aelab.ui.widgets import (
                        FIELD_LABELS,
@@ -75,6 +77,6 @@ __all__ = [
     "order_runs", "pca", "phase_of", "pick_run", "plot", "presenter_mode", "run_app", "run_label",
     "run_key", "run_labels", "run_ref", "run_warnings", "runs_dir", "scores_for", "session_owner",
     "settings_widgets", "shared", "show_error", "start_study", "store_upload", "store_upload_once",
-    "submit_run", "teacher_sign_in", "traversals_for", "upload_note", "uploads_dir", "url_multiselect",
+    "submit_run", "teacher_sign_in", "timelapse", "traversals_for", "upload_note", "uploads_dir", "url_multiselect",
     "url_number", "url_selectbox", "web_decoder_for", "with_owners", "within_app",
 ]
