@@ -80,7 +80,7 @@ def step_label(step: int, per_epoch: int) -> str:
     return f"step {step} (epoch {step / max(per_epoch, 1):.4g})"
 
 
-def timelapse_figure(probes: dict, height: int = 560):
+def timelapse_figure(probes: dict, height: int = 620):
     """One Plotly figure of ``read_probes``' frames: the aligned 2-D map of the probe codes
     (one colour per label), the shown images over their reconstructions and, for the VAE
     family, active latents over the steps with each collapse marked; a slider over the
@@ -153,17 +153,17 @@ def timelapse_figure(probes: dict, height: int = 560):
     play = {"frame": {"duration": FRAME_MS, "redraw": True}, "fromcurrent": False,
             "transition": {"duration": 0}, "mode": "immediate"}
     figure.update_layout(
-        height=height, margin=dict(l=40, r=20, t=40, b=40),
-        legend=dict(title_text="label", orientation="h", y=-0.22, itemclick=False,
+        height=height, margin=dict(l=40, r=20, t=40, b=170),
+        legend=dict(title_text="label", orientation="h", y=-0.36, yanchor="top", itemclick=False,
                     itemdoubleclick=False, itemsizing="constant"),
-        updatemenus=[dict(type="buttons", direction="left", x=0.0, y=-0.06, xanchor="left",
+        updatemenus=[dict(type="buttons", direction="left", x=0.0, y=-0.2, xanchor="left",
                           yanchor="top", showactive=False, pad=dict(t=0, r=10), buttons=[
                               dict(label="Play", method="animate", args=[None, play]),
                               dict(label="Pause", method="animate",
                                    args=[[None], {"frame": {"duration": 0, "redraw": False},
                                                   "mode": "immediate"}])])],
-        sliders=[dict(active=last, x=0.12, len=0.88, y=-0.02, yanchor="top", pad=dict(t=0),
-                      currentvalue=dict(prefix="", font=dict(size=13)),
+        sliders=[dict(active=last, x=0.14, len=0.86, y=-0.13, yanchor="top", pad=dict(t=0),
+                      currentvalue=dict(prefix="", font=dict(size=14, color="#31333f")),
                       font=dict(color="rgba(0,0,0,0)"),  # one tick per frame: no tick labels
                       steps=[dict(label=step_label(int(s), per_epoch), method="animate",
                                   args=[[str(int(s))], {"frame": {"duration": 0, "redraw": True},
