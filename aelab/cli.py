@@ -1,5 +1,5 @@
 """``python -m aelab`` (the ``aelab`` console script): variants, datasets, train, runs, sweep,
-evaluate, disentangle.
+evaluate, disentangle, latent-scores, export.
 
 Bad arguments exit with status 2 and one line on stderr saying what is wrong,
 before anything is trained or written.
@@ -89,7 +89,7 @@ def _train_params(args) -> tuple[dict, dict]:
     for flag, key in (("latent_dim", "latent_dim"), ("arch", "arch"), ("hidden", "hidden")):
         if getattr(args, flag) is not None:
             model[key] = getattr(args, flag)
-    for key in ("epochs", "batch_size", "lr", "seed", "device"):
+    for key in ("epochs", "batch_size", "lr", "seed", "device", "precision"):
         if getattr(args, key) is not None:
             train[key] = getattr(args, key)
     return model, train
@@ -240,6 +240,8 @@ def cmd_sweep(args) -> int:
     params = _parse_params(args.param)
     if args.epochs is not None:
         params["epochs"] = str(args.epochs)
+    if args.precision is not None:
+        params["precision"] = args.precision
     spec = StudySpec(args.variant, args.dataset, parse_grid(args.grid or []), args.seeds,
                      params, args.study)
     spec.validate()  # before any folder is written or a cluster is started
@@ -337,6 +339,36 @@ def cmd_latent_scores(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    """A run as one HTML file that opens from disk with no server, plus the Embedding
+    Projector's files (aelab.explore.export); the output folder is checked before anything
+    is computed and again before writing."""
+    from aelab.explore.export import check_out, export_run, file_names, write_export
+    from aelab.runs.refs import RunRef
+
+    run = RunRef.checked(args.run, args.runs_dir, anywhere=True)
+    check_out(args.out, file_names(run.run_id), args.force)
+    files = export_run(run, lambda message: print(f"{message}...", file=sys.stderr))  # caches, if stale
+    for path in write_export(files, args.out, args.force):
+        print(path)
+    return 0
+
+
+def cmd_tsne(args) -> int:
+    """The t-SNE view of a run's cached codes with one perplexity, cached in its folder
+    (started in the background by the Latent space page)."""
+    from aelab.metrics.results import get_tsne
+    from aelab.runs.refs import RunRef
+
+    view = get_tsne(RunRef.checked(args.run, args.runs_dir, anywhere=True), args.perplexity)
+    print(json.dumps(view.tolist()) if args.json else f"t-SNE of {len(view)} codes (perplexity {args.perplexity})")
+    return 0
+
+
+PRECISION_HELP = ("fp32 (default), bf16 (bfloat16 autocast, float32 weights and loss) or auto "
+                  "(bf16 where it is at least 1.5x faster)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m aelab", description="aelab: autoencoders of the survey.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -366,6 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden", help="comma-separated sizes, e.g. 400,200")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--precision", help=PRECISION_HELP)
     p.add_argument("--param", action="append", metavar="NAME=VALUE",
                    help="a variant parameter, e.g. --param beta=4 (repeatable)")
     p.add_argument("--runs-dir", help="runs folder (default $AELAB_RUNS or ./checkpoints)")
@@ -391,6 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a model or training parameter and its values (repeatable; values "
                         "split on ';' instead when a value holds commas, e.g. hidden=64,32;128)")
     p.add_argument("--seeds", type=int, default=1, help="seeds 0..K-1 for every grid point")
+    p.add_argument("--precision", help=PRECISION_HELP + " for every trial")
     p.add_argument("--param", action="append", metavar="NAME=VALUE",
                    help="a fixed model or training parameter for every trial (repeatable)")
     p.add_argument("--study", help="study id (default: derived from the settings, so the same "
@@ -448,6 +482,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-dir")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_latent_scores)
+
+    p = sub.add_parser("export", help="a run to take home: one HTML file that opens with no "
+                                      "server (decoder, sliders, code map), plus the Embedding "
+                                      "Projector's vectors.tsv, metadata.tsv and sprite")
+    p.add_argument("run", help="run id, or a run folder (in the runs folder or made by "
+                                "train --out)")
+    p.add_argument("--out", required=True, help="folder to write the files into (made if missing)")
+    p.add_argument("--force", action="store_true",
+                   help="replace the files of an earlier export in --out (nothing else is touched)")
+    p.add_argument("--runs-dir")
+    p.set_defaults(func=cmd_export)
+
+    from aelab.runs.folder import TSNE_PERPLEXITIES
+
+    p = sub.add_parser("tsne", help="t-SNE view of a run's cached codes (scikit-learn; cached)")
+    p.add_argument("run", help="run id, or a run folder (in the runs folder or made by "
+                                "train --out)")
+    p.add_argument("--perplexity", type=int, default=30, choices=TSNE_PERPLEXITIES)
+    p.add_argument("--runs-dir")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_tsne)
     return parser
 
 

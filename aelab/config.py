@@ -138,11 +138,14 @@ def _check_rules(name: str, value: Any, rules) -> None:
 
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("fp32", "bf16", "auto")  # aelab.training.precision says what each means
 
 
 @dataclass
 class TrainConfig(Settings):
     """How a run is trained (stored in ``config.json`` beside the model settings)."""
+
+    saved_without: ClassVar[dict[str, Any]] = {"precision": "fp32"}  # runs saved before it
 
     epochs: int = param(0, "passes over the training split; 0 = the default budget, as many "
                            "epochs as about 1500 optimizer steps take on the dataset "
@@ -158,6 +161,11 @@ class TrainConfig(Settings):
                                "for the explore pages (background runs)")
     max_minutes: float = param(0.0, "stop after this many minutes of training even if epochs "
                                     "remain (0 = no time limit)", ge=0.0)
+    precision: str = param("fp32", "number format of training: fp32; bf16 = the forward and "
+                                   "backward in bfloat16 autocast, weights, optimizer and loss "
+                                   "in float32; auto = bf16 where it is at least 1.5x faster "
+                                   "(CUDA GPUs with bf16, CPUs with fast bfloat16 matmuls), "
+                                   "else fp32", choices=PRECISIONS)
     live_mig_seconds: float = param(0.0, "shapes datasets: score MIG on a small fixed sample "
                                          "every this many seconds into metrics.jsonl (0 = off)",
                                     ge=0.0)

@@ -3,8 +3,16 @@
 and as a share of the machine's matmul rate (``efficiency``, see ``bench/flop_rate.py``).
 
     python bench/train_speed.py efficiency
+    python bench/train_speed.py precision               # bf16 against fp32 step time, same run
     python bench/train_speed.py pythae --repeats 3      # each train call in a fresh process
     python bench/train_speed.py pythae --repeats 3 --threads 1   # both libraries on 1 thread
+
+The ``precision`` comparison: the trainer's step time (``train_run``'s logged rate, median
+over its log windows) with ``precision`` fp32 and bf16, alternating in one process, for the
+Burgess net on shapes32 and shapes64, the 32-64 conv net on shapes64 and the MLP VAE; the
+ratio of each pair, the 1024x1024 bfloat16 / float32 matmul rate ratio and the CPU model.
+
+    python bench/train_speed.py precision --threads 1 --repeats 3   # steadier when shared
 
 The ``plain`` comparison:
 
@@ -53,7 +61,7 @@ from torchvision import transforms
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo's aelab, not installed
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # flop_rate
 from aelab.data.datasets import load_dataset
-from aelab.runs.folder import load_model, read_metrics
+from aelab.runs.folder import load_model, read_config, read_metrics
 from aelab.runs.train import train_run
 from aelab.training.setup import prepare_run, resolve_device
 
@@ -199,8 +207,106 @@ def compare_pythae(epochs: int, repeats: int, threads: int = 0) -> dict:
             "per_repeat": {who: [r["seconds"] for r in rows] for who, rows in runs.items()}}
 
 
+# (name, variant, dataset, model settings, batch size): the issue's conv nets, and the MLP
+PRECISION_CASES = (
+    ("Burgess beta-VAE, shapes32, batch 128", "betavae", "shapes32",
+     {"arch": "burgess", "latent_dim": 10}, 128),
+    ("Burgess beta-VAE, shapes64, batch 128", "betavae", "shapes64",
+     {"arch": "burgess", "latent_dim": 10}, 128),
+    ("conv beta-VAE 32-64, shapes64, batch 64", "betavae", "shapes64",
+     {"arch": "conv", "latent_dim": 10}, 64),
+    ("MLP VAE 784-400-20, mnist5k, batch 128", "vae", "mnist5k",
+     {"arch": "mlp", "hidden": "400", "latent_dim": 20}, 128),
+)
+
+
+def step_ms(variant, dataset, model, batch, precision, seconds) -> float:
+    """Median milliseconds per optimizer step of the real trainer (``train_run``) over its
+    log windows, the first (warm-up) window left out, in ``seconds`` of training."""
+    with tempfile.TemporaryDirectory() as runs_dir:
+        run_dir = prepare_run(variant, dataset, model,
+                              {"epochs": 1000, "batch_size": batch, "max_minutes": seconds / 60,
+                               "log_every": 5, "precision": precision, "device": "cpu",
+                               "caches": False, "seed": 0}, runs_dir=runs_dir)
+        if read_config(run_dir)["precision"]["used"] != precision:
+            raise SystemExit(f"{variant} did not train in {precision}: "
+                             f"{read_config(run_dir)['precision']['reason']}")
+        status = train_run(run_dir)
+        if status["state"] != "done":
+            raise SystemExit(f"{variant} {precision} ended {status['state']}: {status.get('error')}")
+        rates = [row["samples_per_second"] for row in read_metrics(run_dir) if "loss" in row]
+        if not rates:
+            raise SystemExit(f"{variant} {precision}: no log window in {seconds:g} s of training "
+                             f"({status['step']} steps); give more --seconds")
+        return 1e3 * batch / statistics.median(rates[1:] or rates)
+
+
+def matmul_rates(n: int = 1024, repeats: int = 10) -> dict:
+    """GFLOP/s of an n x n matmul: float32 through torch's ``@`` (MKL) and oneDNN, bfloat16
+    through ``@`` (oneDNN); the best of ``repeats`` each, interleaved."""
+    from aelab.models.nn import onednn_mm
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a16, b16 = a.bfloat16(), b.bfloat16()
+    kernels = {"fp32_mkl": lambda: a @ b, "fp32_onednn": lambda: onednn_mm(a, b),
+               "bf16": lambda: a16 @ b16}
+    best = dict.fromkeys(kernels, float("inf"))
+    for fn in kernels.values():
+        fn()
+    for _ in range(repeats):
+        for name, fn in kernels.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return {name: 2 * n ** 3 / t / 1e9 for name, t in best.items()}
+
+
+def compare_precision(repeats: int, seconds: float) -> dict:
+    """Each case's trainer step in fp32 and bf16, alternating ``repeats`` times in this
+    process (median of each), the ratio fp32 / bf16, the bf16 / fp32 matmul rate ratio and
+    the CPU it ran on."""
+    from aelab.training.precision import cpu_flags, cpu_model
+
+    rows = []
+    for name, variant, dataset, model, batch in PRECISION_CASES:
+        load_dataset(dataset)  # rendered or read before any timing
+        times = {"fp32": [], "bf16": []}
+        for _ in range(repeats):
+            for precision in times:
+                times[precision].append(step_ms(variant, dataset, model, batch, precision, seconds))
+        med = {p: statistics.median(t) for p, t in times.items()}
+        rows.append({"case": name, "fp32_ms": med["fp32"], "bf16_ms": med["bf16"],
+                     "speedup": med["fp32"] / med["bf16"], "per_repeat": times})
+    rates = matmul_rates()
+    flags = sorted(cpu_flags() & {"avx512_bf16", "amx_bf16", "amx_tile", "avx512f", "avx2"})
+    return {"cpu": cpu_model(), "bf16_flags": flags, "threads": torch.get_num_threads(),
+            "torch": torch.__version__, "repeats": repeats, "seconds_per_run": seconds,
+            "matmul_gflops": rates, "matmul_bf16_vs_fp32": rates["bf16"] / rates["fp32_onednn"],
+            "matmul_bf16_vs_fp32_mkl": rates["bf16"] / rates["fp32_mkl"], "cases": rows}
+
+
+def print_precision(result: dict) -> None:
+    print(f"CPU {result['cpu']} (flags: {', '.join(result['bf16_flags']) or 'none of note'}), "
+          f"{result['threads']} threads, torch {result['torch']}, median of {result['repeats']} "
+          f"runs of {result['seconds_per_run']:g} s each, fp32 and bf16 alternating")
+    print(f"{'case':<42}{'fp32 ms':>9}{'bf16 ms':>9}{'bf16 speed-up':>15}")
+    for row in result["cases"]:
+        print(f"{row['case']:<42}{row['fp32_ms']:>9.1f}{row['bf16_ms']:>9.1f}{row['speedup']:>14.2f}x")
+    rates = result["matmul_gflops"]
+    print(f"1024x1024 matmul: bf16 {rates['bf16']:.0f} GFLOP/s, fp32 {rates['fp32_onednn']:.0f} "
+          f"(oneDNN, what aelab's layers use) / {rates['fp32_mkl']:.0f} (torch's @, MKL): bf16 "
+          f"{result['matmul_bf16_vs_fp32']:.2f}x oneDNN's fp32, "
+          f"{result['matmul_bf16_vs_fp32_mkl']:.2f}x MKL's")
+    print("target (issue 30): the conv nets at least 1.6x their fp32 step on an AMX CPU")
+
+
 def other_parts(args) -> None:
-    """``efficiency`` or ``pythae``: print a table (or one JSON object with --json)."""
+    """``efficiency``, ``pythae`` or ``precision``: print a table (or one JSON object with
+    --json)."""
+    if args.part == "precision":
+        result = compare_precision(args.repeats, args.seconds)
+        print(json.dumps(result)) if args.json else print_precision(result)
+        return
     if args.part == "efficiency":
         from flop_rate import efficiency
 
@@ -238,11 +344,14 @@ def other_parts(args) -> None:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("part", nargs="?", choices=("plain", "pythae", "efficiency"), default="plain")
+    ap.add_argument("part", nargs="?", choices=("plain", "pythae", "efficiency", "precision"),
+                    default="plain")
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     ap.add_argument("--repeats", type=int, default=1, help="timed repeats; the median is reported")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    ap.add_argument("--seconds", type=float, default=8.0,
+                    help="precision: seconds of training per timed run")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
     if args.threads:

@@ -6,15 +6,14 @@ from aelab import ui
 ui.within_app()  # first: a deep link on a fresh server hands over to app.py
 
 import numpy as np
-import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
-from plotly.subplots import make_subplots
 
 from aelab.data.datasets import is_shapes
 from aelab.data.shapes import FACTORS, SIZES
 from aelab.errors import AelabError
 from aelab.explore import disentangle_lesson
+from aelab.metrics.names import metric_name
 from aelab.metrics.results import cached_disentanglement, get_eval
 
 st.title("Disentanglement")
@@ -35,7 +34,10 @@ except AelabError as exc:
     st.stop()
 
 st.subheader("Scores, and what they mean")
-st.dataframe(pd.DataFrame(disentangle_lesson.metric_rows(scores)), hide_index=True, key="dis_metrics")
+score_rows = disentangle_lesson.metric_rows(scores)  # what each measures: in full below, not in a cut-off cell
+ui.metric_table(score_rows, key="dis_metrics", names=("metric",), hide_index=True,
+                column_order=[c for c in score_rows[0] if c != "what it measures"])
+st.markdown("\n".join(f"- **{metric_name(r['metric'])}**: {r['what it measures']}" for r in score_rows))
 st.caption("Reference encoders: ground truth is the five factors themselves; mixed is a "
            "rotation of them (all the information, entangled); noise ignores the sprite.")
 
@@ -104,15 +106,7 @@ else:
     st.caption("Survey 4.3 expects a larger beta to buy disentanglement with reconstruction. "
                "Here every trial trained for the same number of steps; mean and spread over "
                f"seeds (`bench/beta_study.py`): {disentangle_lesson.beta_study_setting()}. Steps per trial: {steps}.")
-    figure = make_subplots(rows=1, cols=3, subplot_titles=("reconstruction BCE", "MIG",
-                                                           "FactorVAE metric"))
-    for col, metric in enumerate(("recon_bce", "mig", "factor_vae"), start=1):
-        figure.add_trace(go.Scatter(x=[p["beta"] for p in study], y=[p[f"{metric}_mean"] for p in study],
-                                    error_y=dict(array=[p[f"{metric}_std"] for p in study]),
-                                    mode="lines+markers", showlegend=False), row=1, col=col)
-        figure.update_xaxes(title_text="beta", type="log", row=1, col=col)
-    figure.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=10))
-    ui.plot(figure, key="dis_beta", name="beta_tradeoff")
+    ui.plot(disentangle_lesson.beta_tradeoff_figure(study), key="dis_beta", name="beta_tradeoff")
 
 table, unscored = [], []
 run_names = ui.run_labels(rows)
@@ -133,4 +127,4 @@ st.caption("Runs on sprites of different sizes side by side: the reconstruction 
            "64x64 run and a 32x32 run compare like with like.")
 if unscored:
     st.caption("Not scored yet (open them above to score): " + ", ".join(unscored))
-st.dataframe(pd.DataFrame(table), hide_index=True, key="dis_table")
+ui.metric_table(table, key="dis_table", hide_index=True)

@@ -21,15 +21,20 @@ rows = ui.list_runs()
 run = ui.pick_run(rows, key="in_run")
 if run is None:
     st.stop()
-_, model, ds, _ = ui.open_run(run, with_caches=False)
+with st.spinner(f"Loading {run['id']} and its test set..."):
+    _, model, ds, _ = ui.open_run(run, with_caches=False)
 x = ds.x_test[:500]
 y = None if ds.y_test is None else ds.y_test[:500]
 config = model.config
 
 if config.arch == "mlp":
     filters, atoms = filters_and_atoms(model, 32)
-    scale = max(1, 40 // config.input_shape[-1])
+    tile = st.slider("Tile size (pixels)", 32, 160, 64, 16, key="in_tile", help="How large each filter is drawn")
+    scale = max(1, tile // config.input_shape[-1])
     c1, c2 = st.columns(2)
+    st.caption("Each filter is scaled by its own contrast (0 is grey, its strongest weights black and white). "
+               "A plain autoencoder's filters often look like static; those of a sparse or denoising model "
+               "are the ones worth looking at: strokes and blobs.")
     c1.markdown("**Encoder filters** (first layer, one per hidden unit)")
     with c1:
         ui.image(image_grid([filters[i:i + 8] for i in range(0, len(filters), 8)], scale=scale))

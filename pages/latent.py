@@ -1,30 +1,36 @@
-"""Latent space: 2-D PCA and UMAP of the codes beside the same views of the raw pixels."""
+"""Latent space: 2-D PCA and UMAP (and t-SNE) of the codes beside the same views of the raw pixels."""
 from aelab import ui
 
 ui.within_app()  # first: a deep link on a fresh server hands over to app.py
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
+from aelab.data.datasets import class_name
 from aelab.errors import AelabError
 from aelab.explore.latent import label_groups, label_scatters, nearest_neighbours, selected_indices
 from aelab.explore.reconstructions import image_grid
 from aelab.metrics.evaluate import reconstruct_array
+from aelab.metrics.names import NOT_APPLICABLE
+from aelab.ui.export import export_button
 
 st.title("Latent space")
 run = ui.pick_run(ui.list_runs(), key="lat_run")
 if run is None:
     st.stop()
-run_dir, model, ds, caches = ui.open_run(run)
+with st.spinner(f"Loading {run['id']}, its test set and its codes..."):
+    run_dir, model, ds, caches = ui.open_run(run)
 
 labels = caches.get("labels")
+named = lambda label: class_name(run["dataset"], label)  # noqa: E731  "square", not "0", on sprites
 run_key = ui.run_key(run_dir)
 views = {"PCA of the codes": caches["pca_codes"], "UMAP of the codes": caches["umap_codes"],
          "PCA of the raw pixels (baseline)": caches["pca_pixels"],
          "UMAP of the raw pixels (baseline)": caches["umap_pixels"]}
 if caches["codes"].shape[1] == 2:
     views = {"The 2-D codes as they are": caches["codes"], **views}
+if tsne := ui.tsne_view(run_dir):  # made in the background, kept in the run folder
+    views[tsne[0]] = tsne[1]
 
 
 SELECTION = f"lat_selected.{run['id']}"  # another run starts with nothing selected
@@ -35,7 +41,7 @@ def remember() -> None:
     (Kept here, not in the chart: a chart whose highlighted points change is a new chart.)"""
     event = st.session_state.get("lat_views")
     points = event.selection.points if event and event.selection else []
-    groups = ui.shared((run_key, "label groups"), lambda: label_groups(labels, n_points))
+    groups = ui.shared((run_key, "label groups"), lambda: label_groups(labels, n_points, named))
     st.session_state[SELECTION] = selected_indices(points, groups)
 
 
@@ -49,9 +55,11 @@ c2.button("Clear selection", key="lat_clear", disabled=not selected,
           on_click=lambda: st.session_state.update({SELECTION: []}))
 # one figure of every view, built once per run and selection for every session (a rerun reuses it)
 figure = ui.shared((run_key, tuple(views), tuple(selected)),
-                   lambda: label_scatters(views, labels, selected))
+                   lambda: label_scatters(views, labels, selected, name=named),
+                   what=f"Drawing {n_points:,} test points in {len(views)} views...")
 ui.plot(figure, key="lat_views", name=f"latent-{run['id']}", selection_mode=("points", "box", "lasso"),
         on_select=remember)
+export_button(run_dir, key="lat_export")
 
 if selected:
     shown = np.array(sorted(selected))[:16]
@@ -67,6 +75,8 @@ if selected:
     st.markdown("**Nearest neighbours in code space of the first selected point**")
     ui.image(image_grid([ds.x_test[caches["index"][near]]], scale=scale))
 
+ui.own_input_section(run, run_dir, model, ds, caches)  # draw or upload, see where it lands
+
 with st.expander("The latent space as it learns", icon=":material/movie:"):
     ui.timelapse(run_dir, key="lat_timelapse")
 
@@ -80,4 +90,4 @@ if st.toggle("Show the score table", value=True, key="lat_scores"):
         ui.show_error(exc)
     else:
         if scores is not None:
-            st.dataframe(pd.DataFrame(scores), hide_index=True, key="lat_scores_table")
+            ui.metric_table(scores, key="lat_scores_table", why=NOT_APPLICABLE, hide_index=True)

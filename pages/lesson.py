@@ -46,7 +46,8 @@ def no_demo_runs(exc: AelabError) -> None:
 
 try:
     run_dirs = [ui.runs_dir() / run for run in step.runs]
-    models = [ui.model_for(run_dir) for run_dir in run_dirs]
+    with st.spinner(f"Loading {', '.join(step.runs)}..."):
+        models = [ui.model_for(run_dir) for run_dir in run_dirs]
     run_keys = tuple(ui.run_key(run_dir) for run_dir in run_dirs)  # the shared results' keys
     dataset_name = read_config(run_dirs[0])["dataset"]
 except AelabError as exc:
@@ -59,7 +60,7 @@ scale = max(1, 56 // models[0].config.input_shape[-1])
 
 def test_images():
     """The demo runs' dataset, loaded (once per server) only for the screens that show its
-    images: the beta-VAE screen draws its own sprites, and loading shapes32 took seconds."""
+    images: the beta-VAE screen draws its own sprites, and loading shapes32 is slow."""
     try:
         return ui.dataset_for(dataset_name)
     except AelabError as exc:
@@ -76,6 +77,8 @@ with text:
             else {"run": step.runs[0]})  # the page opens on the same run(s)
     st.page_link(step.page, label="Explore it on its page", icon=":material/open_in_new:",
                  query_params=link)
+    if step.key in ("ae-pca", "vae"):  # the screens of one autoencoder's code space
+        ui.own_input_link(step.runs[0])
 
 
 @st.cache_data(max_entries=16, show_spinner="Measuring the units...")
@@ -109,7 +112,8 @@ with live:
             return denoising_rows(named, x, None, ds.x_train, noise, level, seed, pca_for)
 
         # made once per runs and controls for every session (a rerun or another student reuses them)
-        rows = ui.shared(("lesson", step.key, run_keys, seed, noise, level), image_rows)
+        rows = ui.shared(("lesson", step.key, run_keys, seed, noise, level), image_rows,
+                         what=f"Reconstructing 8 test images with {', '.join(step.runs)} and PCA...")
         ui.labelled_images([(f"**{r.label}**" + (f"  \nMSE {r.mse:.4f}" if r.mse is not None else ""),
                              r.images) for r in rows], scale, width=(1, 3))
     elif step.show == "sparsity":
@@ -147,7 +151,8 @@ with live:
         with picture:
             ui.image(image_grid([decode_codes(model, z[None])], scale=2 * scale), caption="decoded z")
         seed = st.number_input("Samples z ~ N(0, I) (seed)", 0, 10_000, 0, key="lesson_sample_seed")
-        samples = ui.shared(("lesson-samples", run_keys, seed), lambda: prior_samples(model, 16, seed))
+        samples = ui.shared(("lesson-samples", run_keys, seed), lambda: prior_samples(model, 16, seed),
+                            what=f"Decoding 16 samples with {step.runs[0]}...")
         ui.image(image_grid([samples[:8], samples[8:]], scale=scale))
     elif step.show == "cvae":
         seed = st.number_input("Styles (seed)", 0, 10_000, 0, key="lesson_style_seed")
@@ -166,6 +171,7 @@ with live:
                 dims, labels = disentangle_lesson.informative_order(mi, 5), disentangle_lesson.dimension_labels(mi)
                 st.caption(f"{run_dir.name}: MIG {scores['mig']:.2f} "
                            "(0 = entangled, 1 = one latent per factor)")
-                grid = ui.traversals_for(run_dir.name, factors, dims)
+                with st.spinner(f"Traversing {run_dir.name}'s latents..."):
+                    grid = ui.traversals_for(run_dir.name, factors, dims)
                 ui.labelled_images([(f"**z{d}** → {labels[d]}", row) for d, row in zip(dims, grid)],
                                    scale=1, width=(1, 3))

@@ -3,11 +3,11 @@ from aelab import ui
 
 ui.within_app()  # first: a deep link on a fresh server hands over to app.py
 
-import pandas as pd
 import streamlit as st
 
 from aelab.errors import AelabError
 from aelab.explore.reconstructions import SELECTIONS, denoising_rows, image_grid, pick_examples, reconstruction_rows
+from aelab.metrics.names import NOT_APPLICABLE
 from aelab.models.denoising import NOISES
 
 st.title("Reconstructions")
@@ -16,21 +16,25 @@ if not runs:
     st.info("No finished runs yet. Train one, or use the demo runs in checkpoints/.")
     st.stop()
 
-datasets = sorted({r["dataset"] for r in runs}, key=lambda d: (d != runs[0]["dataset"], d))
+prefer = ui.preferred(runs, "rec_runs")  # the Lesson's runs for this page first
+start = (prefer or runs)[0]["dataset"]
+datasets = sorted({r["dataset"] for r in runs}, key=lambda d: (d != start, d))
 name = ui.url_selectbox("Dataset", datasets, key="rec_dataset", param="dataset",
                         format_func=ui.dataset_label)
 candidates = [r for r in runs if r["dataset"] == name]
 labels = ui.run_labels(candidates)
 # one selection per dataset, kept for the session: switching dataset and back keeps it
 chosen = ui.url_multiselect("Runs", list(labels), key=f"rec_runs.{name}", param="runs",
-                            default=list(labels)[:2], format_func=labels.get, persist_state="session")
+                            default=[r["id"] for r in ui.preferred(candidates, "rec_runs")] or list(labels)[:2],
+                            format_func=labels.get, persist_state="session")
 if not chosen:
     st.info("Choose at least one run.")
     st.stop()
 
 try:
-    ds = ui.dataset_for(name)
-    models = {labels[run]: ui.model_for(run) for run in chosen}
+    with st.spinner(f"Loading {ui.dataset_label(name)} and {len(chosen)} run(s)..."):
+        ds = ui.dataset_for(name)
+        models = {labels[run]: ui.model_for(run) for run in chosen}
 except AelabError as exc:
     ui.show_error(exc)
     st.stop()
@@ -62,11 +66,12 @@ def show_rows(rows, key):
     table = [{"row": r.label, "MSE per pixel": r.mse,
               "BCE per image (nats)": float("nan") if r.bce is None else r.bce}
              for r in rows if r.mse is not None]
-    st.dataframe(pd.DataFrame(table), hide_index=True, key=f"{key}_table")
+    ui.metric_table(table, key=f"{key}_table", why=NOT_APPLICABLE, hide_index=True)
 
 
 show_rows(ui.shared(("rec_rows", runs_key, tuple(index)),
-                    lambda: reconstruction_rows(models, x, y, ds.x_train, pca_for)), "rec")
+                    lambda: reconstruction_rows(models, x, y, ds.x_train, pca_for),
+                    what=f"Reconstructing {n} test images with {len(models)} run(s) and fitting PCA..."), "rec")
 
 st.subheader("Denoising demo")
 d1, d2 = st.columns(2)
@@ -77,4 +82,5 @@ noise = d1.selectbox("Corruption", NOISES, key="noise",
 level = d2.slider("Level", 0.0, 1.0, float(trained.noise_level) if trained else 0.3, 0.05,
                   key="noise_level")
 show_rows(ui.shared(("den_rows", runs_key, tuple(index), noise, level, seed),
-                    lambda: denoising_rows(models, x, y, ds.x_train, noise, level, seed, pca_for)), "den")
+                    lambda: denoising_rows(models, x, y, ds.x_train, noise, level, seed, pca_for),
+                    what=f"Denoising {n} corrupted test images..."), "den")

@@ -7,7 +7,8 @@ import pandas as pd
 import streamlit as st
 
 from aelab.errors import AelabError
-from aelab.explore.reconstructions import loss_figure, mig_figure
+from aelab.explore.reconstructions import logged_terms, loss_figure, mig_figure
+from aelab.metrics.names import NOT_APPLICABLE
 from aelab.metrics.results import get_eval
 from aelab.runs.folder import read_metrics
 
@@ -25,7 +26,9 @@ def table(rows):
                      "samples/s": round(r["samples_per_second"]) if r.get("samples_per_second") else None,
                      "device": r.get("device") or "",
                      "note": r.get("damaged") or r.get("error") or r.get("phase_note") or ""})
-    st.dataframe(pd.DataFrame(data), hide_index=True, key="runs_table", column_config={
+    shown = pd.DataFrame(data).style.format(precision=0, na_rep="n/a - no speed logged yet",
+                                            subset=["samples/s"])
+    st.dataframe(shown, hide_index=True, key="runs_table", column_config={
         "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0)})
     for r in rows:
         for warning in ui.run_warnings(manager.runs_dir / r["id"], r) if r["state"] != "damaged" else ():
@@ -102,6 +105,7 @@ def curves():
         st.caption("No steps logged yet.")
         return
     ui.plot(loss_figure(data), key="loss_chart")
+    ui.explain_terms(logged_terms(data))
     mig = mig_figure(data)
     if mig is not None:
         st.caption("Live MIG, scored by the training process on 2,000 fixed sprites every "
@@ -129,7 +133,7 @@ if done:
             except AelabError as exc:
                 ui.show_error(exc)
     if metrics:  # one row per metric, one column per run: long run labels never cut it off
-        st.dataframe(pd.DataFrame(metrics), key="metrics_table", width="stretch",
-                     height=35 * (len(next(iter(metrics.values()))) + 1) + 3)
+        ui.metrics_by_run(metrics, key="metrics_table", why=NOT_APPLICABLE, width="stretch",
+                          height=35 * (len({k for m in metrics.values() for k in m}) + 1) + 3)
 else:
     st.caption("Select finished runs to compare their evaluate metrics.")

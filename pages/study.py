@@ -11,6 +11,7 @@ from aelab.metrics.results import get_eval
 from aelab.models import list_variants
 from aelab.runs.study import StudySpec, parse_grid, summarise
 from aelab.runs.study_results import list_studies, metric_figure, metric_names, summarise_metric, trial_rows
+from aelab.training.budget import DEFAULT_STEPS
 
 st.title("Study")
 st.caption("A grid of settings times seeds, each trial an ordinary run. The same study from the "
@@ -24,7 +25,9 @@ with st.expander("Start a study", expanded=not list_studies(root)):
         variant = c1.selectbox("Variant", list_variants(), key="st_variant")
         dataset = c2.selectbox("Dataset", ui.dataset_choices(), format_func=ui.dataset_label,
                                key="st_dataset")
-        epochs = c3.number_input("Epochs", 1, 1000, 5, key="st_epochs")
+        epochs = c3.number_input("Epochs", 0, 1000, 0, key="st_epochs",
+                                 help=f"Passes over the training split; 0 = the default budget, as "
+                                      f"many as about {DEFAULT_STEPS} steps take on the dataset")
         seeds = c4.number_input("Seeds", 1, 20, 3, key="st_seeds")
         grid_text = st.text_area("Grid: one NAME=v1,v2,... per line (';' between values that "
                                  "hold commas)", "latent_dim=2,4,8", key="st_grid")

@@ -64,7 +64,8 @@ with right:
     own = ui.settings_widgets(model_class.Config, key=f"own.{variant}",
                               skip=tuple(common) + ("hidden",))
     train = ui.settings_widgets(TrainConfig, key="train", only=["epochs", "batch_size", "lr", "seed",
-                                                                "max_minutes", "live_mig_seconds"])
+                                                                "max_minutes", "precision",
+                                                                "live_mig_seconds"])
     train["device"] = st.selectbox("Device", ui.device_choices(), key="train.device",
                                    help="auto picks CUDA, then Apple MPS, then CPU")
 

@@ -3,10 +3,13 @@ from aelab import ui
 
 ui.within_app()  # first: a deep link on a fresh server hands over to app.py
 
+import zlib
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from aelab.data.datasets import class_name
 from aelab.explore.latent import (
     KL_INACTIVE,
     decode_codes,
@@ -20,12 +23,14 @@ from aelab.explore.latent import (
 from aelab.explore.reconstructions import image_grid
 from aelab.explore.webdecoder import CAPTION as DECODED
 from aelab.explore.webdecoder import page_height, slider_page, slider_spec
+from aelab.ui.export import export_button
 
 st.title("Traversal")
 run = ui.pick_run(ui.list_runs(), key="trav_run")
 if run is None:
     st.stop()
-run_dir, model, ds, caches = ui.open_run(run)
+with st.spinner(f"Loading {run['id']}, its test set and its codes..."):
+    run_dir, model, ds, caches = ui.open_run(run)
 
 
 @st.cache_data(max_entries=32, show_spinner="Measuring the spread of the codes...")
@@ -60,10 +65,19 @@ low, high = code_range(run_key, model, ds, caches)
 kl = caches.get("kl_per_dim")
 active, inactive = dimension_order(kl, model.config.latent_dim)
 
+ui.own_input_link(run["id"])
+own_code = ui.own_input_code(run["id"], model.config.latent_dim, "trav_source")  # from the Latent page
+
 top = st.columns([1, 1, 1])
 sources = ["test image", "prior mean"] if model.samples_prior else ["test image"]
+sources = sources if own_code is None else [ui.OWN_SOURCE, *sources]
+if st.session_state.get("trav_source") not in sources:
+    st.session_state.pop("trav_source", None)
 source = top[0].radio("Base", sources, horizontal=True, key="trav_source")
-if source == "test image":
+if source == ui.OWN_SOURCE:
+    index, base = f"own{zlib.crc32(own_code.tobytes())}", own_code.copy()  # its own sliders
+    label = 0 if model.config.num_classes and model.conditional else None
+elif source == "test image":
     index = top[1].number_input("Test image", 0, n_points - 1, 0, key="trav_index")
     base = caches["codes"][index].astype(np.float32)
     label = None if labels is None else labels[index]
@@ -72,8 +86,8 @@ else:
     label = 0 if model.config.num_classes and model.conditional else None
 prefix = f"trav.{run['id']}.{index}"  # a new base starts new widgets at its own values
 if model.conditional:
-    label = top[2].selectbox("Class", list(range(model.config.num_classes)),
-                             index=int(label or 0), key=f"{prefix}.class")
+    label = top[2].selectbox("Class", list(range(model.config.num_classes)), index=int(label or 0),
+                             key=f"{prefix}.class", format_func=lambda c: class_name(run["dataset"], c))
 
 
 sliders = slider_spec(base, low, high, active, inactive, kl, label, KL_INACTIVE)
@@ -123,6 +137,7 @@ if decoder_json is not None:  # the browser decodes: a slider move touches no se
 else:
     st.caption(f"The server decodes this run's pictures, since {refused}.")
     server_sliders_and_picture()
+export_button(run_dir, key="trav_export")
 
 @st.fragment
 def traversal_grid_section() -> None:

@@ -359,7 +359,7 @@ def test_runs_curves_follow_the_selection(runs):
 
     at.multiselect(key="curve_runs").set_value([runs.ids["ae"]]).run()
     traces = chart_traces(at)
-    assert [t["name"] for t in traces] == ["loss", "recon"]
+    assert [t["name"] for t in traces] == ["Total loss", "Reconstruction"]
     logged = read_metrics(runs.root / runs.ids["ae"])
     assert traces[0]["x"] == [m["epoch"] for m in logged]
     assert traces[0]["y"] == pytest.approx([m["loss"] for m in logged])
@@ -368,7 +368,7 @@ def test_runs_curves_follow_the_selection(runs):
     names = [t["name"] for t in chart_traces(at)]
     ae, vae = runs.label("ae"), runs.label("vae")
     # several runs: each run's terms grouped under its label in the legend, one colour per run
-    assert names == ["loss", "recon", "loss", "recon", "kl"]
+    assert names == ["Total loss", "Reconstruction", "Total loss", "Reconstruction", "KL to the prior"]
     traces = chart_traces(at)
     assert [t["legendgrouptitle"]["text"] for t in traces] == [ae, ae, vae, vae, vae]
     assert len({t["line"]["color"] for t in traces[:2]} | {t["line"]["color"] for t in traces[2:]}) == 2
@@ -383,7 +383,7 @@ def test_runs_final_metrics_for_finished_runs(runs):
     at.multiselect(key="curve_runs").set_value([runs.ids["ae"], runs.ids["vae"], runs.ids["queued"]]).run()
     assert_ok(at)
     assert len(at.dataframe) == 2
-    metrics = at.dataframe[1].value
+    metrics = at.dataframe[1].value.set_index("metric")  # rows by metric key, shown by human name
     assert list(metrics.columns) == [runs.label("ae"), runs.label("vae")]
     for key in ("ae", "vae"):
         scores = get_eval(runs.root / runs.ids[key])
@@ -430,7 +430,7 @@ def test_runs_delete_needs_the_confirmation(runs_copy, teacher):
     assert not at.checkbox(key="confirm_delete").value and at.button(key="delete").disabled
     # the deleted run leaves the curves too
     assert at.multiselect(key="curve_runs").value == [runs_copy.ids["ae"]]
-    assert [t["name"] for t in chart_traces(at)] == ["loss", "recon"]
+    assert [t["name"] for t in chart_traces(at)] == ["Total loss", "Reconstruction"]
 
 
 def test_runs_delete_a_damaged_folder(runs_copy, teacher):

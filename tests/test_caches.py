@@ -70,4 +70,4 @@ def test_projections_are_seeded():
     assert np.array_equal(project_2d(x, "pca"), project_2d(x, "pca"))
     assert project_2d(x[:, :1], "pca").shape == (60, 2)  # a 1-D code is padded
     with pytest.raises(ValueError):
-        project_2d(x, "tsne")
+        project_2d(x, "isomap")

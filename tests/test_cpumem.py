@@ -35,8 +35,18 @@ print(sorted(faults_of_one_step() for _ in range(7))[3])
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="a glibc setting")
 def test_training_steps_reuse_freed_buffers_without_page_faults():
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    faults = {mode: int(subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True,
-                                       text=True, check=True, env=env, cwd=ROOT).stdout)
-              for mode in ("default", "keep")}
-    assert faults["default"] > 1000  # feature maps of 2-8 MB mapped and unmapped every step
-    assert faults["keep"] < faults["default"] / 20
+
+    def median_faults(mode):
+        return int(subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True,
+                                  text=True, check=True, env=env, cwd=ROOT).stdout)
+
+    # glibc's own threshold moves as chunks are freed, so a default process now and then stops
+    # faulting by itself: the probe must first show the faults it is meant to remove
+    default = 0
+    for _ in range(3):
+        default = max(default, median_faults("default"))
+        if default > 1000:
+            break
+    assert default > 1000  # feature maps of 2-8 MB mapped and unmapped every step
+    keep = median_faults("keep")
+    assert keep < 100 and keep < default / 20

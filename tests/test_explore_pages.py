@@ -202,7 +202,7 @@ def private_copy(runs: Runs, names: list[str], root: Path, monkeypatch) -> Path:
 def latent_views(at: AppTest) -> tuple[list[str], list[list[dict]]]:
     """The Latent page's one figure: its subplot titles and, per view (subplot), its traces
     (one per label class)."""
-    (figure,) = charts(at).values()
+    figure = charts(at)["lat_views"]
     titles = [a["text"] for a in figure["layout"]["annotations"]]
     data = figure["data"]
     per_view = len(data) // len(titles)
@@ -232,7 +232,8 @@ def highlighted(at: AppTest, labels: np.ndarray) -> list[list[int] | None]:
 def test_latent_page_shows_views_coloured_by_label_and_the_score_table(runs, name, views):
     at = open_page("latent", select=("lat_run", runs.id(name)))
     caches = runs.caches(name)
-    assert list(charts(at)) == ["lat_views"]  # one figure, a subplot per view
+    # one figure, a subplot per view; then the time-lapse of the run's probe codes
+    assert list(charts(at)) == ["lat_views", "lat_timelapse"]
     titles, per_view = latent_views(at)
     assert titles == views
     sources = (["codes"] if name == "ae2" else []) + ["pca_codes", "umap_codes", "pca_pixels", "umap_pixels"]
@@ -271,7 +272,7 @@ def test_sessions_share_the_latent_figure_and_the_cached_arrays(runs, tmp_path, 
     built, read = [], []
     scatters, load = aelab.explore.latent.label_scatters, aelab.metrics.results.get_caches
     monkeypatch.setattr(aelab.explore.latent, "label_scatters",
-                        lambda views, *a: built.append(list(views)) or scatters(views, *a))
+                        lambda views, *a, **k: built.append(list(views)) or scatters(views, *a, **k))
     monkeypatch.setattr(aelab.metrics.results, "get_caches", lambda *a, **k: read.append(a) or load(*a, **k))
     monkeypatch.setenv("AELAB_TIMING", "1")  # the server's script time, for bench/
     first = open_page("latent")
@@ -522,15 +523,15 @@ def test_prior_samples_follow_the_seed_and_the_count(runs, media):
     model = runs.model("vae")
     expected = prior_samples(model, 32, 0)
     first = picture(at.image[0], media)
-    assert same_picture(first, image_grid([expected[i:i + 8] for i in range(0, 32, 8)], scale=6))
+    assert same_picture(first, image_grid([expected[i:i + 8] for i in range(0, 32, 8)], scale=8))
     at.number_input(key="gen_seed").set_value(3).run()
     assert_ok(at)
     reseeded = picture(at.image[0], media)
     assert not np.array_equal(first, reseeded)
     expected = prior_samples(model, 32, 3)
-    assert same_picture(reseeded, image_grid([expected[i:i + 8] for i in range(0, 32, 8)], scale=6))
+    assert same_picture(reseeded, image_grid([expected[i:i + 8] for i in range(0, 32, 8)], scale=8))
     at.slider(key="gen_n").set_value(8).run()
-    assert picture(at.image[0], media).shape == ((10 + 2) * 6, (80 + 2) * 6)  # one row of 8
+    assert picture(at.image[0], media).shape == ((10 + 2) * 8, (80 + 2) * 8)  # one row of 8, 64-px tiles
 
 
 def test_cvae_class_grid_and_class_swap_grid(runs, media):
@@ -539,11 +540,11 @@ def test_cvae_class_grid_and_class_swap_grid(runs, media):
 
     def class_grid(label, seed=0):
         images = prior_samples(model, 32, seed, y=np.array([label]))
-        return image_grid([images[i:i + 8] for i in range(0, 32, 8)], scale=6)
+        return image_grid([images[i:i + 8] for i in range(0, 32, 8)], scale=8)
 
     assert same_picture(picture(at.image[0], media), class_grid(0))
     swap = picture(at.image[1], media)
-    assert same_picture(swap, image_grid(list(class_swap_grid(model, 6, 0)), scale=6))
+    assert same_picture(swap, image_grid(list(class_swap_grid(model, 6, 0)), scale=8))
     at.selectbox(key="gen_class").select(7).run()
     assert_ok(at)
     assert at.image[0].captions == ["class 7"]
@@ -566,18 +567,18 @@ def test_interpolation_rows_follow_the_run_images_and_steps(runs, media, digits)
     expected = interpolation_rows(model, digits.x_test[0], digits.x_test[1], int(digits.y_test[0]),
                                   int(digits.y_test[1]), 8)
     for shown, row in zip(before, expected.values()):
-        assert same_picture(shown, image_grid([row], scale=6))
+        assert same_picture(shown, image_grid([row], scale=8))
     at.number_input(key="int_b").set_value(9).run()
     assert_ok(at)
     after = [picture(e, media) for e in at.image[-3:]]
     assert all(not np.array_equal(a, b) for a, b in zip(before, after))
     blend = interpolation_rows(model, digits.x_test[0], digits.x_test[9], steps=8)["pixel blending"]
-    assert same_picture(after[2], image_grid([blend], scale=6))
+    assert same_picture(after[2], image_grid([blend], scale=8))
     at.number_input(key="int_a").set_value(4).run()
     blend = interpolation_rows(model, digits.x_test[4], digits.x_test[9], steps=8)["pixel blending"]
-    assert same_picture(picture(at.image[-1], media), image_grid([blend], scale=6))
+    assert same_picture(picture(at.image[-1], media), image_grid([blend], scale=8))
     at.slider(key="int_steps").set_value(4).run()
-    assert picture(at.image[-1], media).shape[1] == (4 * 10 + 2) * 6
+    assert picture(at.image[-1], media).shape[1] == (4 * 10 + 2) * 8  # 8x8 digits drawn 8x: 64-px tiles
 
     at.selectbox(key="int_run").select(runs.id("ae2")).run()  # a plain AE: no spherical row
     assert "**spherical in code space**" not in [m.value for m in at.markdown]
@@ -630,7 +631,7 @@ def test_filters_and_atoms_of_an_mlp_run_and_no_chart_without_a_regulariser(runs
     shown = [picture(e, media) for e in at.image]
     assert len(shown) == 2
     for got, tiles in zip(shown, (filters, atoms)):
-        assert same_picture(got, image_grid([tiles[i:i + 8] for i in range(0, 32, 8)], scale=5))
+        assert same_picture(got, image_grid([tiles[i:i + 8] for i in range(0, 32, 8)], scale=8))
     assert charts(at) == {}
     at.selectbox(key="in_run").select(runs.id("ae2")).run()
     assert not np.array_equal(picture(at.image[0], media), shown[0])  # another run, other filters

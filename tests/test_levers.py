@@ -312,7 +312,9 @@ def test_runs_page_plots_the_live_mig_the_trainer_wrote(app_runs, small_pool):
     mig_trace = [t for traces in charts for t in traces if t["y"] and
                  t["y"] == pytest.approx([r["mig"] for r in migs])]
     assert mig_trace and mig_trace[0]["x"] == pytest.approx([r["train_seconds"] / 60 for r in migs])
-    assert {t["name"] for t in charts[0]} == {"loss", "recon", "mi", "tc", "dim_kl"}
+    from aelab.metrics.names import term_name
+
+    assert {t["name"] for t in charts[0]} == {term_name(k) for k in ("loss", "recon", "mi", "tc", "dim_kl")}
 
 
 def test_loss_figure_ignores_live_mig_rows_even_when_one_comes_first():
@@ -322,8 +324,8 @@ def test_loss_figure_ignores_live_mig_rows_even_when_one_comes_first():
             {"step": 5, "epoch": 0.5, "loss": 2.0, "recon": 1.5, "samples_per_second": 9.0, "time": 1.0},
             {"step": 9, "mig": 0.3, "train_seconds": 120.0, "time": 2.0}]
     traces = loss_figure({"run": rows}).data
-    assert [(t.name, list(t.x), list(t.y)) for t in traces] == [("loss", [0.5], [2.0]),
-                                                                ("recon", [0.5], [1.5])]
+    assert [(t.name, list(t.x), list(t.y)) for t in traces] == [("Total loss", [0.5], [2.0]),
+                                                                ("Reconstruction", [0.5], [1.5])]
     (mig,) = mig_figure({"run": rows}).data
     assert list(mig.x) == [1.0, 2.0] and list(mig.y) == [0.1, 0.3]
     assert mig_figure({"run": rows[1:2]}) is None

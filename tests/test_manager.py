@@ -167,8 +167,8 @@ def test_damaged_status_and_config_are_listed_as_damaged(runs_dir, capsys):
 def test_one_supervisor_per_runs_folder(runs_dir):
     manager = RunManager(runs_dir, max_parallel=1)
     manager.submit("ae", "digits", TWO_LAYERS, train_params(epochs=20))
-    manager._ensure_served()
-    manager._ensure_served()
+    manager.backend.ensure_served()
+    manager.backend.ensure_served()
     wait_for(lambda: supervisor_running(runs_dir))
     started = time.monotonic()
     supervise(runs_dir)  # a second supervisor returns at once instead of competing

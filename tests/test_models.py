@@ -96,3 +96,32 @@ def test_overcomplete_code_is_allowed_and_reported():
     assert not small_config("ae").overcomplete
     model = build_model(config)
     assert model.encode(torch.rand(2, 1, 8, 8)).shape == (2, 100)
+
+
+@pytest.mark.parametrize("hidden", ["", "40", "48,24,12"])  # the default 512,256; one layer; three
+def test_the_contractive_closed_form_is_the_autograd_jacobian_of_the_mlp_encoder(hidden):
+    from aelab.models.losses import jacobian_frobenius_sq, relu_mlp_jacobian_frobenius_sq
+    model = make("contractive", hidden=hidden, latent_dim=16)
+    layers = model.encoder.relu_mlp_layers()
+    assert len(layers) == len(model.config.hidden) + 1
+    x = torch.randn(32, 1, 8, 8)  # random inputs: any pattern of active relu units
+    fast = relu_mlp_jacobian_frobenius_sq(layers, x.flatten(1))
+    exact = jacobian_frobenius_sq(model.encode, x)
+    torch.testing.assert_close(fast, exact.detach(), rtol=1e-4, atol=0)
+    # and so is its gradient (the penalty's own backward; autograd's is a double backward)
+    params = list(model.encoder.parameters())
+    grads = [[torch.zeros_like(p) if g is None else g  # the biases: no part of J
+              for p, g in zip(params, torch.autograd.grad(f.mean(), params, allow_unused=True))]
+             for f in (fast, exact)]
+    assert sum(g.abs().sum() for g in grads[0]) > 0
+    for ours, autograds in zip(*grads):
+        torch.testing.assert_close(ours, autograds, rtol=1e-4, atol=1e-6)
+    _, terms = model.loss(x, model(x))  # the model's loss takes the closed form
+    torch.testing.assert_close(terms["contractive"], exact.mean().detach(), rtol=1e-4, atol=0)
+
+
+@pytest.mark.parametrize("variant,overrides", [("contractive", {"arch": "conv", "hidden": "4,8"}),
+                                               ("cvae", {})])
+def test_encoders_without_the_closed_form_say_so(variant, overrides):
+    # a conv net, or an encoder whose head also sees the label: the generic autograd Jacobian
+    assert make(variant, **overrides).encoder.relu_mlp_layers() is None

@@ -78,6 +78,50 @@ def open_view(page: str, **query) -> AppTest:
 def assert_clean(at: AppTest, view: str) -> None:
     assert not at.exception, f"{view}: " + "\n".join(e.message for e in at.exception)
     assert not at.error, f"{view}: " + "\n".join(e.value for e in at.error)
+    problems = shown_problems(at)
+    assert not problems, f"{view}: " + "; ".join(problems)
+
+
+EMPTY = {"None", "nan", "NaN", "<NA>", "NaT"}
+
+
+def shown_cells(frame):
+    """What a table's cells read on the page: the ``Styler``'s display text where the page
+    formats it, else the values as Streamlit draws them (a missing value reads "None")."""
+    import pandas as pd
+    from streamlit import dataframe_util
+
+    data = frame.value
+    styler = frame.proto.arrow_data.styler
+    if styler.display_values:
+        shown = dataframe_util.convert_arrow_bytes_to_pandas_df(styler.display_values)
+        return shown.astype(str).where(~data.isna() | shown.notna(), "None")
+    return pd.DataFrame(data).astype(object).where(pd.DataFrame(data).notna(), "None").astype(str)
+
+
+def shown_problems(at: AppTest) -> list[str]:
+    """What a person should never read on a page: a "None" (or nan) cell or sentence, a raw
+    metric key as a table's column label or as a metric's name in a cell."""
+    import json
+    import re
+
+    from aelab.metrics.names import METRICS, metric_name
+
+    raw = {k for k in METRICS if metric_name(k) != k}
+    found = []
+    for frame in at.dataframe:
+        cells = shown_cells(frame)
+        bad = sorted({str(v) for v in cells.to_numpy().ravel() if str(v).strip() in EMPTY or str(v) in raw})
+        if bad:
+            found.append(f"table {frame.proto.id[-12:]} shows {bad}")
+        config = json.loads(frame.proto.columns or "{}")
+        labels = [config.get(str(c), {}).get("label", str(c)) for c in frame.value.columns]
+        if shown_raw := sorted(set(labels) & raw):
+            found.append(f"a table's columns are labelled with raw keys {shown_raw}")
+    for element in list(at.markdown) + list(at.caption) + list(at.info) + list(at.warning):
+        if re.search(r"\bNone\b", element.value):
+            found.append(f"text shows None: {element.value[:80]!r}")
+    return found
 
 
 def run_picker(at: AppTest):
@@ -242,3 +286,31 @@ def test_generate_shows_every_prior_and_refuses_a_plain_autoencoder_in_a_sentenc
         "Generate needs a model that samples from a prior (decoding z ~ N(0, I) gives new "
         "images); demo-ae-z2 is an ae run (Vanilla autoencoder), so it shows "
         f"{box.format_func(box.value)} instead."]
+
+
+# --- each page opens on the run that teaches it; sprite classes by name ---
+def test_pages_open_on_the_run_the_lesson_uses_for_them(shipped):
+    opened = {}
+    for page in ("pages/latent.py", "pages/inside.py", "pages/generate.py", "pages/traversal.py",
+                 "pages/disentangle.py", "pages/reconstructions.py"):
+        at = open_view(page)
+        assert_clean(at, page)
+        opened.update({box.key: box.value for box in at.selectbox if box.key})
+        if page == "pages/reconstructions.py":
+            opened["rec_runs"] = at.multiselect(key=f"rec_runs.{opened['rec_dataset']}").value
+    assert {k: opened[k] for k in ("lat_run", "in_run", "gen_run", "int_run", "trav_run", "dis_run")} == {
+        "lat_run": "demo-vae", "in_run": "demo-sparse", "gen_run": "demo-cvae", "int_run": "demo-vae",
+        "trav_run": "demo-vae", "dis_run": "demo-betatcvae-shapes"}
+    assert opened["rec_dataset"] == "mnist5k" and opened["rec_runs"] == ["demo-ae-z16", "demo-denoising"]
+
+
+def test_sprite_classes_are_named_in_the_latent_legend(shipped):
+    import json
+
+    at = open_view("pages/latent.py", run="demo-betavae-shapes")
+    assert_clean(at, "latent?run=demo-betavae-shapes")
+    figure = json.loads(at.get("plotly_chart")[0].proto.spec)
+    named = [t["name"] for t in figure["data"] if t.get("showlegend")]
+    assert named == ["square", "ellipse", "heart"]
+    assert figure["layout"]["legend"]["title"]["text"] == "class"
+    assert {t["hovertemplate"] for t in figure["data"]} == {f"class {s}<extra></extra>" for s in named}

@@ -9,11 +9,13 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import aelab.runs.local
+from aelab.data.datasets import training_images
 from aelab.metrics.results import get_eval
 from aelab.runs.folder import read_status
 from aelab.runs.study import StudySpec, parse_grid
 from aelab.runs.study_results import list_studies, summarise_metric, trial_rows
 from aelab.runs.train import train_run
+from aelab.training.budget import DEFAULT_STEPS
 from aelab.training.setup import prepare_run
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
@@ -111,6 +113,13 @@ def test_the_teacher_starts_a_study_in_the_background(tmp_path, monkeypatch, no_
     assert f"Study {study_id} started: 4 trials." in [e.value for e in at.success]
     rows = trial_rows(root, study_id)
     assert len(rows) == 4 and {r["state"] for r in rows} == {"queued"}
+    # the form's default length is the default budget, as a run's on the Train page: long
+    # enough for the AE's line to fall below PCA's (Lesson screen 1)
+    assert at.number_input(key="st_epochs").value == 0
+    for row in rows:
+        config = json.loads((root / row["id"] / "config.json").read_text())
+        epochs, steps_per_epoch = config["train"]["epochs"], math.ceil(training_images(config["dataset"]) / 128)
+        assert epochs * steps_per_epoch >= DEFAULT_STEPS > (epochs - 1) * steps_per_epoch
     assert no_supervisor  # the local supervisor was asked to start them
     assert all(read_status(root / r["id"])["backend"] == "local" for r in rows)
     at.button(key="st_cancel").click().run()

@@ -189,6 +189,11 @@ def test_timelapse_figure_has_one_frame_per_step_and_a_slider(runs_dir):
     first = figure.frames[0].data  # label 0's points at step 0
     member = np.flatnonzero(probes["labels"] == 0)
     np.testing.assert_allclose(first[0].x, maps[0, member, 0], rtol=1e-4, atol=1e-5)
+    # classes are named as the dataset names them (sprites by their shape), as on the Latent page
+    sprites = {**probes, "labels": probes["labels"] % 3, "meta": {**probes["meta"], "dataset": "shapes64"}}
+    figure = timelapse_figure(sprites)
+    assert [t.name for t in figure.data if getattr(t, "showlegend", False)] == ["square", "ellipse", "heart"]
+    assert figure.layout.legend.title.text == "class"
 
 
 def test_runs_page_shows_the_timelapse_or_says_a_run_has_none(runs_dir):

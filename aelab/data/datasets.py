@@ -153,10 +153,9 @@ def _split(name: str, x: np.ndarray, y: np.ndarray | None, evaluate_whole: bool 
     return Dataset(name, x[train], pick(y, train), x[test], pick(y, test), evaluate_whole)
 
 
-# arrays that are slow to make (a shipped dataset's split: sklearn and pandas imports, about
-# 2 s of CPU on a 2-core machine; rendered sprites: about 6 s for the shapes32 pool, 27 s for
-# shapes64's) are kept in data_dir() as npz files (never pickles), so later processes read them
-# in a fraction of a second
+# arrays that are slow to make (a shipped dataset's split needs the sklearn and pandas imports;
+# sprites are rendered) are kept in data_dir() as npz files (never pickles), so later processes
+# read them instead of making them again
 SPLIT_CACHE_VERSION = 1  # bump when a shipped dataset's arrays or its split change
 SPLIT_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -235,6 +234,18 @@ def _mnist5k() -> Dataset:
         return _split("mnist5k", x, table[:, -1].astype(np.int64))
 
     return _cached_split("mnist5k", make)
+
+
+def class_name(name: str, label) -> str:
+    """How a label of dataset ``name`` is shown wherever a page names one (legends, hover,
+    captions, pickers, tables): the sprite's shape on the shapes datasets (their labels are
+    ``aelab.data.shapes.SHAPES``' indices), the number itself elsewhere (a digit, an upload's class)."""
+    if is_shapes(name):
+        from aelab.data.shapes import SHAPES
+
+        if 0 <= int(label) < len(SHAPES):
+            return SHAPES[int(label)]
+    return str(label)
 
 
 def is_shapes(name: str) -> bool:

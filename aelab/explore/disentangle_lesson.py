@@ -151,6 +151,32 @@ def beta_study(path: Path = BETA_STUDY) -> list[dict] | None:
         return None
 
 
+TRADEOFF = ("recon_bce", "mig", "factor_vae")  # the beta trade-off's panels, left to right
+
+
+def beta_tradeoff_figure(study: list[dict]):
+    """The beta trade-off (one panel per ``TRADEOFF`` metric, mean and spread over seeds
+    against beta): beta on a log axis ticked at the betas tried only, so no tick of Plotly's
+    own (a lone "9" between 8 and 10) reads as a beta nobody trained."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    from aelab.metrics.names import metric_name
+
+    betas = [p["beta"] for p in study]
+    figure = make_subplots(rows=1, cols=len(TRADEOFF), subplot_titles=[metric_name(m) for m in TRADEOFF])
+    for col, metric in enumerate(TRADEOFF, start=1):
+        figure.add_trace(go.Scatter(x=betas, y=[p[f"{metric}_mean"] for p in study],
+                                    error_y=dict(array=[p[f"{metric}_std"] for p in study]),
+                                    mode="lines+markers", showlegend=False, name=metric_name(metric)),
+                         row=1, col=col)
+        figure.update_xaxes(title_text="beta", type="log", tickvals=betas, ticktext=[f"{b:g}" for b in betas],
+                            minor=dict(showgrid=False, ticks=""), row=1, col=col)
+    figure.update_layout(height=340, margin=dict(l=10, r=10, t=50, b=10))
+    figure.update_annotations(font_size=13)  # the panel titles: human names, longer than keys
+    return figure
+
+
 def beta_study_setting(path: Path = BETA_STUDY) -> str:
     """How the shipped beta study was run (its settings, time and machine), or ''."""
     try:

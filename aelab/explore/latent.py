@@ -65,9 +65,10 @@ def latent_scores(model, dataset, caches: dict) -> list[dict]:
     return rows
 
 
-def label_groups(labels: np.ndarray | None, n: int) -> list[tuple[str, str | None, np.ndarray]]:
+def label_groups(labels: np.ndarray | None, n: int, name=str) -> list[tuple[str, str | None, np.ndarray]]:
     """(name, colour, indices of its points) of each label class of ``n`` points, in sorted
-    order with a categorical palette; one unnamed, uncoloured group of all points without
+    order with a categorical palette, each class named by ``name(label)`` (a dataset's
+    ``aelab.data.datasets.class_name``); one unnamed, uncoloured group of all points without
     labels."""
     from plotly.colors import qualitative
 
@@ -75,19 +76,19 @@ def label_groups(labels: np.ndarray | None, n: int) -> list[tuple[str, str | Non
         return [("", None, np.arange(n))]
     classes, codes = np.unique(labels, return_inverse=True)  # codes: class index per point
     palette = qualitative.Plotly if len(classes) <= 10 else qualitative.Alphabet
-    return [(str(c), palette[i % len(palette)], np.flatnonzero(codes == i))
+    return [(name(c), palette[i % len(palette)], np.flatnonzero(codes == i))
             for i, c in enumerate(classes)]
 
 
 def label_scatters(views: dict[str, np.ndarray], labels: np.ndarray | None,
-                   selected: list[int] | None = None, columns: int = 2):
+                   selected: list[int] | None = None, columns: int = 2, name=str):
     """One Plotly figure of every 2-D view in ``views`` (title -> points (N, 2), the same N
     points in each), one subplot per view, ``columns`` a row; in each subplot one trace per
     label class (``label_groups``: one colour per class, named in one legend), SVG up to
     ``SVG_POINTS`` points, else WebGL; trace ``v * len(groups) + g`` holds view v's points
     of group g, so ``selected_indices`` maps a selection event back to point indices.
     ``selected`` points are highlighted in every view, the others faded. One figure, not one
-    per view: a selection anywhere is one event.
+    per view: a selection anywhere is one event. ``name``: a label's name (``label_groups``).
 
     The form keeps the browser's work small: a constant colour per trace, not a colour scale
     per point, and fixed margins (``autoexpand`` off: the legend would widen the margin and
@@ -97,25 +98,25 @@ def label_scatters(views: dict[str, np.ndarray], labels: np.ndarray | None,
     from plotly.subplots import make_subplots
 
     n = len(next(iter(views.values())))
-    groups = label_groups(labels, n)
+    groups = label_groups(labels, n, name)
     chosen = None if not selected else np.asarray(selected)
     scatter = go.Scatter if n <= SVG_POINTS else go.Scattergl
     rows = -(-len(views) // columns)
     figure = make_subplots(rows=rows, cols=columns, subplot_titles=list(views),
                            horizontal_spacing=0.07, vertical_spacing=70 / (360 * rows))  # ~70 px
     for v, points in enumerate(views.values()):
-        for name, colour, member in groups:
+        for group, colour, member in groups:
             figure.add_trace(scatter(
-                x=points[member, 0], y=points[member, 1], mode="markers", name=name,
-                marker=dict(size=4, opacity=0.8, color=colour), legendgroup=name,
+                x=points[member, 0], y=points[member, 1], mode="markers", name=group,
+                marker=dict(size=4, opacity=0.8, color=colour), legendgroup=group,
                 showlegend=v == 0 and labels is not None,
-                hovertemplate=f"label {name}<extra></extra>" if labels is not None else None,
+                hovertemplate=f"class {group}<extra></extra>" if labels is not None else None,
                 # an empty list fades every point of the trace; None: no selection at all
                 selectedpoints=None if chosen is None else np.flatnonzero(np.isin(member, chosen)).tolist(),
                 unselected=dict(marker=dict(opacity=0.12))), row=v // columns + 1, col=v % columns + 1)
     figure.update_layout(height=360 * rows + 40, dragmode="lasso",
                          margin=dict(l=45, r=90, t=40, b=30, autoexpand=False),
-                         legend=dict(title_text="label", itemclick=False, itemdoubleclick=False,
+                         legend=dict(title_text="class", itemclick=False, itemdoubleclick=False,
                                      itemsizing="constant"))
     return figure
 
@@ -273,7 +274,9 @@ def first_and_last_linear(model):
 
 def filters_and_atoms(model, n: int = 32) -> tuple[np.ndarray, np.ndarray]:
     """Encoder filters (rows of the first weight matrix) and decoder atoms (columns of the
-    last), each rescaled to [0, 1] per image: two arrays (n, C, H, W)."""
+    last), each scaled by its own contrast: a filter symmetric around 0 (0 mid grey, its
+    largest |weight| black or white, so a sign pattern shows), an atom to its own [min, max]:
+    two arrays (n, C, H, W) in [0, 1]."""
     layers = first_and_last_linear(model)
     if layers is None:
         raise ValueError("filters and atoms are shown for MLP runs only")
@@ -287,7 +290,10 @@ def filters_and_atoms(model, n: int = 32) -> tuple[np.ndarray, np.ndarray]:
         low, high = w.min(1, keepdims=True), w.max(1, keepdims=True)
         return ((w - low) / np.maximum(high - low, 1e-12)).reshape(len(w), *shape)
 
-    return rescale(filters), rescale(atoms)
+    def symmetric(w):
+        return (0.5 + 0.5 * w / np.maximum(np.abs(w).max(1, keepdims=True), 1e-12)).reshape(len(w), *shape)
+
+    return symmetric(filters), rescale(atoms)
 
 
 def mean_activations(model, x: np.ndarray, y=None) -> np.ndarray:

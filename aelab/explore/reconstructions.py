@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from aelab.metrics.evaluate import fit_pca, pca_reconstruct, reconstruct_array, reconstruction_errors
+from aelab.metrics.names import term_help, term_name
 from aelab.models.denoising import add_noise
 from aelab.runs.folder import ROW_BOOKKEEPING, loss_rows
 
@@ -135,7 +136,10 @@ def loss_figure(curves: dict[str, list[dict]], terms: list[str] | None = None):
                 continue
             xs, ys = zip(*points)
             style = dict(color=qualitative.Plotly[i % 10], dash=dashes[j % len(dashes)]) if several else {}
-            figure.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=name,
+            # the term's human name in the legend, its one-line explanation on hover
+            hover = f"{term_name(name)}: %{{y:.4g}} at epoch %{{x}}<br>{_wrap(term_help(name))}<extra>{run}</extra>"
+            figure.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=term_name(name),
+                                        hovertemplate=hover,
                                         legendgroup=run if several else None,
                                         legendgrouptitle_text=run if several else None,
                                         line=style, marker=dict(size=4)))
@@ -145,6 +149,19 @@ def loss_figure(curves: dict[str, list[dict]], terms: list[str] | None = None):
         figure.update_layout(height=360 + 24 * len(curves), legend=dict(
             orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0, title_text=""))
     return figure
+
+
+def logged_terms(curves: dict[str, list[dict]]) -> list[str]:
+    """The loss terms ``loss_figure`` draws for ``curves``, each once, in order."""
+    return list(dict.fromkeys(k for rows in curves.values() for r in loss_rows(rows)[:1] for k in r
+                              if k not in ROW_BOOKKEEPING))
+
+
+def _wrap(text: str, width: int = 70) -> str:
+    """``text`` broken into lines of about ``width`` characters for a Plotly hover box."""
+    import textwrap
+
+    return "<br>".join(textwrap.wrap(text, width))
 
 
 def mig_figure(curves: dict[str, list[dict]]):

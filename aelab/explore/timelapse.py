@@ -8,6 +8,7 @@ import base64
 
 import numpy as np
 
+from aelab.data.datasets import class_name
 from aelab.explore.latent import KL_INACTIVE, label_groups, png_bytes
 from aelab.explore.reconstructions import image_grid
 
@@ -82,8 +83,8 @@ def step_label(step: int, per_epoch: int) -> str:
 
 def timelapse_figure(probes: dict, height: int = 620):
     """One Plotly figure of ``read_probes``' frames: the aligned 2-D map of the probe codes
-    (one colour per label), the shown images over their reconstructions and, for the VAE
-    family, active latents over the steps with each collapse marked; a slider over the
+    (one colour per class, named as the dataset names them), the shown images over their
+    reconstructions and, for the VAE family, active latents over the steps with each collapse marked; a slider over the
     frames' steps and a play control (Plotly animation frames: it plays in the browser)."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -91,7 +92,8 @@ def timelapse_figure(probes: dict, height: int = 620):
     steps, per_epoch = probes["steps"], probes["meta"]["per_epoch"]
     maps = aligned_maps(probes["codes"])
     labels = probes.get("labels")
-    groups = label_groups(labels, maps.shape[1])
+    dataset = probes["meta"].get("dataset", "")
+    groups = label_groups(labels, maps.shape[1], lambda label: class_name(dataset, label))
     has_kl = "kl" in probes
     titles = ["Probe codes: PCA, aligned frame to frame", "Probe images over their reconstructions"]
     if has_kl:
@@ -108,7 +110,7 @@ def timelapse_figure(probes: dict, height: int = 620):
                              mode="markers", name=name, legendgroup=name,
                              marker=dict(size=6, opacity=0.85, color=colour),
                              showlegend=labels is not None,
-                             hovertemplate=f"label {name}<extra></extra>" if labels is not None else None)
+                             hovertemplate=f"class {name}<extra></extra>" if labels is not None else None)
                   for name, colour, member in groups]
         traces.append(go.Image(source=_data_uri(strip_picture(probes["images"], probes["recon"][t])),
                                hoverinfo="skip"))
@@ -154,7 +156,7 @@ def timelapse_figure(probes: dict, height: int = 620):
             "transition": {"duration": 0}, "mode": "immediate"}
     figure.update_layout(
         height=height, margin=dict(l=40, r=20, t=40, b=170),
-        legend=dict(title_text="label", orientation="h", y=-0.36, yanchor="top", itemclick=False,
+        legend=dict(title_text="class", orientation="h", y=-0.36, yanchor="top", itemclick=False,
                     itemdoubleclick=False, itemsizing="constant"),
         updatemenus=[dict(type="buttons", direction="left", x=0.0, y=-0.2, xanchor="left",
                           yanchor="top", showactive=False, pad=dict(t=0, r=10), buttons=[

@@ -128,14 +128,19 @@
                                    ...folded.map(slider)));
   const reset = el("button", { type: "button", textContent: "↺ Reset sliders to the base",
                                title: "Every slider back to the base code: the test image's code or the prior mean" });
-  reset.addEventListener("click", () => {
+  // every slider (and a CVAE's label) to another code at once, drawn once
+  const baseLabel = view.label;
+  function setCode(code, label) {
     for (const [s, input, value] of inputs) {
-      z[s.d] = view.base[s.d];
+      z[s.d] = code[s.d];
       input.value = z[s.d];
       value.textContent = shown(z[s.d]);
     }
+    if (label !== undefined) view.label = label;
     draw();
-  });
+  }
+  state.setCode = setCode;  // the exported page's code map sets a clicked point's code
+  reset.addEventListener("click", () => setCode(view.base, baseLabel));
   const figure = el("figure", {}, canvas, el("figcaption", { textContent: view.caption }));
   document.getElementById("app").append(box, el("div", { className: "picture" }, figure, reset));
   draw();

@@ -1,6 +1,7 @@
 """Scores computed in a background process, never in a page's script run: disentanglement
 (``kind="disentangle"``, below) and the Latent space score table (``kind="latent"``, the
-same way with ``python -m aelab latent-scores``).
+same way with ``python -m aelab latent-scores``) and the Latent space page's t-SNE views
+(``kind="tsne-<perplexity>"``, with ``python -m aelab tsne``).
 
 A finished shapes run is scored by its worker right after training
 (``aelab.metrics.results.rebuild_caches``).
@@ -19,14 +20,15 @@ import sys
 import time
 from pathlib import Path
 
-from aelab.metrics.results import cached_disentanglement, cached_latent_scores
-from aelab.runs.folder import DISENTANGLE_LOG, DISENTANGLE_PID, LATENT_LOG, LATENT_PID
+from aelab.metrics.results import cached_disentanglement, cached_latent_scores, cached_tsne
+from aelab.runs.folder import DISENTANGLE_LOG, DISENTANGLE_PID, LATENT_LOG, LATENT_PID, TSNE_PERPLEXITIES, tsne_files
 from aelab.runs.local import pid_alive
 
 SCORER = DISENTANGLE_PID  # {"pid": ...} of the running background scorer
 LOG = DISENTANGLE_LOG     # its output
 COMMAND = [sys.executable, "-m", "aelab", "disentangle"]  # + the run folder and its runs folder
 LATENT_COMMAND = [sys.executable, "-m", "aelab", "latent-scores"]  # the same for the Latent table
+TSNE_COMMAND = [sys.executable, "-m", "aelab", "tsne"]  # + --perplexity P: a t-SNE view
 
 # kind -> (its pid file, its log, its command, the look at fresh cached scores): the same
 # one-process-per-run machinery scores disentanglement and the Latent space score table
@@ -34,6 +36,9 @@ KINDS = {
     "disentangle": lambda: (SCORER, LOG, COMMAND, cached_disentanglement),
     "latent": lambda: (LATENT_PID, LATENT_LOG, LATENT_COMMAND, cached_latent_scores),
 }
+for _p in TSNE_PERPLEXITIES:  # "tsne-30": the t-SNE view with perplexity 30, and so on
+    KINDS[f"tsne-{_p}"] = lambda p=_p: (*tsne_files(p)[1:], [*TSNE_COMMAND, "--perplexity", str(p)],
+                                        lambda run_dir: cached_tsne(run_dir, p))
 
 
 def _scorer_pid(run_dir: Path, pidfile: str = SCORER) -> int | None:

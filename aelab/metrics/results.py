@@ -3,7 +3,9 @@
 ``cache.safetensors`` holds, for at most ``MAX_POINTS`` test images (a seeded
 subset): their indices and labels, the codes (posterior means for VAEs), 2-D
 PCA and 2-D UMAP of the codes, the same two projections of the raw pixels and,
-for VAE-family runs, the mean KL per latent dimension. ``eval.json`` holds the
+for VAE-family runs, the mean KL per latent dimension. ``tsne-p<P>.safetensors`` holds the
+t-SNE view of those codes with perplexity P (one file per perplexity of ``TSNE_PERPLEXITIES``,
+made in the background on a page's demand). ``eval.json`` holds the
 ``evaluate`` metrics. Both record the SHA-256 of the weights they were made
 from; a cache whose hash differs from the current weights is rebuilt, never trusted.
 One verb per cache operation: ``rebuild_*`` computes and writes now; ``refresh_caches``
@@ -28,34 +30,77 @@ from aelab.runs.folder import (
     DISENTANGLEMENT,
     EVAL,
     SCORES,
+    TSNE_PERPLEXITIES,
     atomic_write_json,
     atomic_write_tensors,
     os_error_reason,
     read_json,
     read_tensors,
+    tsne_files,
 )
 from aelab.runs.refs import RunRef, weights_hash  # noqa: F401  (weights_hash: re-exported for pages)
 
 MAX_POINTS = 10_000
 
 
-def project_2d(x: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
-    """2-D PCA or UMAP of the rows of ``x`` (flattened), seeded: (N, 2) float32."""
+class Projection:
+    """A fitted 2-D view of points: ``points`` (N, 2) float32 and, for PCA and UMAP, ``place``
+    puts new rows where the same fitted object maps them (t-SNE has no such map)."""
+
+    def __init__(self, method: str, reducer, points: np.ndarray):
+        self.method, self.reducer, self.points = method, reducer, points
+
+    def place(self, rows: np.ndarray) -> np.ndarray:
+        """Where the fitted view puts ``rows`` (M, ...): (M, 2) float32."""
+        flat = rows.reshape(len(rows), -1).astype(np.float32)
+        if self.method == "tsne":
+            raise ValueError("t-SNE cannot place new points: it has no map, only its fitted points")
+        return _two_columns(self.reducer.transform(flat)).astype(np.float32)
+
+    def linear(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(A (2, D), mean (D,)) of a PCA view, whose points are A @ (x - mean); else None."""
+        if self.method != "pca":
+            return None
+        a = np.zeros((2, self.reducer.components_.shape[1]))
+        a[:len(self.reducer.components_)] = self.reducer.components_
+        return a, np.asarray(self.reducer.mean_, dtype=np.float64)
+
+
+def _two_columns(out: np.ndarray) -> np.ndarray:
+    if out.shape[1] < 2:  # a 1-D code: plot it against zero
+        out = np.concatenate([out, np.zeros((len(out), 2 - out.shape[1]))], axis=1)
+    return out
+
+
+def fit_projection(x: np.ndarray, method: str, seed: int = 0, perplexity: float = 30.0) -> Projection:
+    """2-D PCA, UMAP or t-SNE (with ``perplexity``) fitted to the rows of ``x`` (flattened),
+    seeded."""
     flat = x.reshape(len(x), -1).astype(np.float32)
     if method == "pca":
         from sklearn.decomposition import PCA
 
-        out = PCA(n_components=min(2, *flat.shape), random_state=seed).fit_transform(flat)
-        if out.shape[1] < 2:  # a 1-D code: plot it against zero
-            out = np.concatenate([out, np.zeros((len(out), 2 - out.shape[1]))], axis=1)
-        return out.astype(np.float32)
+        reducer = PCA(n_components=min(2, *flat.shape), random_state=seed)
+        return Projection(method, reducer, _two_columns(reducer.fit_transform(flat)).astype(np.float32))
     if method == "umap":
         import umap
 
         neighbours = max(2, min(15, len(flat) - 1))
         reducer = umap.UMAP(n_components=2, n_neighbors=neighbours, random_state=seed, n_jobs=1)
-        return reducer.fit_transform(flat).astype(np.float32)
+        return Projection(method, reducer, reducer.fit_transform(flat).astype(np.float32))
+    if method == "tsne":
+        from sklearn.manifold import TSNE
+
+        # scikit-learn needs perplexity < N; PCA initialisation and one thread: reproducible
+        reducer = TSNE(n_components=2, perplexity=min(float(perplexity), len(flat) - 1.0), init="pca",
+                       random_state=seed, n_jobs=1)
+        return Projection(method, reducer, reducer.fit_transform(flat).astype(np.float32))
     raise ValueError(f"unknown projection {method!r}")
+
+
+def project_2d(x: np.ndarray, method: str, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
+    """2-D PCA, UMAP or t-SNE (with ``perplexity``) of the rows of ``x`` (flattened), seeded:
+    (N, 2) float32."""
+    return fit_projection(x, method, seed, perplexity).points
 
 
 def subset_indices(n: int, seed: int = 0, limit: int = MAX_POINTS) -> np.ndarray:
@@ -202,6 +247,55 @@ def get_eval(run, progress: Callable[[str], None] | None = None) -> dict:
     return scores
 
 
+
+
+def _check_perplexity(perplexity) -> int:
+    if perplexity not in TSNE_PERPLEXITIES:
+        raise RunError(f"t-SNE perplexity {perplexity!r} is not offered; choose one of "
+                       f"{', '.join(map(str, TSNE_PERPLEXITIES))}")
+    return int(perplexity)
+
+
+def rebuild_tsne(run, perplexity: int, progress: Callable[[str], None] | None = None) -> np.ndarray:
+    """Compute and write the t-SNE view (perplexity ``perplexity``) of the cached codes."""
+    run = RunRef.unchecked(run)
+    perplexity = _check_perplexity(perplexity)
+    digest = run.weights_sha256()
+    caches = get_caches(run, progress)
+    seed = run.config["train_config"].seed
+    (progress or (lambda message: None))(f"t-SNE of the codes (perplexity {perplexity})")
+    view = project_2d(caches["codes"], "tsne", seed, perplexity)
+    meta = {"weights_sha256": digest, "perplexity": str(perplexity), "seed": str(seed),
+            "points": str(len(view))}
+    name = tsne_files(perplexity)[0]
+    with _writing(run, name):
+        atomic_write_tensors(run / name, {"tsne_codes": torch.from_numpy(view)}, meta)
+    return view
+
+
+def cached_tsne(run, perplexity: int) -> np.ndarray | None:
+    """The cached t-SNE view (N, 2) with ``perplexity`` if it was made from the current weights
+    and matches the cached codes' points, else None; never computes."""
+    run = RunRef.unchecked(run)
+    perplexity = _check_perplexity(perplexity)
+    try:
+        tensors, meta = read_tensors(run / tsne_files(perplexity)[0])
+        codes, code_meta = read_tensors(run / CACHE)
+    except RunError:
+        return None
+    view = tensors.get("tsne_codes")
+    digest = run.weights_sha256()
+    if (view is None or meta.get("weights_sha256") != digest or code_meta.get("weights_sha256") != digest
+            or meta.get("perplexity") != str(perplexity) or "index" not in codes
+            or tuple(view.shape) != (len(codes["index"]), 2)):
+        return None
+    return view.numpy()
+
+
+def get_tsne(run, perplexity: int, progress: Callable[[str], None] | None = None) -> np.ndarray:
+    """The t-SNE view of the cached codes (computed and written first when missing or stale)."""
+    cached = cached_tsne(run, perplexity)
+    return cached if cached is not None else rebuild_tsne(run, perplexity, progress)
 
 
 def _json_if_fresh(run: RunRef, name: str) -> object | None:

@@ -10,6 +10,8 @@ A variant overrides only the hook it changes:
 - ``trainable_parameters()`` / ``after_step(x, out)`` a variant with a second network
                        trained by its own objective (FactorVAE's discriminator) keeps it
                        out of the trainer's optimizer and updates it after each step
+- ``train_state()`` / ``load_train_state(tensors)`` that second network's optimizer state,
+                       kept in the run's checkpoint so a resumed run is exact
 - ``finish_training()`` a last change once training ends (VAE: pruning collapsed latents)
 - ``factor_use``       what a variant that learns from the data's known generative factors
                        does with them ("" = nothing); it trains only on datasets that have them
@@ -17,6 +19,7 @@ A variant overrides only the hook it changes:
                        share all but some of their known factors (Ada-GVAE)
 - ``start_training(x, factors)`` told once before the first step: the training images and
                        their factors (semi-supervised: keeps a few labelled ones)
+- ``fp32_only``        a reason the variant cannot train in bfloat16 ("" = it can)
 
 A variant also declares what it can do, as class-level flags named in ``CAPABILITIES``
 (each variant sets only the flags that differ from its parent). Pages choose runs by these
@@ -151,6 +154,11 @@ class Autoencoder(nn.Module):
         """The names of the capabilities this variant declares."""
         return frozenset(name for name in CAPABILITIES if getattr(cls, name))
 
+    # why the variant cannot train under bfloat16 autocast ("" = it can: every shipped one does,
+    # tests/test_precision.py); precision auto keeps such a variant in float32 and bf16 is
+    # refused with this reason (aelab.training.precision)
+    fp32_only = ""
+
     # --- hooks the variants override ---
     cond_dim = 0
     factor_use = ""
@@ -176,6 +184,14 @@ class Autoencoder(nn.Module):
     def after_step(self, x: torch.Tensor, out: AEOutput) -> dict[str, torch.Tensor]:
         """Called by the trainer after each optimizer step; extra terms to log."""
         return {}
+
+    def train_state(self) -> dict[str, torch.Tensor]:
+        """Tensors a resumed run needs beyond the weights and the trainer's optimizer (a second
+        network's optimizer state), saved in the run's checkpoint."""
+        return {}
+
+    def load_train_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Restore what ``train_state`` saved (told ``{}`` by an older checkpoint)."""
 
     def finish_training(self) -> None:
         """Called by the trainer once training ends well, before the final weights are saved."""

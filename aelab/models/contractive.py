@@ -1,9 +1,10 @@
 """Contractive autoencoder (survey 3.4; Rifai et al. 2011): penalise the squared
-Frobenius norm of the encoder's Jacobian, computed exactly for any depth."""
+Frobenius norm of the encoder's Jacobian, computed exactly for any depth: in closed form for
+the MLP encoder, by autograd for any other."""
 from dataclasses import dataclass
 
 from aelab.models.base import AEConfig, Autoencoder, param
-from aelab.models.losses import jacobian_frobenius_sq
+from aelab.models.losses import jacobian_frobenius_sq, relu_mlp_jacobian_frobenius_sq
 from aelab.models.registry import register
 
 
@@ -25,5 +26,9 @@ class ContractiveAE(Autoencoder):
 
     def penalties(self, x, out):
         # ||J_f(x)||_F^2 = sum_ij (dh_j(x) / dx_i)^2, averaged over the batch
-        jac = jacobian_frobenius_sq(self.encode, x).mean()
+        # the closed form is the code's Jacobian only while the code is the encoder's output
+        layers = self.encoder.relu_mlp_layers() if type(self).encode is Autoencoder.encode else None
+        per_example = (relu_mlp_jacobian_frobenius_sq(layers, x.flatten(1)) if layers
+                       else jacobian_frobenius_sq(self.encode, x))  # (B,)
+        jac = per_example.mean()
         return {"contractive": (jac, self.config.contractive_weight * jac)}

@@ -12,7 +12,8 @@ loss_D   = -E_q(z)[log D(z)] - E_prod q(z_j)[log(1 - D(z_perm))]
 D is trained by its own Adam (lr 1e-4, betas 0.5, 0.9 as in the paper, appendix) after every
 VAE step (``after_step``); it is not in the trainer's optimizer. Kim & Mnih's Algorithm 1
 shuffles the codes of a second minibatch; here the step's own codes are shuffled (one fewer
-encoder pass). D's optimizer state is not checkpointed, so a resumed run restarts it.
+encoder pass). D's Adam state goes into the run's checkpoint (``train_state``), so a resumed
+run goes on to the weights of an uninterrupted one.
 """
 from dataclasses import dataclass
 
@@ -83,12 +84,35 @@ class FactorVAE(VAE):
         labels = torch.cat([torch.ones(len(z)), torch.zeros(len(z))]).to(logits)
         return F.binary_cross_entropy_with_logits(logits, labels)
 
-    def after_step(self, x, out):
+    def disc_optimizer(self) -> torch.optim.Adam:
+        """D's own Adam, made at its first use."""
         if self._disc_optimizer is None:
             self._disc_optimizer = torch.optim.Adam(self.discriminator.parameters(),
                                                     lr=self.config.disc_lr, betas=(0.5, 0.9))
+        return self._disc_optimizer
+
+    def after_step(self, x, out):
         loss = self.discriminator_loss(out.code)
-        self._disc_optimizer.zero_grad(set_to_none=True)
+        optimizer = self.disc_optimizer()
+        optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        self._disc_optimizer.step()
+        optimizer.step()
         return {"disc": loss.detach()}
+
+    def train_state(self):
+        if self._disc_optimizer is None:
+            return {}
+        return {f"disc_opt.{index}.{key}": torch.as_tensor(value)
+                for index, slots in self._disc_optimizer.state_dict()["state"].items()
+                for key, value in slots.items()}
+
+    def load_train_state(self, tensors):
+        slots: dict[int, dict] = {}
+        for key, value in tensors.items():
+            if key.startswith("disc_opt."):
+                _, index, name = key.split(".", 2)
+                slots.setdefault(int(index), {})[name] = value
+        if slots:  # a checkpoint from before D's state was saved restarts D's Adam
+            optimizer = self.disc_optimizer()
+            optimizer.load_state_dict({"state": slots,
+                                       "param_groups": optimizer.state_dict()["param_groups"]})

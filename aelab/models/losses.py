@@ -101,6 +101,33 @@ def jacobian_frobenius_sq(encode: Callable[[torch.Tensor], torch.Tensor],
     return grads.pow(2).flatten(2).sum(2).sum(0)  # (B,)
 
 
+def relu_mlp_jacobian_frobenius_sq(layers, x: torch.Tensor) -> torch.Tensor:
+    """Exact ||J_f(x)||_F^2 per example, (B,), for f = W_L relu(... relu(W_1 x + b_1) ...) + b_L.
+
+    The Jacobian of such an MLP at x is the product J = W_L D_{L-1} W_{L-1} ... D_1 W_1, with
+    D_l = diag(relu'(a_l)) the 0/1 masks of the pre-activations a_l (Rifai et al. 2011 give
+    the one-layer case ||J||_F^2 = sum_j s'(a_j)^2 ||W_j||^2). It is built here as a batched
+    product from the code side, (B, K, n_l) per layer, so one forward of ordinary ops gives
+    it and its gradient is a plain backward: the masks are constant almost everywhere (as
+    relu's derivative is to autograd), so the pass that finds them keeps no graph.
+    ``layers`` are the ``nn.Linear`` layers in order; ``x`` is (B, D).
+    """
+    masks = []
+    with torch.no_grad():
+        h = x
+        for layer in layers[:-1]:
+            a = layer(h)  # (B, n_l)
+            masks.append(a > 0)
+            h = torch.relu(a)
+    rows = layers[-1].weight  # (K, n_{L-1}): the rows of J seen from the code side
+    for layer, mask in zip(reversed(layers[:-1]), reversed(masks)):
+        # (B, K, n_l) * D_l, then @ W_l: (B, K, n_{l-1}), one matmul over all B*K rows
+        rows = (rows * mask[:, None, :].to(rows.dtype)) @ layer.weight
+    if rows.dim() == 2:  # a single linear layer: the same J for every example
+        return rows.pow(2).sum().expand(x.shape[0])
+    return rows.pow(2).sum((1, 2))  # (B,)
+
+
 def gaussian_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """log N(z; mu, diag(exp(logvar))) per dimension, elementwise (broadcasting)."""
     return -0.5 * (math.log(2 * math.pi) + logvar + (z - mu).pow(2) * torch.exp(-logvar))

@@ -92,12 +92,13 @@ class _OneDNNLinear(torch.autograd.Function):
 class Linear(nn.Linear):
     """``nn.Linear`` (same parameters, same state dict) that trains through
     ``_OneDNNLinear`` on CPU for non-empty float32 batches of vectors; elsewhere (GPU, other
-    dtypes, an empty batch, which oneDNN refuses, a torch without oneDNN) it is ``nn.Linear``."""
+    dtypes, bfloat16 autocast, an empty batch, which oneDNN refuses, a torch without oneDNN)
+    it is ``nn.Linear``."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if (_ONEDNN_LINEAR is not None and x.device.type == "cpu" and x.dim() == 2
                 and x.shape[0] > 0 and x.dtype == torch.float32
-                and self.weight.dtype == torch.float32):
+                and self.weight.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")):
             return _OneDNNLinear.apply(x, self.weight, self.bias)
         return super().forward(x)
 
@@ -143,10 +144,11 @@ class ImageConvTranspose2d(nn.ConvTranspose2d):
     """``nn.ConvTranspose2d`` (same parameters, same state dict) whose forward on CPU, for
     the few output channels of an image, takes ``_FoldConvTranspose``: oneDNN's transposed
     convolution to so few channels runs far below the matmul's rate, the fold does not
-    (docs/performance.md)."""
+    (docs/performance.md). Under bfloat16 autocast it is torch's, which autocast casts."""
 
     def forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
-        if (x.device.type != "cpu" or self.out_channels > 4 or output_size is not None
+        if (x.device.type != "cpu" or torch.is_autocast_enabled("cpu") or self.out_channels > 4
+                or output_size is not None
                 or self.groups != 1 or self.dilation != (1, 1) or self.output_padding != (0, 0)
                 or x.dim() != 4):
             return super().forward(x, output_size)
@@ -179,7 +181,21 @@ class Encoder(nn.Module):
             # keys (no parameters move)
             self.body = nn.Sequential(*layers[:-1], nn.Flatten(), layers[-1], *fc)
             features = FC[-1] if fc else features
+        self._features = features  # the body's output; the head adds cond_dim to it
         self.head = Linear(features + cond_dim, out_dim)
+
+    def relu_mlp_layers(self) -> list[nn.Linear] | None:
+        """The linear layers, in order, when this encoder is relu(linear) layers then the
+        linear head (an MLP without condition), so its Jacobian has a closed form
+        (``aelab.models.losses.relu_mlp_jacobian_frobenius_sq``); None for any other net."""
+        body = list(self.body)
+        if not body or not isinstance(body[0], nn.Flatten) or self.head.in_features != self._features:
+            return None
+        pairs = body[1:]
+        if len(pairs) % 2 or not all(isinstance(m, nn.Linear) and type(r) is nn.ReLU
+                                     for m, r in zip(pairs[::2], pairs[1::2])):
+            return None
+        return [*pairs[::2], self.head]
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         h = self.body(x)  # (B, features)

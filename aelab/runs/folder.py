@@ -47,9 +47,17 @@ DISENTANGLE_LOG = "disentangle.log"
 LATENT_PID = ".latent-scores.pid"
 LATENT_LOG = "latent-scores.log"
 PROBES = "probes.safetensors"            # the probe set's codes through training (runs.probes)
+TSNE_PERPLEXITIES = (5, 15, 30, 50)  # the t-SNE views a page offers, one cache file each
+
+
+def tsne_files(perplexity: int) -> tuple[str, str, str]:
+    """(cache, background pid file, log) of the t-SNE view with ``perplexity``."""
+    return f"tsne-p{perplexity}.safetensors", f".tsne-p{perplexity}.pid", f"tsne-p{perplexity}.log"
+
+
 RUN_FILES = (CONFIG, STATUS, METRICS, WEIGHTS, TRAIN_STATE, CANCEL, WORKER_LOG, OWNER, EVAL,
              CACHE, SCORES, DISENTANGLEMENT, DISENTANGLE_PID, DISENTANGLE_LOG, LATENT_PID,
-             LATENT_LOG, PROBES)
+             LATENT_LOG, PROBES, *(name for p in TSNE_PERPLEXITIES for name in tsne_files(p)))
 
 
 # --- locations ---
@@ -295,10 +303,12 @@ def library_versions() -> dict[str, str]:
 
 
 def create_run(model_config, train_config, dataset: str, runs_dir=None, out=None,
-               study: dict | None = None) -> Path:
+               study: dict | None = None, precision: dict | None = None) -> Path:
     """A new run folder holding ``config.json`` and a ``queued`` status; returns its path.
 
-    ``study``: for a trial of a study, its id, grid point and seed (``config["study"]``).
+    ``study``: for a trial of a study, its id, grid point and seed (``config["study"]``);
+    ``precision``: what the run asked for, trains in and why (``config["precision"]``,
+    ``aelab.training.precision``).
     """
     run_dir = Path(out) if out else runs_root(runs_dir) / new_run_id(model_config.variant, dataset)
     if run_dir.exists() and not run_dir.is_dir():
@@ -311,7 +321,7 @@ def create_run(model_config, train_config, dataset: str, runs_dir=None, out=None
     except OSError as exc:
         raise RunError(f"cannot create the run folder {run_dir} ({os_error_reason(exc)})") from None
     try:
-        _write_new_run(run_dir, model_config, train_config, dataset, study)
+        _write_new_run(run_dir, model_config, train_config, dataset, study, precision)
     except OSError as exc:  # e.g. a full disk: leave no half-made run behind
         for name in (CONFIG, STATUS):
             (run_dir / name).unlink(missing_ok=True)
@@ -322,7 +332,7 @@ def create_run(model_config, train_config, dataset: str, runs_dir=None, out=None
 
 
 def _write_new_run(run_dir: Path, model_config, train_config, dataset: str,
-                   study: dict | None) -> None:
+                   study: dict | None, precision: dict | None = None) -> None:
     config = {
         "run_id": run_dir.name,
         "variant": model_config.variant,
@@ -335,6 +345,7 @@ def _write_new_run(run_dir: Path, model_config, train_config, dataset: str,
         "versions": library_versions(),
         "created": time.time(),
         **({"study": study} if study else {}),
+        **({"precision": precision} if precision else {}),
     }
     atomic_write_json(run_dir / CONFIG, config)
     write_status(run_dir, state="queued", epoch=0, step=0, progress=0.0)

@@ -399,9 +399,6 @@ class RunManager:
         self.runs_dir = runs_root(runs_dir).resolve()
         self.backend = LocalBackend(self.runs_dir, max_parallel, start_supervisor)
 
-    def _ensure_served(self) -> None:
-        self.backend.ensure_served()
-
     def _dir(self, run_id: "str | RunRef") -> Path:
         """The folder of a run id, confined to this runs folder (``RunRef.checked``); a
         ``RunRef`` the CLI resolved with ``anywhere`` may name a run folder elsewhere."""

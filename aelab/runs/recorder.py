@@ -108,13 +108,14 @@ class RunRecorder:
     def save_checkpoint(self, model, optimizer, step: int, train_seconds: float,
                         epoch_rng: torch.Tensor, device: torch.device) -> None:
         """Training state first (self-contained, for resume: weights, Adam's moments, the
-        generators), then the weights. ``epoch_rng``: the permutation generator's state before
-        it drew the epoch of the next step."""
+        model's own ``train_state``, the generators), then the weights. ``epoch_rng``: the
+        permutation generator's state before it drew the epoch of the next step."""
         tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
         opt_state = optimizer.state_dict()
         for index, slots in opt_state["state"].items():
             for key, value in slots.items():
                 tensors[f"opt.{index}.{key}"] = torch.as_tensor(value)
+        tensors.update({f"extra.{k}": v for k, v in model.train_state().items()})
         tensors["rng.cpu"] = torch.get_rng_state()
         tensors["rng.epoch"] = epoch_rng
         if device.type == "cuda":
@@ -146,6 +147,7 @@ class RunRecorder:
                 _, index, name = key.split(".", 2)
                 slots.setdefault(int(index), {})[name] = value.to(device)
         optimizer.load_state_dict({"state": slots, "param_groups": state["param_groups"]})
+        model.load_train_state({k[6:]: v for k, v in tensors.items() if k.startswith("extra.")})
         torch.set_rng_state(tensors["rng.cpu"])
         if "rng.cuda" in tensors and device.type == "cuda":
             torch.cuda.set_rng_state(tensors["rng.cuda"], device)

@@ -40,8 +40,10 @@ PRESETS: dict[str, Preset] = {
               "with a live MIG curve (for a class on survey 4.3)",
         variant="betatcvae", dataset="shapes32",
         model=DISENTANGLE_RECIPE,
+        # fp32: the 5-minute MIG was measured in float32; bf16 (auto) is not yet shown to reach
+        # it (issue 30 asks for that on an AMX CPU), so the preset names its precision
         train={"epochs": 1000, "batch_size": 128, "lr": 1e-3, "max_minutes": 5.0,
-               "live_mig_seconds": 60.0}),
+               "live_mig_seconds": 60.0, "precision": "fp32"}),
 }
 
 

@@ -16,6 +16,7 @@ from aelab.errors import ConfigError
 from aelab.models import build_model, get_variant
 from aelab.runs.folder import create_run
 from aelab.training.budget import fit_budget
+from aelab.training.precision import choose_precision
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -60,7 +61,8 @@ def validate_run(variant: str, dataset: str, model_params: dict | None = None,
     model_config = get_variant(variant).Config.from_dict(params)
     if (images := training_images(dataset)) is not None:
         model_config.check_data(images)
-    resolve_device(train_config.device)
+    choose_precision(train_config.precision, resolve_device(train_config.device),
+                     get_variant(variant))  # bf16 where it cannot run is refused here
     check_model_size(model_config)
     return model_config, train_config
 
@@ -83,6 +85,10 @@ def check_model_size(model_config) -> int:
 def prepare_run(variant: str, dataset: str, model_params: dict | None = None,
                 train_params: dict | None = None, runs_dir=None, out=None,
                 study: dict | None = None) -> Path:
-    """Validate every setting against the dataset, then create the run folder (``queued``)."""
+    """Validate every setting against the dataset, then create the run folder (``queued``)
+    with the precision decided now (``auto`` resolved on this machine) in its config."""
     model_config, train_config = validate_run(variant, dataset, model_params, train_params)
-    return create_run(model_config, train_config, dataset, runs_dir=runs_dir, out=out, study=study)
+    precision = choose_precision(train_config.precision, resolve_device(train_config.device),
+                                 get_variant(variant))
+    return create_run(model_config, train_config, dataset, runs_dir=runs_dir, out=out, study=study,
+                      precision=precision.to_dict())

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -34,6 +35,7 @@ from aelab.runs.probes import ProbeRecorder
 from aelab.runs.recorder import RunRecorder
 from aelab.training.memory import keep_freed_memory
 from aelab.training.optim import adam
+from aelab.training.precision import precise_forward, run_precision
 from aelab.training.setup import device_label, resolve_device
 
 # an epoch's end is checkpointed only if this long has passed since the last checkpoint:
@@ -69,9 +71,10 @@ class Trainer:
         config = read_config(self.run_dir)
         self.model_config, self.config = config["model_config"], config["train_config"]
         self.dataset_name = config["dataset"]
+        self.saved_config = config  # its saved precision decision, read by _setup
         self.record = RunRecorder(self.run_dir)
         # made by run(): the device, model, optimizer and the generator of epoch permutations
-        self.device = self.model = self.optimizer = self.batches = None
+        self.device = self.model = self.optimizer = self.batches = self.precision = None
         self.epoch_rng = None  # the permutation generator's state at the current epoch's start
         self.factors = None  # the data's known factors, for a model that trains on pairs
         self.step, self.train_seconds = 0, 0.0
@@ -112,6 +115,11 @@ class Trainer:
         self.model = fast_layout(build_model(self.model_config).to(self.device), self.device)
         # torch's fused Adam kernel without torch.optim's dynamo import (aelab/training/optim.py)
         self.optimizer = adam(self.model.trainable_parameters(), cfg.lr, self.device)
+        # the step's forward in bfloat16 autocast or float32 (aelab/training/precision.py)
+        self.precision = run_precision(self.saved_config, self.device, type(self.model))
+        if self.precision.asked != "fp32":  # the run's log says what auto or bf16 chose, and why
+            print(f"precision {self.precision.asked}: {self.precision.used}, "
+                  f"{self.precision.reason}", file=sys.stderr, flush=True)
         self.batches = torch.Generator().manual_seed(cfg.seed)  # epoch permutations
         self.epoch_rng = self.batches.get_state()
         self.step, self.train_seconds = 0, 0.0
@@ -198,15 +206,15 @@ class Trainer:
     def _step(self, x, y, index, host_index) -> tuple[list[str], torch.Tensor]:
         """One optimizer step on the examples ``index`` (``host_index``: its host copy): term
         names and values, on the device."""
-        xb = x.index_select(0, index)  # (B, C, H, W); x[index] is 5x slower on CPU
+        xb = x.index_select(0, index)  # (B, C, H, W); faster than x[index] on CPU
         if not xb.is_floating_point():  # a bool pool of binary images
             xb = xb.float()
         yb = None if y is None else y[index]
         if self.factors is not None:
             xb, yb = self._with_partners(xb, yb, host_index)
         self.model.start_step(self.step, self.total_steps)
-        out = self.model(xb, yb)
-        loss, terms = self.model.loss(xb, out)
+        out = precise_forward(self.model, xb, yb, self.device, self.precision.used)
+        loss, terms = self.model.loss(xb, out)  # float32, outside any autocast
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

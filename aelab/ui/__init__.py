@@ -9,6 +9,7 @@ Pages use ``from aelab import ui`` and ``ui.<name>``; the helpers live in module
 - ``loaders``: caches shared by every session (models, datasets, PCA, codes, traversals,
   decoders for the browser)
 - ``scores``: scores computed in the background, shown when ready
+- ``own_input``: the Latent space page's "Your own input" section and links to it
 - ``picking``: pick a run (kept in the URL) and open it
 - ``widgets``: config forms, errors, plots, images
 - ``timelapse``: the latent space as it learns (a run's probe codes through training)
@@ -36,8 +37,12 @@ from aelab.ui.loaders import (
                        traversals_for,
                        web_decoder_for,
 )
-from aelab.ui.picking import open_run, pick_run
-from aelab.ui.scores import background_scores, disentanglement_for, scores_for
+from aelab.ui.own_input import OWN_SOURCE
+from aelab.ui.own_input import code_from_url as own_input_code
+from aelab.ui.own_input import link as own_input_link
+from aelab.ui.own_input import section as own_input_section
+from aelab.ui.picking import open_run, pick_run, preferred
+from aelab.ui.scores import background_scores, disentanglement_for, scores_for, tsne_view
 from aelab.ui.sessions import (
                        UPLOADS,
                        check_allowed,
@@ -55,6 +60,7 @@ from aelab.ui.sessions import (
                        with_owners,
 )
 from aelab.ui.shell import PRESENTER_CSS, presenter_mode, run_app, within_app
+from aelab.ui.tables import explain, explain_terms, metric_table, metrics_by_run
 from aelab.ui.timelapse import timelapse
 from aelab.ui.urlstate import url_multiselect, url_number, url_selectbox
 from aelab.ui.widgets import (
@@ -72,11 +78,15 @@ from aelab.ui.widgets import (
 __all__ = [
     "FIELD_LABELS", "PRESENTER_CSS", "UPLOADS", "background_scores", "caches_for", "check_allowed",
     "dataset", "dataset_choices", "dataset_for", "file_stamp", "dataset_label", "device_choices", "device_text",
+    "explain", "explain_terms", "metric_table", "metrics_by_run",
     "disentanglement_for", "eta_text", "field_label", "finished_runs", "image", "is_demo",
     "is_teacher", "labelled_images", "list_runs", "manager", "may_change", "model_for", "open_run",
-    "order_runs", "pca", "phase_of", "pick_run", "plot", "presenter_mode", "run_app", "run_label",
+    "order_runs",
+    "OWN_SOURCE", "own_input_code", "own_input_link", "own_input_section", "pca", "phase_of", "pick_run", "plot",
+    "preferred", "presenter_mode", "run_app", "run_label",
     "run_key", "run_labels", "run_ref", "run_warnings", "runs_dir", "scores_for", "session_owner",
     "settings_widgets", "shared", "show_error", "start_study", "store_upload", "store_upload_once",
-    "submit_run", "teacher_sign_in", "timelapse", "traversals_for", "upload_note", "uploads_dir", "url_multiselect",
+    "submit_run", "teacher_sign_in", "timelapse", "traversals_for", "tsne_view", "upload_note", "uploads_dir",
+    "url_multiselect",
     "url_number", "url_selectbox", "web_decoder_for", "with_owners", "within_app",
 ]

@@ -122,12 +122,17 @@ def _shared(key: tuple, _build):
     return _build()
 
 
-def shared(key: tuple, build):
+def shared(key: tuple, build, what: str | None = None):
     """``build()`` once per ``key`` for every session of the server: a figure or a page's
     rows of pictures is made once per data, not on every rerun and for every student.
     ``key`` must name all the result depends on (``run_key`` of each run, the view, the
-    options); the result is shared, so nobody may change it after it is built."""
-    return _shared(key, build)
+    options); the result is shared, so nobody may change it after it is built. ``what``:
+    what is being computed, shown in a spinner if it takes over half a second (a cold
+    server), never for a result already built."""
+    if what is None:
+        return _shared(key, build)
+    with st.spinner(what):
+        return _shared(key, build)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

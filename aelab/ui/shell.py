@@ -65,6 +65,10 @@ html { font-size: 24px; }
 [data-testid="stToolbarActions"], [data-testid="stMainMenu"], [data-testid="stAppDeployButton"],
 [data-testid="stDecoration"] { display: none; }
 [data-testid="stMainBlockContainer"] { padding-top: 2rem; max-width: 100%; }
+/* whole words only: a label wraps between words, never inside one ("disentangleme/nt") */
+[data-testid="stMain"] label, [data-testid="stMain"] p, [data-testid="stMain"] th,
+[data-testid="stMetricLabel"], [data-testid="stWidgetLabel"] {
+  word-break: normal; overflow-wrap: normal; hyphens: none; }
 </style>"""
 
 

@@ -37,7 +37,10 @@ def url_selectbox(label: str, options: list, key: str, param: str, *, index: int
     by_text = {str(o): o for o in options}
     _adopt_url(param, key, lambda raw: by_text[raw] if raw in by_text else _bad(raw),
                lambda v: True)
-    value = st.selectbox(label, options, index=index, format_func=format_func, key=key, **kwargs)
+    # a value already in the session (the user's, or the URL's just adopted) wins over ``index``;
+    # passing both would only log Streamlit's "default value and Session State" warning
+    shown = 0 if key in st.session_state else index
+    value = st.selectbox(label, options, index=shown, format_func=format_func, key=key, **kwargs)
     default = options[index] if options else None
     _write_url(param, key, None if value is None or (value == default and not always) else str(value))
     return value
