@@ -15,9 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo's aelab, not an installed one
 
 import aelab.runs.probes as probes
 import aelab.training.trainer as trainer

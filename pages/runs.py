@@ -118,7 +118,7 @@ if picked:
     curves()
 
 st.subheader("The latent space as it learns")
-st.caption(f"{labels[chosen]}, the run chosen above.")
+st.caption(f"Of {labels[chosen]}, the run picked under Act on a run.")
 ui.timelapse(manager.runs_dir / chosen, key="runs_timelapse", state=row["state"])
 
 st.subheader("Final metrics")
