@@ -77,8 +77,7 @@ if selected:
 
 ui.own_input_section(run, run_dir, model, ds, caches)  # draw or upload, see where it lands
 
-with st.expander("The latent space as it learns", icon=":material/movie:"):
-    ui.timelapse(run_dir, key="lat_timelapse")
+ui.timelapse_section(run_dir, key="lat_timelapse")  # the probe codes through training
 
 st.subheader("Scores")
 st.caption("5-NN and linear-probe accuracy (fitted on the train split, scored on these test "

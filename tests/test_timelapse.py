@@ -19,7 +19,14 @@ from conftest import TINY, open_page
 import aelab.training.trainer as trainer
 from aelab.config import TrainConfig
 from aelab.data.datasets import load_dataset
-from aelab.explore.timelapse import active_counts, aligned_maps, collapses, pca_2d, timelapse_figure
+from aelab.explore.timelapse import (
+    active_counts,
+    aligned_maps,
+    collapses,
+    pca_2d,
+    timelapse_figure,
+    timelapse_summary,
+)
 from aelab.metrics.evaluate import encode_array, vae_scores
 from aelab.models import build_model, make_config
 from aelab.runs.folder import PROBES, RUN_FILES, delete_run_files, load_model, read_status
@@ -32,7 +39,7 @@ from aelab.runs.probes import (
 from aelab.runs.train import train_run
 from aelab.training.budget import fit_budget, training_size
 from aelab.training.setup import prepare_run
-from aelab.ui.timelapse import NO_PROBES
+from aelab.ui.timelapse import NO_PROBES, PLAY_IT, TITLE
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = {"epochs": 3, "device": "cpu", "caches": False, "seed": 3}
@@ -136,6 +143,13 @@ def test_active_latents_and_collapses():
     assert collapses(steps, kl) == {10: [2]}
     kl[3, 1] = 0.0  # z1 came alive at step 20 and collapsed at 30
     assert collapses(steps, kl) == {10: [2], 30: [1]}
+    probes = {"steps": steps, "kl": kl, "index": np.arange(5), "meta": {"total_steps": 40}}
+    assert timelapse_summary(probes) == ("5 test images, encoded at 4 steps from 0 to 30 of 40; 2 of 4 latents "
+                                         "active at the last step; collapsed (red x): z2 at step 10, z1 at step 30.")
+    kl[3, 1] = 0.5
+    assert timelapse_summary(probes).endswith("; 3 of 4 latents active at the last step; collapsed (red x): "
+                                              "z2 at step 10.")
+    assert timelapse_summary({**probes, "kl": kl[:, [0, 3]]}).endswith(", none collapsed.")
 
 
 def test_the_probe_file_stays_small_for_a_default_run(tmp_path):
@@ -220,3 +234,4 @@ def test_latent_page_says_a_shipped_run_has_no_timelapse(monkeypatch):
     monkeypatch.setattr(aelab.metrics.background, "start_scoring", lambda run_dir, kind="disentangle": True)
     at = open_page("latent", run="demo-vae")
     assert NO_PROBES in [c.value for c in at.caption]
+    assert TITLE in [h.value for h in at.subheader] and not [e for e in at.expander if e.label == PLAY_IT]

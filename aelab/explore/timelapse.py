@@ -182,7 +182,10 @@ def timelapse_summary(probes: dict) -> str:
     if "kl" in probes:
         counts = active_counts(probes["kl"])
         found = collapses(steps, probes["kl"])
-        text += (f"; {int(counts[-1])} of {probes['kl'].shape[1]} latents active at the last step"
-                 + (f", {sum(map(len, found.values()))} collapsed (first at step {next(iter(found))})"
-                    if found else ", none collapsed"))
+        text += f"; {int(counts[-1])} of {probes['kl'].shape[1]} latents active at the last step"
+        if found:  # the red x marks on the active-latents chart
+            text += "; collapsed (red x): " + ", ".join(
+                f"{' and '.join(f'z{d}' for d in dims)} at step {step}" for step, dims in found.items())
+        else:
+            text += ", none collapsed"
     return text + "."

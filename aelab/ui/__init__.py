@@ -61,7 +61,7 @@ from aelab.ui.sessions import (
 )
 from aelab.ui.shell import PRESENTER_CSS, presenter_mode, run_app, within_app
 from aelab.ui.tables import explain, explain_terms, metric_table, metrics_by_run
-from aelab.ui.timelapse import timelapse
+from aelab.ui.timelapse import timelapse, timelapse_section
 from aelab.ui.urlstate import url_multiselect, url_number, url_selectbox
 from aelab.ui.widgets import (
                        FIELD_LABELS,
@@ -86,7 +86,7 @@ __all__ = [
     "preferred", "presenter_mode", "run_app", "run_label",
     "run_key", "run_labels", "run_ref", "run_warnings", "runs_dir", "scores_for", "session_owner",
     "settings_widgets", "shared", "show_error", "start_study", "store_upload", "store_upload_once",
-    "submit_run", "teacher_sign_in", "timelapse", "traversals_for", "tsne_view", "upload_note", "uploads_dir",
-    "url_multiselect",
+    "submit_run", "teacher_sign_in", "timelapse", "timelapse_section", "traversals_for", "tsne_view", "upload_note",
+    "uploads_dir", "url_multiselect",
     "url_number", "url_selectbox", "web_decoder_for", "with_owners", "within_app",
 ]

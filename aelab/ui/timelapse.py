@@ -14,6 +14,8 @@ from aelab.ui.widgets import plot, show_error
 NO_PROBES = ("This run has no time-lapse of its latent space: it was trained before aelab "
              "recorded probe codes during training (every run trained now records them).")
 NO_FRAMES_YET = "No time-lapse yet: the first frame comes when the run starts training."
+TITLE = "The latent space as it learns"
+PLAY_IT = "Play it: the probe codes, reconstructions and active latents through training"
 CAPTION = ("The same {n} test images at each recorded step: their codes on the first two "
            "principal axes, each frame turned (orthogonal Procrustes) to match the next so only "
            "real changes move; press Play or drag the slider.")
@@ -52,3 +54,14 @@ def timelapse(run_dir, key: str, state: str | None = None) -> None:
         st.fragment(run_every=5.0)(show)()
     else:
         show()
+
+
+def timelapse_section(run_dir, key: str, state: str | None = None) -> None:
+    """A page section: ``TITLE``, then the sentence saying the run has no probe codes (the
+    shipped demo runs), or its time-lapse folded under "Play it" (the figure is large)."""
+    st.subheader(TITLE)
+    if not (Path(run_dir) / PROBES).is_file() and state not in ("running", "queued"):
+        st.caption(NO_PROBES)
+        return
+    with st.expander(PLAY_IT, icon=":material/movie:"):
+        timelapse(run_dir, key, state)
