@@ -78,6 +78,8 @@ if selected:
 
 ui.own_input_section(run, run_dir, model, ds, caches)  # draw or upload, see where it lands
 
+ui.timelapse_section(run_dir, key="lat_timelapse")  # the probe codes through training
+
 st.subheader("Scores")
 st.caption("5-NN and linear-probe accuracy (fitted on the train split, scored on these test "
            "points) and trustworthiness of each 2-D view (scikit-learn; 1 = neighbours kept). "

@@ -202,7 +202,7 @@ def private_copy(runs: Runs, names: list[str], root: Path, monkeypatch) -> Path:
 def latent_views(at: AppTest) -> tuple[list[str], list[list[dict]]]:
     """The Latent page's one figure: its subplot titles and, per view (subplot), its traces
     (one per label class)."""
-    (figure,) = charts(at).values()
+    figure = charts(at)["lat_views"]
     titles = [a["text"] for a in figure["layout"]["annotations"]]
     data = figure["data"]
     per_view = len(data) // len(titles)
@@ -233,7 +233,8 @@ def highlighted(at: AppTest, labels: np.ndarray) -> list[list[int] | None]:
 def test_latent_page_shows_views_coloured_by_label_and_the_score_table(runs, name, views):
     at = open_page("latent", select=("lat_run", runs.id(name)))
     caches = runs.caches(name)
-    assert list(charts(at)) == ["lat_views"]  # one figure, a subplot per view
+    # one figure, a subplot per view; then the time-lapse of the run's probe codes
+    assert list(charts(at)) == ["lat_views", "lat_timelapse"]
     titles, per_view = latent_views(at)
     assert titles == views
     sources = (["codes"] if name == "ae2" else []) + ["pca_codes", "umap_codes", "pca_pixels", "umap_pixels"]

@@ -128,14 +128,16 @@ def test_config_json_records_what_was_asked_what_is_used_and_why(runs_dir, monke
 @needs_bf16
 def test_bf16_runs_the_forward_in_bfloat16_and_keeps_everything_saved_in_float32(runs_dir,
                                                                                   monkeypatch):
-    seen = []
+    training, seen = [], []  # the decoder's outputs in train mode, and in eval mode
     forward = Decoder.forward
     monkeypatch.setattr(Decoder, "forward", lambda self, z, cond=None: (
-        seen.append(out := forward(self, z, cond)) or out))
+        (training if self.training else seen).append(out := forward(self, z, cond)) or out))
     run = prepare_run("vae", "digits", {**TINY, "arch": "conv", "hidden": "8,16"},
                       {"epochs": 1, "precision": "bf16", "log_every": 5}, runs_dir=runs_dir)
     assert train_run(run)["state"] == "done"
-    assert seen and all(out.dtype == torch.bfloat16 for out in seen)
+    assert training and all(out.dtype == torch.bfloat16 for out in training)
+    # the probe frames (probes.safetensors, the model in eval mode): float32, no autocast
+    assert seen and all(out.dtype == torch.float32 for out in seen)
     weights, _ = read_tensors(run / "model.safetensors")
     state, _ = read_tensors(run / "train_state.safetensors")
     assert {t.dtype for t in weights.values()} == {torch.float32}

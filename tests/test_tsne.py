@@ -89,7 +89,7 @@ def test_latent_page_offers_tsne_and_shows_the_cached_view(run, monkeypatch):
     at = toggle.set_value(True).run()
     at.select_slider(key="lat_tsne_p").set_value(50).run()
     assert not at.exception
-    (figure,) = at.get("plotly_chart")
+    (figure,) = [c for c in at.get("plotly_chart") if c.key == "lat_views"]  # not the time-lapse
     spec = json.loads(figure.proto.spec)
     titles = [a["text"] for a in spec["layout"]["annotations"]]
     assert titles[-1] == "t-SNE of the codes (perplexity 50)", titles

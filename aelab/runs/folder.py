@@ -2,7 +2,8 @@
 
 ``<runs_dir>/<run_id>/`` holds ``config.json``, ``model.safetensors``,
 ``train_state.safetensors`` (optimizer and RNG state for resuming),
-``metrics.jsonl`` and ``status.json``. Every file is written to a temporary
+``metrics.jsonl``, ``status.json`` and ``probes.safetensors`` (the codes of a fixed probe
+set of test images through training; its format in ``aelab.runs.probes``). Every file is written to a temporary
 name in the same folder and renamed into place, so a run killed at any
 instant leaves either the old file or the new one, never half of one.
 Nothing here unpickles: weights are safetensors, everything else JSON.
@@ -45,6 +46,7 @@ DISENTANGLE_PID = ".disentangle.pid"     # background scorers (metrics.backgroun
 DISENTANGLE_LOG = "disentangle.log"
 LATENT_PID = ".latent-scores.pid"
 LATENT_LOG = "latent-scores.log"
+PROBES = "probes.safetensors"            # the probe set's codes through training (runs.probes)
 TSNE_PERPLEXITIES = (5, 15, 30, 50)  # the t-SNE views a page offers, one cache file each
 
 
@@ -55,7 +57,7 @@ def tsne_files(perplexity: int) -> tuple[str, str, str]:
 
 RUN_FILES = (CONFIG, STATUS, METRICS, WEIGHTS, TRAIN_STATE, CANCEL, WORKER_LOG, OWNER, EVAL,
              CACHE, SCORES, DISENTANGLEMENT, DISENTANGLE_PID, DISENTANGLE_LOG, LATENT_PID,
-             LATENT_LOG, *(name for p in TSNE_PERPLEXITIES for name in tsne_files(p)))
+             LATENT_LOG, PROBES, *(name for p in TSNE_PERPLEXITIES for name in tsne_files(p)))
 
 
 # --- locations ---
@@ -111,12 +113,12 @@ def atomic_write_json(path: str | os.PathLike, obj: Any, durable: bool = True) -
 
 
 def atomic_write_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor],
-                         metadata: dict[str, str] | None = None) -> None:
-    """Save tensors as safetensors, atomically."""
+                         metadata: dict[str, str] | None = None, durable: bool = True) -> None:
+    """Save tensors as safetensors, atomically (``durable``: see ``atomic_write_bytes``)."""
     from safetensors.torch import save
 
     flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-    atomic_write_bytes(path, save(flat, metadata=metadata))
+    atomic_write_bytes(path, save(flat, metadata=metadata), durable)
 
 
 def _jsonable(value):

@@ -8,7 +8,9 @@ contract (``forward``, ``loss``, ``start_step``) and never asks which variant
 it holds; a model that ``trains_on_pairs`` (Ada-GVAE) gets each batch followed by
 partner images rendered from the dataset's known factors (``_with_partners``).
 
-What the run folder holds is written by its ``RunRecorder`` (``aelab.runs.recorder``);
+What the run folder holds is written by its ``RunRecorder`` (``aelab.runs.recorder``), the
+codes of a fixed probe set of test images through training by a ``ProbeRecorder``
+(``aelab.runs.probes``: frames on a fixed step schedule and at the checkpoint ending the run);
 scores of the model while it trains (the live MIG) come in as a callback from the caller
 that knows the dataset has factors (``aelab.runs.train``).
 """
@@ -29,6 +31,7 @@ from aelab.data.datasets import load_dataset
 from aelab.errors import RunError
 from aelab.models import build_model
 from aelab.runs.folder import TRAIN_STATE, read_config, stop_file
+from aelab.runs.probes import ProbeRecorder
 from aelab.runs.recorder import RunRecorder
 from aelab.training.memory import keep_freed_memory
 from aelab.training.optim import adam
@@ -78,6 +81,7 @@ class Trainer:
         self.per_epoch = self.total_steps = 0
         self.good, self.good_step = {}, 0  # the last weights with a finite loss, and their step
         self.last_checkpoint = 0.0  # time.monotonic() of the last checkpoint
+        self.probes: ProbeRecorder | None = None  # the probe set's frames (probes.safetensors)
 
     @property
     def metrics(self) -> list[dict]:
@@ -134,6 +138,10 @@ class Trainer:
         self.model.train_size = len(x)
         self.per_epoch = math.ceil(len(x) / cfg.batch_size)
         self.total_steps = cfg.epochs * self.per_epoch
+        if len(ds.x_test):
+            self.probes = ProbeRecorder(self.run_dir, self.dataset_name, ds.x_test, ds.y_test,
+                                        self.model, self.device, self.total_steps, self.per_epoch,
+                                        cfg.log_every, resume_step=self.step if resume else None)
         self.record.begin(epoch=self.step / self.per_epoch, step=self.step,
                           total_steps=self.total_steps, progress=self.step / self.total_steps,
                           train_seconds=self.train_seconds, device=device_label(self.device),
@@ -153,6 +161,8 @@ class Trainer:
         self.last_checkpoint = last_stop_check = time.monotonic()
         self._keep_good()
         self.model.train()
+        if self.step == 0:
+            self._probe()  # the initial weights' frame
         for epoch in range(self.step // self.per_epoch, cfg.epochs):
             self.epoch_rng = self.batches.get_state()
             order_on_host = torch.randperm(n, generator=self.batches)
@@ -171,6 +181,8 @@ class Trainer:
                     if max(first_bad) >= 0:
                         return self._diverged(window.names, first_bad)
                     self._log(window.names, means, window.count / elapsed)
+                    if self.probes and self.probes.due(self.step):
+                        self._probe()  # before the reset: not training time
                     window.reset()
                     self._keep_good()
                     since = now - self.last_checkpoint
@@ -187,7 +199,7 @@ class Trainer:
                     last_stop_check = now
                     if self.should_stop():
                         self.train_seconds += time.monotonic() - window.start
-                        self._checkpoint()
+                        self._checkpoint(ending=True)
                         return self._finish("cancelled")
         return self._finish("done")
 
@@ -228,13 +240,22 @@ class Trainer:
         self.good = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         self.good_step = self.step
 
-    def _checkpoint(self) -> None:
+    def _checkpoint(self, ending: bool = False) -> None:
+        """Save the training state and weights; the checkpoint ``ending`` the run also gets
+        the probe set's frame."""
         # the permutation generator as it was before drawing the epoch of the next step
         at_boundary = self.step % self.per_epoch == 0
         epoch_rng = self.batches.get_state() if at_boundary else self.epoch_rng
         self.record.save_checkpoint(self.model, self.optimizer, self.step, self.train_seconds,
                                     epoch_rng, self.device)
         self.last_checkpoint = time.monotonic()
+        if ending:
+            self._probe()
+
+    def _probe(self) -> None:
+        """The probe set's frame of the model as it is now (``probes.safetensors``)."""
+        if self.probes:
+            self.probes.record(self.model, self.step, self.train_seconds)
 
     def _log(self, names, means, samples_per_second) -> None:
         """A loss row in ``metrics.jsonl`` and a ``running`` status with the progress and ETA."""
@@ -276,7 +297,7 @@ class Trainer:
         if state == "done":
             self.model.finish_training()
             self._log_live_mig(self.train_seconds, final=True)  # the final model's MIG
-            self._checkpoint()
+            self._checkpoint(ending=True)
             extra.setdefault("progress", 1.0)
         status = self.record.finish(state, step=self.step, train_seconds=self.train_seconds, **extra)
         self.progress(status)

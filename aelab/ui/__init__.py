@@ -13,6 +13,7 @@ Pages use ``from aelab import ui`` and ``ui.<name>``; the helpers live in module
 - ``own_input``: the Latent space page's "Your own input" section and links to it
 - ``picking``: pick a run (kept in the URL) and open it
 - ``widgets``: config forms, errors, plots, images
+- ``timelapse``: the latent space as it learns (a run's probe codes through training)
 """
 from aelab.runs.labels import (
                        dataset_label,
@@ -64,6 +65,7 @@ from aelab.ui.sessions import (
 )
 from aelab.ui.shell import PRESENTER_CSS, presenter_mode, run_app, within_app
 from aelab.ui.tables import explain, explain_terms, metric_table, metrics_by_run
+from aelab.ui.timelapse import timelapse, timelapse_section
 from aelab.ui.urlstate import url_multiselect, url_number, url_selectbox
 from aelab.ui.widgets import (
                        FIELD_LABELS,
@@ -88,7 +90,7 @@ __all__ = [
     "preferred", "presenter_mode", "run_app", "run_label",
     "run_key", "run_labels", "run_ref", "run_warnings", "runs_dir", "scores_for", "session_owner",
     "settings_widgets", "shared", "show_error", "shows_warnings", "start_study", "student_sign_in",
-    "store_upload", "store_upload_once",
-    "submit_run", "teacher_sign_in", "traversals_for", "tsne_view", "upload_note", "uploads_dir", "url_multiselect",
+    "store_upload", "store_upload_once", "submit_run", "teacher_sign_in", "timelapse", "timelapse_section",
+    "traversals_for", "tsne_view", "upload_note", "uploads_dir", "url_multiselect",
     "url_number", "url_selectbox", "web_decoder_for", "with_owners", "within_app",
 ]
