@@ -2,7 +2,7 @@
 
 A student is a random id, with the name they chose once. The browser keeps them as a token
 ``<id>.<name, base64url>.<signature>``: an HMAC-SHA256 of id and name under the server's
-secret (``<runs>/.secret``, made on first use, readable by the server's user only), so a
+secret (``secret_path``, made on first use, readable by the server's user only), so a
 cookie edited by hand, or a token copied from another server, is refused. A name is held by
 the first id that claims it (``<runs>/.students/<hash of the name>.json``, created with
 O_EXCL so two students claiming at once cannot both win): typing a name someone else holds
@@ -24,7 +24,6 @@ from pathlib import Path
 
 from aelab.errors import AelabError
 
-SECRET = ".secret"
 STUDENTS = ".students"
 NAME_CHARS = re.compile(r"^[\w][\w .'\-]*$")  # letters (any script), digits, space . ' - _
 MAX_NAME = 30
@@ -40,9 +39,19 @@ class Student:
     name: str = ""   # empty until the student chose one
 
 
+def secret_path(runs_dir) -> Path:
+    """Where the signing key of a runs folder is kept: in aelab's own data folder
+    (``$AELAB_DATA``), named by the folder's path, never inside the runs folder (the shipped
+    ``checkpoints/`` is a checkout nobody's page visit may write into)."""
+    from aelab.data.datasets import data_dir
+
+    key = hashlib.sha256(str(Path(runs_dir).resolve()).encode()).hexdigest()[:32]
+    return data_dir() / "secrets" / key
+
+
 def server_secret(runs_dir) -> bytes:
     """The server's signing key, made once per runs folder (so tokens outlive a restart)."""
-    path = Path(runs_dir) / SECRET
+    path = secret_path(runs_dir)
     try:
         return bytes.fromhex(path.read_text().strip())
     except (OSError, ValueError):
