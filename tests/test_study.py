@@ -257,6 +257,9 @@ def trial_workers(temp_dir: str) -> list[int]:
 
 
 LONG = ["--epochs", "40", "--param", "log_every=2", "--param", "checkpoint_seconds=0.2"]
+# Long enough that the second trial's worker starts while the first still trains, even on a
+# loaded 2-core machine (40 epochs take about a second there; a Ray worker can take longer).
+LONGER = ["--epochs", "400", *LONG[2:]]
 
 
 def checkpoint_time(run_dir) -> float:
@@ -298,7 +301,7 @@ def test_ctrl_c_or_kill_9_of_a_ray_sweep_leaves_its_trials_interrupted_and_the_s
     from aelab.runs.local import RunManager
 
     temp_dir = ray_head[2]
-    argv = ["--grid", "latent_dim=2,3", *LONG]
+    argv = ["--grid", "latent_dim=2,3", *LONGER]
     sweep = start_sweep(runs_dir, ray_head, *argv)
     try:
         dirs = wait_until_driven(runs_dir, sweep, 2)
