@@ -79,6 +79,50 @@ def test_a_study_as_sweep_arguments_reads_back_as_the_same_study():
         (spec.grid, spec.seeds, spec.params, spec.id, spec.id)
 
 
+def test_a_driver_behind_a_fast_trial_writes_only_its_newest_checkpoint_and_status(
+        tmp_path, monkeypatch):
+    """A trial that streams reports faster than the driver writes them (a small log_every)
+    costs the driver one checkpoint and one status write per look, not one per report, so a
+    Ctrl-C or a stop request is seen within a poll."""
+    import ray
+
+    from aelab.runs import ray_backend
+    from aelab.runs.folder import write_status
+
+    run_dir = tmp_path / "trial"
+    run_dir.mkdir()
+    write_status(run_dir, state="queued")
+    reports = []
+    for step in range(1, 2001):
+        status = {"state": "running", "step": step}
+        reports.append(("checkpoint", status, {TRAIN_STATE: b"%d" % step}, status) if step % 500 == 0
+                       else ("status", status))
+    stream = iter(reports)
+    pending = [len(reports)]
+
+    def wait(refs, timeout=None):
+        return (refs, []) if pending[0] else ([], refs)
+
+    def get(report):
+        pending[0] -= 1
+        return report
+
+    writes = []
+    monkeypatch.setattr(ray, "wait", wait)
+    monkeypatch.setattr(ray, "get", get)
+    monkeypatch.setattr(ray_backend, "write_status",
+                        lambda *a, **k: writes.append(k.get("step")) or write_status(*a, **k))
+    backend = object.__new__(ray_backend.RayBackend)  # the driver's bookkeeping, no cluster
+    backend.mark, backend.trials = {"backend": "ray"}, {}
+    trial = ray_backend._Trial(run_dir, stream, {"state": "queued"})
+    backend.trials["trial"] = trial
+    backend._take_in("trial", trial)
+    assert writes == [2000]
+    assert read_status(run_dir)["step"] == 2000
+    assert (run_dir / TRAIN_STATE).read_bytes() == b"2000"
+    assert trial.base["step"] == 2000  # a lost worker resumes from the newest checkpoint
+
+
 def test_a_trial_given_a_gpu_it_cannot_use_is_refused_in_one_sentence():
     """On the worker, before training: a GPU from Ray with no CUDA in PyTorch (this CPU
     build), or with the CPU asked for, ends the trial failed instead of training on the CPU."""
@@ -259,7 +303,7 @@ def trial_workers(temp_dir: str) -> list[int]:
 LONG = ["--epochs", "40", "--param", "log_every=2", "--param", "checkpoint_seconds=0.2"]
 # Long enough that the second trial's worker starts while the first still trains, even on a
 # loaded 2-core machine (40 epochs take about a second there; a Ray worker can take longer).
-LONGER = ["--epochs", "400", *LONG[2:]]
+LONGER = ["--epochs", "400", "--param", "log_every=10", "--param", "checkpoint_seconds=0.2"]
 
 
 def checkpoint_time(run_dir) -> float:

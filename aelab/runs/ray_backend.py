@@ -49,6 +49,7 @@ from aelab.runs.folder import (
 
 CHECKPOINT_FILES = (TRAIN_STATE, WEIGHTS, "metrics.jsonl")
 BEAT_SECONDS = 5.0  # the driver refreshes the heartbeat of each trial it watches this often
+DRAIN_SECONDS = 0.5  # the longest a driver takes in one trial's reports before looking at the rest
 GONE_SECONDS = 20.0  # how long a stop waits for the cancelled tasks to end on the cluster
 
 
@@ -331,42 +332,57 @@ class RayBackend:
                 trial.written = now
 
     def _take_in(self, name: str, trial: _Trial) -> None:
-        """Write every report the trial's stream has ready into its folder."""
+        """Write what the trial's stream has ready into its folder: its newest checkpoint and
+        newest status (older ones are superseded, so a driver behind a fast trial catches up in
+        a few writes), or its result. Drains for at most ``DRAIN_SECONDS`` so the other trials
+        and stop requests are seen too."""
         import ray
 
-        while True:
+        checkpoint = status = None
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while time.monotonic() < deadline:
             ready, _ = ray.wait([trial.stream], timeout=0)
             if not ready:
-                return
+                break
             try:
-                report = ray.get(next(trial.stream))
+                kind, *rest = ray.get(next(trial.stream))
             except StopIteration:
+                self._keep(trial, checkpoint, None)
                 return self._lost(name, trial, "its Ray task ended without a result")
             except ray.exceptions.RayTaskError as exc:  # the task's own code failed
+                self._keep(trial, checkpoint, None)
                 self.trials.pop(name, None)
                 write_status(trial.run_dir, **{**trial.base, "state": "failed",
                                                "error": f"the Ray task failed: {_first_line(exc)}"})
                 return
             except ray.exceptions.RayError as exc:  # its worker or node was lost
+                self._keep(trial, checkpoint, None)  # the last checkpoint it sent counts
                 return self._lost(name, trial, _first_line(exc))
-            kind, *rest = report
             trial.written = time.monotonic()
             if kind == "status":
-                write_status(trial.run_dir, **{**rest[0], **self.mark})
+                status = rest[0]
             elif kind == "checkpoint":
-                status, files, at_checkpoint = rest
-                for file, data in files.items():
-                    atomic_write_bytes(trial.run_dir / file, data)
-                trial.base = {**at_checkpoint, **self.mark}
-                write_status(trial.run_dir, **{**status, **self.mark})
+                checkpoint, status = rest, rest[0]
             else:  # the result: every file, status.json last (done means every file is here)
                 self.trials.pop(name, None)
                 files = rest[0]
-                status = json.loads(files.pop("status.json"))
+                done = json.loads(files.pop("status.json"))
                 for file, data in files.items():
                     atomic_write_bytes(trial.run_dir / file, data)
-                write_status(trial.run_dir, **{**status, **self.mark})
+                write_status(trial.run_dir, **{**done, **self.mark})
                 return
+        self._keep(trial, checkpoint, status)
+
+    def _keep(self, trial: _Trial, checkpoint: list | None, status: dict | None) -> None:
+        """Write the newest checkpoint a trial streamed (its files; the status it belongs to
+        becomes the trial's base) and its newest status."""
+        if checkpoint:
+            _, files, at_checkpoint = checkpoint
+            for file, data in files.items():
+                atomic_write_bytes(trial.run_dir / file, data)
+            trial.base = {**at_checkpoint, **self.mark}
+        if status:
+            write_status(trial.run_dir, **{**status, **self.mark})
 
     def _lost(self, name: str, trial: _Trial, why: str) -> None:
         """The trial's worker is gone: ``interrupted`` at its last checkpoint, for the study to
