@@ -126,7 +126,7 @@ if picked:
 
 st.subheader("The latent space as it learns")
 st.caption(f"Of {labels[chosen]}, the run picked under Act on a run.")
-ui.timelapse(manager.runs_dir / chosen, key="runs_timelapse", state=row["state"])
+ui.show_timelapse(manager.runs_dir / chosen, key="runs_timelapse", state=row["state"])
 
 st.subheader("Final metrics")
 done = [run for run in picked if next(r for r in usable if r["id"] == run)["state"] == "done"]

@@ -13,84 +13,46 @@ Pages use ``from aelab import ui`` and ``ui.<name>``; the helpers live in module
 - ``own_input``: the Latent space page's "Your own input" section and links to it
 - ``picking``: pick a run (kept in the URL) and open it
 - ``widgets``: config forms, errors, plots, images
+- ``tables``: metric tables with human names
 - ``timelapse``: the latent space as it learns (a run's probe codes through training)
-"""
-from aelab.runs.labels import (
-                       dataset_label,
-                       eta_text,
-                       is_demo,
-                       mine_first,
-                       order_runs,
-                       phase_of,
-                       run_label,
-                       run_labels,
-                       run_warnings,
-)
-from aelab.ui.folder import finished_runs, list_runs, manager, run_ref, runs_dir
-from aelab.ui.identity import student_sign_in
-from aelab.ui.loaders import (
-                       caches_for,
-                       dataset,
-                       dataset_for,
-                       file_stamp,
-                       model_for,
-                       pca,
-                       run_key,
-                       shared,
-                       traversals_for,
-                       web_decoder_for,
-)
-from aelab.ui.own_input import OWN_SOURCE
-from aelab.ui.own_input import code_from_url as own_input_code
-from aelab.ui.own_input import link as own_input_link
-from aelab.ui.own_input import section as own_input_section
-from aelab.ui.picking import open_run, pick_run, preferred
-from aelab.ui.scores import background_scores, disentanglement_for, scores_for, tsne_view
-from aelab.ui.sessions import (
-                       UPLOADS,
-                       check_allowed,
-                       dataset_choices,
-                       is_teacher,
-                       may_change,
-                       session_owner,
-                       shows_warnings,
-                       start_study,
-                       store_upload,
-                       store_upload_once,
-                       submit_run,
-                       teacher_sign_in,
-                       upload_note,
-                       uploads_dir,
-                       with_owners,
-)
-from aelab.ui.shell import PRESENTER_CSS, presenter_mode, run_app, within_app
-from aelab.ui.tables import explain, explain_terms, metric_table, metrics_by_run
-from aelab.ui.timelapse import timelapse, timelapse_section
-from aelab.ui.urlstate import url_multiselect, url_number, url_selectbox
-from aelab.ui.widgets import (
-                       FIELD_LABELS,
-                       device_choices,
-                       device_text,
-                       field_label,
-                       image,
-                       labelled_images,
-                       plot,
-                       settings_widgets,
-                       show_error,
-)
 
-__all__ = [
-    "FIELD_LABELS", "PRESENTER_CSS", "UPLOADS", "background_scores", "caches_for", "check_allowed",
-    "dataset", "dataset_choices", "dataset_for", "file_stamp", "dataset_label", "device_choices", "device_text",
-    "explain", "explain_terms", "metric_table", "metrics_by_run",
-    "disentanglement_for", "eta_text", "field_label", "finished_runs", "image", "is_demo",
-    "is_teacher", "labelled_images", "list_runs", "manager", "may_change", "mine_first", "model_for", "open_run",
-    "order_runs",
-    "OWN_SOURCE", "own_input_code", "own_input_link", "own_input_section", "pca", "phase_of", "pick_run", "plot",
-    "preferred", "presenter_mode", "run_app", "run_label",
-    "run_key", "run_labels", "run_ref", "run_warnings", "runs_dir", "scores_for", "session_owner",
-    "settings_widgets", "shared", "show_error", "shows_warnings", "start_study", "student_sign_in",
-    "store_upload", "store_upload_once", "submit_run", "teacher_sign_in", "timelapse", "timelapse_section",
-    "traversals_for", "tsne_view", "upload_note", "uploads_dir", "url_multiselect",
-    "url_number", "url_selectbox", "web_decoder_for", "with_owners", "within_app",
-]
+A name is imported from its module when first used (PEP 562), so ``from aelab import ui``
+and the page guard ``ui.within_app()`` cost nothing: on a fresh server the heavy imports
+(PyTorch, plotting) happen in ``load_all``, which app.py calls under a spinner that says so.
+"""
+from __future__ import annotations
+
+import sys
+
+from aelab.lazy import lazy_names
+
+# module -> the names it gives the pages (a pair: the page's name, the module's)
+lazy_names(__name__, globals(), {
+    "aelab.runs.labels": ("dataset_label", "eta_text", "is_demo", "mine_first", "order_runs",
+                          "phase_of", "run_label", "run_labels", "run_warnings"),
+    "aelab.ui.folder": ("finished_runs", "list_runs", "manager", "run_ref", "runs_dir"),
+    "aelab.ui.identity": ("student_sign_in",),
+    "aelab.ui.loaders": ("caches_for", "dataset", "dataset_for", "file_stamp", "model_for", "pca",
+                         "run_key", "shared", "traversals_for", "web_decoder_for"),
+    "aelab.ui.own_input": ("OWN_SOURCE", ("own_input_code", "code_from_url"),
+                           ("own_input_link", "link"), ("own_input_section", "section")),
+    "aelab.ui.picking": ("open_run", "pick_run", "preferred"),
+    "aelab.ui.scores": ("background_scores", "disentanglement_for", "scores_for", "tsne_view"),
+    "aelab.ui.sessions": ("UPLOADS", "check_allowed", "dataset_choices", "is_teacher", "may_change",
+                          "session_owner", "shows_warnings", "start_study", "store_upload",
+                          "store_upload_once", "submit_run", "teacher_sign_in", "upload_note",
+                          "uploads_dir", "with_owners"),
+    "aelab.ui.shell": ("PRESENTER_CSS", "presenter_mode", "run_app", "within_app"),
+    "aelab.ui.tables": ("explain", "explain_terms", "metric_table", "metrics_by_run"),
+    "aelab.ui.timelapse": ("show_timelapse", "timelapse_section"),
+    "aelab.ui.urlstate": ("url_multiselect", "url_number", "url_selectbox"),
+    "aelab.ui.widgets": ("FIELD_LABELS", "device_choices", "device_text", "field_label", "image",
+                         "labelled_images", "plot", "settings_widgets", "show_error"),
+})
+
+
+def load_all() -> None:
+    """Import every helper now: app.py calls it under a spinner, so a fresh server's first
+    visit says what it waits for (PyTorch and the plotting libraries) instead of sitting blank."""
+    for name in __all__:  # noqa: F821 (set by lazy_names)
+        getattr(sys.modules[__name__], name)

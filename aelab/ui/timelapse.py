@@ -29,7 +29,7 @@ def _figure(path: Path, stamp: tuple) -> tuple:
     return timelapse_figure(probes), timelapse_summary(probes), len(probes["index"])
 
 
-def timelapse(run_dir, key: str, state: str | None = None) -> None:
+def show_timelapse(run_dir, key: str, state: str | None = None) -> None:
     """The run's time-lapse (a figure built once per probe file for every session), or one
     sentence saying why there is none; while the run trains (``state`` running or queued) it
     looks for new frames every few seconds."""
@@ -64,4 +64,4 @@ def timelapse_section(run_dir, key: str, state: str | None = None) -> None:
         st.caption(NO_PROBES)
         return
     with st.expander(PLAY_IT, icon=":material/movie:"):
-        timelapse(run_dir, key, state)
+        show_timelapse(run_dir, key, state)

@@ -35,10 +35,10 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def app_server(browser, tmp_path_factory):
-    """``streamlit run app.py`` on a free port with an empty runs folder (a test module may
-    override this fixture, as test_explore_browser.py does, to start with demo runs)."""
-    yield from serve_app(browser, tmp_path_factory)
+def app_server(browser, tmp_path_factory, request):
+    """``streamlit run app.py`` on a free port, one per test module, over a fresh runs folder
+    holding copies of the shipped demo runs the module names in ``SERVED_RUNS`` (none: empty)."""
+    yield from serve_app(browser, tmp_path_factory, demo_runs=getattr(request.module, "SERVED_RUNS", ()))
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from aelab.explore.lesson import STEPS
 
-from .appserver import full_page_screenshot, require, serve_app, wait_idle
+from .appserver import full_page_screenshot, require, wait_idle
 from .test_browser import _expect, no_failures
 
-LESSON_RUNS = tuple(sorted({run for step in STEPS for run in step.runs}))
-
-
-@pytest.fixture(scope="module")
-def app_server(browser, tmp_path_factory):
-    """A fresh server over copies of the demo runs the Lesson uses."""
-    yield from serve_app(browser, tmp_path_factory, demo_runs=LESSON_RUNS)
+SERVED_RUNS = tuple(sorted({run for step in STEPS for run in step.runs}))  # the Lesson's demo runs
 
 
 def font_px(page, selector: str) -> float:

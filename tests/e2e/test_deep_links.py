@@ -10,9 +10,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlparse
 
-import pytest
-
-from .appserver import ROOT, require, serve_app, wait_idle
+from .appserver import ROOT, require, wait_idle
 from .test_browser import _expect, no_failures
 
 # The titles app.py gives its pages, in order; the legacy sidebar would show "app", "traversal", ...
@@ -20,10 +18,7 @@ NAVIGATION = re.findall(r'st\.Page\("[^"]+", title="([^"]+)"', (ROOT / "app.py")
 assert len(NAVIGATION) >= 10, NAVIGATION  # the pattern still matches app.py
 
 
-@pytest.fixture(scope="module")
-def app_server(browser, tmp_path_factory):
-    """A fresh server of its own (module scope) over a copy of demo-vae."""
-    yield from serve_app(browser, tmp_path_factory, demo_runs=("demo-vae",))
+SERVED_RUNS = ("demo-vae",)  # conftest's app_server: a fresh server over a copy of these
 
 
 def sidebar_links(page) -> list[str]:

@@ -19,19 +19,12 @@ import pytest
 from aelab.explore.latent import decode_codes
 from aelab.runs.refs import RunRef
 
-from .appserver import DECODED, decoder_frame, full_page_screenshot, require, serve_app, wait_idle
+from .appserver import DECODED, decoder_frame, full_page_screenshot, require, wait_idle
 from .test_browser import _expect, choose, no_failures, open_page
 
-EXPLORE_RUNS = ("demo-vae", "demo-ae-z2")
+SERVED_RUNS = ("demo-vae", "demo-ae-z2")  # conftest's app_server: latent 8 and latent 2
 SELECTED = re.compile(r"^(\d+) selected point\(s\)$")
 COUNTED = re.compile(r"^(\d+) of (\d+) selected$")
-
-
-@pytest.fixture(scope="module")
-def app_server(browser, tmp_path_factory):
-    """Overrides conftest's: the app over copies of the demo runs demo-vae (latent 8) and
-    demo-ae-z2 (latent 2)."""
-    yield from serve_app(browser, tmp_path_factory, demo_runs=EXPLORE_RUNS)
 
 
 def run_option(runs_dir, run_id: str) -> str:

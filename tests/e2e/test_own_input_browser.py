@@ -10,22 +10,18 @@ from __future__ import annotations
 import re
 
 import numpy as np
-import pytest
 
 from aelab.explore import own_input as own
 from aelab.metrics.results import fit_projection, get_caches
 from aelab.runs.refs import RunRef
 
-from .appserver import require, serve_app, wait_idle
+from .appserver import require, wait_idle
 from .test_browser import _expect, no_failures
 
 PLACED = re.compile(r"on the PCA view at \((-?\d+\.\d+), (-?\d+\.\d+)\)")
 
 
-@pytest.fixture(scope="module")
-def app_server(browser, tmp_path_factory):
-    """Overrides conftest's: the app over a copy of demo-vae."""
-    yield from serve_app(browser, tmp_path_factory, demo_runs=("demo-vae",))
+SERVED_RUNS = ("demo-vae",)  # conftest's app_server: a fresh server over a copy of these
 
 
 def test_a_drawn_stroke_is_starred_where_its_code_lands(browser, app_server, page):

@@ -7,22 +7,16 @@ trained here. Every step waits on a condition, never on a fixed sleep.
 """
 from __future__ import annotations
 
-import pytest
-
 from aelab.explore.timelapse import step_label
 from aelab.runs.probes import read_probes
 from aelab.runs.train import train_run
 from aelab.training.setup import prepare_run
 from aelab.ui.timelapse import NO_PROBES
 
-from .appserver import require, serve_app, wait_idle
+from .appserver import require, wait_idle
 from .test_browser import _expect, no_failures
 
-
-@pytest.fixture(scope="module")
-def app_server(browser, tmp_path_factory):
-    """Overrides conftest's: the app over a copy of demo-vae."""
-    yield from serve_app(browser, tmp_path_factory, demo_runs=("demo-vae",))
+SERVED_RUNS = ("demo-vae",)  # conftest's app_server: a fresh server over a copy of these
 
 
 def test_runs_page_plays_a_runs_timelapse_and_names_a_run_without_one(browser, app_server, page):
