@@ -30,5 +30,6 @@ PAGES = [
 
 ui.presenter_mode()  # ?present=1: larger text, no toolbar, sidebar collapsed
 ui.teacher_sign_in()  # with $AELAB_TEACHER_TOKEN: the token field (or ?token=)
-ui.student_sign_in()  # a student's name, typed once (or ?student=), kept in a cookie
+if not ui.is_teacher():  # the teacher (token, or the machine's own browser) needs no name
+    ui.student_sign_in()  # a student's name, typed once (or ?student=), kept in a cookie
 ui.run_app(PAGES)

@@ -82,6 +82,14 @@ def start_run(at: AppTest) -> str:
     return run_id
 
 
+def test_the_teacher_is_never_asked_for_a_students_name(runs, cookies, monkeypatch):
+    monkeypatch.setenv("AELAB_TEACHER_TOKEN", "class-token-for-this-test")
+    student = browser("home")
+    assert [t.key for t in student.sidebar.text_input] == ["teacher_token", "student_name"]
+    teacher = browser("home", token="class-token-for-this-test")
+    assert "student_name" not in [t.key for t in teacher.sidebar.text_input]
+
+
 def test_a_reload_keeps_a_students_runs_and_a_forged_cookie_gets_none(runs, cookies):
     ada = browser("home")
     ada.text_input(key="student_name").input("Ada").run()
