@@ -279,11 +279,19 @@ def ray_head():
         assert not left, f"Ray processes left running: {left}"
 
 
+def interruptible() -> None:
+    """In the child before exec: Ctrl-C's default action, as in a terminal. A test run started
+    in the background (``pytest &``, some CI runners) has SIGINT ignored, and a child inherits
+    that, so the sweep would never see the test's Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_sweep(runs_dir, ray_head, *extra) -> subprocess.Popen:
     address, env, _ = ray_head
     return subprocess.Popen([sys.executable, "-m", "aelab", *SWEEP, "--runs-dir", str(runs_dir),
                              "--ray-address", address, "--json", *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=interruptible)
 
 
 def finish(sweep: subprocess.Popen, timeout: float = 240) -> tuple[str, str]:

@@ -50,7 +50,8 @@ BROKEN_LABELS_JS = """() => [...document.querySelectorAll(
 # each view the pages open on, first visited on this fresh server, with the run it shows
 COLD_VIEWS = ["/lesson?step=ae-pca", "/reconstructions?run=demo-ae-z16", "/latent?run=demo-vae",
               "/traversal?run=demo-vae", "/generate?run=demo-cvae", "/inside?run=demo-sparse",
-              "/disentangle?run=demo-betavae-shapes", "/runs?run=demo-vae", "/"]
+              "/disentangle?run=demo-betavae-shapes", "/runs?run=demo-vae", "/", "/train", "/study",
+              "/challenge"]
 
 
 @pytest.mark.parametrize("path", COLD_VIEWS)
