@@ -34,8 +34,9 @@ def pytest_collection_modifyitems(config, items):
 
     For ``pytest -n`` (pytest-xdist, ``--dist loadgroup``): the tests of a module that shares a
     module-scoped fixture (a server, a cluster, trained runs) go to one worker, so it is built
-    once; every other test goes wherever a worker is free. Modules with slow tests are handed
-    out first, so no worker is left with a long one at the end."""
+    once; every other test goes wherever a worker is free. The Ray module, then the modules with
+    slow tests, are handed out first (each module stays together), so no worker is left with a
+    long one at the end."""
     for item in items:
         if "e2e" in Path(str(item.fspath)).parts:
             item.add_marker(pytest.mark.browser)
@@ -43,8 +44,9 @@ def pytest_collection_modifyitems(config, items):
         if fixtures and any(defs[-1].scope in ("module", "class")
                             for defs in fixtures.name2fixturedefs.values()):
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+    ray = {item.module for item in items if item.get_closest_marker("ray")}  # the longest group
     slow = {item.module for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.module not in slow)  # stable: each module stays together
+    items.sort(key=lambda item: (item.module not in ray, item.module not in slow))  # stable
 
 
 # --- runs ---

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import umap_as_pca
+from conftest import open_page, umap_as_pca
 from streamlit.testing.v1 import AppTest
 
 from aelab.runs import challenges
@@ -21,8 +21,6 @@ from aelab.runs.local import finish_caches
 from aelab.runs.train import train_run
 from aelab.ui import challenge as challenges_ui
 from aelab.ui import identity
-
-APP = Path(__file__).resolve().parents[1] / "app.py"
 
 
 @pytest.fixture
@@ -34,12 +32,8 @@ def runs(runs_dir, monkeypatch, supervisor_calls):
 
 
 def session(**query) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    at.switch_page("pages/challenge.py")
-    at.query_params.update(query)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    """The Challenge page with ``query`` (``token=``, ``id=``), as its link opens it."""
+    return open_page("challenge", errors=True, **query)
 
 
 def teacher_creates(runs) -> str:

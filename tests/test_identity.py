@@ -3,17 +3,15 @@ their runs theirs, a forged cookie or a taken name gets nobody else's."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
+from conftest import open_page
 from streamlit.testing.v1 import AppTest
 
 from aelab.runs import students
 from aelab.runs.folder import read_status, write_status
 from aelab.runs.students import StudentNameError
 from aelab.ui import identity
-
-APP = Path(__file__).resolve().parents[1] / "app.py"
 
 
 # --- the rules ---
@@ -57,12 +55,8 @@ def cookies(monkeypatch):
 
 
 def browser(page: str = "runs", **query) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    at.switch_page(f"pages/{page}.py")
-    at.query_params.update(query)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    """A new session of the browser whose cookies are ``cookies``: ``page`` with ``query``."""
+    return open_page(page, errors=True, **query)
 
 
 def written_cookie(at: AppTest) -> str:

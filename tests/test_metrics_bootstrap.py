@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import open_page, shown_cells
 
 from aelab.metrics import bootstrap as B
 from aelab.metrics import disentanglement as D
-from tests.conftest import shown_cells
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS = ROOT / "checkpoints"
@@ -207,9 +207,8 @@ def shipped_app(monkeypatch):
     monkeypatch.setenv("AELAB_RUNS", str(CHECKPOINTS))
     monkeypatch.setattr(aelab.metrics.background, "start_scoring",
                         lambda *a, **k: pytest.fail("a shipped run was scored again"))
-    from streamlit.testing.v1 import AppTest
-
-    return lambda: AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    # the app's page with query (run= a shipped run, as a student's link gives)
+    return lambda page, **query: open_page(page, errors=True, timeout=120, **query)
 
 
 @pytest.mark.slow
@@ -217,10 +216,7 @@ def test_the_disentanglement_page_shows_intervals_on_a_shipped_run(shipped_app):
     from aelab.explore import disentangle_lesson
     from aelab.metrics.results import cached_disentanglement
 
-    at = shipped_app()
-    at.query_params["run"] = "demo-betatcvae-shapes"
-    at.switch_page("pages/disentangle.py").run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = shipped_app("disentangle", run="demo-betatcvae-shapes")
     frame = at.dataframe[0]
     table = shown_cells(frame).set_index(frame.value["metric"])  # the cells as they read
     scores = cached_disentanglement(CHECKPOINTS / "demo-betatcvae-shapes")
@@ -245,10 +241,7 @@ def test_the_disentanglement_page_shows_intervals_on_a_shipped_run(shipped_app):
 def test_the_latent_page_shows_intervals_on_a_shipped_run(shipped_app):
     from aelab.metrics.results import cached_latent_scores
 
-    at = shipped_app()
-    at.query_params["run"] = "demo-vae"
-    at.switch_page("pages/latent.py").run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = shipped_app("latent", run="demo-vae")
     frame = at.dataframe[0]
     row = cached_latent_scores(CHECKPOINTS / "demo-vae")[0]
     lo, hi = row["knn_acc_ci"]
@@ -270,10 +263,7 @@ def test_the_runs_page_and_the_lesson_show_intervals_on_shipped_runs(shipped_app
     beta-VAE screen gives MIG with its interval."""
     from aelab.metrics.results import get_eval
 
-    at = shipped_app()
-    at.query_params["run"] = "demo-vae"
-    at.switch_page("pages/runs.py").run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = shipped_app("runs", run="demo-vae")
     frame = next(f for f in at.dataframe if "metric" in f.value.columns)
     label = next(c for c in frame.value.columns if c != "metric" and not c.endswith("_ci"))
     cells = shown_cells(frame).set_index(frame.value["metric"])
@@ -283,9 +273,6 @@ def test_the_runs_page_and_the_lesson_show_intervals_on_shipped_runs(shipped_app
     assert cells.loc["recon_mse", label] == f"{scores['recon_mse']:.4f}"  # no interval: the score alone
     assert f"{label}_ci" not in frame.proto.column_order
 
-    at = shipped_app()
-    at.query_params["step"] = "betavae"
-    at.switch_page("pages/lesson.py").run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = shipped_app("lesson", step="betavae")
     migs = [c.value for c in at.caption if ": MIG " in c.value]
     assert len(migs) == 2 and all(re.search(r"MIG \d\.\d\d \[\d\.\d\d, \d\.\d\d\]", m) for m in migs)

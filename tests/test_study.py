@@ -311,7 +311,7 @@ def trial_workers(temp_dir: str) -> list[int]:
 LONG = ["--epochs", "40", "--param", "log_every=2", "--param", "checkpoint_seconds=0.2"]
 # Long enough that the second trial's worker starts while the first still trains, even on a
 # loaded 2-core machine (40 epochs take about a second there; a Ray worker can take longer).
-LONGER = ["--epochs", "400", "--param", "log_every=10", "--param", "checkpoint_seconds=0.2"]
+LONGER = ["--epochs", "200", "--param", "log_every=10", "--param", "checkpoint_seconds=0.2"]
 
 
 def checkpoint_time(run_dir) -> float:
