@@ -10,7 +10,7 @@ import pathlib
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # lowest first; a module may import its own layer and any layer below it
 LAYERS = [
-    ["aelab.errors", "aelab.config"],
+    ["aelab.errors", "aelab.config", "aelab.lazy"],
     ["aelab.data"],
     ["aelab.models"],
     ["aelab.runs.folder", "aelab.runs.refs", "aelab.runs.labels", "aelab.runs.ownership"],
