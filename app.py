@@ -9,9 +9,9 @@ import streamlit as st
 from aelab import ui
 
 st.set_page_config(page_title="aelab", page_icon=":material/explore:", layout="wide")
-# only a fresh server's first visit waits here (a spinner shows after half a second)
-with st.spinner("Starting aelab: loading PyTorch and the plotting libraries (once per server start)..."):
-    ui.load_all()
+if not ui.all_loaded():  # a fresh server's first visit (a spinner shows after half a second)
+    with st.spinner("Starting aelab: loading PyTorch and the plotting libraries (once per server start)..."):
+        ui.load_all()
 
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),

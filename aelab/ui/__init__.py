@@ -51,6 +51,11 @@ lazy_names(__name__, globals(), {
 })
 
 
+def all_loaded() -> bool:
+    """Whether every helper is imported already (then app.py needs no spinner for it)."""
+    return all(name in globals() for name in __all__)  # noqa: F821 (set by lazy_names)
+
+
 def load_all() -> None:
     """Import every helper now: app.py calls it under a spinner, so a fresh server's first
     visit says what it waits for (PyTorch and the plotting libraries) instead of sitting blank."""
