@@ -176,6 +176,29 @@ def assert_finished_once(run_dir, killed_pid, killed_at=None):
         assert rows[0]["time"] < killed_at < rows[-1]["time"], "the retry started from step 0"
 
 
+def test_a_trial_folder_whose_worker_is_gone_is_removed_and_nothing_else(tmp_path):
+    """A worker killed mid-trial leaves its temporary folder; the next trial on that node
+    removes it, but never a folder of a live worker, one without an owner, or another name."""
+    from aelab.runs.ray_backend import TRIAL_FOLDER_PREFIX, TRIAL_OWNER, remove_abandoned_trial_folders
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    folders = {}
+    for name, owner in [("abandoned", gone.pid), ("live", os.getpid()), ("no-owner", None)]:
+        folder = tmp_path / f"{TRIAL_FOLDER_PREFIX}{name}"
+        (folder / "run").mkdir(parents=True)
+        if owner is not None:
+            (folder / TRIAL_OWNER).write_text(str(owner))
+        folders[name] = folder
+    other = tmp_path / "notes-of-a-user"
+    other.mkdir()
+    (other / TRIAL_OWNER).write_text(str(gone.pid))
+
+    assert remove_abandoned_trial_folders(str(tmp_path)) == [folders["abandoned"]]
+    assert not folders["abandoned"].exists()
+    assert folders["live"].exists() and folders["no-owner"].exists() and other.exists()
+
+
 @pytest.mark.slow
 def test_local_sweep_on_digits_survives_a_killed_worker_and_the_same_command_picks_it_up(
         runs_dir, capsys, monkeypatch):
@@ -265,7 +288,8 @@ def ray_head():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     temp_dir = tempfile.mkdtemp(prefix="aelab-ray-", dir="/tmp")  # short: socket paths
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token",
+    env = {**os.environ, "TMPDIR": temp_dir,  # the trials' folders, removed with the cluster
+           "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token",
            "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     checks = json.dumps({"health_check_period_ms": 1000, "health_check_failure_threshold": 3,
                          "health_check_timeout_ms": 1000})
@@ -508,7 +532,7 @@ def test_gpus_per_trial_are_refused_in_one_sentence_on_a_cluster_without_gpus(ra
 @pytest.mark.slow
 def test_a_sweep_with_ray_starts_its_own_cluster_and_leaves_nothing_running(runs_dir, tmp_path):
     temp_dir = tempfile.mkdtemp(prefix="aelab-ray3-", dir="/tmp")
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_TMPDIR": temp_dir}
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_TMPDIR": temp_dir, "TMPDIR": temp_dir}
     try:
         sweep = subprocess.run([sys.executable, "-m", "aelab", *SWEEP, "--runs-dir", str(runs_dir),
                                 "--grid", "latent_dim=2,3", "--ray", "--json"],

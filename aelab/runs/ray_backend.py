@@ -109,6 +109,30 @@ def gpu_refusal(gpus: float, device: str, node: str) -> str | None:
     return None
 
 
+TRIAL_FOLDER_PREFIX = "aelab-trial-"
+TRIAL_OWNER = "owner.pid"  # the worker process that trains in the folder
+
+
+def remove_abandoned_trial_folders(root: str | None = None) -> list[Path]:
+    """Remove the temporary folders of trials whose worker is gone (``kill -9``, a lost
+    node's restart), on this node; a finished or failed trial removes its own. Only folders
+    a trial made (its prefix and its ``owner.pid``) naming a process that no longer exists
+    are touched. Returns what was removed."""
+    import shutil
+
+    removed = []
+    for folder in Path(root or tempfile.gettempdir()).glob(TRIAL_FOLDER_PREFIX + "*"):
+        try:
+            pid = int((folder / TRIAL_OWNER).read_text())
+            os.kill(pid, 0)
+        except ProcessLookupError:  # its worker is gone
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+        except (OSError, ValueError):  # not ours, being written, or another user's process
+            continue
+    return removed
+
+
 def run_trial(run_id: str, files: dict[str, bytes], resume: bool):
     """The Ray task: train the run whose folder is ``files`` in a temporary folder, yielding
     ``("status", status)``, ``("checkpoint", status, files, status_at_checkpoint)`` and last
@@ -128,7 +152,9 @@ def run_trial(run_id: str, files: dict[str, bytes], resume: bool):
                                                            .get("CPU", 1)))))
     node = f"{ray.util.get_node_ip_address()} (Ray node {context.get_node_id()[:8]})"
     reports: queue.Queue = queue.Queue()
-    with tempfile.TemporaryDirectory(prefix="aelab-ray-") as tmp:
+    remove_abandoned_trial_folders()
+    with tempfile.TemporaryDirectory(prefix=TRIAL_FOLDER_PREFIX) as tmp:
+        (Path(tmp) / TRIAL_OWNER).write_text(str(os.getpid()))
         run_dir = Path(tmp) / run_id
         run_dir.mkdir()
         for name, data in files.items():
